@@ -1,0 +1,46 @@
+//! SQS consumer for the inbound queue: applies each webhook and reports partial batch failures, so
+//! one bad record is retried (then dead-lettered with its reason) without failing the others.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use wabridge::adapters::aws::{self, DynamoStore, S3Blobs, SqsQueue, TableNames};
+use wabridge::config::required_var;
+use wabridge::ports::{Delivery, SystemClock};
+use wabridge::process::{Processor, RetryPolicy};
+use wabridge::{Config, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_json();
+    let config = Config::from_env()?;
+    let sdk = aws::load_config().await;
+    let store = DynamoStore::new(aws::dynamo_client(&sdk), TableNames::from_env()?);
+    let blobs = S3Blobs::new(aws::s3_client(&sdk), required_var("WABRIDGE_BUCKET")?);
+    let queue = SqsQueue::new(aws::sqs_client(&sdk), required_var("WABRIDGE_INBOUND_QUEUE_URL")?)
+        .with_dead_letter_queue(required_var("WABRIDGE_INBOUND_DLQ_URL")?);
+    let processor = Processor::new(Arc::new(store), Arc::new(blobs), Arc::new(SystemClock));
+    let policy = RetryPolicy { max_receives: config.max_receives, ..RetryPolicy::default() };
+    let (processor, queue) = (&processor, &queue);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let batch: Vec<Delivery> = event.payload.records.into_iter().map(delivery).collect();
+        let mut response = SqsBatchResponse::default();
+        for id in processor.settle_batch(queue, &batch, &policy).await {
+            response.add_failure(id);
+        }
+        Ok::<_, Error>(response)
+    }))
+    .await
+}
+
+/// An SQS record as a [`Delivery`]. A record missing its body still goes through processing, fails,
+/// and is dead-lettered with that reason rather than vanishing.
+fn delivery(m: aws_lambda_events::event::sqs::SqsMessage) -> Delivery {
+    Delivery {
+        receive_count: m.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
+        id: m.message_id.unwrap_or_default(),
+        body: m.body.unwrap_or_default(),
+        receipt: m.receipt_handle.unwrap_or_default(),
+    }
+}

@@ -1,0 +1,10 @@
+//! The local stack and the `wabridge` CLI: the same handlers as the Lambda functions, wired to the
+//! embedded backend in one process.
+
+pub mod load;
+pub mod secrets;
+pub mod simulate;
+pub mod stack;
+pub mod tail;
+
+pub use stack::LocalStack;

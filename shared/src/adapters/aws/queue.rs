@@ -1,0 +1,146 @@
+//! The queue on SQS. In Lambda the event source receives and deletes; this adapter does the rest
+//! (back-off through the visibility timeout, dead-lettering with a reason) and the polling used by
+//! tests and tools.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+
+use crate::ports::{DeadLetter, Delivery, PortError, Queue};
+
+/// The message attribute that carries why a message was dead-lettered.
+pub const REASON_ATTRIBUTE: &str = "wabridge_reason";
+/// SQS caps a visibility timeout at 12 hours.
+const MAX_VISIBILITY_SECS: u64 = 12 * 3600;
+
+/// An SQS queue and its dead-letter queue.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+    dlq_url: Option<String>,
+}
+
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(op: &'static str) -> impl Fn(E) -> PortError {
+    move |e| PortError::unavailable(op, e)
+}
+
+impl SqsQueue {
+    /// Wraps a client and the queue URL (enough for a producer).
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        Self { client, url: url.into(), dlq_url: None }
+    }
+
+    /// Adds the dead-letter queue a consumer moves failed messages to.
+    pub fn with_dead_letter_queue(mut self, url: impl Into<String>) -> Self {
+        self.dlq_url = Some(url.into());
+        self
+    }
+
+    fn dlq(&self) -> Result<&str, PortError> {
+        self.dlq_url.as_deref().ok_or_else(|| PortError::invalid("dead letter", "no dead-letter queue configured"))
+    }
+}
+
+fn secs(d: Duration, max: u64) -> i32 {
+    i32::try_from(d.as_secs().min(max)).unwrap_or(0)
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, body: &str) -> Result<(), PortError> {
+        self.client.send_message().queue_url(&self.url).message_body(body).send().await.map_err(unavailable("send"))?;
+        Ok(())
+    }
+
+    async fn receive(&self, max: u32, wait: Duration) -> Result<Vec<Delivery>, PortError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
+            .wait_time_seconds(secs(wait, 20))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(unavailable("receive"))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|m| {
+                let count = m
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1);
+                Some(Delivery { id: m.message_id?, body: m.body?, receive_count: count, receipt: m.receipt_handle? })
+            })
+            .collect())
+    }
+
+    async fn ack(&self, receipt: &str) -> Result<(), PortError> {
+        self.client.delete_message().queue_url(&self.url).receipt_handle(receipt).send().await.map_err(unavailable("ack"))?;
+        Ok(())
+    }
+
+    async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), PortError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(secs(delay, MAX_VISIBILITY_SECS))
+            .send()
+            .await
+            .map_err(unavailable("retry later"))?;
+        Ok(())
+    }
+
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), PortError> {
+        let reason: String = reason.chars().take(1024).collect();
+        let attr = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(reason)
+            .build()
+            .map_err(|e| PortError::invalid("dead letter", e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(self.dlq()?)
+            .message_body(&delivery.body)
+            .message_attributes(REASON_ATTRIBUTE, attr)
+            .send()
+            .await
+            .map_err(unavailable("dead letter"))?;
+        self.ack(&delivery.receipt).await
+    }
+
+    async fn dead_letters(&self, max: u32) -> Result<Vec<DeadLetter>, PortError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(self.dlq()?)
+            .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
+            .visibility_timeout(0)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(unavailable("read dead letters"))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| DeadLetter {
+                reason: m
+                    .message_attributes
+                    .as_ref()
+                    .and_then(|a| a.get(REASON_ATTRIBUTE))
+                    .and_then(|v| v.string_value.clone())
+                    .unwrap_or_else(|| "redriven by SQS after maxReceiveCount".into()),
+                body: m.body.unwrap_or_default(),
+            })
+            .collect())
+    }
+}

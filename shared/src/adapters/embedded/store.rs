@@ -1,0 +1,441 @@
+//! The store in SQLite. Each write is one transaction, so the de-duplication of a message and the
+//! counters it bumps commit together or not at all.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{blocking, open, sql_err};
+use crate::domain::{
+    Contact, Conversation, Cursor, CustomerKey, Direction, LastMessage, MessageId, MessageRef, MessageView, Page,
+    PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate, StoredMessage, Wamid, messages_list, seq_key,
+};
+use crate::ports::{PortError, Store};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    wamid TEXT,
+    customer TEXT NOT NULL,
+    seq TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_wamid ON messages(wamid);
+CREATE INDEX IF NOT EXISTS messages_by_customer ON messages(customer, seq);
+CREATE TABLE IF NOT EXISTS statuses (
+    wamid TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conversations (
+    customer TEXT PRIMARY KEY,
+    wa_id TEXT,
+    user_id TEXT,
+    phone_number_id TEXT,
+    name TEXT,
+    last_message TEXT,
+    last_seq TEXT,
+    last_message_at INTEGER,
+    activity TEXT,
+    unread INTEGER NOT NULL DEFAULT 0,
+    last_inbound_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS conversations_by_activity ON conversations(activity);
+CREATE TABLE IF NOT EXISTS contacts (
+    customer TEXT PRIMARY KEY,
+    wa_id TEXT,
+    user_id TEXT,
+    name TEXT,
+    phone_number_id TEXT,
+    first_seen_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    field TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_field ON events(field, seq);
+";
+
+/// The SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, PortError> {
+    serde_json::to_string(v).map_err(|e| PortError::invalid("encode", e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, PortError> {
+    serde_json::from_str(s).map_err(|e| PortError::invalid("decode stored row", e.to_string()))
+}
+
+impl SqliteStore {
+    /// Opens (creating) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, PortError> {
+        let conn = open(path)?;
+        conn.execute_batch(SCHEMA).map_err(sql_err("create tables"))?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut Connection) -> Result<T, PortError> + Send + 'static,
+    ) -> Result<T, PortError> {
+        let conn = self.conn.clone();
+        blocking(op, move || {
+            let mut guard = conn.lock().map_err(|_| PortError::invalid(op, "connection lock poisoned"))?;
+            f(&mut guard)
+        })
+        .await
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, PortError> + Send + 'static,
+    ) -> Result<T, PortError> {
+        self.with(op, move |conn| {
+            let tx = conn.transaction().map_err(sql_err(op))?;
+            let out = f(&tx)?;
+            tx.commit().map_err(sql_err(op))?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn insert_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<Recorded, PortError> {
+    let n = tx
+        .execute(
+            "INSERT OR IGNORE INTO messages (id, wamid, customer, seq, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![m.id.to_string(), m.wamid.as_ref().map(Wamid::as_str), m.customer.as_str(), m.seq(), json(m)?],
+        )
+        .map_err(sql_err("insert message"))?;
+    Ok(if n == 1 { Recorded::New } else { Recorded::Duplicate })
+}
+
+/// Creates the conversation row if needed and moves its "last message" forward when `m` is newer.
+fn advance_conversation(tx: &Transaction<'_>, m: &StoredMessage, new_inbound: bool) -> Result<(), PortError> {
+    let op = sql_err("update conversation");
+    let c = m.customer.as_str();
+    tx.execute(
+        "INSERT INTO conversations (customer, wa_id, user_id, phone_number_id) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(customer) DO UPDATE SET wa_id = COALESCE(wa_id, excluded.wa_id),
+                                             user_id = COALESCE(user_id, excluded.user_id)",
+        params![c, m.wa_id, m.user_id, m.phone_number_id],
+    )
+    .map_err(&op)?;
+    if new_inbound {
+        tx.execute("UPDATE conversations SET unread = unread + 1 WHERE customer = ?1", [c]).map_err(&op)?;
+    }
+    let last = LastMessage { id: m.id.to_string(), msg_type: m.msg_type.clone(), text: m.text.clone(), direction: m.direction };
+    tx.execute(
+        "UPDATE conversations SET last_message = ?2, last_seq = ?3, last_message_at = ?4, activity = ?5,
+                phone_number_id = ?6, name = COALESCE(?7, name)
+         WHERE customer = ?1 AND (last_seq IS NULL OR last_seq < ?3)",
+        params![c, json(&last)?, m.seq(), m.timestamp_ms, seq_key(m.timestamp_ms, c), m.phone_number_id, m.profile_name],
+    )
+    .map_err(&op)?;
+    if m.direction == Direction::Inbound && m.opens_window {
+        tx.execute(
+            "UPDATE conversations SET last_inbound_at = ?2
+             WHERE customer = ?1 AND (last_inbound_at IS NULL OR last_inbound_at < ?2)",
+            params![c, m.timestamp_ms],
+        )
+        .map_err(&op)?;
+    }
+    Ok(())
+}
+
+fn upsert_contact(tx: &Transaction<'_>, m: &StoredMessage) -> Result<(), PortError> {
+    tx.execute(
+        "INSERT INTO contacts (customer, wa_id, user_id, name, phone_number_id, first_seen_at, last_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT(customer) DO UPDATE SET
+            wa_id = COALESCE(contacts.wa_id, excluded.wa_id),
+            user_id = COALESCE(contacts.user_id, excluded.user_id),
+            name = CASE WHEN excluded.last_seen_at >= contacts.last_seen_at
+                        THEN COALESCE(excluded.name, contacts.name) ELSE COALESCE(contacts.name, excluded.name) END,
+            phone_number_id = CASE WHEN excluded.last_seen_at >= contacts.last_seen_at
+                        THEN excluded.phone_number_id ELSE contacts.phone_number_id END,
+            first_seen_at = MIN(contacts.first_seen_at, excluded.first_seen_at),
+            last_seen_at = MAX(contacts.last_seen_at, excluded.last_seen_at)",
+        params![m.customer.as_str(), m.wa_id, m.user_id, m.profile_name, m.phone_number_id, m.timestamp_ms],
+    )
+    .map_err(sql_err("upsert contact"))
+    .map(drop)
+}
+
+fn status_of(conn: &Connection, wamid: &str) -> Result<Option<StatusRecord>, PortError> {
+    conn.query_row("SELECT doc FROM statuses WHERE wamid = ?1", [wamid], |r| r.get::<_, String>(0))
+        .optional()
+        .map_err(sql_err("read status"))?
+        .map(|d| parse(&d))
+        .transpose()
+}
+
+fn view(conn: &Connection, doc: Option<String>, wamid: Option<&Wamid>) -> Result<Option<MessageView>, PortError> {
+    let msg: Option<StoredMessage> = doc.as_deref().map(parse).transpose()?;
+    let wamid = msg.as_ref().and_then(|m| m.wamid.clone()).or_else(|| wamid.cloned());
+    let status = match (&msg, &wamid) {
+        (Some(m), _) if m.direction == Direction::Inbound => None,
+        (_, Some(w)) => status_of(conn, w.as_str())?,
+        _ => None,
+    };
+    Ok(MessageView::join(msg, status, wamid.as_ref()))
+}
+
+fn conversation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Conversation, String)> {
+    let last: Option<String> = r.get("last_message")?;
+    Ok((
+        Conversation {
+            wa_id: r.get("wa_id")?,
+            user_id: r.get("user_id")?,
+            phone_number_id: r.get("phone_number_id")?,
+            name: r.get("name")?,
+            last_message: last.and_then(|l| serde_json::from_str(&l).ok()),
+            last_message_at: r.get("last_message_at")?,
+            unread: r.get("unread")?,
+            window_expires_at: None,
+            window_open: false,
+            last_inbound_ms: r.get("last_inbound_at")?,
+        },
+        r.get::<_, Option<String>>("activity")?.unwrap_or_default(),
+    ))
+}
+
+fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Contact, String)> {
+    Ok((
+        Contact {
+            wa_id: r.get("wa_id")?,
+            user_id: r.get("user_id")?,
+            name: r.get("name")?,
+            phone_number_id: r.get("phone_number_id")?,
+            first_seen_at: r.get("first_seen_at")?,
+            last_seen_at: r.get("last_seen_at")?,
+        },
+        r.get("customer")?,
+    ))
+}
+
+/// Cuts `limit + 1` rows to a page and a cursor pointing after its last item.
+fn paginate<T>(mut rows: Vec<(T, String)>, limit: u32, list: &str) -> Page<T> {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = if more { rows.last().map(|(_, k)| Cursor::encode(list, k)) } else { None };
+    Page { data: rows.into_iter().map(|(t, _)| t).collect(), next_cursor }
+}
+
+// Upper bound for "before" comparisons on the first page: sorts after every sequence key.
+const AFTER_ALL: &str = "~";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn record_inbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError> {
+        let m = msg.clone();
+        self.write("record inbound", move |tx| {
+            let rec = insert_message(tx, &m)?;
+            advance_conversation(tx, &m, rec == Recorded::New)?;
+            upsert_contact(tx, &m)?;
+            Ok(rec)
+        })
+        .await
+    }
+
+    async fn record_outbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError> {
+        let m = msg.clone();
+        self.write("record outbound", move |tx| {
+            let rec = insert_message(tx, &m)?;
+            advance_conversation(tx, &m, false)?;
+            Ok(rec)
+        })
+        .await
+    }
+
+    async fn apply_status(&self, status: &StatusUpdate) -> Result<(), PortError> {
+        let u = status.clone();
+        self.write("apply status", move |tx| {
+            let mut rec = status_of(tx, u.wamid.as_str())?.unwrap_or_default();
+            rec.apply(&u);
+            tx.execute(
+                "INSERT INTO statuses (wamid, doc) VALUES (?1, ?2) ON CONFLICT(wamid) DO UPDATE SET doc = excluded.doc",
+                params![u.wamid.as_str(), json(&rec)?],
+            )
+            .map_err(sql_err("apply status"))
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn record_event(&self, event: &RawEvent) -> Result<Recorded, PortError> {
+        let e = event.clone();
+        self.write("record event", move |tx| {
+            let n = tx
+                .execute("INSERT OR IGNORE INTO events (id, field, doc) VALUES (?1, ?2, ?3)", params![e.id, e.field, json(&e)?])
+                .map_err(sql_err("record event"))?;
+            Ok(if n == 1 { Recorded::New } else { Recorded::Duplicate })
+        })
+        .await
+    }
+
+    async fn events(&self, field: &str, limit: u32) -> Result<Vec<RawEvent>, PortError> {
+        let field = field.to_owned();
+        self.with("read events", move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT doc FROM events WHERE field = ?1 ORDER BY seq LIMIT ?2")
+                .map_err(sql_err("read events"))?;
+            let docs: Vec<String> = stmt
+                .query_map(params![field, limit], |r| r.get(0))
+                .map_err(sql_err("read events"))?
+                .collect::<Result<_, _>>()
+                .map_err(sql_err("read events"))?;
+            docs.iter().map(|d| parse(d)).collect()
+        })
+        .await
+    }
+
+    async fn message(&self, r: &MessageRef) -> Result<Option<MessageView>, PortError> {
+        let r = r.clone();
+        self.with("read message", move |conn| {
+            let (doc, wamid) = match &r {
+                MessageRef::Id(id) => {
+                    let doc = conn
+                        .query_row("SELECT doc FROM messages WHERE id = ?1", [id.to_string()], |r| r.get(0))
+                        .optional()
+                        .map_err(sql_err("read message"))?;
+                    (doc, None)
+                }
+                MessageRef::Wamid(w) => {
+                    // Inbound ids derive from the wamid: one primary-key read finds them.
+                    let by_id: Option<String> = conn
+                        .query_row(
+                            "SELECT doc FROM messages WHERE id = ?1",
+                            [MessageId::for_wamid(w).to_string()],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(sql_err("read message"))?;
+                    let doc = match by_id {
+                        Some(d) => Some(d),
+                        None => conn
+                            .query_row("SELECT doc FROM messages WHERE wamid = ?1 LIMIT 1", [w.as_str()], |r| r.get(0))
+                            .optional()
+                            .map_err(sql_err("read message"))?,
+                    };
+                    (doc, Some(w.clone()))
+                }
+            };
+            view(conn, doc, wamid.as_ref())
+        })
+        .await
+    }
+
+    async fn conversation_messages(
+        &self,
+        customer: &CustomerKey,
+        page: &PageRequest,
+    ) -> Result<Page<MessageView>, PortError> {
+        let (c, p) = (customer.clone(), page.clone());
+        self.with("read conversation", move |conn| {
+            let before = p.after.clone().unwrap_or_else(|| AFTER_ALL.to_owned());
+            let rows: Vec<(String, String)> = {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT doc, seq FROM messages WHERE customer = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+                    )
+                    .map_err(sql_err("read conversation"))?;
+                stmt.query_map(params![c.as_str(), before, p.limit + 1], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(sql_err("read conversation"))?
+                    .collect::<Result<_, _>>()
+                    .map_err(sql_err("read conversation"))?
+            };
+            let mut views = Vec::with_capacity(rows.len());
+            for (doc, seq) in rows {
+                if let Some(v) = view(conn, Some(doc), None)? {
+                    views.push((v, seq));
+                }
+            }
+            let mut page = paginate(views, p.limit, &messages_list(&c));
+            page.data.reverse();
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError> {
+        let p = page.clone();
+        self.with("list conversations", move |conn| {
+            let before = p.after.clone().unwrap_or_else(|| AFTER_ALL.to_owned());
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT * FROM conversations WHERE activity IS NOT NULL AND activity < ?1
+                     ORDER BY activity DESC LIMIT ?2",
+                )
+                .map_err(sql_err("list conversations"))?;
+            let rows: Vec<(Conversation, String)> = stmt
+                .query_map(params![before, p.limit + 1], conversation_row)
+                .map_err(sql_err("list conversations"))?
+                .collect::<Result<_, _>>()
+                .map_err(sql_err("list conversations"))?;
+            let rows = rows.into_iter().map(|(c, k)| (c.with_window(now_ms), k)).collect();
+            Ok(paginate(rows, p.limit, "conversations"))
+        })
+        .await
+    }
+
+    async fn conversation(&self, customer: &CustomerKey, now_ms: i64) -> Result<Option<Conversation>, PortError> {
+        let c = customer.clone();
+        self.with("read conversation", move |conn| {
+            let row = conn
+                .query_row("SELECT * FROM conversations WHERE customer = ?1", [c.as_str()], conversation_row)
+                .optional()
+                .map_err(sql_err("read conversation"))?;
+            Ok(row.map(|(c, _)| c.with_window(now_ms)))
+        })
+        .await
+    }
+
+    async fn contacts(&self, page: &PageRequest) -> Result<Page<Contact>, PortError> {
+        let p = page.clone();
+        self.with("list contacts", move |conn| {
+            let after = p.after.clone().unwrap_or_default();
+            let mut stmt = conn
+                .prepare_cached("SELECT * FROM contacts WHERE customer > ?1 ORDER BY customer LIMIT ?2")
+                .map_err(sql_err("list contacts"))?;
+            let rows: Vec<(Contact, String)> = stmt
+                .query_map(params![after, p.limit + 1], contact_row)
+                .map_err(sql_err("list contacts"))?
+                .collect::<Result<_, _>>()
+                .map_err(sql_err("list contacts"))?;
+            Ok(paginate(rows, p.limit, "contacts"))
+        })
+        .await
+    }
+
+    async fn contact(&self, customer: &CustomerKey) -> Result<Option<Contact>, PortError> {
+        let c = customer.clone();
+        self.with("read contact", move |conn| {
+            conn.query_row("SELECT * FROM contacts WHERE customer = ?1", [c.as_str()], contact_row)
+                .optional()
+                .map(|r| r.map(|(c, _)| c))
+                .map_err(sql_err("read contact"))
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), PortError> {
+        self.with("ping", |conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_err("ping"))).await
+    }
+}

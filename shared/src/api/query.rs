@@ -1,0 +1,103 @@
+//! The read API a frontend uses: conversations, messages, contacts, and `/health`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use serde_json::json;
+
+use super::auth::{ApiKeys, require_key};
+use super::error::ApiError;
+use crate::domain::{CustomerKey, InvalidInput, MessageRef, PageRequest, messages_list};
+use crate::ports::{Clock, Store};
+
+/// What the query handlers need.
+#[derive(Clone)]
+pub struct QueryState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The clock (for the 24-hour window).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for QueryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryState").finish_non_exhaustive()
+    }
+}
+
+/// `/v1/...` behind the API key, and `/health` without it.
+pub fn query_router(state: QueryState, keys: ApiKeys) -> Router {
+    let v1 = Router::new()
+        .route("/v1/conversations", get(conversations))
+        .route("/v1/conversations/{wa_id}", get(conversation))
+        .route("/v1/conversations/{wa_id}/messages", get(conversation_messages))
+        .route("/v1/messages/{id}", get(message))
+        .route("/v1/contacts", get(contacts))
+        .route("/v1/contacts/{wa_id}", get(contact))
+        .route_layer(middleware::from_fn_with_state(keys, require_key));
+    Router::new().route("/health", get(health)).merge(v1).with_state(state)
+}
+
+type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+type One = Result<Path<String>, PathRejection>;
+
+fn page(params: Params, list: &str) -> Result<PageRequest, ApiError> {
+    let q = params.map(|Query(q)| q).map_err(|_| InvalidInput { field: "query", reason: "unreadable".into() })?;
+    Ok(PageRequest::parse(q.get("limit").map(String::as_str), q.get("cursor").map(String::as_str), list)?)
+}
+
+fn segment(path: One, field: &'static str) -> Result<String, ApiError> {
+    path.map(|Path(p)| p).map_err(|_| InvalidInput { field, reason: "unreadable path segment".into() }.into())
+}
+
+async fn health(State(s): State<QueryState>) -> Response {
+    match s.store.ping().await {
+        Ok(()) => Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "checks": {"store": "ok"}}))
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %super::error::error_chain(&e), "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "degraded", "checks": {"store": "unavailable"}})))
+                .into_response()
+        }
+    }
+}
+
+async fn conversations(State(s): State<QueryState>, q: Params) -> Result<Response, ApiError> {
+    let p = page(q, "conversations")?;
+    Ok(Json(s.store.conversations(&p, s.clock.now_ms()).await?).into_response())
+}
+
+async fn conversation(State(s): State<QueryState>, wa_id: One) -> Result<Response, ApiError> {
+    let key = CustomerKey::parse(&segment(wa_id, "wa_id")?)?;
+    let c = s.store.conversation(&key, s.clock.now_ms()).await?;
+    c.map(|c| Json(c).into_response()).ok_or_else(|| ApiError::not_found("conversation"))
+}
+
+async fn conversation_messages(State(s): State<QueryState>, wa_id: One, q: Params) -> Result<Response, ApiError> {
+    let key = CustomerKey::parse(&segment(wa_id, "wa_id")?)?;
+    let p = page(q, &messages_list(&key))?;
+    Ok(Json(s.store.conversation_messages(&key, &p).await?).into_response())
+}
+
+async fn message(State(s): State<QueryState>, id: One) -> Result<Response, ApiError> {
+    let r = MessageRef::parse(&segment(id, "id")?)?;
+    let m = s.store.message(&r).await?;
+    m.map(|m| Json(m).into_response()).ok_or_else(|| ApiError::not_found("message"))
+}
+
+async fn contacts(State(s): State<QueryState>, q: Params) -> Result<Response, ApiError> {
+    let p = page(q, "contacts")?;
+    Ok(Json(s.store.contacts(&p).await?).into_response())
+}
+
+async fn contact(State(s): State<QueryState>, wa_id: One) -> Result<Response, ApiError> {
+    let key = CustomerKey::parse(&segment(wa_id, "wa_id")?)?;
+    let c = s.store.contact(&key).await?;
+    c.map(|c| Json(c).into_response()).ok_or_else(|| ApiError::not_found("contact"))
+}

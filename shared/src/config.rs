@@ -1,0 +1,182 @@
+//! Typed configuration from the environment. Every error names the variable; secrets are wrapped so
+//! they cannot be printed by accident.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+/// The Graph API version used when `WHATSAPP_API_VERSION` is unset.
+pub const DEFAULT_API_VERSION: &str = "v25.0";
+/// Meta's Graph API base URL.
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
+
+/// A variable is set but unusable, or required and missing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub var: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// A required variable is missing.
+    pub fn missing(var: &'static str) -> Self {
+        Self { var, reason: "is required and not set".into() }
+    }
+}
+
+/// Everything wabridge reads from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `WHATSAPP_APP_SECRET`: signs webhooks. Without it nothing is ingested.
+    pub app_secret: Option<SecretString>,
+    /// `WHATSAPP_WEBHOOK_VERIFY_TOKEN`: Meta's subscription handshake.
+    pub verify_token: Option<SecretString>,
+    /// `WHATSAPP_ACCESS_TOKEN`: Graph API token.
+    pub access_token: Option<SecretString>,
+    /// `WHATSAPP_PHONE_NUMBER_ID`: the default business number.
+    pub phone_number_id: Option<String>,
+    /// `WHATSAPP_BUSINESS_ACCOUNT_ID`: the WABA.
+    pub business_account_id: Option<String>,
+    /// `WHATSAPP_API_VERSION`, default [`DEFAULT_API_VERSION`].
+    pub api_version: String,
+    /// `WHATSAPP_GRAPH_URL`, default [`DEFAULT_GRAPH_URL`].
+    pub graph_url: String,
+    /// `WABRIDGE_API_KEYS`: comma-separated bearer keys for the HTTP API.
+    pub api_keys: Vec<SecretString>,
+    /// `WABRIDGE_LISTEN`, default `127.0.0.1:8080` (local stack).
+    pub listen: SocketAddr,
+    /// `WABRIDGE_DATA_DIR`, default `.wabridge` (local stack).
+    pub data_dir: PathBuf,
+    /// `WABRIDGE_MAX_RECEIVES`, default 5: attempts before a queue message is dead-lettered.
+    pub max_receives: u32,
+}
+
+/// Reads variables; a closure so tests need not touch the process environment.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|k| std::env::var(k).ok())
+    }
+
+    /// Reads variables through `get`. Empty values count as unset.
+    pub fn from_lookup(get: Lookup<'_>) -> Result<Self, ConfigError> {
+        let var = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let secret = |k: &str| var(k).map(SecretString::from);
+        let api_version = var("WHATSAPP_API_VERSION").unwrap_or_else(|| DEFAULT_API_VERSION.into());
+        if !api_version.starts_with('v') || api_version[1..].parse::<f32>().is_err() {
+            return Err(ConfigError { var: "WHATSAPP_API_VERSION", reason: "must look like v25.0".into() });
+        }
+        let graph_url = var("WHATSAPP_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.into());
+        if !(graph_url.starts_with("https://") || graph_url.starts_with("http://")) {
+            return Err(ConfigError { var: "WHATSAPP_GRAPH_URL", reason: "must be an http(s) URL".into() });
+        }
+        let listen = match var("WABRIDGE_LISTEN") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+            Some(s) => s
+                .parse()
+                .map_err(|_| ConfigError { var: "WABRIDGE_LISTEN", reason: format!("{s:?} is not host:port") })?,
+        };
+        let max_receives = match var("WABRIDGE_MAX_RECEIVES") {
+            None => 5,
+            Some(s) => s.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| ConfigError {
+                var: "WABRIDGE_MAX_RECEIVES",
+                reason: "must be an integer from 1 to 1000".into(),
+            })?,
+        };
+        let api_keys = var("WABRIDGE_API_KEYS")
+            .map(|s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(|k| SecretString::from(k.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            app_secret: secret("WHATSAPP_APP_SECRET"),
+            verify_token: secret("WHATSAPP_WEBHOOK_VERIFY_TOKEN"),
+            access_token: secret("WHATSAPP_ACCESS_TOKEN"),
+            phone_number_id: var("WHATSAPP_PHONE_NUMBER_ID"),
+            business_account_id: var("WHATSAPP_BUSINESS_ACCOUNT_ID"),
+            api_version,
+            graph_url,
+            api_keys,
+            listen,
+            data_dir: var("WABRIDGE_DATA_DIR").map_or_else(|| PathBuf::from(".wabridge"), PathBuf::from),
+            max_receives,
+        })
+    }
+
+    /// The app secret, or the error that stops ingestion from starting (fail closed).
+    pub fn require_app_secret(&self) -> Result<SecretString, ConfigError> {
+        self.app_secret.clone().ok_or_else(|| ConfigError::missing("WHATSAPP_APP_SECRET"))
+    }
+
+    /// The verify token, or the error that stops the handshake function from starting.
+    pub fn require_verify_token(&self) -> Result<SecretString, ConfigError> {
+        self.verify_token.clone().ok_or_else(|| ConfigError::missing("WHATSAPP_WEBHOOK_VERIFY_TOKEN"))
+    }
+
+    /// At least one API key, or the error that stops the HTTP API from starting.
+    pub fn require_api_keys(&self) -> Result<Vec<SecretString>, ConfigError> {
+        if self.api_keys.is_empty() {
+            return Err(ConfigError::missing("WABRIDGE_API_KEYS"));
+        }
+        Ok(self.api_keys.clone())
+    }
+}
+
+/// Reads a required variable from the process environment.
+pub fn required_var(var: &'static str) -> Result<String, ConfigError> {
+    std::env::var(var).ok().filter(|v| !v.trim().is_empty()).ok_or_else(|| ConfigError::missing(var))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(&|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.api_version, "v25.0");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from(".wabridge"));
+        assert!(c.api_keys.is_empty());
+        assert_eq!(c.require_app_secret().unwrap_err().var, "WHATSAPP_APP_SECRET");
+    }
+
+    #[test]
+    fn api_keys_are_split_on_commas_and_trimmed() {
+        let c = cfg(&[("WABRIDGE_API_KEYS", " a, b ,,c ")]).unwrap();
+        let keys: Vec<&str> = c.api_keys.iter().map(|k| k.expose_secret()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn bad_values_fail_naming_the_variable() {
+        assert_eq!(cfg(&[("WABRIDGE_LISTEN", "nowhere")]).unwrap_err().var, "WABRIDGE_LISTEN");
+        assert_eq!(cfg(&[("WHATSAPP_API_VERSION", "25")]).unwrap_err().var, "WHATSAPP_API_VERSION");
+        assert_eq!(cfg(&[("WHATSAPP_GRAPH_URL", "ftp://x")]).unwrap_err().var, "WHATSAPP_GRAPH_URL");
+        assert_eq!(cfg(&[("WABRIDGE_MAX_RECEIVES", "0")]).unwrap_err().var, "WABRIDGE_MAX_RECEIVES");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let c = cfg(&[("WHATSAPP_APP_SECRET", "s3cr3t-value"), ("WABRIDGE_API_KEYS", "k3y-value")]).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cr3t-value") && !shown.contains("k3y-value"), "{shown}");
+    }
+}
