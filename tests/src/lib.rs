@@ -1,1 +1,287 @@
+//! Test harness: the same ports on both backends (embedded, and AWS on moto server), and the whole
+//! inbound pipeline wired the way each deployment wires it.
+//!
+//! The AWS backend needs moto: `./scripts/test` starts it and sets `AWS_ENDPOINT_URL` and
+//! `WABRIDGE_TEST_AWS=1`. Without them the AWS tests fail with a message saying so, rather than
+//! passing without having run.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use http_body_util::BodyExt;
+use secrecy::SecretString;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use wabridge::adapters::aws::{self as awsa, DynamoStore, S3Blobs, SqsQueue, TableNames};
+use wabridge::adapters::embedded::{FolderBlobs, SqliteQueue, SqliteStore};
+use wabridge::api::{self, ApiKeys, QueryState};
+use wabridge::ingest::Ingestor;
+use wabridge::ports::{Blobs, Clock, Delivery, Queue, Store, SystemClock};
+use wabridge::process::{Processor, RetryPolicy};
+use wabridge::webhook::sign;
+
+pub use secrecy;
+
+/// App secret the test pipelines sign with.
+pub const SECRET: &str = "test-app-secret";
+/// Verify token of the test pipelines.
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+/// API key of the test pipelines.
+pub const API_KEY: &str = "test-api-key";
+/// Visibility timeout of test queues: short, so redelivery after a "crash" is quick.
+pub const VISIBILITY: Duration = Duration::from_secs(1);
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// SQLite, SQLite queue, local folder.
+    Embedded,
+    /// DynamoDB, SQS, S3 on moto.
+    Aws,
+}
+
+/// One backend's ports, fresh for each test.
+pub struct Backend {
+    /// Which one.
+    pub kind: Kind,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The inbound queue.
+    pub queue: Arc<dyn Queue>,
+    /// Blob storage.
+    pub blobs: Arc<dyn Blobs>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Backend({:?})", self.kind)
+    }
+}
+
+impl Backend {
+    /// Fresh embedded ports in a temporary folder.
+    pub async fn embedded() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
+        let queue = SqliteQueue::open(&dir.path().join("queue.db"), "inbound", VISIBILITY).unwrap();
+        let blobs = FolderBlobs::new(dir.path().join("blobs"));
+        Self { kind: Kind::Embedded, store: Arc::new(store), queue: Arc::new(queue), blobs: Arc::new(blobs), _dir: Some(dir) }
+    }
+
+    /// Fresh AWS ports on moto: new tables, queue, DLQ and bucket under a unique prefix.
+    pub async fn aws() -> Self {
+        assert!(
+            std::env::var_os("WABRIDGE_TEST_AWS").is_some() && std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+            "the AWS adapter tests need moto server: run ./scripts/test, which starts it and sets AWS_ENDPOINT_URL"
+        );
+        let sdk = awsa::load_config().await;
+        let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
+        let tables = TableNames::prefixed(&prefix);
+        let dynamo = awsa::dynamo_client(&sdk);
+        awsa::schema::create_tables(&dynamo, &tables).await.unwrap();
+        let sqs = awsa::sqs_client(&sdk);
+        let visibility = VISIBILITY.as_secs().to_string();
+        let dlq = sqs.create_queue().queue_name(format!("{prefix}-dlq")).send().await.unwrap().queue_url.unwrap();
+        let url = sqs
+            .create_queue()
+            .queue_name(format!("{prefix}-inbound"))
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, visibility)
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let s3 = awsa::s3_client(&sdk);
+        s3.create_bucket().bucket(&prefix).send().await.unwrap();
+        Self {
+            kind: Kind::Aws,
+            store: Arc::new(DynamoStore::new(dynamo, tables)),
+            queue: Arc::new(SqsQueue::new(sqs, url).with_dead_letter_queue(dlq)),
+            blobs: Arc::new(S3Blobs::new(s3, prefix)),
+            _dir: None,
+        }
+    }
+
+    /// The backend of `kind`.
+    pub async fn of(kind: Kind) -> Self {
+        match kind {
+            Kind::Embedded => Self::embedded().await,
+            Kind::Aws => Self::aws().await,
+        }
+    }
+}
+
+/// Generates `embedded::name` and `aws::name` tests calling `name(Backend)` for each listed test.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::of($crate::Kind::Embedded).await).await
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::of($crate::Kind::Aws).await).await
+                }
+            )*
+        }
+    };
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Content type.
+    pub content_type: Option<String>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON (`Null` if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// The inbound pipeline on one backend: the deployed routers, the queue and the processor, with the
+/// queue drained the way the deployment drains it (the local worker's loop for embedded, the Lambda
+/// event source's batch settlement for AWS).
+pub struct Pipeline {
+    /// The backend.
+    pub backend: Backend,
+    /// Every HTTP route.
+    pub router: Router,
+    /// The processor.
+    pub processor: Processor,
+    /// Retry policy used when draining.
+    pub policy: RetryPolicy,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pipeline({:?})", self.backend.kind)
+    }
+}
+
+impl Pipeline {
+    /// Wires a pipeline with no back-off between retries.
+    pub fn new(backend: Backend) -> Self {
+        Self::with_store(backend.store.clone(), backend)
+    }
+
+    /// Wires a pipeline whose processor writes through `store` (e.g. a fault-injecting wrapper).
+    pub fn with_store(store: Arc<dyn Store>, backend: Backend) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let ingestor = Ingestor::new(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone());
+        let query = QueryState { store: backend.store.clone(), clock: clock.clone() };
+        let router = api::finish(
+            api::webhook_verify_router(SecretString::from(VERIFY_TOKEN))
+                .merge(api::webhook_ingest_router(ingestor))
+                .merge(api::query_router(query, ApiKeys::new(vec![SecretString::from(API_KEY)]))),
+        );
+        let processor = Processor::new(store, backend.blobs.clone(), clock);
+        let policy = RetryPolicy { max_receives: 3, base_delay: Duration::ZERO, max_delay: Duration::ZERO };
+        Self { backend, router, processor, policy }
+    }
+
+    /// Sends one request through the router.
+    pub async fn request(&self, req: http::Request<Body>) -> Reply {
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status().as_u16();
+        let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Reply { status, content_type, body }
+    }
+
+    /// `POST /webhook` with `signature` (or none).
+    pub async fn post_raw(&self, body: &[u8], signature: Option<&str>) -> Reply {
+        let mut req = http::Request::post("/webhook").header("content-type", "application/json");
+        if let Some(s) = signature {
+            req = req.header("x-hub-signature-256", s);
+        }
+        self.request(req.body(Body::from(body.to_vec())).unwrap()).await
+    }
+
+    /// `POST /webhook`, signed as Meta signs.
+    pub async fn post_webhook(&self, body: &[u8]) -> Reply {
+        self.post_raw(body, Some(&sign(&SecretString::from(SECRET), body))).await
+    }
+
+    /// `GET path` with the API key.
+    pub async fn get(&self, path: &str) -> Reply {
+        let req = http::Request::get(path).header("authorization", format!("Bearer {API_KEY}"));
+        self.request(req.body(Body::empty()).unwrap()).await
+    }
+
+    /// Receives one batch and settles it as the deployment would. Returns how many it received.
+    pub async fn settle_one_batch(&self) -> usize {
+        let queue = self.backend.queue.as_ref();
+        match self.backend.kind {
+            Kind::Embedded => self.processor.poll_once(queue, &self.policy, Duration::ZERO).await.unwrap(),
+            Kind::Aws => {
+                let batch = queue.receive(10, Duration::ZERO).await.unwrap();
+                let failed = self.processor.settle_batch(queue, &batch, &self.policy).await;
+                // What the Lambda event source does with the records not reported as failures.
+                for d in batch.iter().filter(|d| !failed.contains(&d.id)) {
+                    let _ = queue.ack(&d.receipt).await;
+                }
+                batch.len()
+            }
+        }
+    }
+
+    /// Settles batches until the queue stays empty for `quiet` (longer than the visibility timeout
+    /// when retries are expected).
+    pub async fn drain(&self, quiet: Duration) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let mut idle_since = tokio::time::Instant::now();
+        loop {
+            let n = self.settle_one_batch().await;
+            let now = tokio::time::Instant::now();
+            if n > 0 {
+                idle_since = now;
+            } else if now - idle_since >= quiet {
+                return;
+            } else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(now < deadline, "queue did not drain within 60 s");
+        }
+    }
+
+    /// Takes one batch without settling it: a consumer that crashes mid-batch.
+    pub async fn receive_and_crash(&self) -> Vec<Delivery> {
+        self.backend.queue.receive(10, Duration::from_secs(1)).await.unwrap()
+    }
+}
+
+/// Reads a fixture from `tests/fixtures/`.
+pub fn fixture(path: &str) -> Vec<u8> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
+}
+
+/// Percent-encodes a path segment (wamids carry '=', '/' and '+').
+pub fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

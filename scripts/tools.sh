@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs, idempotently, every tool the tests need that a fresh machine lacks, into the repo's own
+# ignored .tools/ folder: moto server (AWS emulator) and cfn-lint in a Python venv, and cargo-nextest.
+# Versions are pinned so CI and laptops run the same tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MOTO_VERSION=5.2.5
+CFN_LINT_VERSION=1.58.0
+NEXTEST_VERSION=0.9.143
+VENV=.tools/venv
+STAMP="$VENV/.installed-moto-$MOTO_VERSION-cfnlint-$CFN_LINT_VERSION"
+
+if [ ! -f "$STAMP" ]; then
+  echo "tools: installing moto[server]==$MOTO_VERSION and cfn-lint==$CFN_LINT_VERSION into $VENV" >&2
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check \
+    "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION"
+  touch "$STAMP"
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "tools: installing cargo-nextest $NEXTEST_VERSION" >&2
+  cargo install --locked --root .tools/cargo "cargo-nextest@$NEXTEST_VERSION"
+fi
+
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    rustup component add "$component"
+  fi
+done
