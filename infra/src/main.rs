@@ -13,7 +13,11 @@ use wabridge_infra::simulate::{self, DEFAULT_PHONE_NUMBER_ID};
 use wabridge_infra::{LocalStack, load, tail};
 
 #[derive(Parser)]
-#[command(name = "wabridge", version, about = "WhatsApp Business Cloud API backend: local stack and tools")]
+#[command(
+    name = "wabridge",
+    version,
+    about = "WhatsApp Business Cloud API backend: local stack and tools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -97,18 +101,34 @@ async fn main() -> anyhow::Result<()> {
         Command::Simulate { what, url } => simulate_cmd(&config, what, url).await,
         Command::Tail { url, all } => {
             let key = LocalSecrets::api_key_for_cli(&config)?;
-            tail::run(&base_url(&config, url), &key, all, Duration::from_millis(500)).await
+            tail::run(
+                &base_url(&config, url),
+                &key,
+                all,
+                Duration::from_millis(500),
+            )
+            .await
         }
-        Command::Load { count, concurrency, customers, report } => {
+        Command::Load {
+            count,
+            concurrency,
+            customers,
+            report,
+        } => {
             let dir = std::env::temp_dir().join(format!("wabridge-load-{}", ulid::Ulid::new()));
-            let spec = load::LoadSpec { count, concurrency: concurrency.max(1), customers };
+            let spec = load::LoadSpec {
+                count,
+                concurrency: concurrency.max(1),
+                customers,
+            };
             let result = load::run(spec, &dir).await;
             let _ = std::fs::remove_dir_all(&dir);
             let md = result?.markdown();
             if let Some(parent) = report.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(&report, &md).with_context(|| format!("writing {}", report.display()))?;
+            std::fs::write(&report, &md)
+                .with_context(|| format!("writing {}", report.display()))?;
             println!("{md}\nreport written to {}", report.display());
             Ok(())
         }
@@ -124,7 +144,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let stack = LocalStack::open(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("binding {} (set WABRIDGE_LISTEN to use another address)", config.listen))?;
+        .with_context(|| {
+            format!(
+                "binding {} (set WABRIDGE_LISTEN to use another address)",
+                config.listen
+            )
+        })?;
     banner(&config, &stack);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -136,10 +161,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// The one place a secret is shown: on stdout at start, when it was generated for this data dir.
 fn banner(config: &Config, stack: &LocalStack) {
-    println!("wabridge local stack on http://{}  (data in {})", config.listen, config.data_dir.display());
-    println!("  webhook:   http://{}/webhook   query API: http://{}/v1/...", config.listen, config.listen);
+    println!(
+        "wabridge local stack on http://{}  (data in {})",
+        config.listen,
+        config.data_dir.display()
+    );
+    println!(
+        "  webhook:   http://{}/webhook   query API: http://{}/v1/...",
+        config.listen, config.listen
+    );
     for (name, value) in &stack.secrets.generated {
-        println!("  generated {name}={value}  (saved in {}/secrets.json)", config.data_dir.display());
+        println!(
+            "  generated {name}={value}  (saved in {}/secrets.json)",
+            config.data_dir.display()
+        );
     }
     if !stack.secrets.from_file.is_empty() {
         println!(
@@ -157,10 +192,11 @@ fn banner(config: &Config, stack: &LocalStack) {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -173,22 +209,46 @@ async fn shutdown_signal() {
 async fn simulate_cmd(config: &Config, what: Simulate, url: Option<String>) -> anyhow::Result<()> {
     let secret = LocalSecrets::app_secret_for_cli(config)?;
     let base = base_url(config, url);
-    let pni = config.phone_number_id.clone().unwrap_or_else(|| DEFAULT_PHONE_NUMBER_ID.to_owned());
+    let pni = config
+        .phone_number_id
+        .clone()
+        .unwrap_or_else(|| DEFAULT_PHONE_NUMBER_ID.to_owned());
     let now = chrono::Utc::now().timestamp();
     let (body, id) = match what {
-        Simulate::Inbound { from, text, image, name } => {
+        Simulate::Inbound {
+            from,
+            text,
+            image,
+            name,
+        } => {
             let from: String = from.chars().filter(char::is_ascii_digit).collect();
             if from.is_empty() {
                 bail!("--from must contain the customer's number");
             }
             let wamid = simulate::new_wamid();
             let body = match image {
-                Some(media) => simulate::inbound(&pni, &from, &name, &wamid, now, "image", json!({
-                    "id": media, "mime_type": "image/jpeg", "sha256": "c2ltdWxhdGVk", "caption": text,
-                })),
+                Some(media) => simulate::inbound(
+                    &pni,
+                    &from,
+                    &name,
+                    &wamid,
+                    now,
+                    "image",
+                    json!({
+                        "id": media, "mime_type": "image/jpeg", "sha256": "c2ltdWxhdGVk", "caption": text,
+                    }),
+                ),
                 None => {
                     let text = text.context("give --text, or --image for an image")?;
-                    simulate::inbound(&pni, &from, &name, &wamid, now, "text", json!({"body": text}))
+                    simulate::inbound(
+                        &pni,
+                        &from,
+                        &name,
+                        &wamid,
+                        now,
+                        "text",
+                        json!({"body": text}),
+                    )
                 }
             };
             (body, wamid)
@@ -200,7 +260,9 @@ async fn simulate_cmd(config: &Config, what: Simulate, url: Option<String>) -> a
             (simulate::status(&pni, &to, &id, &status, now), id)
         }
     };
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
     let code = simulate::post(&client, &base, &secret, &serde_json::to_vec(&body)?).await?;
     if code != 200 {
         bail!("the stack answered {code}");

@@ -41,7 +41,8 @@ fn random_token() -> String {
 
 fn read(dir: &Path) -> anyhow::Result<Stored> {
     match std::fs::read(dir.join(FILE)) {
-        Ok(b) => serde_json::from_slice(&b).with_context(|| format!("{} is not valid JSON", dir.join(FILE).display())),
+        Ok(b) => serde_json::from_slice(&b)
+            .with_context(|| format!("{} is not valid JSON", dir.join(FILE).display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Stored::default()),
         Err(e) => Err(e).context("reading local secrets"),
     }
@@ -66,25 +67,34 @@ impl LocalSecrets {
         let mut stored = read(dir)?;
         let mut generated = Vec::new();
         let mut from_file = Vec::new();
-        let mut pick = |configured: Option<SecretString>, slot: &mut Option<String>, name: &'static str| {
-            if let Some(c) = configured {
-                return c;
-            }
-            match slot {
-                Some(v) => {
-                    from_file.push(name);
-                    SecretString::from(v.clone())
+        let mut pick =
+            |configured: Option<SecretString>, slot: &mut Option<String>, name: &'static str| {
+                if let Some(c) = configured {
+                    return c;
                 }
-                None => {
-                    let v = random_token();
-                    *slot = Some(v.clone());
-                    generated.push((name, v.clone()));
-                    SecretString::from(v)
+                match slot {
+                    Some(v) => {
+                        from_file.push(name);
+                        SecretString::from(v.clone())
+                    }
+                    None => {
+                        let v = random_token();
+                        *slot = Some(v.clone());
+                        generated.push((name, v.clone()));
+                        SecretString::from(v)
+                    }
                 }
-            }
-        };
-        let app_secret = pick(config.app_secret.clone(), &mut stored.app_secret, "WHATSAPP_APP_SECRET");
-        let verify_token = pick(config.verify_token.clone(), &mut stored.verify_token, "WHATSAPP_WEBHOOK_VERIFY_TOKEN");
+            };
+        let app_secret = pick(
+            config.app_secret.clone(),
+            &mut stored.app_secret,
+            "WHATSAPP_APP_SECRET",
+        );
+        let verify_token = pick(
+            config.verify_token.clone(),
+            &mut stored.verify_token,
+            "WHATSAPP_WEBHOOK_VERIFY_TOKEN",
+        );
         let api_keys = if config.api_keys.is_empty() {
             vec![pick(None, &mut stored.api_key, "WABRIDGE_API_KEYS")]
         } else {
@@ -93,7 +103,13 @@ impl LocalSecrets {
         if !generated.is_empty() {
             write(dir, &stored)?;
         }
-        Ok(Self { app_secret, verify_token, api_keys, generated, from_file })
+        Ok(Self {
+            app_secret,
+            verify_token,
+            api_keys,
+            generated,
+            from_file,
+        })
     }
 
     /// For the CLI: the configured value, else the one the local stack saved.

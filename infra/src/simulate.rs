@@ -33,8 +33,17 @@ fn envelope(phone_number_id: &str, value_extra: Value) -> Value {
 }
 
 /// An inbound message webhook: `content` is Meta's type-specific object (`{"body": "hi"}` for text).
-pub fn inbound(phone_number_id: &str, from: &str, name: &str, wamid: &str, ts: i64, msg_type: &str, content: Value) -> Value {
-    let mut message = json!({"from": from, "id": wamid, "timestamp": ts.to_string(), "type": msg_type});
+pub fn inbound(
+    phone_number_id: &str,
+    from: &str,
+    name: &str,
+    wamid: &str,
+    ts: i64,
+    msg_type: &str,
+    content: Value,
+) -> Value {
+    let mut message =
+        json!({"from": from, "id": wamid, "timestamp": ts.to_string(), "type": msg_type});
     if let Some(m) = message.as_object_mut() {
         m.insert(msg_type.to_owned(), content);
     }
@@ -57,7 +66,12 @@ pub fn status(phone_number_id: &str, recipient: &str, wamid: &str, status: &str,
 }
 
 /// Signs and posts a body to `<base>/webhook`; returns the HTTP status.
-pub async fn post(client: &reqwest::Client, base: &str, secret: &SecretString, body: &[u8]) -> anyhow::Result<u16> {
+pub async fn post(
+    client: &reqwest::Client,
+    base: &str,
+    secret: &SecretString,
+    body: &[u8],
+) -> anyhow::Result<u16> {
     let res = client
         .post(format!("{}/webhook", base.trim_end_matches('/')))
         .header("content-type", "application/json")

@@ -41,7 +41,10 @@ pub struct LocalStack {
 
 impl std::fmt::Debug for LocalStack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalStack").field("queue", &self.queue).field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("LocalStack")
+            .field("queue", &self.queue)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,10 +52,15 @@ impl LocalStack {
     /// Opens the data dir (creating it), resolves secrets and wires everything.
     pub fn open(config: &Config) -> anyhow::Result<Self> {
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating data dir {}", dir.display()))?;
         let secrets = LocalSecrets::resolve(config)?;
-        let store = Arc::new(SqliteStore::open(&dir.join("store.db")).context("opening the store")?);
-        let queue = Arc::new(SqliteQueue::open(&dir.join("queue.db"), "inbound", VISIBILITY).context("opening the queue")?);
+        let store =
+            Arc::new(SqliteStore::open(&dir.join("store.db")).context("opening the store")?);
+        let queue = Arc::new(
+            SqliteQueue::open(&dir.join("queue.db"), "inbound", VISIBILITY)
+                .context("opening the queue")?,
+        );
         let blobs = Arc::new(FolderBlobs::new(dir.join("blobs")));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let processor = Processor::new(store.clone(), blobs.clone(), clock.clone());
@@ -61,17 +69,35 @@ impl LocalStack {
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
         };
-        Ok(Self { store, queue, blobs, secrets, policy, processor, clock })
+        Ok(Self {
+            store,
+            queue,
+            blobs,
+            secrets,
+            policy,
+            processor,
+            clock,
+        })
     }
 
     /// Every route the deployed functions serve, on one router.
     pub fn router(&self) -> Router {
-        let ingestor = Ingestor::new(self.secrets.app_secret.clone(), self.queue.clone(), self.blobs.clone());
-        let query = QueryState { store: self.store.clone(), clock: self.clock.clone() };
+        let ingestor = Ingestor::new(
+            self.secrets.app_secret.clone(),
+            self.queue.clone(),
+            self.blobs.clone(),
+        );
+        let query = QueryState {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+        };
         api::finish(
             api::webhook_verify_router(self.secrets.verify_token.clone())
                 .merge(api::webhook_ingest_router(ingestor))
-                .merge(api::query_router(query, ApiKeys::new(self.secrets.api_keys.clone()))),
+                .merge(api::query_router(
+                    query,
+                    ApiKeys::new(self.secrets.api_keys.clone()),
+                )),
         )
     }
 
@@ -97,7 +123,11 @@ impl LocalStack {
     }
 
     /// Serves on `listener` until `stop` turns true, with the workers running.
-    pub async fn serve(self, listener: tokio::net::TcpListener, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        stop: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
         let workers = self.spawn_workers(WORKERS, stop.clone());
         let mut http_stop = stop.clone();
         axum::serve(listener, self.router())

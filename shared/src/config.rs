@@ -24,7 +24,10 @@ pub struct ConfigError {
 impl ConfigError {
     /// A required variable is missing.
     pub fn missing(var: &'static str) -> Self {
-        Self { var, reason: "is required and not set".into() }
+        Self {
+            var,
+            reason: "is required and not set".into(),
+        }
     }
 }
 
@@ -66,28 +69,43 @@ impl Config {
 
     /// Reads variables through `get`. Empty values count as unset.
     pub fn from_lookup(get: Lookup<'_>) -> Result<Self, ConfigError> {
-        let var = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let var = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let secret = |k: &str| var(k).map(SecretString::from);
         let api_version = var("WHATSAPP_API_VERSION").unwrap_or_else(|| DEFAULT_API_VERSION.into());
         if !api_version.starts_with('v') || api_version[1..].parse::<f32>().is_err() {
-            return Err(ConfigError { var: "WHATSAPP_API_VERSION", reason: "must look like v25.0".into() });
+            return Err(ConfigError {
+                var: "WHATSAPP_API_VERSION",
+                reason: "must look like v25.0".into(),
+            });
         }
         let graph_url = var("WHATSAPP_GRAPH_URL").unwrap_or_else(|| DEFAULT_GRAPH_URL.into());
         if !(graph_url.starts_with("https://") || graph_url.starts_with("http://")) {
-            return Err(ConfigError { var: "WHATSAPP_GRAPH_URL", reason: "must be an http(s) URL".into() });
+            return Err(ConfigError {
+                var: "WHATSAPP_GRAPH_URL",
+                reason: "must be an http(s) URL".into(),
+            });
         }
         let listen = match var("WABRIDGE_LISTEN") {
             None => SocketAddr::from(([127, 0, 0, 1], 8080)),
-            Some(s) => s
-                .parse()
-                .map_err(|_| ConfigError { var: "WABRIDGE_LISTEN", reason: format!("{s:?} is not host:port") })?,
+            Some(s) => s.parse().map_err(|_| ConfigError {
+                var: "WABRIDGE_LISTEN",
+                reason: format!("{s:?} is not host:port"),
+            })?,
         };
         let max_receives = match var("WABRIDGE_MAX_RECEIVES") {
             None => 5,
-            Some(s) => s.parse().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| ConfigError {
-                var: "WABRIDGE_MAX_RECEIVES",
-                reason: "must be an integer from 1 to 1000".into(),
-            })?,
+            Some(s) => s
+                .parse()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ConfigError {
+                    var: "WABRIDGE_MAX_RECEIVES",
+                    reason: "must be an integer from 1 to 1000".into(),
+                })?,
         };
         let api_keys = var("WABRIDGE_API_KEYS")
             .map(|s| {
@@ -108,19 +126,24 @@ impl Config {
             graph_url,
             api_keys,
             listen,
-            data_dir: var("WABRIDGE_DATA_DIR").map_or_else(|| PathBuf::from(".wabridge"), PathBuf::from),
+            data_dir: var("WABRIDGE_DATA_DIR")
+                .map_or_else(|| PathBuf::from(".wabridge"), PathBuf::from),
             max_receives,
         })
     }
 
     /// The app secret, or the error that stops ingestion from starting (fail closed).
     pub fn require_app_secret(&self) -> Result<SecretString, ConfigError> {
-        self.app_secret.clone().ok_or_else(|| ConfigError::missing("WHATSAPP_APP_SECRET"))
+        self.app_secret
+            .clone()
+            .ok_or_else(|| ConfigError::missing("WHATSAPP_APP_SECRET"))
     }
 
     /// The verify token, or the error that stops the handshake function from starting.
     pub fn require_verify_token(&self) -> Result<SecretString, ConfigError> {
-        self.verify_token.clone().ok_or_else(|| ConfigError::missing("WHATSAPP_WEBHOOK_VERIFY_TOKEN"))
+        self.verify_token
+            .clone()
+            .ok_or_else(|| ConfigError::missing("WHATSAPP_WEBHOOK_VERIFY_TOKEN"))
     }
 
     /// At least one API key, or the error that stops the HTTP API from starting.
@@ -134,7 +157,10 @@ impl Config {
 
 /// Reads a required variable from the process environment.
 pub fn required_var(var: &'static str) -> Result<String, ConfigError> {
-    std::env::var(var).ok().filter(|v| !v.trim().is_empty()).ok_or_else(|| ConfigError::missing(var))
+    std::env::var(var)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| ConfigError::missing(var))
 }
 
 #[cfg(test)]
@@ -144,7 +170,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(&|k| m.get(k).cloned())
     }
 
@@ -155,7 +184,10 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.data_dir, PathBuf::from(".wabridge"));
         assert!(c.api_keys.is_empty());
-        assert_eq!(c.require_app_secret().unwrap_err().var, "WHATSAPP_APP_SECRET");
+        assert_eq!(
+            c.require_app_secret().unwrap_err().var,
+            "WHATSAPP_APP_SECRET"
+        );
     }
 
     #[test]
@@ -167,16 +199,35 @@ mod tests {
 
     #[test]
     fn bad_values_fail_naming_the_variable() {
-        assert_eq!(cfg(&[("WABRIDGE_LISTEN", "nowhere")]).unwrap_err().var, "WABRIDGE_LISTEN");
-        assert_eq!(cfg(&[("WHATSAPP_API_VERSION", "25")]).unwrap_err().var, "WHATSAPP_API_VERSION");
-        assert_eq!(cfg(&[("WHATSAPP_GRAPH_URL", "ftp://x")]).unwrap_err().var, "WHATSAPP_GRAPH_URL");
-        assert_eq!(cfg(&[("WABRIDGE_MAX_RECEIVES", "0")]).unwrap_err().var, "WABRIDGE_MAX_RECEIVES");
+        assert_eq!(
+            cfg(&[("WABRIDGE_LISTEN", "nowhere")]).unwrap_err().var,
+            "WABRIDGE_LISTEN"
+        );
+        assert_eq!(
+            cfg(&[("WHATSAPP_API_VERSION", "25")]).unwrap_err().var,
+            "WHATSAPP_API_VERSION"
+        );
+        assert_eq!(
+            cfg(&[("WHATSAPP_GRAPH_URL", "ftp://x")]).unwrap_err().var,
+            "WHATSAPP_GRAPH_URL"
+        );
+        assert_eq!(
+            cfg(&[("WABRIDGE_MAX_RECEIVES", "0")]).unwrap_err().var,
+            "WABRIDGE_MAX_RECEIVES"
+        );
     }
 
     #[test]
     fn secrets_do_not_show_in_debug_output() {
-        let c = cfg(&[("WHATSAPP_APP_SECRET", "s3cr3t-value"), ("WABRIDGE_API_KEYS", "k3y-value")]).unwrap();
+        let c = cfg(&[
+            ("WHATSAPP_APP_SECRET", "s3cr3t-value"),
+            ("WABRIDGE_API_KEYS", "k3y-value"),
+        ])
+        .unwrap();
         let shown = format!("{c:?}");
-        assert!(!shown.contains("s3cr3t-value") && !shown.contains("k3y-value"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t-value") && !shown.contains("k3y-value"),
+            "{shown}"
+        );
     }
 }

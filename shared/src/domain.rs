@@ -24,7 +24,10 @@ pub struct InvalidInput {
 
 impl InvalidInput {
     fn new(field: &'static str, reason: impl Into<String>) -> Self {
-        Self { field, reason: reason.into() }
+        Self {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -37,10 +40,16 @@ fn check_token(field: &'static str, s: &str, max: usize) -> Result<(), InvalidIn
         return Err(InvalidInput::new(field, "must not be empty"));
     }
     if s.len() > max {
-        return Err(InvalidInput::new(field, format!("must be at most {max} bytes")));
+        return Err(InvalidInput::new(
+            field,
+            format!("must be at most {max} bytes"),
+        ));
     }
     if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(InvalidInput::new(field, "must not contain whitespace or control characters"));
+        return Err(InvalidInput::new(
+            field,
+            "must not contain whitespace or control characters",
+        ));
     }
     Ok(())
 }
@@ -118,7 +127,9 @@ impl MessageRef {
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         match MessageId::parse(s) {
             Ok(id) => Ok(Self::Id(id)),
-            Err(_) => Wamid::parse(s).map(Self::Wamid).map_err(|e| InvalidInput::new("id", e.reason)),
+            Err(_) => Wamid::parse(s)
+                .map(Self::Wamid)
+                .map_err(|e| InvalidInput::new("id", e.reason)),
         }
     }
 }
@@ -334,17 +345,25 @@ impl StatusRecord {
     /// carries them.
     /// Applying the same updates in any order, any number of times, gives the same record.
     pub fn apply(&mut self, u: &StatusUpdate) {
-        self.timestamps.entry(u.status.as_str().to_owned()).or_insert(u.timestamp_ms);
+        self.timestamps
+            .entry(u.status.as_str().to_owned())
+            .or_insert(u.timestamp_ms);
         if self.status.is_none_or(|cur| cur.rank() < u.status.rank()) {
             self.status = Some(u.status);
             if u.status == DeliveryStatus::Failed {
                 self.error = u.error.clone();
             }
         }
-        fill(&mut self.phone_number_id, Some(&u.phone_number_id).filter(|p| !p.is_empty()));
+        fill(
+            &mut self.phone_number_id,
+            Some(&u.phone_number_id).filter(|p| !p.is_empty()),
+        );
         fill(&mut self.recipient_id, u.recipient_id.as_ref());
         fill(&mut self.recipient_user_id, u.recipient_user_id.as_ref());
-        fill(&mut self.biz_opaque_callback_data, u.biz_opaque_callback_data.as_ref());
+        fill(
+            &mut self.biz_opaque_callback_data,
+            u.biz_opaque_callback_data.as_ref(),
+        );
         fill(&mut self.conversation, u.conversation.as_ref());
         fill(&mut self.pricing, u.pricing.as_ref());
     }
@@ -389,7 +408,12 @@ impl RawEvent {
         payload: Value,
     ) -> Self {
         let mut h = Sha256::new();
-        for part in [field, kind, entry_id.as_deref().unwrap_or(""), phone_number_id.as_deref().unwrap_or("")] {
+        for part in [
+            field,
+            kind,
+            entry_id.as_deref().unwrap_or(""),
+            phone_number_id.as_deref().unwrap_or(""),
+        ] {
             h.update(part.as_bytes());
             h.update([0]);
         }
@@ -457,14 +481,20 @@ pub struct MessageView {
 impl MessageView {
     /// Joins a stored message with its status record. Either may be missing: a status without a
     /// message is shown as an outbound message of unknown type.
-    pub fn join(message: Option<StoredMessage>, status: Option<StatusRecord>, wamid: Option<&Wamid>) -> Option<Self> {
+    pub fn join(
+        message: Option<StoredMessage>,
+        status: Option<StatusRecord>,
+        wamid: Option<&Wamid>,
+    ) -> Option<Self> {
         match (message, status) {
             (None, None) => None,
             (Some(m), st) => {
                 let st = st.unwrap_or_default();
                 let (status, error) = match (m.direction, st.status) {
                     (Direction::Inbound, _) => ("received".to_owned(), m.error.clone()),
-                    (Direction::Outbound, Some(s)) => (s.as_str().to_owned(), st.error.or(m.error.clone())),
+                    (Direction::Outbound, Some(s)) => {
+                        (s.as_str().to_owned(), st.error.or(m.error.clone()))
+                    }
                     (Direction::Outbound, None) => (m.status.clone(), m.error.clone()),
                 };
                 Some(Self {
@@ -496,7 +526,10 @@ impl MessageView {
                 msg_type: None,
                 text: None,
                 content: Value::Null,
-                status: st.status.map_or("unknown", DeliveryStatus::as_str).to_owned(),
+                status: st
+                    .status
+                    .map_or("unknown", DeliveryStatus::as_str)
+                    .to_owned(),
                 error: st.error,
                 timestamp: st.timestamps.values().min().copied(),
                 status_timestamps: st.timestamps,
@@ -597,16 +630,25 @@ pub struct PageRequest {
 
 impl PageRequest {
     /// Validates `limit` and decodes `cursor`, which must have been issued for the same `list`.
-    pub fn parse(limit: Option<&str>, cursor: Option<&str>, list: &str) -> Result<Self, InvalidInput> {
+    pub fn parse(
+        limit: Option<&str>,
+        cursor: Option<&str>,
+        list: &str,
+    ) -> Result<Self, InvalidInput> {
         let limit = match limit {
             None => DEFAULT_LIMIT,
             Some(s) => s
                 .parse::<u32>()
                 .ok()
                 .filter(|l| (1..=MAX_LIMIT).contains(l))
-                .ok_or_else(|| InvalidInput::new("limit", format!("must be an integer from 1 to {MAX_LIMIT}")))?,
+                .ok_or_else(|| {
+                    InvalidInput::new("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
+                })?,
         };
-        let after = cursor.filter(|c| !c.is_empty()).map(|c| Cursor::decode(c, list)).transpose()?;
+        let after = cursor
+            .filter(|c| !c.is_empty())
+            .map(|c| Cursor::decode(c, list))
+            .transpose()?;
         Ok(Self { limit, after })
     }
 }
@@ -634,7 +676,10 @@ struct CursorBody {
 impl Cursor {
     /// Encodes a sort key for `list`.
     pub fn encode(list: &str, key: &str) -> String {
-        let body = CursorBody { l: list.to_owned(), k: key.to_owned() };
+        let body = CursorBody {
+            l: list.to_owned(),
+            k: key.to_owned(),
+        };
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&body).unwrap_or_default())
     }
 
@@ -665,9 +710,18 @@ mod tests {
     #[test]
     fn our_id_parses_as_id_and_anything_else_as_wamid() {
         let id = MessageId::new();
-        assert_eq!(MessageRef::parse(&id.to_string()).unwrap(), MessageRef::Id(id));
-        assert!(matches!(MessageRef::parse("wamid.HBgL=").unwrap(), MessageRef::Wamid(_)));
-        assert!(matches!(MessageRef::parse("<WHATSAPP_MESSAGE_ID>").unwrap(), MessageRef::Wamid(_)));
+        assert_eq!(
+            MessageRef::parse(&id.to_string()).unwrap(),
+            MessageRef::Id(id)
+        );
+        assert!(matches!(
+            MessageRef::parse("wamid.HBgL=").unwrap(),
+            MessageRef::Wamid(_)
+        ));
+        assert!(matches!(
+            MessageRef::parse("<WHATSAPP_MESSAGE_ID>").unwrap(),
+            MessageRef::Wamid(_)
+        ));
     }
 
     #[test]
@@ -683,8 +737,14 @@ mod tests {
         for bad in ["0", "201", "-1", "ten", ""] {
             assert!(PageRequest::parse(Some(bad), None, "x").is_err(), "{bad}");
         }
-        assert_eq!(PageRequest::parse(Some("200"), None, "x").unwrap().limit, 200);
-        assert_eq!(PageRequest::parse(None, None, "x").unwrap().limit, DEFAULT_LIMIT);
+        assert_eq!(
+            PageRequest::parse(Some("200"), None, "x").unwrap().limit,
+            200
+        );
+        assert_eq!(
+            PageRequest::parse(None, None, "x").unwrap().limit,
+            DEFAULT_LIMIT
+        );
     }
 
     #[test]

@@ -51,14 +51,21 @@ pub struct Ingestor {
 
 impl std::fmt::Debug for Ingestor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingestor").field("max_queue_bytes", &self.max_queue_bytes).finish_non_exhaustive()
+        f.debug_struct("Ingestor")
+            .field("max_queue_bytes", &self.max_queue_bytes)
+            .finish_non_exhaustive()
     }
 }
 
 impl Ingestor {
     /// Builds the ingestor; the app secret is required (fail closed).
     pub fn new(secret: SecretString, queue: Arc<dyn Queue>, blobs: Arc<dyn Blobs>) -> Self {
-        Self { secret, queue, blobs, max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES }
+        Self {
+            secret,
+            queue,
+            blobs,
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+        }
     }
 
     /// Overrides the size above which bodies go to blob storage.
@@ -78,9 +85,13 @@ impl Ingestor {
             Some(e) => e,
             None => {
                 let key = format!("webhooks/{}.json", ulid::Ulid::new());
-                self.blobs.put(&key, body.to_vec(), "application/json").await.map_err(IngestError::Queue)?;
-                serde_json::to_string(&Envelope::Blob { key })
-                    .map_err(|e| IngestError::Queue(PortError::invalid("envelope", e.to_string())))?
+                self.blobs
+                    .put(&key, body.to_vec(), "application/json")
+                    .await
+                    .map_err(IngestError::Queue)?;
+                serde_json::to_string(&Envelope::Blob { key }).map_err(|e| {
+                    IngestError::Queue(PortError::invalid("envelope", e.to_string()))
+                })?
             }
         };
         self.queue.send(&envelope).await.map_err(IngestError::Queue)

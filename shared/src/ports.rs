@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Contact, Conversation, CustomerKey, MessageRef, MessageView, Page, PageRequest, RawEvent, Recorded,
-    StatusUpdate, StoredMessage,
+    Contact, Conversation, CustomerKey, MessageRef, MessageView, Page, PageRequest, RawEvent,
+    Recorded, StatusUpdate, StoredMessage,
 };
 
 /// A boxed error from an SDK or driver, kept as the source of a [`PortError`].
@@ -38,12 +38,18 @@ pub enum PortError {
 impl PortError {
     /// Wraps an infrastructure error as retryable.
     pub fn unavailable(op: &'static str, source: impl Into<BoxError>) -> Self {
-        Self::Unavailable { op, source: source.into() }
+        Self::Unavailable {
+            op,
+            source: source.into(),
+        }
     }
 
     /// A permanent data problem.
     pub fn invalid(op: &'static str, reason: impl Into<String>) -> Self {
-        Self::Invalid { op, reason: reason.into() }
+        Self::Invalid {
+            op,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -84,10 +90,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<MessageView>, PortError>;
 
     /// Conversations, newest activity first.
-    async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError>;
+    async fn conversations(
+        &self,
+        page: &PageRequest,
+        now_ms: i64,
+    ) -> Result<Page<Conversation>, PortError>;
 
     /// One conversation.
-    async fn conversation(&self, customer: &CustomerKey, now_ms: i64) -> Result<Option<Conversation>, PortError>;
+    async fn conversation(
+        &self,
+        customer: &CustomerKey,
+        now_ms: i64,
+    ) -> Result<Option<Conversation>, PortError>;
 
     /// Contacts, ordered by wa_id (or user_id).
     async fn contacts(&self, page: &PageRequest) -> Result<Page<Contact>, PortError>;

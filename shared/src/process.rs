@@ -74,14 +74,20 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_receives: 5, base_delay: Duration::from_secs(2), max_delay: Duration::from_secs(300) }
+        Self {
+            max_receives: 5,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(300),
+        }
     }
 }
 
 impl RetryPolicy {
     /// Exponential back-off with full jitter in its upper half, so retries of one burst spread out.
     pub fn delay(&self, receive_count: u32) -> Duration {
-        let exp = self.base_delay.saturating_mul(1u32 << receive_count.saturating_sub(1).min(16));
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << receive_count.saturating_sub(1).min(16));
         let capped = exp.min(self.max_delay);
         let half = capped / 2;
         half + half.mul_f64(rand::random::<f64>())
@@ -91,8 +97,13 @@ impl RetryPolicy {
     pub fn outcome(&self, result: Result<Summary, ProcessError>, receive_count: u32) -> Outcome {
         match result {
             Ok(_) => Outcome::Done,
-            Err(e) if receive_count >= self.max_receives => Outcome::DeadLetter { reason: e.to_string() },
-            Err(e) => Outcome::Retry { reason: e.to_string(), delay: self.delay(receive_count) },
+            Err(e) if receive_count >= self.max_receives => Outcome::DeadLetter {
+                reason: e.to_string(),
+            },
+            Err(e) => Outcome::Retry {
+                reason: e.to_string(),
+                delay: self.delay(receive_count),
+            },
         }
     }
 }
@@ -114,7 +125,11 @@ impl std::fmt::Debug for Processor {
 impl Processor {
     /// Builds the processor.
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, blobs, clock }
+        Self {
+            store,
+            blobs,
+            clock,
+        }
     }
 
     /// Processes one queue record (an [`Envelope`]).
@@ -122,7 +137,11 @@ impl Processor {
         let envelope: Envelope = serde_json::from_str(record).map_err(ProcessError::Envelope)?;
         let body = match envelope {
             Envelope::Inline { body } => body.into_bytes(),
-            Envelope::Blob { key } => self.blobs.get(&key).await?.ok_or(ProcessError::MissingBlob(key))?,
+            Envelope::Blob { key } => self
+                .blobs
+                .get(&key)
+                .await?
+                .ok_or(ProcessError::MissingBlob(key))?,
         };
         self.apply(&body).await
     }
@@ -162,14 +181,21 @@ impl Processor {
                 events = s.events,
                 "webhook processed"
             ),
-            Err(e) => warn!(record = %delivery.id, attempt = delivery.receive_count, error = %e, "webhook failed"),
+            Err(e) => {
+                warn!(record = %delivery.id, attempt = delivery.receive_count, error = %e, "webhook failed")
+            }
         }
         policy.outcome(result, delivery.receive_count)
     }
 
     /// Settles one delivery on a queue we poll ourselves (the local stack and tests; in Lambda the
     /// event source settles through the batch response).
-    pub async fn settle(&self, queue: &dyn Queue, delivery: &Delivery, policy: &RetryPolicy) -> Result<Outcome, PortError> {
+    pub async fn settle(
+        &self,
+        queue: &dyn Queue,
+        delivery: &Delivery,
+        policy: &RetryPolicy,
+    ) -> Result<Outcome, PortError> {
         let outcome = self.process(delivery, policy).await;
         match &outcome {
             Outcome::Done => queue.ack(&delivery.receipt).await?,
@@ -186,7 +212,12 @@ impl Processor {
     /// `batchItemFailures`: the ones to retry (after their back-off is set on the queue) and any dead
     /// letter that could not be moved aside (SQS's redrive then catches it). One bad record never
     /// fails the rest.
-    pub async fn settle_batch(&self, queue: &dyn Queue, batch: &[Delivery], policy: &RetryPolicy) -> Vec<String> {
+    pub async fn settle_batch(
+        &self,
+        queue: &dyn Queue,
+        batch: &[Delivery],
+        policy: &RetryPolicy,
+    ) -> Vec<String> {
         let mut failures = Vec::new();
         for d in batch {
             match self.process(d, policy).await {
@@ -210,7 +241,12 @@ impl Processor {
     }
 
     /// Receives and settles one batch; returns how many deliveries it handled.
-    pub async fn poll_once(&self, queue: &dyn Queue, policy: &RetryPolicy, wait: Duration) -> Result<usize, PortError> {
+    pub async fn poll_once(
+        &self,
+        queue: &dyn Queue,
+        policy: &RetryPolicy,
+        wait: Duration,
+    ) -> Result<usize, PortError> {
         let batch = queue.receive(10, wait).await?;
         for d in &batch {
             self.settle(queue, d, policy).await?;
@@ -225,7 +261,11 @@ mod tests {
 
     #[test]
     fn back_off_doubles_and_stays_under_the_cap() {
-        let p = RetryPolicy { max_receives: 5, base_delay: Duration::from_secs(2), max_delay: Duration::from_secs(10) };
+        let p = RetryPolicy {
+            max_receives: 5,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(10),
+        };
         for n in 1..=10 {
             let d = p.delay(n);
             let full = Duration::from_secs(2 * (1u64 << (n - 1))).min(Duration::from_secs(10));
@@ -235,11 +275,19 @@ mod tests {
 
     #[test]
     fn the_last_attempt_dead_letters_and_earlier_ones_retry() {
-        let p = RetryPolicy { max_receives: 3, ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            max_receives: 3,
+            ..RetryPolicy::default()
+        };
         let err = || Err(ProcessError::MissingBlob("k".into()));
         assert!(matches!(p.outcome(err(), 1), Outcome::Retry { .. }));
         assert!(matches!(p.outcome(err(), 2), Outcome::Retry { .. }));
-        assert_eq!(p.outcome(err(), 3), Outcome::DeadLetter { reason: "webhook blob k is missing".into() });
+        assert_eq!(
+            p.outcome(err(), 3),
+            Outcome::DeadLetter {
+                reason: "webhook blob k is missing".into()
+            }
+        );
         assert_eq!(p.outcome(Ok(Summary::default()), 3), Outcome::Done);
     }
 }

@@ -22,5 +22,8 @@ pub fn init_json() {
 
 /// Human-readable logs for the local stack and CLI.
 pub fn init_text() {
-    let _ = tracing_subscriber::fmt().with_env_filter(filter()).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_target(false)
+        .try_init();
 }

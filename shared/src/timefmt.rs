@@ -4,7 +4,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Renders Unix milliseconds as RFC 3339 UTC (`2023-10-11T16:58:29Z`), or `None` when out of range.
 pub fn rfc3339(ms: i64) -> Option<String> {
-    DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
 /// Serialises an `i64` of Unix milliseconds as RFC 3339.
@@ -42,6 +43,9 @@ mod tests {
 
     #[test]
     fn whole_seconds_render_without_fraction() {
-        assert_eq!(rfc3339(1_697_043_223_000).as_deref(), Some("2023-10-11T16:53:43Z"));
+        assert_eq!(
+            rfc3339(1_697_043_223_000).as_deref(),
+            Some("2023-10-11T16:53:43Z")
+        );
     }
 }

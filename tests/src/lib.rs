@@ -71,13 +71,20 @@ impl Backend {
         let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
         let queue = SqliteQueue::open(&dir.path().join("queue.db"), "inbound", VISIBILITY).unwrap();
         let blobs = FolderBlobs::new(dir.path().join("blobs"));
-        Self { kind: Kind::Embedded, store: Arc::new(store), queue: Arc::new(queue), blobs: Arc::new(blobs), _dir: Some(dir) }
+        Self {
+            kind: Kind::Embedded,
+            store: Arc::new(store),
+            queue: Arc::new(queue),
+            blobs: Arc::new(blobs),
+            _dir: Some(dir),
+        }
     }
 
     /// Fresh AWS ports on moto: new tables, queue, DLQ and bucket under a unique prefix.
     pub async fn aws() -> Self {
         assert!(
-            std::env::var_os("WABRIDGE_TEST_AWS").is_some() && std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+            std::env::var_os("WABRIDGE_TEST_AWS").is_some()
+                && std::env::var_os("AWS_ENDPOINT_URL").is_some(),
             "the AWS adapter tests need moto server: run ./scripts/test, which starts it and sets AWS_ENDPOINT_URL"
         );
         let sdk = awsa::load_config().await;
@@ -87,11 +94,21 @@ impl Backend {
         awsa::schema::create_tables(&dynamo, &tables).await.unwrap();
         let sqs = awsa::sqs_client(&sdk);
         let visibility = VISIBILITY.as_secs().to_string();
-        let dlq = sqs.create_queue().queue_name(format!("{prefix}-dlq")).send().await.unwrap().queue_url.unwrap();
+        let dlq = sqs
+            .create_queue()
+            .queue_name(format!("{prefix}-dlq"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
         let url = sqs
             .create_queue()
             .queue_name(format!("{prefix}-inbound"))
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, visibility)
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                visibility,
+            )
             .send()
             .await
             .unwrap()
@@ -181,31 +198,72 @@ impl std::fmt::Debug for Pipeline {
 impl Pipeline {
     /// Wires a pipeline with no back-off between retries.
     pub fn new(backend: Backend) -> Self {
-        Self::with_store(backend.store.clone(), backend)
+        Self::build(
+            backend.store.clone(),
+            backend,
+            wabridge::ingest::DEFAULT_MAX_QUEUE_BYTES,
+        )
     }
 
     /// Wires a pipeline whose processor writes through `store` (e.g. a fault-injecting wrapper).
     pub fn with_store(store: Arc<dyn Store>, backend: Backend) -> Self {
+        Self::build(store, backend, wabridge::ingest::DEFAULT_MAX_QUEUE_BYTES)
+    }
+
+    /// Wires a pipeline whose ingestion sends bodies over `max_queue_bytes` through blob storage.
+    pub fn with_queue_limit(backend: Backend, max_queue_bytes: usize) -> Self {
+        Self::build(backend.store.clone(), backend, max_queue_bytes)
+    }
+
+    fn build(store: Arc<dyn Store>, backend: Backend, max_queue_bytes: usize) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let ingestor = Ingestor::new(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone());
-        let query = QueryState { store: backend.store.clone(), clock: clock.clone() };
+        let ingestor = Ingestor::new(
+            SecretString::from(SECRET),
+            backend.queue.clone(),
+            backend.blobs.clone(),
+        )
+        .with_max_queue_bytes(max_queue_bytes);
+        let query = QueryState {
+            store: backend.store.clone(),
+            clock: clock.clone(),
+        };
         let router = api::finish(
             api::webhook_verify_router(SecretString::from(VERIFY_TOKEN))
                 .merge(api::webhook_ingest_router(ingestor))
-                .merge(api::query_router(query, ApiKeys::new(vec![SecretString::from(API_KEY)]))),
+                .merge(api::query_router(
+                    query,
+                    ApiKeys::new(vec![SecretString::from(API_KEY)]),
+                )),
         );
         let processor = Processor::new(store, backend.blobs.clone(), clock);
-        let policy = RetryPolicy { max_receives: 3, base_delay: Duration::ZERO, max_delay: Duration::ZERO };
-        Self { backend, router, processor, policy }
+        let policy = RetryPolicy {
+            max_receives: 3,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        };
+        Self {
+            backend,
+            router,
+            processor,
+            policy,
+        }
     }
 
     /// Sends one request through the router.
     pub async fn request(&self, req: http::Request<Body>) -> Reply {
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status().as_u16();
-        let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Reply { status, content_type, body }
+        Reply {
+            status,
+            content_type,
+            body,
+        }
     }
 
     /// `POST /webhook` with `signature` (or none).
@@ -214,12 +272,14 @@ impl Pipeline {
         if let Some(s) = signature {
             req = req.header("x-hub-signature-256", s);
         }
-        self.request(req.body(Body::from(body.to_vec())).unwrap()).await
+        self.request(req.body(Body::from(body.to_vec())).unwrap())
+            .await
     }
 
     /// `POST /webhook`, signed as Meta signs.
     pub async fn post_webhook(&self, body: &[u8]) -> Reply {
-        self.post_raw(body, Some(&sign(&SecretString::from(SECRET), body))).await
+        self.post_raw(body, Some(&sign(&SecretString::from(SECRET), body)))
+            .await
     }
 
     /// `GET path` with the API key.
@@ -232,10 +292,17 @@ impl Pipeline {
     pub async fn settle_one_batch(&self) -> usize {
         let queue = self.backend.queue.as_ref();
         match self.backend.kind {
-            Kind::Embedded => self.processor.poll_once(queue, &self.policy, Duration::ZERO).await.unwrap(),
+            Kind::Embedded => self
+                .processor
+                .poll_once(queue, &self.policy, Duration::ZERO)
+                .await
+                .unwrap(),
             Kind::Aws => {
                 let batch = queue.receive(10, Duration::ZERO).await.unwrap();
-                let failed = self.processor.settle_batch(queue, &batch, &self.policy).await;
+                let failed = self
+                    .processor
+                    .settle_batch(queue, &batch, &self.policy)
+                    .await;
                 // What the Lambda event source does with the records not reported as failures.
                 for d in batch.iter().filter(|d| !failed.contains(&d.id)) {
                     let _ = queue.ack(&d.receipt).await;
@@ -266,13 +333,19 @@ impl Pipeline {
 
     /// Takes one batch without settling it: a consumer that crashes mid-batch.
     pub async fn receive_and_crash(&self) -> Vec<Delivery> {
-        self.backend.queue.receive(10, Duration::from_secs(1)).await.unwrap()
+        self.backend
+            .queue
+            .receive(10, Duration::from_secs(1))
+            .await
+            .unwrap()
     }
 }
 
 /// Reads a fixture from `tests/fixtures/`.
 pub fn fixture(path: &str) -> Vec<u8> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path);
     std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
 }
 
@@ -280,7 +353,9 @@ pub fn fixture(path: &str) -> Vec<u8> {
 pub fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

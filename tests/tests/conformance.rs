@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use wabridge::domain::{
-    CustomerKey, DeliveryStatus, Direction, ErrorInfo, MessageId, MessageRef, PageRequest, RawEvent, Recorded,
-    StatusUpdate, StoredMessage, WINDOW_MS, Wamid, messages_list,
+    CustomerKey, DeliveryStatus, Direction, ErrorInfo, MessageId, MessageRef, PageRequest,
+    RawEvent, Recorded, StatusUpdate, StoredMessage, WINDOW_MS, Wamid, messages_list,
 };
 use wabridge_tests::{Backend, on_both_backends};
 
@@ -86,13 +86,34 @@ fn page(limit: u32, after: Option<String>) -> PageRequest {
 async fn an_inbound_message_is_stored_once_and_counted_once(b: Backend) {
     let m = inbound("wamid.ONE", "27820000001", T0, "hello");
     assert_eq!(b.store.record_inbound(&m).await.unwrap(), Recorded::New);
-    assert_eq!(b.store.record_inbound(&m).await.unwrap(), Recorded::Duplicate);
-    let c = b.store.conversation(&key("27820000001"), T0).await.unwrap().unwrap();
+    assert_eq!(
+        b.store.record_inbound(&m).await.unwrap(),
+        Recorded::Duplicate
+    );
+    let c = b
+        .store
+        .conversation(&key("27820000001"), T0)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.unread, 1);
-    let v = b.store.message(&wamid_ref("wamid.ONE")).await.unwrap().unwrap();
-    assert_eq!((v.status.as_str(), v.text.as_deref(), v.msg_type.as_deref()), ("received", Some("hello"), Some("text")));
+    let v = b
+        .store
+        .message(&wamid_ref("wamid.ONE"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (v.status.as_str(), v.text.as_deref(), v.msg_type.as_deref()),
+        ("received", Some("hello"), Some("text"))
+    );
     assert_eq!(v.id, Some(m.id.to_string()));
-    let by_id = b.store.message(&MessageRef::Id(m.id)).await.unwrap().unwrap();
+    let by_id = b
+        .store
+        .message(&MessageRef::Id(m.id))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_id, v);
 }
 
@@ -109,8 +130,20 @@ async fn concurrent_duplicates_store_one_message_and_bump_unread_once(b: Backend
         news += usize::from(t.await.unwrap() == Recorded::New);
     }
     assert_eq!(news, 1);
-    assert_eq!(b.store.conversation(&key("27820000001"), T0).await.unwrap().unwrap().unread, 1);
-    let msgs = b.store.conversation_messages(&key("27820000001"), &page(50, None)).await.unwrap();
+    assert_eq!(
+        b.store
+            .conversation(&key("27820000001"), T0)
+            .await
+            .unwrap()
+            .unwrap()
+            .unread,
+        1
+    );
+    let msgs = b
+        .store
+        .conversation_messages(&key("27820000001"), &page(50, None))
+        .await
+        .unwrap();
     assert_eq!(msgs.data.len(), 1);
 }
 
@@ -132,36 +165,70 @@ fn permutations(items: &[DeliveryStatus]) -> Vec<Vec<DeliveryStatus>> {
 
 async fn statuses_in_every_order_end_at_the_highest_with_every_timestamp(b: Backend) {
     use DeliveryStatus::*;
-    for (n, order) in permutations(&[Sent, Delivered, Read]).into_iter().enumerate() {
+    for (n, order) in permutations(&[Sent, Delivered, Read])
+        .into_iter()
+        .enumerate()
+    {
         let w = format!("wamid.ORDER{n}");
         for s in &order {
-            b.store.apply_status(&status(&w, *s, T0 + s.rank() * 1000)).await.unwrap();
+            b.store
+                .apply_status(&status(&w, *s, T0 + s.rank() * 1000))
+                .await
+                .unwrap();
         }
         let v = b.store.message(&wamid_ref(&w)).await.unwrap().unwrap();
         assert_eq!(v.status, "read", "order {order:?}");
         let keys: BTreeSet<&str> = v.status_timestamps.keys().map(String::as_str).collect();
-        assert_eq!(keys, BTreeSet::from(["sent", "delivered", "read"]), "order {order:?}");
+        assert_eq!(
+            keys,
+            BTreeSet::from(["sent", "delivered", "read"]),
+            "order {order:?}"
+        );
         assert_eq!(v.status_timestamps["delivered"], T0 + 2000);
     }
-    for (n, order) in permutations(&[Sent, Delivered, Read, Failed]).into_iter().enumerate() {
+    for (n, order) in permutations(&[Sent, Delivered, Read, Failed])
+        .into_iter()
+        .enumerate()
+    {
         let w = format!("wamid.FAIL{n}");
         for s in &order {
             b.store.apply_status(&status(&w, *s, T0)).await.unwrap();
         }
         let v = b.store.message(&wamid_ref(&w)).await.unwrap().unwrap();
         assert_eq!(v.status, "failed", "failed is terminal, order {order:?}");
-        assert_eq!(v.error.as_ref().map(|e| e.code), Some(131026), "order {order:?}");
+        assert_eq!(
+            v.error.as_ref().map(|e| e.code),
+            Some(131026),
+            "order {order:?}"
+        );
         assert_eq!(v.status_timestamps.len(), 4);
     }
     // Played counts as read for voice, and a late "read" does not undo it.
-    b.store.apply_status(&status("wamid.VOICE", Played, T0)).await.unwrap();
-    b.store.apply_status(&status("wamid.VOICE", Read, T0)).await.unwrap();
-    assert_eq!(b.store.message(&wamid_ref("wamid.VOICE")).await.unwrap().unwrap().status, "played");
+    b.store
+        .apply_status(&status("wamid.VOICE", Played, T0))
+        .await
+        .unwrap();
+    b.store
+        .apply_status(&status("wamid.VOICE", Read, T0))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.store
+            .message(&wamid_ref("wamid.VOICE"))
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "played"
+    );
 }
 
 async fn a_status_before_its_message_is_readable_and_merges_when_the_message_arrives(b: Backend) {
     let w = "wamid.EARLY";
-    b.store.apply_status(&status(w, DeliveryStatus::Delivered, T0 + 5000)).await.unwrap();
+    b.store
+        .apply_status(&status(w, DeliveryStatus::Delivered, T0 + 5000))
+        .await
+        .unwrap();
     let placeholder = b.store.message(&wamid_ref(w)).await.unwrap().unwrap();
     assert_eq!(placeholder.msg_type, None);
     assert_eq!(placeholder.direction, Direction::Outbound);
@@ -171,8 +238,14 @@ async fn a_status_before_its_message_is_readable_and_merges_when_the_message_arr
 
     let m = outbound(w, "27820000001", T0);
     assert_eq!(b.store.record_outbound(&m).await.unwrap(), Recorded::New);
-    assert_eq!(b.store.record_outbound(&m).await.unwrap(), Recorded::Duplicate);
-    b.store.apply_status(&status(w, DeliveryStatus::Sent, T0 + 1000)).await.unwrap();
+    assert_eq!(
+        b.store.record_outbound(&m).await.unwrap(),
+        Recorded::Duplicate
+    );
+    b.store
+        .apply_status(&status(w, DeliveryStatus::Sent, T0 + 1000))
+        .await
+        .unwrap();
     for r in [wamid_ref(w), MessageRef::Id(m.id)] {
         let v = b.store.message(&r).await.unwrap().unwrap();
         assert_eq!(v.msg_type.as_deref(), Some("text"));
@@ -180,7 +253,12 @@ async fn a_status_before_its_message_is_readable_and_merges_when_the_message_arr
         assert_eq!(v.status_timestamps.len(), 2);
         assert_eq!(v.id, Some(m.id.to_string()));
     }
-    let c = b.store.conversation(&key("27820000001"), T0).await.unwrap().unwrap();
+    let c = b
+        .store
+        .conversation(&key("27820000001"), T0)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.unread, 0, "outbound messages are not unread");
     assert!(!c.window_open, "our own message opens no window");
 }
@@ -188,58 +266,134 @@ async fn a_status_before_its_message_is_readable_and_merges_when_the_message_arr
 async fn conversation_pages_walk_back_in_time_and_stay_stable_under_inserts(b: Backend) {
     let c = "27820000009";
     for i in 0..25 {
-        b.store.record_inbound(&inbound(&format!("wamid.P{i:02}"), c, T0 + i * 1000, &format!("m{i}"))).await.unwrap();
+        b.store
+            .record_inbound(&inbound(
+                &format!("wamid.P{i:02}"),
+                c,
+                T0 + i * 1000,
+                &format!("m{i}"),
+            ))
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut cursor = None;
     let mut pages = 0;
     loop {
-        let p = b.store.conversation_messages(&key(c), &page(10, cursor.clone())).await.unwrap();
+        let p = b
+            .store
+            .conversation_messages(&key(c), &page(10, cursor.clone()))
+            .await
+            .unwrap();
         let texts: Vec<String> = p.data.iter().map(|m| m.text.clone().unwrap()).collect();
         let times: Vec<i64> = p.data.iter().map(|m| m.timestamp.unwrap()).collect();
-        assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first within a page: {times:?}");
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "oldest first within a page: {times:?}"
+        );
         seen.splice(0..0, texts);
         pages += 1;
         if pages == 1 {
             // New messages arriving between pages must not shift what the cursor returns next.
             for i in 25..30 {
-                b.store.record_inbound(&inbound(&format!("wamid.P{i:02}"), c, T0 + i * 1000, &format!("m{i}"))).await.unwrap();
+                b.store
+                    .record_inbound(&inbound(
+                        &format!("wamid.P{i:02}"),
+                        c,
+                        T0 + i * 1000,
+                        &format!("m{i}"),
+                    ))
+                    .await
+                    .unwrap();
             }
         }
         match p.next_cursor {
-            Some(next) => cursor = Some(wabridge::domain::Cursor::decode(&next, &messages_list(&key(c))).unwrap()),
+            Some(next) => {
+                cursor =
+                    Some(wabridge::domain::Cursor::decode(&next, &messages_list(&key(c))).unwrap())
+            }
             None => break,
         }
     }
     let want: Vec<String> = (0..25).map(|i| format!("m{i}")).collect();
-    assert_eq!(seen, want, "every original message once, in order, across {pages} pages");
+    assert_eq!(
+        seen, want,
+        "every original message once, in order, across {pages} pages"
+    );
     assert_eq!(pages, 3);
 }
 
 async fn conversations_list_newest_activity_first_with_window_and_unread(b: Backend) {
-    b.store.record_inbound(&inbound("wamid.A1", "111", T0, "a1")).await.unwrap();
-    b.store.record_inbound(&inbound("wamid.B1", "222", T0 + 1000, "b1")).await.unwrap();
-    b.store.record_inbound(&inbound("wamid.C1", "333", T0 + 2000, "c1")).await.unwrap();
-    b.store.record_inbound(&inbound("wamid.A2", "111", T0 + 3000, "a2")).await.unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.A1", "111", T0, "a1"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.B1", "222", T0 + 1000, "b1"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.C1", "333", T0 + 2000, "c1"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.A2", "111", T0 + 3000, "a2"))
+        .await
+        .unwrap();
     // An older message arriving late changes neither the last message nor the window.
-    b.store.record_inbound(&inbound("wamid.A0", "111", T0 - 60_000, "a0")).await.unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.A0", "111", T0 - 60_000, "a0"))
+        .await
+        .unwrap();
 
-    let first = b.store.conversations(&page(2, None), T0 + 3000).await.unwrap();
-    let who: Vec<_> = first.data.iter().map(|c| c.wa_id.clone().unwrap()).collect();
+    let first = b
+        .store
+        .conversations(&page(2, None), T0 + 3000)
+        .await
+        .unwrap();
+    let who: Vec<_> = first
+        .data
+        .iter()
+        .map(|c| c.wa_id.clone().unwrap())
+        .collect();
     assert_eq!(who, ["111", "333"]);
     let a = &first.data[0];
     assert_eq!(a.unread, 3);
     assert_eq!(a.last_message.as_ref().unwrap().text.as_deref(), Some("a2"));
     assert_eq!(a.last_message_at, Some(T0 + 3000));
-    assert_eq!(a.name.as_deref(), Some(format!("name-{}", T0 + 3000).as_str()));
+    assert_eq!(
+        a.name.as_deref(),
+        Some(format!("name-{}", T0 + 3000).as_str())
+    );
     assert_eq!(a.window_expires_at, Some(T0 + 3000 + WINDOW_MS));
     assert!(a.window_open);
-    let after = wabridge::domain::Cursor::decode(first.next_cursor.as_ref().unwrap(), "conversations").unwrap();
-    let second = b.store.conversations(&page(2, Some(after)), T0).await.unwrap();
-    assert_eq!(second.data.iter().map(|c| c.wa_id.clone().unwrap()).collect::<Vec<_>>(), ["222"]);
+    let after =
+        wabridge::domain::Cursor::decode(first.next_cursor.as_ref().unwrap(), "conversations")
+            .unwrap();
+    let second = b
+        .store
+        .conversations(&page(2, Some(after)), T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .data
+            .iter()
+            .map(|c| c.wa_id.clone().unwrap())
+            .collect::<Vec<_>>(),
+        ["222"]
+    );
     assert_eq!(second.next_cursor, None);
-    let later = b.store.conversation(&key("111"), T0 + 3000 + WINDOW_MS).await.unwrap().unwrap();
-    assert!(!later.window_open, "closed 24 hours after the customer's last message");
+    let later = b
+        .store
+        .conversation(&key("111"), T0 + 3000 + WINDOW_MS)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !later.window_open,
+        "closed 24 hours after the customer's last message"
+    );
 }
 
 async fn a_system_message_does_not_open_the_window(b: Backend) {
@@ -247,22 +401,46 @@ async fn a_system_message_does_not_open_the_window(b: Backend) {
     m.msg_type = "system".into();
     m.opens_window = false;
     b.store.record_inbound(&m).await.unwrap();
-    let c = b.store.conversation(&key("444"), T0).await.unwrap().unwrap();
+    let c = b
+        .store
+        .conversation(&key("444"), T0)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((c.window_expires_at, c.window_open), (None, false));
 }
 
 async fn contacts_keep_first_and_last_seen_and_the_latest_name(b: Backend) {
-    b.store.record_inbound(&inbound("wamid.K2", "555", T0 + 2000, "x")).await.unwrap();
-    b.store.record_inbound(&inbound("wamid.K1", "555", T0 + 1000, "x")).await.unwrap();
-    b.store.record_inbound(&inbound("wamid.K3", "555", T0 + 3000, "x")).await.unwrap();
-    b.store.record_inbound(&inbound("wamid.L1", "666", T0, "x")).await.unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.K2", "555", T0 + 2000, "x"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.K1", "555", T0 + 1000, "x"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.K3", "555", T0 + 3000, "x"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.L1", "666", T0, "x"))
+        .await
+        .unwrap();
     let k = b.store.contact(&key("555")).await.unwrap().unwrap();
-    assert_eq!((k.first_seen_at, k.last_seen_at), (Some(T0 + 1000), Some(T0 + 3000)));
-    assert_eq!(k.name.as_deref(), Some(format!("name-{}", T0 + 3000).as_str()));
+    assert_eq!(
+        (k.first_seen_at, k.last_seen_at),
+        (Some(T0 + 1000), Some(T0 + 3000))
+    );
+    assert_eq!(
+        k.name.as_deref(),
+        Some(format!("name-{}", T0 + 3000).as_str())
+    );
     assert_eq!(k.wa_id.as_deref(), Some("555"));
     let p1 = b.store.contacts(&page(1, None)).await.unwrap();
     assert_eq!(p1.data[0].wa_id.as_deref(), Some("555"));
-    let after = wabridge::domain::Cursor::decode(p1.next_cursor.as_ref().unwrap(), "contacts").unwrap();
+    let after =
+        wabridge::domain::Cursor::decode(p1.next_cursor.as_ref().unwrap(), "contacts").unwrap();
     let p2 = b.store.contacts(&page(1, Some(after))).await.unwrap();
     assert_eq!(p2.data[0].wa_id.as_deref(), Some("666"));
     assert_eq!(p2.next_cursor, None);
@@ -270,7 +448,13 @@ async fn contacts_keep_first_and_last_seen_and_the_latest_name(b: Backend) {
 }
 
 async fn raw_events_are_kept_once(b: Backend) {
-    let e = RawEvent::new("account_update", "change", Some("waba".into()), None, json!({"event": "X"}));
+    let e = RawEvent::new(
+        "account_update",
+        "change",
+        Some("waba".into()),
+        None,
+        json!({"event": "X"}),
+    );
     assert_eq!(b.store.record_event(&e).await.unwrap(), Recorded::New);
     assert_eq!(b.store.record_event(&e).await.unwrap(), Recorded::Duplicate);
     let got = b.store.events("account_update", 10).await.unwrap();
@@ -279,9 +463,27 @@ async fn raw_events_are_kept_once(b: Backend) {
 }
 
 async fn unknown_messages_are_absent_not_errors(b: Backend) {
-    assert!(b.store.message(&wamid_ref("wamid.NOPE")).await.unwrap().is_none());
-    assert!(b.store.message(&MessageRef::Id(MessageId::new())).await.unwrap().is_none());
-    assert!(b.store.conversation(&key("000"), T0).await.unwrap().is_none());
+    assert!(
+        b.store
+            .message(&wamid_ref("wamid.NOPE"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        b.store
+            .message(&MessageRef::Id(MessageId::new()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        b.store
+            .conversation(&key("000"), T0)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(b.store.contact(&key("000")).await.unwrap().is_none());
     b.store.ping().await.unwrap();
 }
@@ -292,34 +494,57 @@ async fn the_queue_redelivers_what_was_not_acked_and_counts_receives(b: Backend)
     let first = q.receive(10, Duration::from_secs(1)).await.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!((first[0].body.as_str(), first[0].receive_count), ("one", 1));
-    assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty(), "hidden while in flight");
+    assert!(
+        q.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "hidden while in flight"
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let again = q.receive(10, Duration::from_secs(1)).await.unwrap();
     assert_eq!(again.len(), 1, "visible again after the visibility timeout");
     assert_eq!(again[0].receive_count, 2);
     q.ack(&again[0].receipt).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty(), "acked means gone");
+    assert!(
+        q.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "acked means gone"
+    );
 }
 
 async fn retry_later_hides_for_the_delay_and_dead_letters_keep_their_reason(b: Backend) {
     let q = &b.queue;
     q.send("later").await.unwrap();
-    let d = q.receive(10, Duration::from_secs(1)).await.unwrap().remove(0);
+    let d = q
+        .receive(10, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .remove(0);
     q.retry_later(&d.receipt, Duration::ZERO).await.unwrap();
-    let d = q.receive(10, Duration::from_secs(1)).await.unwrap().remove(0);
+    let d = q
+        .receive(10, Duration::from_secs(1))
+        .await
+        .unwrap()
+        .remove(0);
     assert_eq!(d.receive_count, 2);
     q.dead_letter(&d, "envelope unreadable").await.unwrap();
     let dead = q.dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!((dead[0].body.as_str(), dead[0].reason.as_str()), ("later", "envelope unreadable"));
+    assert_eq!(
+        (dead[0].body.as_str(), dead[0].reason.as_str()),
+        ("later", "envelope unreadable")
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty(), "moved, not copied");
+    assert!(
+        q.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "moved, not copied"
+    );
 }
 
 async fn blobs_round_trip_and_missing_is_none(b: Backend) {
     let body = "ünïcødé body".as_bytes().to_vec();
-    b.blobs.put("webhooks/a/b.json", body.clone(), "application/json").await.unwrap();
+    b.blobs
+        .put("webhooks/a/b.json", body.clone(), "application/json")
+        .await
+        .unwrap();
     assert_eq!(b.blobs.get("webhooks/a/b.json").await.unwrap(), Some(body));
     assert_eq!(b.blobs.get("webhooks/missing.json").await.unwrap(), None);
 }

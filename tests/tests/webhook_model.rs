@@ -9,7 +9,13 @@ use wabridge::domain::{DeliveryStatus, Direction, StoredMessage};
 use wabridge::webhook::{Update, split};
 use wabridge_tests::fixture;
 
-fn parts(body: &[u8]) -> (HashMap<String, StoredMessage>, Vec<wabridge::domain::StatusUpdate>, Vec<wabridge::domain::RawEvent>) {
+fn parts(
+    body: &[u8],
+) -> (
+    HashMap<String, StoredMessage>,
+    Vec<wabridge::domain::StatusUpdate>,
+    Vec<wabridge::domain::RawEvent>,
+) {
     let mut msgs = HashMap::new();
     let (mut sts, mut evs) = (Vec::new(), Vec::new());
     for u in split(body, 0).unwrap() {
@@ -28,25 +34,53 @@ fn parts(body: &[u8]) -> (HashMap<String, StoredMessage>, Vec<wabridge::domain::
 fn every_entry_change_message_status_and_error_is_split_out() {
     let (msgs, sts, evs) = parts(&fixture("webhooks/all_types.json"));
     assert_eq!(msgs.len(), 23, "all 23 messages across two changes");
-    assert_eq!(sts.len(), 6, "six message statuses; the call status is kept raw");
-    let kinds: Vec<(&str, &str)> = evs.iter().map(|e| (e.field.as_str(), e.kind.as_str())).collect();
-    assert!(kinds.contains(&("messages", "status")), "call status kept raw: {kinds:?}");
-    assert!(kinds.contains(&("messages", "errors")), "value-level errors kept: {kinds:?}");
-    assert!(kinds.contains(&("message_template_status_update", "change")), "other fields kept: {kinds:?}");
+    assert_eq!(
+        sts.len(),
+        6,
+        "six message statuses; the call status is kept raw"
+    );
+    let kinds: Vec<(&str, &str)> = evs
+        .iter()
+        .map(|e| (e.field.as_str(), e.kind.as_str()))
+        .collect();
+    assert!(
+        kinds.contains(&("messages", "status")),
+        "call status kept raw: {kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("messages", "errors")),
+        "value-level errors kept: {kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("message_template_status_update", "change")),
+        "other fields kept: {kinds:?}"
+    );
 }
 
 #[test]
 fn text_caption_and_reply_titles_become_the_text() {
     let (m, _, _) = parts(&fixture("webhooks/all_types.json"));
     let text = |id: &str| m[id].text.clone();
-    assert_eq!(text("wamid.FIXTURE01").as_deref(), Some("Hello, is the clinic open today?"));
+    assert_eq!(
+        text("wamid.FIXTURE01").as_deref(),
+        Some("Hello, is the clinic open today?")
+    );
     assert_eq!(text("wamid.FIXTURE04").as_deref(), Some("my prescription"));
-    assert_eq!(text("wamid.FIXTURE05").as_deref(), Some("the noise it makes"));
+    assert_eq!(
+        text("wamid.FIXTURE05").as_deref(),
+        Some("the noise it makes")
+    );
     assert_eq!(text("wamid.FIXTURE07").as_deref(), Some("invoice"));
     assert_eq!(text("wamid.FIXTURE11").as_deref(), Some("Yes, confirm"));
     assert_eq!(text("wamid.FIXTURE12").as_deref(), Some("09:00"));
     assert_eq!(text("wamid.FIXTURE14").as_deref(), Some("Stop promotions"));
-    for id in ["wamid.FIXTURE06", "wamid.FIXTURE08", "wamid.FIXTURE09", "wamid.FIXTURE15", "wamid.FIXTURE22"] {
+    for id in [
+        "wamid.FIXTURE06",
+        "wamid.FIXTURE08",
+        "wamid.FIXTURE09",
+        "wamid.FIXTURE15",
+        "wamid.FIXTURE22",
+    ] {
         assert_eq!(text(id), None, "{id}");
     }
 }
@@ -55,23 +89,61 @@ fn text_caption_and_reply_titles_become_the_text() {
 fn type_specific_content_context_referral_and_errors_are_kept_as_received() {
     let (m, _, _) = parts(&fixture("webhooks/all_types.json"));
     assert_eq!(m["wamid.FIXTURE06"].content["voice"], json!(true));
-    assert_eq!(m["wamid.FIXTURE07"].content["filename"], json!("invoice-0042.pdf"));
+    assert_eq!(
+        m["wamid.FIXTURE07"].content["filename"],
+        json!("invoice-0042.pdf")
+    );
     assert_eq!(m["wamid.FIXTURE08"].content["animated"], json!(true));
     assert_eq!(m["wamid.FIXTURE09"].content["latitude"], json!(-33.9249));
-    assert_eq!(m["wamid.FIXTURE10"].content[0]["phones"][0]["wa_id"], json!("27820000002"));
-    assert_eq!(m["wamid.FIXTURE13"].content["nfm_reply"]["response_json"], json!("{\"flow_token\":\"tok-1\",\"rating\":\"5\"}"));
+    assert_eq!(
+        m["wamid.FIXTURE10"].content[0]["phones"][0]["wa_id"],
+        json!("27820000002")
+    );
+    assert_eq!(
+        m["wamid.FIXTURE13"].content["nfm_reply"]["response_json"],
+        json!("{\"flow_token\":\"tok-1\",\"rating\":\"5\"}")
+    );
     assert_eq!(m["wamid.FIXTURE15"].content["emoji"], json!("👍"));
-    assert_eq!(m["wamid.FIXTURE16"].content.get("emoji"), None, "un-reaction has no emoji");
-    assert_eq!(m["wamid.FIXTURE17"].content["product_items"][0]["product_retailer_id"], json!("SKU-1"));
-    assert_eq!(m["wamid.FIXTURE18"].content["type"], json!("user_changed_number"));
-    assert!(!m["wamid.FIXTURE18"].opens_window, "a system message does not open the window");
+    assert_eq!(
+        m["wamid.FIXTURE16"].content.get("emoji"),
+        None,
+        "un-reaction has no emoji"
+    );
+    assert_eq!(
+        m["wamid.FIXTURE17"].content["product_items"][0]["product_retailer_id"],
+        json!("SKU-1")
+    );
+    assert_eq!(
+        m["wamid.FIXTURE18"].content["type"],
+        json!("user_changed_number")
+    );
+    assert!(
+        !m["wamid.FIXTURE18"].opens_window,
+        "a system message does not open the window"
+    );
     assert!(m["wamid.FIXTURE01"].opens_window);
-    assert_eq!(m["wamid.FIXTURE02"].context.as_ref().unwrap()["id"], json!("wamid.OUTBOUND01"));
-    assert_eq!(m["wamid.FIXTURE03"].context.as_ref().unwrap()["frequently_forwarded"], json!(true));
-    assert_eq!(m["wamid.FIXTURE19"].referral.as_ref().unwrap()["ctwa_clid"], json!("clid-1"));
+    assert_eq!(
+        m["wamid.FIXTURE02"].context.as_ref().unwrap()["id"],
+        json!("wamid.OUTBOUND01")
+    );
+    assert_eq!(
+        m["wamid.FIXTURE03"].context.as_ref().unwrap()["frequently_forwarded"],
+        json!(true)
+    );
+    assert_eq!(
+        m["wamid.FIXTURE19"].referral.as_ref().unwrap()["ctwa_clid"],
+        json!("clid-1")
+    );
     assert_eq!(m["wamid.FIXTURE20"].error.as_ref().unwrap().code, 131051);
-    assert_eq!(m["wamid.FIXTURE21"].msg_type, "hologram", "unknown types keep their name");
-    assert_eq!(m["wamid.FIXTURE21"].content["colour"], json!("teal"), "and their content");
+    assert_eq!(
+        m["wamid.FIXTURE21"].msg_type, "hologram",
+        "unknown types keep their name"
+    );
+    assert_eq!(
+        m["wamid.FIXTURE21"].content["colour"],
+        json!("teal"),
+        "and their content"
+    );
     assert_eq!(m["wamid.FIXTURE22"].content, Value::Null);
 }
 
@@ -85,7 +157,10 @@ fn contacts_match_by_wa_id_and_business_scoped_ids_are_kept() {
     assert_eq!(a.direction, Direction::Inbound);
     assert_eq!(a.timestamp_ms, 1_763_800_001_000);
     let b = &m["wamid.FIXTURE11"];
-    assert_eq!((b.wa_id.as_deref(), b.profile_name.as_deref()), (Some("447700900123"), Some("Bea Jones")));
+    assert_eq!(
+        (b.wa_id.as_deref(), b.profile_name.as_deref()),
+        (Some("447700900123"), Some("Bea Jones"))
+    );
     let z = &m["wamid.FIXTURE23"];
     assert_eq!(z.wa_id, None, "no number was sent");
     assert_eq!(z.user_id.as_deref(), Some("ZA.4455667788990011"));
@@ -104,7 +179,10 @@ fn statuses_carry_errors_conversation_pricing_and_callback_data() {
     assert_eq!(sent.conversation.as_ref().unwrap()["id"], json!("conv-1"));
     let failed = by["wamid.OUT-FAILED"];
     let e = failed.error.as_ref().unwrap();
-    assert_eq!((e.code, e.title.as_str()), (131047, "Re-engagement message"));
+    assert_eq!(
+        (e.code, e.title.as_str()),
+        (131047, "Re-engagement message")
+    );
     assert!(e.details.as_deref().unwrap().contains("24 hours"));
     assert_eq!(by["wamid.OUT-PLAYED"].status, DeliveryStatus::Played);
     assert_eq!(by["wamid.OUT-DELETED"].status, DeliveryStatus::Deleted);
@@ -154,7 +232,11 @@ fn published_meta_samples_parse_with_their_facts() {
         let e: Value = serde_json::from_str(line).unwrap();
         let body = std::fs::read(root.join(e["file"].as_str().unwrap())).unwrap();
         let updates = split(&body, 0).unwrap_or_else(|err| panic!("{}: {err}", e["file"]));
-        let events = e.get("events").and_then(Value::as_array).cloned().unwrap_or_else(|| vec![e.clone()]);
+        let events = e
+            .get("events")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_else(|| vec![e.clone()]);
         for ev in events {
             match ev["kind"].as_str() {
                 // The same wamid twice in one body: the first stands (Meta's redelivery semantics).
@@ -163,7 +245,11 @@ fn published_meta_samples_parse_with_their_facts() {
                     let m = updates
                         .iter()
                         .find_map(|u| match u {
-                            Update::Message(m) if m.wamid.as_ref().unwrap().as_str() == ev["id"] => Some(m),
+                            Update::Message(m)
+                                if m.wamid.as_ref().unwrap().as_str() == ev["id"] =>
+                            {
+                                Some(m)
+                            }
                             _ => None,
                         })
                         .unwrap_or_else(|| panic!("{}: message {} missing", e["file"], ev["id"]));
@@ -177,8 +263,10 @@ fn published_meta_samples_parse_with_their_facts() {
                 }
                 Some("status") if ev["extra"]["type"] != json!("call") => {
                     assert!(
-                        updates.iter().any(|u| matches!(u, Update::Status(s) if s.wamid.as_str() == ev["id"]
-                            && s.status.as_str() == ev["status"])),
+                        updates.iter().any(
+                            |u| matches!(u, Update::Status(s) if s.wamid.as_str() == ev["id"]
+                            && s.status.as_str() == ev["status"])
+                        ),
                         "{}: status missing",
                         e["file"]
                     );

@@ -18,10 +18,16 @@ async fn main() -> Result<(), Error> {
     let sdk = aws::load_config().await;
     let store = DynamoStore::new(aws::dynamo_client(&sdk), TableNames::from_env()?);
     let blobs = S3Blobs::new(aws::s3_client(&sdk), required_var("WABRIDGE_BUCKET")?);
-    let queue = SqsQueue::new(aws::sqs_client(&sdk), required_var("WABRIDGE_INBOUND_QUEUE_URL")?)
-        .with_dead_letter_queue(required_var("WABRIDGE_INBOUND_DLQ_URL")?);
+    let queue = SqsQueue::new(
+        aws::sqs_client(&sdk),
+        required_var("WABRIDGE_INBOUND_QUEUE_URL")?,
+    )
+    .with_dead_letter_queue(required_var("WABRIDGE_INBOUND_DLQ_URL")?);
     let processor = Processor::new(Arc::new(store), Arc::new(blobs), Arc::new(SystemClock));
-    let policy = RetryPolicy { max_receives: config.max_receives, ..RetryPolicy::default() };
+    let policy = RetryPolicy {
+        max_receives: config.max_receives,
+        ..RetryPolicy::default()
+    };
     let (processor, queue) = (&processor, &queue);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let batch: Vec<Delivery> = event.payload.records.into_iter().map(delivery).collect();
@@ -38,7 +44,11 @@ async fn main() -> Result<(), Error> {
 /// and is dead-lettered with that reason rather than vanishing.
 fn delivery(m: aws_lambda_events::event::sqs::SqsMessage) -> Delivery {
     Delivery {
-        receive_count: m.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1),
+        receive_count: m
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1),
         id: m.message_id.unwrap_or_default(),
         body: m.body.unwrap_or_default(),
         receipt: m.receipt_handle.unwrap_or_default(),

@@ -14,6 +14,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     let keys = ApiKeys::new(config.require_api_keys()?);
     let sdk = aws::load_config().await;
     let store = DynamoStore::new(aws::dynamo_client(&sdk), TableNames::from_env()?);
-    let state = QueryState { store: Arc::new(store), clock: Arc::new(SystemClock) };
+    let state = QueryState {
+        store: Arc::new(store),
+        clock: Arc::new(SystemClock),
+    };
     lambda_http::run(api::finish(api::query_router(state, keys))).await
 }

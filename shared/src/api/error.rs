@@ -21,7 +21,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status, a stable machine-readable code and a message for people.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: Value::Null }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
     }
 
     /// Adds structured details.
@@ -32,12 +37,20 @@ impl ApiError {
 
     /// 401 for a missing or wrong API key.
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid API key is required: Authorization: Bearer <key>")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API key is required: Authorization: Bearer <key>",
+        )
     }
 
     /// 404 for something that does not exist.
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// The HTTP status.
@@ -58,10 +71,16 @@ impl From<PortError> for ApiError {
         let chain = error_chain(&e);
         tracing::error!(error = %chain, "request failed on infrastructure");
         match e {
-            PortError::Unavailable { .. } => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "storage is unavailable; retry shortly")
-            }
-            PortError::Invalid { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"),
+            PortError::Unavailable { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "storage is unavailable; retry shortly",
+            ),
+            PortError::Invalid { .. } => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            ),
         }
     }
 }
@@ -80,7 +99,8 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
         (self.status, Json(body)).into_response()
     }
 }

@@ -36,24 +36,43 @@ pub fn query_router(state: QueryState, keys: ApiKeys) -> Router {
     let v1 = Router::new()
         .route("/v1/conversations", get(conversations))
         .route("/v1/conversations/{wa_id}", get(conversation))
-        .route("/v1/conversations/{wa_id}/messages", get(conversation_messages))
+        .route(
+            "/v1/conversations/{wa_id}/messages",
+            get(conversation_messages),
+        )
         .route("/v1/messages/{id}", get(message))
         .route("/v1/contacts", get(contacts))
         .route("/v1/contacts/{wa_id}", get(contact))
         .route_layer(middleware::from_fn_with_state(keys, require_key));
-    Router::new().route("/health", get(health)).merge(v1).with_state(state)
+    Router::new()
+        .route("/health", get(health))
+        .merge(v1)
+        .with_state(state)
 }
 
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 type One = Result<Path<String>, PathRejection>;
 
 fn page(params: Params, list: &str) -> Result<PageRequest, ApiError> {
-    let q = params.map(|Query(q)| q).map_err(|_| InvalidInput { field: "query", reason: "unreadable".into() })?;
-    Ok(PageRequest::parse(q.get("limit").map(String::as_str), q.get("cursor").map(String::as_str), list)?)
+    let q = params.map(|Query(q)| q).map_err(|_| InvalidInput {
+        field: "query",
+        reason: "unreadable".into(),
+    })?;
+    Ok(PageRequest::parse(
+        q.get("limit").map(String::as_str),
+        q.get("cursor").map(String::as_str),
+        list,
+    )?)
 }
 
 fn segment(path: One, field: &'static str) -> Result<String, ApiError> {
-    path.map(|Path(p)| p).map_err(|_| InvalidInput { field, reason: "unreadable path segment".into() }.into())
+    path.map(|Path(p)| p).map_err(|_| {
+        InvalidInput {
+            field,
+            reason: "unreadable path segment".into(),
+        }
+        .into()
+    })
 }
 
 async fn health(State(s): State<QueryState>) -> Response {
@@ -76,10 +95,15 @@ async fn conversations(State(s): State<QueryState>, q: Params) -> Result<Respons
 async fn conversation(State(s): State<QueryState>, wa_id: One) -> Result<Response, ApiError> {
     let key = CustomerKey::parse(&segment(wa_id, "wa_id")?)?;
     let c = s.store.conversation(&key, s.clock.now_ms()).await?;
-    c.map(|c| Json(c).into_response()).ok_or_else(|| ApiError::not_found("conversation"))
+    c.map(|c| Json(c).into_response())
+        .ok_or_else(|| ApiError::not_found("conversation"))
 }
 
-async fn conversation_messages(State(s): State<QueryState>, wa_id: One, q: Params) -> Result<Response, ApiError> {
+async fn conversation_messages(
+    State(s): State<QueryState>,
+    wa_id: One,
+    q: Params,
+) -> Result<Response, ApiError> {
     let key = CustomerKey::parse(&segment(wa_id, "wa_id")?)?;
     let p = page(q, &messages_list(&key))?;
     Ok(Json(s.store.conversation_messages(&key, &p).await?).into_response())
@@ -88,7 +112,8 @@ async fn conversation_messages(State(s): State<QueryState>, wa_id: One, q: Param
 async fn message(State(s): State<QueryState>, id: One) -> Result<Response, ApiError> {
     let r = MessageRef::parse(&segment(id, "id")?)?;
     let m = s.store.message(&r).await?;
-    m.map(|m| Json(m).into_response()).ok_or_else(|| ApiError::not_found("message"))
+    m.map(|m| Json(m).into_response())
+        .ok_or_else(|| ApiError::not_found("message"))
 }
 
 async fn contacts(State(s): State<QueryState>, q: Params) -> Result<Response, ApiError> {
@@ -99,5 +124,6 @@ async fn contacts(State(s): State<QueryState>, q: Params) -> Result<Response, Ap
 async fn contact(State(s): State<QueryState>, wa_id: One) -> Result<Response, ApiError> {
     let key = CustomerKey::parse(&segment(wa_id, "wa_id")?)?;
     let c = s.store.contact(&key).await?;
-    c.map(|c| Json(c).into_response()).ok_or_else(|| ApiError::not_found("contact"))
+    c.map(|c| Json(c).into_response())
+        .ok_or_else(|| ApiError::not_found("contact"))
 }

@@ -19,7 +19,9 @@ use crate::webhook::verify_subscription;
 /// `GET /webhook`: answers `hub.challenge` as text/plain when `hub.mode=subscribe` and the token
 /// matches; 403 otherwise.
 pub fn webhook_verify_router(verify_token: SecretString) -> Router {
-    Router::new().route("/webhook", get(handshake)).with_state(Arc::new(verify_token))
+    Router::new()
+        .route("/webhook", get(handshake))
+        .with_state(Arc::new(verify_token))
 }
 
 async fn handshake(
@@ -28,33 +30,57 @@ async fn handshake(
 ) -> Response {
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let get = |k: &str| q.get(k).map(String::as_str);
-    match verify_subscription(&token, get("hub.mode"), get("hub.verify_token"), get("hub.challenge")) {
-        Some(challenge) => {
-            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], challenge.to_owned()).into_response()
-        }
-        None => ApiError::new(StatusCode::FORBIDDEN, "verification_failed", "hub.mode or hub.verify_token is wrong")
+    match verify_subscription(
+        &token,
+        get("hub.mode"),
+        get("hub.verify_token"),
+        get("hub.challenge"),
+    ) {
+        Some(challenge) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            challenge.to_owned(),
+        )
             .into_response(),
+        None => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "verification_failed",
+            "hub.mode or hub.verify_token is wrong",
+        )
+        .into_response(),
     }
 }
 
 /// `POST /webhook`: 200 only once the body is on the inbound queue; 401 on a bad signature (nothing
 /// queued); 503 when the queue fails, so Meta retries.
 pub fn webhook_ingest_router(ingestor: Ingestor) -> Router {
-    Router::new().route("/webhook", post(receive)).with_state(Arc::new(ingestor))
+    Router::new()
+        .route("/webhook", post(receive))
+        .with_state(Arc::new(ingestor))
 }
 
-async fn receive(State(ingestor): State<Arc<Ingestor>>, headers: HeaderMap, body: Bytes) -> Response {
-    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+async fn receive(
+    State(ingestor): State<Arc<Ingestor>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
     match ingestor.ingest(&body, signature).await {
         Ok(()) => (StatusCode::OK, axum::Json(json!({"status": "queued"}))).into_response(),
         Err(IngestError::Signature(e)) => {
             tracing::warn!(reason = %e, bytes = body.len(), "webhook refused");
-            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()).into_response()
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string())
+                .into_response()
         }
         Err(e @ IngestError::Queue(_)) => {
             tracing::error!(error = %error_chain(&e), "webhook not queued; Meta will retry");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable", "could not queue the webhook; retry")
-                .into_response()
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "queue_unavailable",
+                "could not queue the webhook; retry",
+            )
+            .into_response()
         }
     }
 }

@@ -7,7 +7,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::domain::{
-    CustomerKey, DeliveryStatus, Direction, ErrorInfo, MessageId, RawEvent, StatusUpdate, StoredMessage, Wamid,
+    CustomerKey, DeliveryStatus, Direction, ErrorInfo, MessageId, RawEvent, StatusUpdate,
+    StoredMessage, Wamid,
 };
 
 /// One thing a webhook told us.
@@ -36,19 +37,35 @@ pub enum ParseError {
 /// timestamp.
 pub fn split(body: &[u8], received_ms: i64) -> Result<Vec<Update>, ParseError> {
     let root: Value = serde_json::from_slice(body)?;
-    let entries = root.get("entry").and_then(Value::as_array).ok_or(ParseError::NotAWebhook)?;
+    let entries = root
+        .get("entry")
+        .and_then(Value::as_array)
+        .ok_or(ParseError::NotAWebhook)?;
     let mut out = Vec::new();
     for entry in entries {
         let entry_id = entry.get("id").and_then(id_text);
-        let changes = entry.get("changes").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+        let changes = entry
+            .get("changes")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         for change in changes {
-            let field = change.get("field").and_then(Value::as_str).unwrap_or("unknown");
+            let field = change
+                .get("field")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
             let value = change.get("value").cloned().unwrap_or(Value::Null);
             if field == "messages" {
                 split_messages(&value, entry_id.as_deref(), received_ms, &mut out);
             } else {
                 let pni = phone_number_id(&value);
-                out.push(Update::Event(RawEvent::new(field, "change", entry_id.clone(), pni, value)));
+                out.push(Update::Event(RawEvent::new(
+                    field,
+                    "change",
+                    entry_id.clone(),
+                    pni,
+                    value,
+                )));
             }
         }
     }
@@ -89,11 +106,27 @@ fn split_messages(value: &Value, entry_id: Option<&str>, received_ms: i64, out: 
     let contacts: Vec<WireContact> = value
         .get("contacts")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|c| serde_json::from_value(c.clone()).ok()).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| serde_json::from_value(c.clone()).ok())
+                .collect()
+        })
         .unwrap_or_default();
-    let items = |key: &str| value.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    let items = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
     let raw = |kind: &str, payload: Value| {
-        Update::Event(RawEvent::new("messages", kind, entry_id.map(str::to_owned), pni.clone(), payload))
+        Update::Event(RawEvent::new(
+            "messages",
+            kind,
+            entry_id.map(str::to_owned),
+            pni.clone(),
+            payload,
+        ))
     };
 
     for m in items("messages") {
@@ -136,16 +169,27 @@ pub(crate) fn first_error(v: Option<&Value>) -> Option<ErrorInfo> {
         Value::String(s) => s.parse().ok()?,
         _ => return None,
     };
-    let title = str_field(e, "title").or_else(|| str_field(e, "message")).unwrap_or_default();
+    let title = str_field(e, "title")
+        .or_else(|| str_field(e, "message"))
+        .unwrap_or_default();
     let details = e
         .pointer("/error_data/details")
         .and_then(Value::as_str)
         .map(str::to_owned)
         .or_else(|| str_field(e, "message").filter(|m| *m != title));
-    Some(ErrorInfo { code, title, details })
+    Some(ErrorInfo {
+        code,
+        title,
+        details,
+    })
 }
 
-fn parse_message(m: &Value, pni: Option<&str>, contacts: &[WireContact], received_ms: i64) -> Option<StoredMessage> {
+fn parse_message(
+    m: &Value,
+    pni: Option<&str>,
+    contacts: &[WireContact],
+    received_ms: i64,
+) -> Option<StoredMessage> {
     let obj = m.as_object()?;
     let wamid = Wamid::parse(obj.get("id")?.as_str()?).ok()?;
     let wa_id = str_field(m, "from").filter(|s| !s.is_empty());
@@ -176,7 +220,9 @@ fn parse_message(m: &Value, pni: Option<&str>, contacts: &[WireContact], receive
         error: first_error(obj.get("errors")),
         status: "received".to_owned(),
         timestamp_ms: timestamp_ms(obj.get("timestamp")).unwrap_or(received_ms),
-        profile_name: contact.and_then(|c| c.profile.as_ref()).and_then(|p| p.name.clone()),
+        profile_name: contact
+            .and_then(|c| c.profile.as_ref())
+            .and_then(|p| p.name.clone()),
         msg_type,
         extra: leftover(obj),
     })
@@ -184,7 +230,16 @@ fn parse_message(m: &Value, pni: Option<&str>, contacts: &[WireContact], receive
 
 /// Top-level message fields we do not model, kept so nothing is lost.
 fn leftover(obj: &Map<String, Value>) -> Option<Value> {
-    let known = ["id", "from", "from_user_id", "timestamp", "type", "context", "referral", "errors"];
+    let known = [
+        "id",
+        "from",
+        "from_user_id",
+        "timestamp",
+        "type",
+        "context",
+        "referral",
+        "errors",
+    ];
     let msg_type = obj.get("type").and_then(Value::as_str).unwrap_or("");
     let rest: Map<String, Value> = obj
         .iter()
@@ -213,7 +268,10 @@ fn text_of(msg_type: &str, content: &Value) -> Option<String> {
 }
 
 fn parse_status(s: &Value, pni: Option<&str>, received_ms: i64) -> Option<StatusUpdate> {
-    if s.get("type").and_then(Value::as_str).is_some_and(|t| t != "message") {
+    if s.get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t != "message")
+    {
         return None; // call statuses and future kinds are kept raw
     }
     let wamid = Wamid::parse(s.get("id")?.as_str()?).ok()?;

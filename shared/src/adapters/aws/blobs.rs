@@ -16,7 +16,10 @@ pub struct S3Blobs {
 impl S3Blobs {
     /// Wraps a client and a bucket name.
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        Self { client, bucket: bucket.into() }
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
     }
 }
 
@@ -36,12 +39,23 @@ impl Blobs for S3Blobs {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(o) => o,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => return Err(PortError::unavailable("get blob", e)),
         };
-        let bytes = out.body.collect().await.map_err(|e| PortError::unavailable("read blob", e))?;
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| PortError::unavailable("read blob", e))?;
         Ok(Some(bytes.into_bytes().to_vec()))
     }
 }

@@ -15,9 +15,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use super::TableNames;
 use super::expr::{Expr, get_n, get_s, n, s};
 use crate::domain::{
-    Contact, Conversation, Cursor, CustomerKey, DeliveryStatus, Direction, LastMessage, MessageId, MessageRef,
-    MessageView, Page, PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate, StoredMessage, Wamid,
-    messages_list, seq_key,
+    Contact, Conversation, Cursor, CustomerKey, DeliveryStatus, Direction, LastMessage, MessageId,
+    MessageRef, MessageView, Page, PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate,
+    StoredMessage, Wamid, messages_list, seq_key,
 };
 use crate::ports::{PortError, Store};
 
@@ -36,24 +36,39 @@ pub struct DynamoStore {
     t: TableNames,
 }
 
-fn unavailable<E: std::error::Error + Send + Sync + 'static>(op: &'static str) -> impl Fn(E) -> PortError {
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(
+    op: &'static str,
+) -> impl Fn(E) -> PortError {
     move |e| PortError::unavailable(op, e)
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<AttributeValue, PortError> {
-    serde_json::to_string(v).map(s).map_err(|e| PortError::invalid("encode", e.to_string()))
+    serde_json::to_string(v)
+        .map(s)
+        .map_err(|e| PortError::invalid("encode", e.to_string()))
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(item: &Item, k: &str) -> Result<Option<T>, PortError> {
     get_s(item, k)
-        .map(|d| serde_json::from_str(&d).map_err(|e| PortError::invalid("decode stored item", e.to_string())))
+        .map(|d| {
+            serde_json::from_str(&d)
+                .map_err(|e| PortError::invalid("decode stored item", e.to_string()))
+        })
         .transpose()
 }
 
 /// A conditional update whose condition failing means "already further along": not an error.
-fn ignore_condition(r: Result<(), SdkError<UpdateItemError>>, op: &'static str) -> Result<(), PortError> {
+fn ignore_condition(
+    r: Result<(), SdkError<UpdateItemError>>,
+    op: &'static str,
+) -> Result<(), PortError> {
     match r {
-        Err(e) if e.as_service_error().is_some_and(UpdateItemError::is_conditional_check_failed_exception) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(PortError::unavailable(op, e)),
         Ok(()) => Ok(()),
     }
@@ -77,15 +92,30 @@ impl DynamoStore {
         Ok(item)
     }
 
-    async fn update(&self, table: &str, key: (&str, &str), e: Expr, op: &'static str) -> Result<(), PortError> {
-        let call = self.client.update_item().table_name(table).key(key.0, s(key.1));
+    async fn update(
+        &self,
+        table: &str,
+        key: (&str, &str),
+        e: Expr,
+        op: &'static str,
+    ) -> Result<(), PortError> {
+        let call = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key(key.0, s(key.1));
         ignore_condition(e.apply(call).send().await.map(drop), op)
     }
 
     /// Moves the conversation's last message forward when `m` is newer than what it shows.
     async fn advance_conversation(&self, m: &StoredMessage) -> Result<(), PortError> {
         let c = m.customer.as_str();
-        let last = LastMessage { id: m.id.to_string(), msg_type: m.msg_type.clone(), text: m.text.clone(), direction: m.direction };
+        let last = LastMessage {
+            id: m.id.to_string(),
+            msg_type: m.msg_type.clone(),
+            text: m.text.clone(),
+            direction: m.direction,
+        };
         let seq = m.seq();
         let e = Expr::default()
             .set("list", s(LIST))
@@ -102,13 +132,22 @@ impl DynamoStore {
                 let (ls, v) = (e.name("last_seq"), e.val(s(&seq)));
                 format!("attribute_not_exists({ls}) OR {ls} < {v}")
             });
-        self.update(&self.t.conversations, ("customer", c), e, "advance conversation").await?;
+        self.update(
+            &self.t.conversations,
+            ("customer", c),
+            e,
+            "advance conversation",
+        )
+        .await?;
         if m.direction == Direction::Inbound && m.opens_window {
-            let e = Expr::default().set("last_inbound_at", n(m.timestamp_ms)).when(|e| {
-                let (a, v) = (e.name("last_inbound_at"), e.val(n(m.timestamp_ms)));
-                format!("attribute_not_exists({a}) OR {a} < {v}")
-            });
-            self.update(&self.t.conversations, ("customer", c), e, "open window").await?;
+            let e = Expr::default()
+                .set("last_inbound_at", n(m.timestamp_ms))
+                .when(|e| {
+                    let (a, v) = (e.name("last_inbound_at"), e.val(n(m.timestamp_ms)));
+                    format!("attribute_not_exists({a}) OR {a} < {v}")
+                });
+            self.update(&self.t.conversations, ("customer", c), e, "open window")
+                .await?;
         }
         Ok(())
     }
@@ -124,12 +163,14 @@ impl DynamoStore {
             .set_if_absent("phone_number_id", Some(s(&m.phone_number_id)))
             .set_if_absent("first_seen_at", Some(n(t)))
             .set_if_absent("last_seen_at", Some(n(t)));
-        self.update(table, ("customer", c), seed, "upsert contact").await?;
+        self.update(table, ("customer", c), seed, "upsert contact")
+            .await?;
         let earlier = Expr::default().set("first_seen_at", n(t)).when(|e| {
             let (a, v) = (e.name("first_seen_at"), e.val(n(t)));
             format!("{a} > {v}")
         });
-        self.update(table, ("customer", c), earlier, "contact first seen").await?;
+        self.update(table, ("customer", c), earlier, "contact first seen")
+            .await?;
         let later = Expr::default()
             .set("last_seen_at", n(t))
             .set("phone_number_id", s(&m.phone_number_id))
@@ -138,7 +179,8 @@ impl DynamoStore {
                 let (a, v) = (e.name("last_seen_at"), e.val(n(t)));
                 format!("{a} <= {v}")
             });
-        self.update(table, ("customer", c), later, "contact last seen").await
+        self.update(table, ("customer", c), later, "contact last seen")
+            .await
     }
 
     async fn get(&self, table: &str, key: (&str, &str)) -> Result<Option<Item>, PortError> {
@@ -164,7 +206,9 @@ impl DynamoStore {
             .filter_map(|st| get_n(&item, &format!("ts_{st}")).map(|t| (st.to_owned(), t)))
             .collect();
         Ok(Some(StatusRecord {
-            status: get_s(&item, "status").as_deref().and_then(DeliveryStatus::parse),
+            status: get_s(&item, "status")
+                .as_deref()
+                .and_then(DeliveryStatus::parse),
             timestamps,
             error: from_json(&item, "error")?,
             phone_number_id: get_s(&item, "phone_number_id"),
@@ -176,8 +220,15 @@ impl DynamoStore {
         }))
     }
 
-    async fn view(&self, msg: Option<StoredMessage>, wamid: Option<&Wamid>) -> Result<Option<MessageView>, PortError> {
-        let wamid = msg.as_ref().and_then(|m| m.wamid.clone()).or_else(|| wamid.cloned());
+    async fn view(
+        &self,
+        msg: Option<StoredMessage>,
+        wamid: Option<&Wamid>,
+    ) -> Result<Option<MessageView>, PortError> {
+        let wamid = msg
+            .as_ref()
+            .and_then(|m| m.wamid.clone())
+            .or_else(|| wamid.cloned());
         let status = match (&msg, &wamid) {
             (Some(m), _) if m.direction == Direction::Inbound => None,
             (_, Some(w)) => self.status(w.as_str()).await?,
@@ -225,8 +276,15 @@ impl DynamoStore {
 fn paginate<T>(mut rows: Vec<(T, String)>, limit: u32, list: &str) -> Page<T> {
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
-    let next_cursor = if more { rows.last().map(|(_, k)| Cursor::encode(list, k)) } else { None };
-    Page { data: rows.into_iter().map(|(t, _)| t).collect(), next_cursor }
+    let next_cursor = if more {
+        rows.last().map(|(_, k)| Cursor::encode(list, k))
+    } else {
+        None
+    };
+    Page {
+        data: rows.into_iter().map(|(t, _)| t).collect(),
+        next_cursor,
+    }
 }
 
 fn conversation_of(item: &Item) -> Result<Conversation, PortError> {
@@ -268,7 +326,10 @@ impl Store for DynamoStore {
             .condition_expression("attribute_not_exists(id)")
             .build()
             .map_err(build_err)?;
-        let (u, _, names, values) = Expr::default().set("list", s(LIST)).add("unread", n(1)).parts();
+        let (u, _, names, values) = Expr::default()
+            .set("list", s(LIST))
+            .add("unread", n(1))
+            .parts();
         let bump = Update::builder()
             .table_name(&self.t.conversations)
             .key("customer", s(msg.customer.as_str()))
@@ -288,7 +349,8 @@ impl Store for DynamoStore {
             Ok(_) => Recorded::New,
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(c))
-                    if c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") =>
+                    if c.cancellation_reasons().first().and_then(|r| r.code())
+                        == Some("ConditionalCheckFailed") =>
                 {
                     Recorded::Duplicate
                 }
@@ -311,7 +373,10 @@ impl Store for DynamoStore {
             .await;
         let recorded = match put {
             Ok(_) => Recorded::New,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Recorded::Duplicate
             }
             Err(e) => return Err(PortError::unavailable("record outbound", e)),
@@ -323,14 +388,27 @@ impl Store for DynamoStore {
     async fn apply_status(&self, u: &StatusUpdate) -> Result<(), PortError> {
         let w = u.wamid.as_str();
         let facts = Expr::default()
-            .set_if_absent(&format!("ts_{}", u.status.as_str()), Some(n(u.timestamp_ms)))
-            .set_if_absent("phone_number_id", Some(&u.phone_number_id).filter(|p| !p.is_empty()).map(s))
+            .set_if_absent(
+                &format!("ts_{}", u.status.as_str()),
+                Some(n(u.timestamp_ms)),
+            )
+            .set_if_absent(
+                "phone_number_id",
+                Some(&u.phone_number_id).filter(|p| !p.is_empty()).map(s),
+            )
             .set_if_absent("recipient_id", u.recipient_id.clone().map(s))
             .set_if_absent("recipient_user_id", u.recipient_user_id.clone().map(s))
-            .set_if_absent("biz_opaque_callback_data", u.biz_opaque_callback_data.clone().map(s))
-            .set_if_absent("conversation", u.conversation.as_ref().map(to_json).transpose()?)
+            .set_if_absent(
+                "biz_opaque_callback_data",
+                u.biz_opaque_callback_data.clone().map(s),
+            )
+            .set_if_absent(
+                "conversation",
+                u.conversation.as_ref().map(to_json).transpose()?,
+            )
             .set_if_absent("pricing", u.pricing.as_ref().map(to_json).transpose()?);
-        self.update(&self.t.statuses, ("wamid", w), facts, "status facts").await?;
+        self.update(&self.t.statuses, ("wamid", w), facts, "status facts")
+            .await?;
         let error = match (u.status, &u.error) {
             (DeliveryStatus::Failed, Some(e)) => Some(to_json(e)?),
             _ => None,
@@ -343,7 +421,8 @@ impl Store for DynamoStore {
                 let (r, v) = (e.name("rank"), e.val(n(u.status.rank())));
                 format!("attribute_not_exists({r}) OR {r} < {v}")
             });
-        self.update(&self.t.statuses, ("wamid", w), advance, "advance status").await
+        self.update(&self.t.statuses, ("wamid", w), advance, "advance status")
+            .await
     }
 
     async fn record_event(&self, event: &RawEvent) -> Result<Recorded, PortError> {
@@ -364,7 +443,10 @@ impl Store for DynamoStore {
             .await;
         match put {
             Ok(_) => Ok(Recorded::New),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Ok(Recorded::Duplicate)
             }
             Err(e) => Err(PortError::unavailable("record event", e)),
@@ -376,15 +458,29 @@ impl Store for DynamoStore {
             let (f, v) = (e.name("field"), e.val(s(field)));
             format!("{f} = {v}")
         });
-        let items = self.query(&self.t.events, "by_field", cond, true, limit).await?;
-        items.iter().map(|i| from_json(i, "doc").map(Option::unwrap_or_default)).filter_map(|r| r.transpose()).collect()
+        let items = self
+            .query(&self.t.events, "by_field", cond, true, limit)
+            .await?;
+        items
+            .iter()
+            .map(|i| from_json(i, "doc").map(Option::unwrap_or_default))
+            .filter_map(|r| r.transpose())
+            .collect()
     }
 
     async fn message(&self, r: &MessageRef) -> Result<Option<MessageView>, PortError> {
         let (item, wamid) = match r {
-            MessageRef::Id(id) => (self.get(&self.t.messages, ("id", &id.to_string())).await?, None),
+            MessageRef::Id(id) => (
+                self.get(&self.t.messages, ("id", &id.to_string())).await?,
+                None,
+            ),
             MessageRef::Wamid(w) => {
-                let direct = self.get(&self.t.messages, ("id", &MessageId::for_wamid(w).to_string())).await?;
+                let direct = self
+                    .get(
+                        &self.t.messages,
+                        ("id", &MessageId::for_wamid(w).to_string()),
+                    )
+                    .await?;
                 let item = match direct {
                     Some(i) => Some(i),
                     None => {
@@ -392,13 +488,20 @@ impl Store for DynamoStore {
                             let (k, v) = (e.name("wamid"), e.val(s(w.as_str())));
                             format!("{k} = {v}")
                         });
-                        self.query(&self.t.messages, "by_wamid", cond, true, 1).await?.into_iter().next()
+                        self.query(&self.t.messages, "by_wamid", cond, true, 1)
+                            .await?
+                            .into_iter()
+                            .next()
                     }
                 };
                 (item, Some(w.clone()))
             }
         };
-        let msg = item.as_ref().map(|i| from_json::<StoredMessage>(i, "doc")).transpose()?.flatten();
+        let msg = item
+            .as_ref()
+            .map(|i| from_json::<StoredMessage>(i, "doc"))
+            .transpose()?
+            .flatten();
         self.view(msg, wamid.as_ref()).await
     }
 
@@ -409,10 +512,17 @@ impl Store for DynamoStore {
     ) -> Result<Page<MessageView>, PortError> {
         let before = page.after.clone().unwrap_or_else(|| AFTER_ALL.to_owned());
         let cond = Expr::default().when(|e| {
-            let (c, cv, sq, sv) = (e.name("customer"), e.val(s(customer.as_str())), e.name("seq"), e.val(s(before)));
+            let (c, cv, sq, sv) = (
+                e.name("customer"),
+                e.val(s(customer.as_str())),
+                e.name("seq"),
+                e.val(s(before)),
+            );
             format!("{c} = {cv} AND {sq} < {sv}")
         });
-        let items = self.query(&self.t.messages, "by_customer", cond, false, page.limit + 1).await?;
+        let items = self
+            .query(&self.t.messages, "by_customer", cond, false, page.limit + 1)
+            .await?;
         let mut rows = Vec::with_capacity(items.len());
         for item in &items {
             let msg: Option<StoredMessage> = from_json(item, "doc")?;
@@ -426,43 +536,88 @@ impl Store for DynamoStore {
         Ok(out)
     }
 
-    async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError> {
+    async fn conversations(
+        &self,
+        page: &PageRequest,
+        now_ms: i64,
+    ) -> Result<Page<Conversation>, PortError> {
         let before = page.after.clone().unwrap_or_else(|| AFTER_ALL.to_owned());
         let cond = Expr::default().when(|e| {
-            let (l, lv, a, av) = (e.name("list"), e.val(s(LIST)), e.name("activity"), e.val(s(before)));
+            let (l, lv, a, av) = (
+                e.name("list"),
+                e.val(s(LIST)),
+                e.name("activity"),
+                e.val(s(before)),
+            );
             format!("{l} = {lv} AND {a} < {av}")
         });
-        let items = self.query(&self.t.conversations, "by_activity", cond, false, page.limit + 1).await?;
+        let items = self
+            .query(
+                &self.t.conversations,
+                "by_activity",
+                cond,
+                false,
+                page.limit + 1,
+            )
+            .await?;
         let rows = items
             .iter()
-            .map(|i| Ok((conversation_of(i)?.with_window(now_ms), get_s(i, "activity").unwrap_or_default())))
+            .map(|i| {
+                Ok((
+                    conversation_of(i)?.with_window(now_ms),
+                    get_s(i, "activity").unwrap_or_default(),
+                ))
+            })
             .collect::<Result<Vec<_>, PortError>>()?;
         Ok(paginate(rows, page.limit, "conversations"))
     }
 
-    async fn conversation(&self, customer: &CustomerKey, now_ms: i64) -> Result<Option<Conversation>, PortError> {
-        let item = self.get(&self.t.conversations, ("customer", customer.as_str())).await?;
+    async fn conversation(
+        &self,
+        customer: &CustomerKey,
+        now_ms: i64,
+    ) -> Result<Option<Conversation>, PortError> {
+        let item = self
+            .get(&self.t.conversations, ("customer", customer.as_str()))
+            .await?;
         // A bare counter row (transaction committed, last message not yet advanced) is not a conversation.
-        item.filter(|i| i.contains_key("activity")).map(|i| Ok(conversation_of(&i)?.with_window(now_ms))).transpose()
+        item.filter(|i| i.contains_key("activity"))
+            .map(|i| Ok(conversation_of(&i)?.with_window(now_ms)))
+            .transpose()
     }
 
     async fn contacts(&self, page: &PageRequest) -> Result<Page<Contact>, PortError> {
         // Key values may not be empty; a space sorts before every key (keys hold no whitespace).
         let after = page.after.clone().unwrap_or_else(|| " ".to_owned());
         let cond = Expr::default().when(|e| {
-            let (l, lv, c, cv) = (e.name("list"), e.val(s(LIST)), e.name("customer"), e.val(s(after)));
+            let (l, lv, c, cv) = (
+                e.name("list"),
+                e.val(s(LIST)),
+                e.name("customer"),
+                e.val(s(after)),
+            );
             format!("{l} = {lv} AND {c} > {cv}")
         });
-        let items = self.query(&self.t.contacts, "by_customer", cond, true, page.limit + 1).await?;
-        let rows = items.iter().map(|i| (contact_of(i), get_s(i, "customer").unwrap_or_default())).collect();
+        let items = self
+            .query(&self.t.contacts, "by_customer", cond, true, page.limit + 1)
+            .await?;
+        let rows = items
+            .iter()
+            .map(|i| (contact_of(i), get_s(i, "customer").unwrap_or_default()))
+            .collect();
         Ok(paginate(rows, page.limit, "contacts"))
     }
 
     async fn contact(&self, customer: &CustomerKey) -> Result<Option<Contact>, PortError> {
-        Ok(self.get(&self.t.contacts, ("customer", customer.as_str())).await?.map(|i| contact_of(&i)))
+        Ok(self
+            .get(&self.t.contacts, ("customer", customer.as_str()))
+            .await?
+            .map(|i| contact_of(&i)))
     }
 
     async fn ping(&self) -> Result<(), PortError> {
-        self.get(&self.t.messages, ("id", "health-check")).await.map(drop)
+        self.get(&self.t.messages, ("id", "health-check"))
+            .await
+            .map(drop)
     }
 }

@@ -84,7 +84,12 @@ impl Expr {
 
     pub(crate) fn parts(
         self,
-    ) -> (String, Option<String>, HashMap<String, String>, HashMap<String, AttributeValue>) {
+    ) -> (
+        String,
+        Option<String>,
+        HashMap<String, String>,
+        HashMap<String, AttributeValue>,
+    ) {
         let u = self.update_expression();
         (u, self.condition, self.names, self.values)
     }
@@ -116,5 +121,7 @@ pub(crate) fn get_s(item: &HashMap<String, AttributeValue>, k: &str) -> Option<S
 
 /// Reads a number attribute.
 pub(crate) fn get_n(item: &HashMap<String, AttributeValue>, k: &str) -> Option<i64> {
-    item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
 }

@@ -23,14 +23,20 @@ pub struct SqsQueue {
     dlq_url: Option<String>,
 }
 
-fn unavailable<E: std::error::Error + Send + Sync + 'static>(op: &'static str) -> impl Fn(E) -> PortError {
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(
+    op: &'static str,
+) -> impl Fn(E) -> PortError {
     move |e| PortError::unavailable(op, e)
 }
 
 impl SqsQueue {
     /// Wraps a client and the queue URL (enough for a producer).
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into(), dlq_url: None }
+        Self {
+            client,
+            url: url.into(),
+            dlq_url: None,
+        }
     }
 
     /// Adds the dead-letter queue a consumer moves failed messages to.
@@ -40,7 +46,9 @@ impl SqsQueue {
     }
 
     fn dlq(&self) -> Result<&str, PortError> {
-        self.dlq_url.as_deref().ok_or_else(|| PortError::invalid("dead letter", "no dead-letter queue configured"))
+        self.dlq_url
+            .as_deref()
+            .ok_or_else(|| PortError::invalid("dead letter", "no dead-letter queue configured"))
     }
 }
 
@@ -51,7 +59,13 @@ fn secs(d: Duration, max: u64) -> i32 {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, body: &str) -> Result<(), PortError> {
-        self.client.send_message().queue_url(&self.url).message_body(body).send().await.map_err(unavailable("send"))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(unavailable("send"))?;
         Ok(())
     }
 
@@ -77,13 +91,24 @@ impl Queue for SqsQueue {
                     .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                     .and_then(|c| c.parse().ok())
                     .unwrap_or(1);
-                Some(Delivery { id: m.message_id?, body: m.body?, receive_count: count, receipt: m.receipt_handle? })
+                Some(Delivery {
+                    id: m.message_id?,
+                    body: m.body?,
+                    receive_count: count,
+                    receipt: m.receipt_handle?,
+                })
             })
             .collect())
     }
 
     async fn ack(&self, receipt: &str) -> Result<(), PortError> {
-        self.client.delete_message().queue_url(&self.url).receipt_handle(receipt).send().await.map_err(unavailable("ack"))?;
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(unavailable("ack"))?;
         Ok(())
     }
 

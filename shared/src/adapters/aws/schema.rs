@@ -11,15 +11,19 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 
 use super::TableNames;
 use crate::ports::PortError;
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, PortError> {
-    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(|e| PortError::invalid("schema", e.to_string()))
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(|e| PortError::invalid("schema", e.to_string()))
 }
 
 fn attr(name: &str) -> Result<AttributeDefinition, PortError> {
@@ -38,7 +42,11 @@ fn index(name: &str, hash: &str, range: Option<&str>) -> Result<GlobalSecondaryI
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .set_key_schema(Some(keys))
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
         .build()
         .map_err(|e| PortError::invalid("schema", e.to_string()))
 }
@@ -78,12 +86,33 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Po
         client,
         &names.messages,
         "id",
-        &[("by_wamid", "wamid", None), ("by_customer", "customer", Some("seq"))],
+        &[
+            ("by_wamid", "wamid", None),
+            ("by_customer", "customer", Some("seq")),
+        ],
     )
     .await?;
     create(client, &names.statuses, "wamid", &[]).await?;
-    create(client, &names.conversations, "customer", &[("by_activity", "list", Some("activity"))]).await?;
-    create(client, &names.contacts, "customer", &[("by_customer", "list", Some("customer"))]).await?;
-    create(client, &names.events, "id", &[("by_field", "field", Some("seq"))]).await?;
+    create(
+        client,
+        &names.conversations,
+        "customer",
+        &[("by_activity", "list", Some("activity"))],
+    )
+    .await?;
+    create(
+        client,
+        &names.contacts,
+        "customer",
+        &[("by_customer", "list", Some("customer"))],
+    )
+    .await?;
+    create(
+        client,
+        &names.events,
+        "id",
+        &[("by_field", "field", Some("seq"))],
+    )
+    .await?;
     Ok(())
 }

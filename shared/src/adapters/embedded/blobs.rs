@@ -23,7 +23,10 @@ impl FolderBlobs {
         let rel = Path::new(key);
         let plain = !key.is_empty() && rel.components().all(|c| matches!(c, Component::Normal(_)));
         if !plain {
-            return Err(PortError::invalid("blob key", format!("{key:?} is not a relative path")));
+            return Err(PortError::invalid(
+                "blob key",
+                format!("{key:?} is not a relative path"),
+            ));
         }
         Ok(self.root.join(rel))
     }

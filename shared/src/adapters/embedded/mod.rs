@@ -13,7 +13,9 @@ use crate::ports::PortError;
 /// rusqlite errors: a busy or locked database may pass; anything else will not.
 pub(crate) fn sql_err(op: &'static str) -> impl Fn(rusqlite::Error) -> PortError {
     move |e| match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => PortError::unavailable(op, e),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            PortError::unavailable(op, e)
+        }
         _ => PortError::invalid(op, e.to_string()),
     }
 }
@@ -25,8 +27,10 @@ pub(crate) fn open(path: &std::path::Path) -> Result<rusqlite::Connection, PortE
         std::fs::create_dir_all(dir).map_err(|e| PortError::unavailable("create data dir", e))?;
     }
     let conn = rusqlite::Connection::open(path).map_err(sql_err("open sqlite"))?;
-    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")
-        .map_err(sql_err("configure sqlite"))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+    )
+    .map_err(sql_err("configure sqlite"))?;
     Ok(conn)
 }
 
@@ -35,5 +39,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
     op: &'static str,
     f: impl FnOnce() -> Result<T, PortError> + Send + 'static,
 ) -> Result<T, PortError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| PortError::unavailable(op, e))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| PortError::unavailable(op, e))?
 }

@@ -25,7 +25,10 @@ pub struct SqliteQueue {
 
 impl std::fmt::Debug for SqliteQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteQueue").field("name", &self.name).field("visibility", &self.visibility).finish()
+        f.debug_struct("SqliteQueue")
+            .field("name", &self.name)
+            .field("visibility", &self.visibility)
+            .finish()
     }
 }
 
@@ -34,7 +37,8 @@ fn now_ms() -> i64 {
 }
 
 fn lock(conn: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>, PortError> {
-    conn.lock().map_err(|_| PortError::invalid("queue", "connection lock poisoned"))
+    conn.lock()
+        .map_err(|_| PortError::invalid("queue", "connection lock poisoned"))
 }
 
 impl SqliteQueue {
@@ -61,7 +65,12 @@ impl SqliteQueue {
             );",
         )
         .map_err(sql_err("create queue tables"))?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), name: name.into(), visibility, notify: Arc::new(Notify::new()) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            name: name.into(),
+            visibility,
+            notify: Arc::new(Notify::new()),
+        })
     }
 
     fn take(&self, max: u32) -> Result<Vec<Delivery>, PortError> {
@@ -74,10 +83,12 @@ impl SqliteQueue {
                     "SELECT id, body, receive_count FROM queue WHERE queue = ?1 AND visible_at <= ?2 ORDER BY id LIMIT ?3",
                 )
                 .map_err(sql_err("receive"))?;
-            stmt.query_map(params![&*self.name, now, max], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .map_err(sql_err("receive"))?
-                .collect::<Result<_, _>>()
-                .map_err(sql_err("receive"))?
+            stmt.query_map(params![&*self.name, now, max], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(sql_err("receive"))?
+            .collect::<Result<_, _>>()
+            .map_err(sql_err("receive"))?
         };
         let hidden_until = now + i64::try_from(self.visibility.as_millis()).unwrap_or(i64::MAX / 2);
         let mut out = Vec::with_capacity(rows.len());
@@ -88,7 +99,12 @@ impl SqliteQueue {
                 params![hidden_until, receipt, id],
             )
             .map_err(sql_err("receive"))?;
-            out.push(Delivery { id: id.to_string(), body, receive_count: count + 1, receipt });
+            out.push(Delivery {
+                id: id.to_string(),
+                body,
+                receive_count: count + 1,
+                receipt,
+            });
         }
         tx.commit().map_err(sql_err("receive"))?;
         Ok(out)
@@ -106,7 +122,11 @@ impl SqliteQueue {
         let (conn, name) = (self.conn.clone(), self.name.clone());
         blocking("queue depth", move || {
             lock(&conn)?
-                .query_row("SELECT COUNT(*) FROM queue WHERE queue = ?1", [&*name], |r| r.get(0))
+                .query_row(
+                    "SELECT COUNT(*) FROM queue WHERE queue = ?1",
+                    [&*name],
+                    |r| r.get(0),
+                )
                 .map_err(sql_err("queue depth"))
         })
         .await
@@ -119,7 +139,10 @@ impl Queue for SqliteQueue {
         let (conn, name, body) = (self.conn.clone(), self.name.clone(), body.to_owned());
         blocking("send", move || {
             lock(&conn)?
-                .execute("INSERT INTO queue (queue, body, visible_at) VALUES (?1, ?2, ?3)", params![&*name, body, now_ms()])
+                .execute(
+                    "INSERT INTO queue (queue, body, visible_at) VALUES (?1, ?2, ?3)",
+                    params![&*name, body, now_ms()],
+                )
                 .map_err(sql_err("send"))
         })
         .await?;
@@ -144,10 +167,17 @@ impl Queue for SqliteQueue {
     }
 
     async fn ack(&self, receipt: &str) -> Result<(), PortError> {
-        let (conn, id, receipt) = (self.conn.clone(), Self::row_of(receipt)?, receipt.to_owned());
+        let (conn, id, receipt) = (
+            self.conn.clone(),
+            Self::row_of(receipt)?,
+            receipt.to_owned(),
+        );
         blocking("ack", move || {
             lock(&conn)?
-                .execute("DELETE FROM queue WHERE id = ?1 AND receipt = ?2", params![id, receipt])
+                .execute(
+                    "DELETE FROM queue WHERE id = ?1 AND receipt = ?2",
+                    params![id, receipt],
+                )
                 .map_err(sql_err("ack"))
                 .map(drop)
         })
@@ -155,11 +185,18 @@ impl Queue for SqliteQueue {
     }
 
     async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), PortError> {
-        let (conn, id, receipt) = (self.conn.clone(), Self::row_of(receipt)?, receipt.to_owned());
+        let (conn, id, receipt) = (
+            self.conn.clone(),
+            Self::row_of(receipt)?,
+            receipt.to_owned(),
+        );
         let at = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
         blocking("retry later", move || {
             lock(&conn)?
-                .execute("UPDATE queue SET visible_at = ?1 WHERE id = ?2 AND receipt = ?3", params![at, id, receipt])
+                .execute(
+                    "UPDATE queue SET visible_at = ?1 WHERE id = ?2 AND receipt = ?3",
+                    params![at, id, receipt],
+                )
                 .map_err(sql_err("retry later"))
                 .map(drop)
         })
@@ -168,7 +205,11 @@ impl Queue for SqliteQueue {
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), PortError> {
         let (conn, name) = (self.conn.clone(), self.name.clone());
-        let (id, receipt, reason) = (Self::row_of(&delivery.receipt)?, delivery.receipt.clone(), reason.to_owned());
+        let (id, receipt, reason) = (
+            Self::row_of(&delivery.receipt)?,
+            delivery.receipt.clone(),
+            reason.to_owned(),
+        );
         blocking("dead letter", move || {
             let mut conn = lock(&conn)?;
             let tx = conn.transaction().map_err(sql_err("dead letter"))?;
@@ -198,12 +239,19 @@ impl Queue for SqliteQueue {
         blocking("read dead letters", move || {
             let conn = lock(&conn)?;
             let mut stmt = conn
-                .prepare_cached("SELECT body, reason FROM dead_letters WHERE queue = ?1 ORDER BY id LIMIT ?2")
+                .prepare_cached(
+                    "SELECT body, reason FROM dead_letters WHERE queue = ?1 ORDER BY id LIMIT ?2",
+                )
                 .map_err(sql_err("read dead letters"))?;
-            stmt.query_map(params![&*name, max], |r| Ok(DeadLetter { body: r.get(0)?, reason: r.get(1)? }))
-                .map_err(sql_err("read dead letters"))?
-                .collect::<Result<_, _>>()
-                .map_err(sql_err("read dead letters"))
+            stmt.query_map(params![&*name, max], |r| {
+                Ok(DeadLetter {
+                    body: r.get(0)?,
+                    reason: r.get(1)?,
+                })
+            })
+            .map_err(sql_err("read dead letters"))?
+            .collect::<Result<_, _>>()
+            .map_err(sql_err("read dead letters"))
         })
         .await
     }

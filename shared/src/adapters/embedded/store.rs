@@ -9,8 +9,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{blocking, open, sql_err};
 use crate::domain::{
-    Contact, Conversation, Cursor, CustomerKey, Direction, LastMessage, MessageId, MessageRef, MessageView, Page,
-    PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate, StoredMessage, Wamid, messages_list, seq_key,
+    Contact, Conversation, Cursor, CustomerKey, Direction, LastMessage, MessageId, MessageRef,
+    MessageView, Page, PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate, StoredMessage,
+    Wamid, messages_list, seq_key,
 };
 use crate::ports::{PortError, Store};
 
@@ -84,8 +85,11 @@ impl SqliteStore {
     /// Opens (creating) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, PortError> {
         let conn = open(path)?;
-        conn.execute_batch(SCHEMA).map_err(sql_err("create tables"))?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)) })
+        conn.execute_batch(SCHEMA)
+            .map_err(sql_err("create tables"))?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
     async fn with<T: Send + 'static>(
@@ -95,7 +99,9 @@ impl SqliteStore {
     ) -> Result<T, PortError> {
         let conn = self.conn.clone();
         blocking(op, move || {
-            let mut guard = conn.lock().map_err(|_| PortError::invalid(op, "connection lock poisoned"))?;
+            let mut guard = conn
+                .lock()
+                .map_err(|_| PortError::invalid(op, "connection lock poisoned"))?;
             f(&mut guard)
         })
         .await
@@ -123,11 +129,19 @@ fn insert_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<Recorded, P
             params![m.id.to_string(), m.wamid.as_ref().map(Wamid::as_str), m.customer.as_str(), m.seq(), json(m)?],
         )
         .map_err(sql_err("insert message"))?;
-    Ok(if n == 1 { Recorded::New } else { Recorded::Duplicate })
+    Ok(if n == 1 {
+        Recorded::New
+    } else {
+        Recorded::Duplicate
+    })
 }
 
 /// Creates the conversation row if needed and moves its "last message" forward when `m` is newer.
-fn advance_conversation(tx: &Transaction<'_>, m: &StoredMessage, new_inbound: bool) -> Result<(), PortError> {
+fn advance_conversation(
+    tx: &Transaction<'_>,
+    m: &StoredMessage,
+    new_inbound: bool,
+) -> Result<(), PortError> {
     let op = sql_err("update conversation");
     let c = m.customer.as_str();
     tx.execute(
@@ -138,9 +152,18 @@ fn advance_conversation(tx: &Transaction<'_>, m: &StoredMessage, new_inbound: bo
     )
     .map_err(&op)?;
     if new_inbound {
-        tx.execute("UPDATE conversations SET unread = unread + 1 WHERE customer = ?1", [c]).map_err(&op)?;
+        tx.execute(
+            "UPDATE conversations SET unread = unread + 1 WHERE customer = ?1",
+            [c],
+        )
+        .map_err(&op)?;
     }
-    let last = LastMessage { id: m.id.to_string(), msg_type: m.msg_type.clone(), text: m.text.clone(), direction: m.direction };
+    let last = LastMessage {
+        id: m.id.to_string(),
+        msg_type: m.msg_type.clone(),
+        text: m.text.clone(),
+        direction: m.direction,
+    };
     tx.execute(
         "UPDATE conversations SET last_message = ?2, last_seq = ?3, last_message_at = ?4, activity = ?5,
                 phone_number_id = ?6, name = COALESCE(?7, name)
@@ -179,16 +202,25 @@ fn upsert_contact(tx: &Transaction<'_>, m: &StoredMessage) -> Result<(), PortErr
 }
 
 fn status_of(conn: &Connection, wamid: &str) -> Result<Option<StatusRecord>, PortError> {
-    conn.query_row("SELECT doc FROM statuses WHERE wamid = ?1", [wamid], |r| r.get::<_, String>(0))
-        .optional()
-        .map_err(sql_err("read status"))?
-        .map(|d| parse(&d))
-        .transpose()
+    conn.query_row("SELECT doc FROM statuses WHERE wamid = ?1", [wamid], |r| {
+        r.get::<_, String>(0)
+    })
+    .optional()
+    .map_err(sql_err("read status"))?
+    .map(|d| parse(&d))
+    .transpose()
 }
 
-fn view(conn: &Connection, doc: Option<String>, wamid: Option<&Wamid>) -> Result<Option<MessageView>, PortError> {
+fn view(
+    conn: &Connection,
+    doc: Option<String>,
+    wamid: Option<&Wamid>,
+) -> Result<Option<MessageView>, PortError> {
     let msg: Option<StoredMessage> = doc.as_deref().map(parse).transpose()?;
-    let wamid = msg.as_ref().and_then(|m| m.wamid.clone()).or_else(|| wamid.cloned());
+    let wamid = msg
+        .as_ref()
+        .and_then(|m| m.wamid.clone())
+        .or_else(|| wamid.cloned());
     let status = match (&msg, &wamid) {
         (Some(m), _) if m.direction == Direction::Inbound => None,
         (_, Some(w)) => status_of(conn, w.as_str())?,
@@ -234,8 +266,15 @@ fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Contact, String)> {
 fn paginate<T>(mut rows: Vec<(T, String)>, limit: u32, list: &str) -> Page<T> {
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
-    let next_cursor = if more { rows.last().map(|(_, k)| Cursor::encode(list, k)) } else { None };
-    Page { data: rows.into_iter().map(|(t, _)| t).collect(), next_cursor }
+    let next_cursor = if more {
+        rows.last().map(|(_, k)| Cursor::encode(list, k))
+    } else {
+        None
+    };
+    Page {
+        data: rows.into_iter().map(|(t, _)| t).collect(),
+        next_cursor,
+    }
 }
 
 // Upper bound for "before" comparisons on the first page: sorts after every sequence key.
@@ -283,9 +322,16 @@ impl Store for SqliteStore {
         let e = event.clone();
         self.write("record event", move |tx| {
             let n = tx
-                .execute("INSERT OR IGNORE INTO events (id, field, doc) VALUES (?1, ?2, ?3)", params![e.id, e.field, json(&e)?])
+                .execute(
+                    "INSERT OR IGNORE INTO events (id, field, doc) VALUES (?1, ?2, ?3)",
+                    params![e.id, e.field, json(&e)?],
+                )
                 .map_err(sql_err("record event"))?;
-            Ok(if n == 1 { Recorded::New } else { Recorded::Duplicate })
+            Ok(if n == 1 {
+                Recorded::New
+            } else {
+                Recorded::Duplicate
+            })
         })
         .await
     }
@@ -312,7 +358,11 @@ impl Store for SqliteStore {
             let (doc, wamid) = match &r {
                 MessageRef::Id(id) => {
                     let doc = conn
-                        .query_row("SELECT doc FROM messages WHERE id = ?1", [id.to_string()], |r| r.get(0))
+                        .query_row(
+                            "SELECT doc FROM messages WHERE id = ?1",
+                            [id.to_string()],
+                            |r| r.get(0),
+                        )
                         .optional()
                         .map_err(sql_err("read message"))?;
                     (doc, None)
@@ -330,7 +380,11 @@ impl Store for SqliteStore {
                     let doc = match by_id {
                         Some(d) => Some(d),
                         None => conn
-                            .query_row("SELECT doc FROM messages WHERE wamid = ?1 LIMIT 1", [w.as_str()], |r| r.get(0))
+                            .query_row(
+                                "SELECT doc FROM messages WHERE wamid = ?1 LIMIT 1",
+                                [w.as_str()],
+                                |r| r.get(0),
+                            )
                             .optional()
                             .map_err(sql_err("read message"))?,
                     };
@@ -374,7 +428,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError> {
+    async fn conversations(
+        &self,
+        page: &PageRequest,
+        now_ms: i64,
+    ) -> Result<Page<Conversation>, PortError> {
         let p = page.clone();
         self.with("list conversations", move |conn| {
             let before = p.after.clone().unwrap_or_else(|| AFTER_ALL.to_owned());
@@ -389,17 +447,28 @@ impl Store for SqliteStore {
                 .map_err(sql_err("list conversations"))?
                 .collect::<Result<_, _>>()
                 .map_err(sql_err("list conversations"))?;
-            let rows = rows.into_iter().map(|(c, k)| (c.with_window(now_ms), k)).collect();
+            let rows = rows
+                .into_iter()
+                .map(|(c, k)| (c.with_window(now_ms), k))
+                .collect();
             Ok(paginate(rows, p.limit, "conversations"))
         })
         .await
     }
 
-    async fn conversation(&self, customer: &CustomerKey, now_ms: i64) -> Result<Option<Conversation>, PortError> {
+    async fn conversation(
+        &self,
+        customer: &CustomerKey,
+        now_ms: i64,
+    ) -> Result<Option<Conversation>, PortError> {
         let c = customer.clone();
         self.with("read conversation", move |conn| {
             let row = conn
-                .query_row("SELECT * FROM conversations WHERE customer = ?1", [c.as_str()], conversation_row)
+                .query_row(
+                    "SELECT * FROM conversations WHERE customer = ?1",
+                    [c.as_str()],
+                    conversation_row,
+                )
                 .optional()
                 .map_err(sql_err("read conversation"))?;
             Ok(row.map(|(c, _)| c.with_window(now_ms)))
@@ -412,7 +481,9 @@ impl Store for SqliteStore {
         self.with("list contacts", move |conn| {
             let after = p.after.clone().unwrap_or_default();
             let mut stmt = conn
-                .prepare_cached("SELECT * FROM contacts WHERE customer > ?1 ORDER BY customer LIMIT ?2")
+                .prepare_cached(
+                    "SELECT * FROM contacts WHERE customer > ?1 ORDER BY customer LIMIT ?2",
+                )
                 .map_err(sql_err("list contacts"))?;
             let rows: Vec<(Contact, String)> = stmt
                 .query_map(params![after, p.limit + 1], contact_row)
@@ -427,15 +498,23 @@ impl Store for SqliteStore {
     async fn contact(&self, customer: &CustomerKey) -> Result<Option<Contact>, PortError> {
         let c = customer.clone();
         self.with("read contact", move |conn| {
-            conn.query_row("SELECT * FROM contacts WHERE customer = ?1", [c.as_str()], contact_row)
-                .optional()
-                .map(|r| r.map(|(c, _)| c))
-                .map_err(sql_err("read contact"))
+            conn.query_row(
+                "SELECT * FROM contacts WHERE customer = ?1",
+                [c.as_str()],
+                contact_row,
+            )
+            .optional()
+            .map(|r| r.map(|(c, _)| c))
+            .map_err(sql_err("read contact"))
         })
         .await
     }
 
     async fn ping(&self) -> Result<(), PortError> {
-        self.with("ping", |conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_err("ping"))).await
+        self.with("ping", |conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(sql_err("ping"))
+        })
+        .await
     }
 }
