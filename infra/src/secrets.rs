@@ -139,3 +139,51 @@ impl LocalSecrets {
         self.api_keys.first().map(|k| k.expose_secret())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(dir: &Path, pairs: &[(&str, &str)]) -> Config {
+        let dir = dir.display().to_string();
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(&move |k| {
+            if k == "WABRIDGE_DATA_DIR" {
+                return Some(dir.clone());
+            }
+            pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn missing_secrets_are_generated_once_and_reused_on_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = LocalSecrets::resolve(&config(dir.path(), &[])).unwrap();
+        assert_eq!(first.generated.len(), 3);
+        let second = LocalSecrets::resolve(&config(dir.path(), &[])).unwrap();
+        assert!(second.generated.is_empty());
+        assert_eq!(second.from_file.len(), 3);
+        assert_eq!(first.app_secret.expose_secret(), second.app_secret.expose_secret());
+        assert_eq!(first.first_api_key(), second.first_api_key());
+        let cli = LocalSecrets::app_secret_for_cli(&config(dir.path(), &[])).unwrap();
+        assert_eq!(cli.expose_secret(), first.app_secret.expose_secret());
+    }
+
+    #[test]
+    fn configured_values_win_and_nothing_is_generated_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(dir.path(), &[("WHATSAPP_APP_SECRET", "mine"), ("WABRIDGE_API_KEYS", "k1,k2")]);
+        let s = LocalSecrets::resolve(&c).unwrap();
+        assert_eq!(s.app_secret.expose_secret(), "mine");
+        assert_eq!(s.api_keys.len(), 2);
+        assert_eq!(s.generated.iter().map(|(n, _)| *n).collect::<Vec<_>>(), ["WHATSAPP_WEBHOOK_VERIFY_TOKEN"]);
+    }
+
+    #[test]
+    fn the_cli_explains_what_to_do_when_there_is_no_secret_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = LocalSecrets::app_secret_for_cli(&config(dir.path(), &[])).unwrap_err();
+        assert!(err.to_string().contains("cargo run"), "{err}");
+    }
+}

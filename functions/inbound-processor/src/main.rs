@@ -54,3 +54,19 @@ fn delivery(m: aws_lambda_events::event::sqs::SqsMessage) -> Delivery {
         receipt: m.receipt_handle.unwrap_or_default(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqs_records_become_deliveries_with_their_receive_count() {
+        let event: SqsEvent = serde_json::from_str(include_str!("../events/sqs-batch.json")).unwrap();
+        let batch: Vec<Delivery> = event.records.into_iter().map(delivery).collect();
+        assert_eq!(batch.len(), 2);
+        assert_eq!(batch[0].id, "6f1b2c3d-0000-4000-8000-000000000001");
+        assert_eq!((batch[0].receive_count, batch[1].receive_count), (1, 3));
+        assert_eq!(batch[1].receipt, "AQEBexample2");
+        assert!(batch[0].body.contains("\"kind\":\"inline\""));
+    }
+}
