@@ -59,11 +59,7 @@ impl LoadReport {
              | time to last message readable | {es:.2} s |\n\
              | POST /webhook latency p50 / p90 / p99 / max | {p0:.1} / {p1:.1} / {p2:.1} / {p3:.1} ms |\n",
             cores = std::thread::available_parallelism().map_or(0, |n| n.get()),
-            profile = if cfg!(debug_assertions) {
-                "debug"
-            } else {
-                "release"
-            },
+            profile = if cfg!(debug_assertions) { "debug" } else { "release" },
             count = s.count,
             customers = s.customers,
             conc = s.concurrency,
@@ -97,11 +93,7 @@ pub async fn run(spec: LoadSpec, data_dir: &Path) -> anyhow::Result<LoadReport> 
     })?;
     let stack = LocalStack::open(&config)?;
     let secret = stack.secrets.app_secret.clone();
-    let key = stack
-        .secrets
-        .first_api_key()
-        .context("no API key")?
-        .to_owned();
+    let key = stack.secrets.first_api_key().context("no API key")?.to_owned();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -129,14 +121,11 @@ pub async fn run(spec: LoadSpec, data_dir: &Path) -> anyhow::Result<LoadReport> 
             json!({"body": format!("load message {i}")}),
         ))?;
         wamids.push(wamid);
-        let (client, base, secret, gate) =
-            (client.clone(), base.clone(), secret.clone(), gate.clone());
+        let (client, base, secret, gate) = (client.clone(), base.clone(), secret.clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await;
             let start = Instant::now();
-            let code = simulate::post(&client, &base, &secret, &body)
-                .await
-                .unwrap_or(0);
+            let code = simulate::post(&client, &base, &secret, &body).await.unwrap_or(0);
             (code, start.elapsed().as_secs_f64() * 1000.0)
         }));
     }

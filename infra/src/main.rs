@@ -101,13 +101,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Simulate { what, url } => simulate_cmd(&config, what, url).await,
         Command::Tail { url, all } => {
             let key = LocalSecrets::api_key_for_cli(&config)?;
-            tail::run(
-                &base_url(&config, url),
-                &key,
-                all,
-                Duration::from_millis(500),
-            )
-            .await
+            tail::run(&base_url(&config, url), &key, all, Duration::from_millis(500)).await
         }
         Command::Load {
             count,
@@ -127,8 +121,7 @@ async fn main() -> anyhow::Result<()> {
             if let Some(parent) = report.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            std::fs::write(&report, &md)
-                .with_context(|| format!("writing {}", report.display()))?;
+            std::fs::write(&report, &md).with_context(|| format!("writing {}", report.display()))?;
             println!("{md}\nreport written to {}", report.display());
             Ok(())
         }
@@ -144,12 +137,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let stack = LocalStack::open(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| {
-            format!(
-                "binding {} (set WABRIDGE_LISTEN to use another address)",
-                config.listen
-            )
-        })?;
+        .with_context(|| format!("binding {} (set WABRIDGE_LISTEN to use another address)", config.listen))?;
     banner(&config, &stack);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -192,11 +180,10 @@ fn banner(config: &Config, stack: &LocalStack) {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -240,15 +227,7 @@ async fn simulate_cmd(config: &Config, what: Simulate, url: Option<String>) -> a
                 ),
                 None => {
                     let text = text.context("give --text, or --image for an image")?;
-                    simulate::inbound(
-                        &pni,
-                        &from,
-                        &name,
-                        &wamid,
-                        now,
-                        "text",
-                        json!({"body": text}),
-                    )
+                    simulate::inbound(&pni, &from, &name, &wamid, now, "text", json!({"body": text}))
                 }
             };
             (body, wamid)
@@ -260,9 +239,7 @@ async fn simulate_cmd(config: &Config, what: Simulate, url: Option<String>) -> a
             (simulate::status(&pni, &to, &id, &status, now), id)
         }
     };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let code = simulate::post(&client, &base, &secret, &serde_json::to_vec(&body)?).await?;
     if code != 200 {
         bail!("the stack answered {code}");

@@ -41,8 +41,7 @@ fn random_token() -> String {
 
 fn read(dir: &Path) -> anyhow::Result<Stored> {
     match std::fs::read(dir.join(FILE)) {
-        Ok(b) => serde_json::from_slice(&b)
-            .with_context(|| format!("{} is not valid JSON", dir.join(FILE).display())),
+        Ok(b) => serde_json::from_slice(&b).with_context(|| format!("{} is not valid JSON", dir.join(FILE).display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Stored::default()),
         Err(e) => Err(e).context("reading local secrets"),
     }
@@ -67,29 +66,24 @@ impl LocalSecrets {
         let mut stored = read(dir)?;
         let mut generated = Vec::new();
         let mut from_file = Vec::new();
-        let mut pick =
-            |configured: Option<SecretString>, slot: &mut Option<String>, name: &'static str| {
-                if let Some(c) = configured {
-                    return c;
+        let mut pick = |configured: Option<SecretString>, slot: &mut Option<String>, name: &'static str| {
+            if let Some(c) = configured {
+                return c;
+            }
+            match slot {
+                Some(v) => {
+                    from_file.push(name);
+                    SecretString::from(v.clone())
                 }
-                match slot {
-                    Some(v) => {
-                        from_file.push(name);
-                        SecretString::from(v.clone())
-                    }
-                    None => {
-                        let v = random_token();
-                        *slot = Some(v.clone());
-                        generated.push((name, v.clone()));
-                        SecretString::from(v)
-                    }
+                None => {
+                    let v = random_token();
+                    *slot = Some(v.clone());
+                    generated.push((name, v.clone()));
+                    SecretString::from(v)
                 }
-            };
-        let app_secret = pick(
-            config.app_secret.clone(),
-            &mut stored.app_secret,
-            "WHATSAPP_APP_SECRET",
-        );
+            }
+        };
+        let app_secret = pick(config.app_secret.clone(), &mut stored.app_secret, "WHATSAPP_APP_SECRET");
         let verify_token = pick(
             config.verify_token.clone(),
             &mut stored.verify_token,
@@ -173,11 +167,17 @@ mod tests {
     #[test]
     fn configured_values_win_and_nothing_is_generated_for_them() {
         let dir = tempfile::tempdir().unwrap();
-        let c = config(dir.path(), &[("WHATSAPP_APP_SECRET", "mine"), ("WABRIDGE_API_KEYS", "k1,k2")]);
+        let c = config(
+            dir.path(),
+            &[("WHATSAPP_APP_SECRET", "mine"), ("WABRIDGE_API_KEYS", "k1,k2")],
+        );
         let s = LocalSecrets::resolve(&c).unwrap();
         assert_eq!(s.app_secret.expose_secret(), "mine");
         assert_eq!(s.api_keys.len(), 2);
-        assert_eq!(s.generated.iter().map(|(n, _)| *n).collect::<Vec<_>>(), ["WHATSAPP_WEBHOOK_VERIFY_TOKEN"]);
+        assert_eq!(
+            s.generated.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            ["WHATSAPP_WEBHOOK_VERIFY_TOKEN"]
+        );
     }
 
     #[test]

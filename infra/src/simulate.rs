@@ -42,8 +42,7 @@ pub fn inbound(
     msg_type: &str,
     content: Value,
 ) -> Value {
-    let mut message =
-        json!({"from": from, "id": wamid, "timestamp": ts.to_string(), "type": msg_type});
+    let mut message = json!({"from": from, "id": wamid, "timestamp": ts.to_string(), "type": msg_type});
     if let Some(m) = message.as_object_mut() {
         m.insert(msg_type.to_owned(), content);
     }
@@ -66,12 +65,7 @@ pub fn status(phone_number_id: &str, recipient: &str, wamid: &str, status: &str,
 }
 
 /// Signs and posts a body to `<base>/webhook`; returns the HTTP status.
-pub async fn post(
-    client: &reqwest::Client,
-    base: &str,
-    secret: &SecretString,
-    body: &[u8],
-) -> anyhow::Result<u16> {
+pub async fn post(client: &reqwest::Client, base: &str, secret: &SecretString, body: &[u8]) -> anyhow::Result<u16> {
     let res = client
         .post(format!("{}/webhook", base.trim_end_matches('/')))
         .header("content-type", "application/json")

@@ -52,15 +52,11 @@ impl LocalStack {
     /// Opens the data dir (creating it), resolves secrets and wires everything.
     pub fn open(config: &Config) -> anyhow::Result<Self> {
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating data dir {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
         let secrets = LocalSecrets::resolve(config)?;
-        let store =
-            Arc::new(SqliteStore::open(&dir.join("store.db")).context("opening the store")?);
-        let queue = Arc::new(
-            SqliteQueue::open(&dir.join("queue.db"), "inbound", VISIBILITY)
-                .context("opening the queue")?,
-        );
+        let store = Arc::new(SqliteStore::open(&dir.join("store.db")).context("opening the store")?);
+        let queue =
+            Arc::new(SqliteQueue::open(&dir.join("queue.db"), "inbound", VISIBILITY).context("opening the queue")?);
         let blobs = Arc::new(FolderBlobs::new(dir.join("blobs")));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let processor = Processor::new(store.clone(), blobs.clone(), clock.clone());
@@ -82,11 +78,7 @@ impl LocalStack {
 
     /// Every route the deployed functions serve, on one router.
     pub fn router(&self) -> Router {
-        let ingestor = Ingestor::new(
-            self.secrets.app_secret.clone(),
-            self.queue.clone(),
-            self.blobs.clone(),
-        );
+        let ingestor = Ingestor::new(self.secrets.app_secret.clone(), self.queue.clone(), self.blobs.clone());
         let query = QueryState {
             store: self.store.clone(),
             clock: self.clock.clone(),
@@ -94,24 +86,22 @@ impl LocalStack {
         api::finish(
             api::webhook_verify_router(self.secrets.verify_token.clone())
                 .merge(api::webhook_ingest_router(ingestor))
-                .merge(api::query_router(
-                    query,
-                    ApiKeys::new(self.secrets.api_keys.clone()),
-                )),
+                .merge(api::query_router(query, ApiKeys::new(self.secrets.api_keys.clone()))),
         )
     }
 
-    /// Starts the inbound workers; they finish their current batch and stop when `stop` turns true.
+    /// Starts the inbound workers. Each checks `stop` between batches, so a batch in progress is
+    /// finished and settled before the worker exits.
     pub fn spawn_workers(&self, n: usize, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
         (0..n)
             .map(|_| {
-                let (me, mut stop) = (self.clone(), stop.clone());
+                let (me, stop) = (self.clone(), stop.clone());
                 tokio::spawn(async move {
                     while !*stop.borrow() {
-                        let polled = tokio::select! {
-                            r = me.processor.poll_once(me.queue.as_ref(), &me.policy, Duration::from_secs(1)) => r,
-                            _ = stop.changed() => break,
-                        };
+                        let polled = me
+                            .processor
+                            .poll_once(me.queue.as_ref(), &me.policy, Duration::from_millis(500))
+                            .await;
                         if let Err(e) = polled {
                             tracing::error!(error = %e, "inbound worker: queue unavailable; pausing");
                             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -123,11 +113,7 @@ impl LocalStack {
     }
 
     /// Serves on `listener` until `stop` turns true, with the workers running.
-    pub async fn serve(
-        self,
-        listener: tokio::net::TcpListener,
-        stop: watch::Receiver<bool>,
-    ) -> anyhow::Result<()> {
+    pub async fn serve(self, listener: tokio::net::TcpListener, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         let workers = self.spawn_workers(WORKERS, stop.clone());
         let mut http_stop = stop.clone();
         axum::serve(listener, self.router())

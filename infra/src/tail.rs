@@ -8,12 +8,7 @@ use anyhow::{Context, bail};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-async fn get(
-    client: &reqwest::Client,
-    base: &str,
-    key: &SecretString,
-    path: &str,
-) -> anyhow::Result<Value> {
+async fn get(client: &reqwest::Client, base: &str, key: &SecretString, path: &str) -> anyhow::Result<Value> {
     let res = client
         .get(format!("{}{path}", base.trim_end_matches('/')))
         .bearer_auth(key.expose_secret())
@@ -28,11 +23,7 @@ async fn get(
 
 fn line(m: &Value) -> String {
     let s = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
-    let arrow = if s("direction") == "inbound" {
-        "<-"
-    } else {
-        "->"
-    };
+    let arrow = if s("direction") == "inbound" { "<-" } else { "->" };
     let body = m
         .get("text")
         .and_then(Value::as_str)
@@ -48,15 +39,8 @@ fn line(m: &Value) -> String {
 }
 
 /// Polls until interrupted. With `from_start`, prints what is already stored first.
-pub async fn run(
-    base: &str,
-    key: &SecretString,
-    from_start: bool,
-    every: Duration,
-) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()?;
+pub async fn run(base: &str, key: &SecretString, from_start: bool, every: Duration) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let mut seen_activity: HashMap<String, String> = HashMap::new();
     let mut printed: HashSet<String> = HashSet::new();
     let mut first = true;

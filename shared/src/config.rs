@@ -69,11 +69,7 @@ impl Config {
 
     /// Reads variables through `get`. Empty values count as unset.
     pub fn from_lookup(get: Lookup<'_>) -> Result<Self, ConfigError> {
-        let var = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let var = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let secret = |k: &str| var(k).map(SecretString::from);
         let api_version = var("WHATSAPP_API_VERSION").unwrap_or_else(|| DEFAULT_API_VERSION.into());
         if !api_version.starts_with('v') || api_version[1..].parse::<f32>().is_err() {
@@ -126,8 +122,7 @@ impl Config {
             graph_url,
             api_keys,
             listen,
-            data_dir: var("WABRIDGE_DATA_DIR")
-                .map_or_else(|| PathBuf::from(".wabridge"), PathBuf::from),
+            data_dir: var("WABRIDGE_DATA_DIR").map_or_else(|| PathBuf::from(".wabridge"), PathBuf::from),
             max_receives,
         })
     }
@@ -170,10 +165,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(&|k| m.get(k).cloned())
     }
 
@@ -184,10 +176,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.data_dir, PathBuf::from(".wabridge"));
         assert!(c.api_keys.is_empty());
-        assert_eq!(
-            c.require_app_secret().unwrap_err().var,
-            "WHATSAPP_APP_SECRET"
-        );
+        assert_eq!(c.require_app_secret().unwrap_err().var, "WHATSAPP_APP_SECRET");
     }
 
     #[test]

@@ -40,10 +40,7 @@ fn check_token(field: &'static str, s: &str, max: usize) -> Result<(), InvalidIn
         return Err(InvalidInput::new(field, "must not be empty"));
     }
     if s.len() > max {
-        return Err(InvalidInput::new(
-            field,
-            format!("must be at most {max} bytes"),
-        ));
+        return Err(InvalidInput::new(field, format!("must be at most {max} bytes")));
     }
     if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(InvalidInput::new(
@@ -360,10 +357,7 @@ impl StatusRecord {
         );
         fill(&mut self.recipient_id, u.recipient_id.as_ref());
         fill(&mut self.recipient_user_id, u.recipient_user_id.as_ref());
-        fill(
-            &mut self.biz_opaque_callback_data,
-            u.biz_opaque_callback_data.as_ref(),
-        );
+        fill(&mut self.biz_opaque_callback_data, u.biz_opaque_callback_data.as_ref());
         fill(&mut self.conversation, u.conversation.as_ref());
         fill(&mut self.pricing, u.pricing.as_ref());
     }
@@ -481,20 +475,14 @@ pub struct MessageView {
 impl MessageView {
     /// Joins a stored message with its status record. Either may be missing: a status without a
     /// message is shown as an outbound message of unknown type.
-    pub fn join(
-        message: Option<StoredMessage>,
-        status: Option<StatusRecord>,
-        wamid: Option<&Wamid>,
-    ) -> Option<Self> {
+    pub fn join(message: Option<StoredMessage>, status: Option<StatusRecord>, wamid: Option<&Wamid>) -> Option<Self> {
         match (message, status) {
             (None, None) => None,
             (Some(m), st) => {
                 let st = st.unwrap_or_default();
                 let (status, error) = match (m.direction, st.status) {
                     (Direction::Inbound, _) => ("received".to_owned(), m.error.clone()),
-                    (Direction::Outbound, Some(s)) => {
-                        (s.as_str().to_owned(), st.error.or(m.error.clone()))
-                    }
+                    (Direction::Outbound, Some(s)) => (s.as_str().to_owned(), st.error.or(m.error.clone())),
                     (Direction::Outbound, None) => (m.status.clone(), m.error.clone()),
                 };
                 Some(Self {
@@ -526,10 +514,7 @@ impl MessageView {
                 msg_type: None,
                 text: None,
                 content: Value::Null,
-                status: st
-                    .status
-                    .map_or("unknown", DeliveryStatus::as_str)
-                    .to_owned(),
+                status: st.status.map_or("unknown", DeliveryStatus::as_str).to_owned(),
                 error: st.error,
                 timestamp: st.timestamps.values().min().copied(),
                 status_timestamps: st.timestamps,
@@ -630,20 +615,14 @@ pub struct PageRequest {
 
 impl PageRequest {
     /// Validates `limit` and decodes `cursor`, which must have been issued for the same `list`.
-    pub fn parse(
-        limit: Option<&str>,
-        cursor: Option<&str>,
-        list: &str,
-    ) -> Result<Self, InvalidInput> {
+    pub fn parse(limit: Option<&str>, cursor: Option<&str>, list: &str) -> Result<Self, InvalidInput> {
         let limit = match limit {
             None => DEFAULT_LIMIT,
             Some(s) => s
                 .parse::<u32>()
                 .ok()
                 .filter(|l| (1..=MAX_LIMIT).contains(l))
-                .ok_or_else(|| {
-                    InvalidInput::new("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
-                })?,
+                .ok_or_else(|| InvalidInput::new("limit", format!("must be an integer from 1 to {MAX_LIMIT}")))?,
         };
         let after = cursor
             .filter(|c| !c.is_empty())
@@ -710,10 +689,7 @@ mod tests {
     #[test]
     fn our_id_parses_as_id_and_anything_else_as_wamid() {
         let id = MessageId::new();
-        assert_eq!(
-            MessageRef::parse(&id.to_string()).unwrap(),
-            MessageRef::Id(id)
-        );
+        assert_eq!(MessageRef::parse(&id.to_string()).unwrap(), MessageRef::Id(id));
         assert!(matches!(
             MessageRef::parse("wamid.HBgL=").unwrap(),
             MessageRef::Wamid(_)
@@ -737,14 +713,8 @@ mod tests {
         for bad in ["0", "201", "-1", "ten", ""] {
             assert!(PageRequest::parse(Some(bad), None, "x").is_err(), "{bad}");
         }
-        assert_eq!(
-            PageRequest::parse(Some("200"), None, "x").unwrap().limit,
-            200
-        );
-        assert_eq!(
-            PageRequest::parse(None, None, "x").unwrap().limit,
-            DEFAULT_LIMIT
-        );
+        assert_eq!(PageRequest::parse(Some("200"), None, "x").unwrap().limit, 200);
+        assert_eq!(PageRequest::parse(None, None, "x").unwrap().limit, DEFAULT_LIMIT);
     }
 
     #[test]

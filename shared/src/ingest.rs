@@ -89,9 +89,8 @@ impl Ingestor {
                     .put(&key, body.to_vec(), "application/json")
                     .await
                     .map_err(IngestError::Queue)?;
-                serde_json::to_string(&Envelope::Blob { key }).map_err(|e| {
-                    IngestError::Queue(PortError::invalid("envelope", e.to_string()))
-                })?
+                serde_json::to_string(&Envelope::Blob { key })
+                    .map_err(|e| IngestError::Queue(PortError::invalid("envelope", e.to_string())))?
             }
         };
         self.queue.send(&envelope).await.map_err(IngestError::Queue)

@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Contact, Conversation, CustomerKey, MessageRef, MessageView, Page, PageRequest, RawEvent,
-    Recorded, StatusUpdate, StoredMessage,
+    Contact, Conversation, CustomerKey, MessageRef, MessageView, Page, PageRequest, RawEvent, Recorded, StatusUpdate,
+    StoredMessage,
 };
 
 /// A boxed error from an SDK or driver, kept as the source of a [`PortError`].
@@ -90,18 +90,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Page<MessageView>, PortError>;
 
     /// Conversations, newest activity first.
-    async fn conversations(
-        &self,
-        page: &PageRequest,
-        now_ms: i64,
-    ) -> Result<Page<Conversation>, PortError>;
+    async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError>;
 
     /// One conversation.
-    async fn conversation(
-        &self,
-        customer: &CustomerKey,
-        now_ms: i64,
-    ) -> Result<Option<Conversation>, PortError>;
+    async fn conversation(&self, customer: &CustomerKey, now_ms: i64) -> Result<Option<Conversation>, PortError>;
 
     /// Contacts, ordered by wa_id (or user_id).
     async fn contacts(&self, page: &PageRequest) -> Result<Page<Contact>, PortError>;

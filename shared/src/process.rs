@@ -97,9 +97,7 @@ impl RetryPolicy {
     pub fn outcome(&self, result: Result<Summary, ProcessError>, receive_count: u32) -> Outcome {
         match result {
             Ok(_) => Outcome::Done,
-            Err(e) if receive_count >= self.max_receives => Outcome::DeadLetter {
-                reason: e.to_string(),
-            },
+            Err(e) if receive_count >= self.max_receives => Outcome::DeadLetter { reason: e.to_string() },
             Err(e) => Outcome::Retry {
                 reason: e.to_string(),
                 delay: self.delay(receive_count),
@@ -125,11 +123,7 @@ impl std::fmt::Debug for Processor {
 impl Processor {
     /// Builds the processor.
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            store,
-            blobs,
-            clock,
-        }
+        Self { store, blobs, clock }
     }
 
     /// Processes one queue record (an [`Envelope`]).
@@ -137,11 +131,7 @@ impl Processor {
         let envelope: Envelope = serde_json::from_str(record).map_err(ProcessError::Envelope)?;
         let body = match envelope {
             Envelope::Inline { body } => body.into_bytes(),
-            Envelope::Blob { key } => self
-                .blobs
-                .get(&key)
-                .await?
-                .ok_or(ProcessError::MissingBlob(key))?,
+            Envelope::Blob { key } => self.blobs.get(&key).await?.ok_or(ProcessError::MissingBlob(key))?,
         };
         self.apply(&body).await
     }
@@ -212,12 +202,7 @@ impl Processor {
     /// `batchItemFailures`: the ones to retry (after their back-off is set on the queue) and any dead
     /// letter that could not be moved aside (SQS's redrive then catches it). One bad record never
     /// fails the rest.
-    pub async fn settle_batch(
-        &self,
-        queue: &dyn Queue,
-        batch: &[Delivery],
-        policy: &RetryPolicy,
-    ) -> Vec<String> {
+    pub async fn settle_batch(&self, queue: &dyn Queue, batch: &[Delivery], policy: &RetryPolicy) -> Vec<String> {
         let mut failures = Vec::new();
         for d in batch {
             match self.process(d, policy).await {
@@ -241,12 +226,7 @@ impl Processor {
     }
 
     /// Receives and settles one batch; returns how many deliveries it handled.
-    pub async fn poll_once(
-        &self,
-        queue: &dyn Queue,
-        policy: &RetryPolicy,
-        wait: Duration,
-    ) -> Result<usize, PortError> {
+    pub async fn poll_once(&self, queue: &dyn Queue, policy: &RetryPolicy, wait: Duration) -> Result<usize, PortError> {
         let batch = queue.receive(10, wait).await?;
         for d in &batch {
             self.settle(queue, d, policy).await?;

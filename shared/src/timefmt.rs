@@ -4,8 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Renders Unix milliseconds as RFC 3339 UTC (`2023-10-11T16:58:29Z`), or `None` when out of range.
 pub fn rfc3339(ms: i64) -> Option<String> {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    DateTime::<Utc>::from_timestamp_millis(ms).map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
 /// Serialises an `i64` of Unix milliseconds as RFC 3339.
@@ -25,10 +24,7 @@ pub fn ser_opt_ms<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok,
 }
 
 /// Serialises a map of status name to Unix milliseconds as a map of RFC 3339 strings.
-pub fn ser_ms_map<S: serde::Serializer>(
-    m: &std::collections::BTreeMap<String, i64>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
+pub fn ser_ms_map<S: serde::Serializer>(m: &std::collections::BTreeMap<String, i64>, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     let mut out = s.serialize_map(Some(m.len()))?;
     for (k, v) in m {
@@ -43,9 +39,6 @@ mod tests {
 
     #[test]
     fn whole_seconds_render_without_fraction() {
-        assert_eq!(
-            rfc3339(1_697_043_223_000).as_deref(),
-            Some("2023-10-11T16:53:43Z")
-        );
+        assert_eq!(rfc3339(1_697_043_223_000).as_deref(), Some("2023-10-11T16:53:43Z"));
     }
 }

@@ -83,8 +83,7 @@ impl Backend {
     /// Fresh AWS ports on moto: new tables, queue, DLQ and bucket under a unique prefix.
     pub async fn aws() -> Self {
         assert!(
-            std::env::var_os("WABRIDGE_TEST_AWS").is_some()
-                && std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+            std::env::var_os("WABRIDGE_TEST_AWS").is_some() && std::env::var_os("AWS_ENDPOINT_URL").is_some(),
             "the AWS adapter tests need moto server: run ./scripts/test, which starts it and sets AWS_ENDPOINT_URL"
         );
         let sdk = awsa::load_config().await;
@@ -105,10 +104,7 @@ impl Backend {
         let url = sqs
             .create_queue()
             .queue_name(format!("{prefix}-inbound"))
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                visibility,
-            )
+            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, visibility)
             .send()
             .await
             .unwrap()
@@ -217,12 +213,8 @@ impl Pipeline {
 
     fn build(store: Arc<dyn Store>, backend: Backend, max_queue_bytes: usize) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let ingestor = Ingestor::new(
-            SecretString::from(SECRET),
-            backend.queue.clone(),
-            backend.blobs.clone(),
-        )
-        .with_max_queue_bytes(max_queue_bytes);
+        let ingestor = Ingestor::new(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone())
+            .with_max_queue_bytes(max_queue_bytes);
         let query = QueryState {
             store: backend.store.clone(),
             clock: clock.clone(),
@@ -272,8 +264,7 @@ impl Pipeline {
         if let Some(s) = signature {
             req = req.header("x-hub-signature-256", s);
         }
-        self.request(req.body(Body::from(body.to_vec())).unwrap())
-            .await
+        self.request(req.body(Body::from(body.to_vec())).unwrap()).await
     }
 
     /// `POST /webhook`, signed as Meta signs.
@@ -299,10 +290,7 @@ impl Pipeline {
                 .unwrap(),
             Kind::Aws => {
                 let batch = queue.receive(10, Duration::ZERO).await.unwrap();
-                let failed = self
-                    .processor
-                    .settle_batch(queue, &batch, &self.policy)
-                    .await;
+                let failed = self.processor.settle_batch(queue, &batch, &self.policy).await;
                 // What the Lambda event source does with the records not reported as failures.
                 for d in batch.iter().filter(|d| !failed.contains(&d.id)) {
                     let _ = queue.ack(&d.receipt).await;
@@ -333,11 +321,7 @@ impl Pipeline {
 
     /// Takes one batch without settling it: a consumer that crashes mid-batch.
     pub async fn receive_and_crash(&self) -> Vec<Delivery> {
-        self.backend
-            .queue
-            .receive(10, Duration::from_secs(1))
-            .await
-            .unwrap()
+        self.backend.queue.receive(10, Duration::from_secs(1)).await.unwrap()
     }
 }
 
@@ -353,9 +337,7 @@ pub fn fixture(path: &str) -> Vec<u8> {
 pub fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()

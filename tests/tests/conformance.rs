@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use wabridge::domain::{
-    CustomerKey, DeliveryStatus, Direction, ErrorInfo, MessageId, MessageRef, PageRequest,
-    RawEvent, Recorded, StatusUpdate, StoredMessage, WINDOW_MS, Wamid, messages_list,
+    CustomerKey, DeliveryStatus, Direction, ErrorInfo, MessageId, MessageRef, PageRequest, RawEvent, Recorded,
+    StatusUpdate, StoredMessage, WINDOW_MS, Wamid, messages_list,
 };
 use wabridge_tests::{Backend, on_both_backends};
 
@@ -86,34 +86,16 @@ fn page(limit: u32, after: Option<String>) -> PageRequest {
 async fn an_inbound_message_is_stored_once_and_counted_once(b: Backend) {
     let m = inbound("wamid.ONE", "27820000001", T0, "hello");
     assert_eq!(b.store.record_inbound(&m).await.unwrap(), Recorded::New);
-    assert_eq!(
-        b.store.record_inbound(&m).await.unwrap(),
-        Recorded::Duplicate
-    );
-    let c = b
-        .store
-        .conversation(&key("27820000001"), T0)
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(b.store.record_inbound(&m).await.unwrap(), Recorded::Duplicate);
+    let c = b.store.conversation(&key("27820000001"), T0).await.unwrap().unwrap();
     assert_eq!(c.unread, 1);
-    let v = b
-        .store
-        .message(&wamid_ref("wamid.ONE"))
-        .await
-        .unwrap()
-        .unwrap();
+    let v = b.store.message(&wamid_ref("wamid.ONE")).await.unwrap().unwrap();
     assert_eq!(
         (v.status.as_str(), v.text.as_deref(), v.msg_type.as_deref()),
         ("received", Some("hello"), Some("text"))
     );
     assert_eq!(v.id, Some(m.id.to_string()));
-    let by_id = b
-        .store
-        .message(&MessageRef::Id(m.id))
-        .await
-        .unwrap()
-        .unwrap();
+    let by_id = b.store.message(&MessageRef::Id(m.id)).await.unwrap().unwrap();
     assert_eq!(by_id, v);
 }
 
@@ -165,10 +147,7 @@ fn permutations(items: &[DeliveryStatus]) -> Vec<Vec<DeliveryStatus>> {
 
 async fn statuses_in_every_order_end_at_the_highest_with_every_timestamp(b: Backend) {
     use DeliveryStatus::*;
-    for (n, order) in permutations(&[Sent, Delivered, Read])
-        .into_iter()
-        .enumerate()
-    {
+    for (n, order) in permutations(&[Sent, Delivered, Read]).into_iter().enumerate() {
         let w = format!("wamid.ORDER{n}");
         for s in &order {
             b.store
@@ -179,39 +158,22 @@ async fn statuses_in_every_order_end_at_the_highest_with_every_timestamp(b: Back
         let v = b.store.message(&wamid_ref(&w)).await.unwrap().unwrap();
         assert_eq!(v.status, "read", "order {order:?}");
         let keys: BTreeSet<&str> = v.status_timestamps.keys().map(String::as_str).collect();
-        assert_eq!(
-            keys,
-            BTreeSet::from(["sent", "delivered", "read"]),
-            "order {order:?}"
-        );
+        assert_eq!(keys, BTreeSet::from(["sent", "delivered", "read"]), "order {order:?}");
         assert_eq!(v.status_timestamps["delivered"], T0 + 2000);
     }
-    for (n, order) in permutations(&[Sent, Delivered, Read, Failed])
-        .into_iter()
-        .enumerate()
-    {
+    for (n, order) in permutations(&[Sent, Delivered, Read, Failed]).into_iter().enumerate() {
         let w = format!("wamid.FAIL{n}");
         for s in &order {
             b.store.apply_status(&status(&w, *s, T0)).await.unwrap();
         }
         let v = b.store.message(&wamid_ref(&w)).await.unwrap().unwrap();
         assert_eq!(v.status, "failed", "failed is terminal, order {order:?}");
-        assert_eq!(
-            v.error.as_ref().map(|e| e.code),
-            Some(131026),
-            "order {order:?}"
-        );
+        assert_eq!(v.error.as_ref().map(|e| e.code), Some(131026), "order {order:?}");
         assert_eq!(v.status_timestamps.len(), 4);
     }
     // Played counts as read for voice, and a late "read" does not undo it.
-    b.store
-        .apply_status(&status("wamid.VOICE", Played, T0))
-        .await
-        .unwrap();
-    b.store
-        .apply_status(&status("wamid.VOICE", Read, T0))
-        .await
-        .unwrap();
+    b.store.apply_status(&status("wamid.VOICE", Played, T0)).await.unwrap();
+    b.store.apply_status(&status("wamid.VOICE", Read, T0)).await.unwrap();
     assert_eq!(
         b.store
             .message(&wamid_ref("wamid.VOICE"))
@@ -238,10 +200,7 @@ async fn a_status_before_its_message_is_readable_and_merges_when_the_message_arr
 
     let m = outbound(w, "27820000001", T0);
     assert_eq!(b.store.record_outbound(&m).await.unwrap(), Recorded::New);
-    assert_eq!(
-        b.store.record_outbound(&m).await.unwrap(),
-        Recorded::Duplicate
-    );
+    assert_eq!(b.store.record_outbound(&m).await.unwrap(), Recorded::Duplicate);
     b.store
         .apply_status(&status(w, DeliveryStatus::Sent, T0 + 1000))
         .await
@@ -253,12 +212,7 @@ async fn a_status_before_its_message_is_readable_and_merges_when_the_message_arr
         assert_eq!(v.status_timestamps.len(), 2);
         assert_eq!(v.id, Some(m.id.to_string()));
     }
-    let c = b
-        .store
-        .conversation(&key("27820000001"), T0)
-        .await
-        .unwrap()
-        .unwrap();
+    let c = b.store.conversation(&key("27820000001"), T0).await.unwrap().unwrap();
     assert_eq!(c.unread, 0, "outbound messages are not unread");
     assert!(!c.window_open, "our own message opens no window");
 }
@@ -267,12 +221,7 @@ async fn conversation_pages_walk_back_in_time_and_stay_stable_under_inserts(b: B
     let c = "27820000009";
     for i in 0..25 {
         b.store
-            .record_inbound(&inbound(
-                &format!("wamid.P{i:02}"),
-                c,
-                T0 + i * 1000,
-                &format!("m{i}"),
-            ))
+            .record_inbound(&inbound(&format!("wamid.P{i:02}"), c, T0 + i * 1000, &format!("m{i}")))
             .await
             .unwrap();
     }
@@ -297,21 +246,13 @@ async fn conversation_pages_walk_back_in_time_and_stay_stable_under_inserts(b: B
             // New messages arriving between pages must not shift what the cursor returns next.
             for i in 25..30 {
                 b.store
-                    .record_inbound(&inbound(
-                        &format!("wamid.P{i:02}"),
-                        c,
-                        T0 + i * 1000,
-                        &format!("m{i}"),
-                    ))
+                    .record_inbound(&inbound(&format!("wamid.P{i:02}"), c, T0 + i * 1000, &format!("m{i}")))
                     .await
                     .unwrap();
             }
         }
         match p.next_cursor {
-            Some(next) => {
-                cursor =
-                    Some(wabridge::domain::Cursor::decode(&next, &messages_list(&key(c))).unwrap())
-            }
+            Some(next) => cursor = Some(wabridge::domain::Cursor::decode(&next, &messages_list(&key(c))).unwrap()),
             None => break,
         }
     }
@@ -346,41 +287,20 @@ async fn conversations_list_newest_activity_first_with_window_and_unread(b: Back
         .await
         .unwrap();
 
-    let first = b
-        .store
-        .conversations(&page(2, None), T0 + 3000)
-        .await
-        .unwrap();
-    let who: Vec<_> = first
-        .data
-        .iter()
-        .map(|c| c.wa_id.clone().unwrap())
-        .collect();
+    let first = b.store.conversations(&page(2, None), T0 + 3000).await.unwrap();
+    let who: Vec<_> = first.data.iter().map(|c| c.wa_id.clone().unwrap()).collect();
     assert_eq!(who, ["111", "333"]);
     let a = &first.data[0];
     assert_eq!(a.unread, 3);
     assert_eq!(a.last_message.as_ref().unwrap().text.as_deref(), Some("a2"));
     assert_eq!(a.last_message_at, Some(T0 + 3000));
-    assert_eq!(
-        a.name.as_deref(),
-        Some(format!("name-{}", T0 + 3000).as_str())
-    );
+    assert_eq!(a.name.as_deref(), Some(format!("name-{}", T0 + 3000).as_str()));
     assert_eq!(a.window_expires_at, Some(T0 + 3000 + WINDOW_MS));
     assert!(a.window_open);
-    let after =
-        wabridge::domain::Cursor::decode(first.next_cursor.as_ref().unwrap(), "conversations")
-            .unwrap();
-    let second = b
-        .store
-        .conversations(&page(2, Some(after)), T0)
-        .await
-        .unwrap();
+    let after = wabridge::domain::Cursor::decode(first.next_cursor.as_ref().unwrap(), "conversations").unwrap();
+    let second = b.store.conversations(&page(2, Some(after)), T0).await.unwrap();
     assert_eq!(
-        second
-            .data
-            .iter()
-            .map(|c| c.wa_id.clone().unwrap())
-            .collect::<Vec<_>>(),
+        second.data.iter().map(|c| c.wa_id.clone().unwrap()).collect::<Vec<_>>(),
         ["222"]
     );
     assert_eq!(second.next_cursor, None);
@@ -390,10 +310,7 @@ async fn conversations_list_newest_activity_first_with_window_and_unread(b: Back
         .await
         .unwrap()
         .unwrap();
-    assert!(
-        !later.window_open,
-        "closed 24 hours after the customer's last message"
-    );
+    assert!(!later.window_open, "closed 24 hours after the customer's last message");
 }
 
 async fn a_system_message_does_not_open_the_window(b: Backend) {
@@ -401,12 +318,7 @@ async fn a_system_message_does_not_open_the_window(b: Backend) {
     m.msg_type = "system".into();
     m.opens_window = false;
     b.store.record_inbound(&m).await.unwrap();
-    let c = b
-        .store
-        .conversation(&key("444"), T0)
-        .await
-        .unwrap()
-        .unwrap();
+    let c = b.store.conversation(&key("444"), T0).await.unwrap().unwrap();
     assert_eq!((c.window_expires_at, c.window_open), (None, false));
 }
 
@@ -428,19 +340,12 @@ async fn contacts_keep_first_and_last_seen_and_the_latest_name(b: Backend) {
         .await
         .unwrap();
     let k = b.store.contact(&key("555")).await.unwrap().unwrap();
-    assert_eq!(
-        (k.first_seen_at, k.last_seen_at),
-        (Some(T0 + 1000), Some(T0 + 3000))
-    );
-    assert_eq!(
-        k.name.as_deref(),
-        Some(format!("name-{}", T0 + 3000).as_str())
-    );
+    assert_eq!((k.first_seen_at, k.last_seen_at), (Some(T0 + 1000), Some(T0 + 3000)));
+    assert_eq!(k.name.as_deref(), Some(format!("name-{}", T0 + 3000).as_str()));
     assert_eq!(k.wa_id.as_deref(), Some("555"));
     let p1 = b.store.contacts(&page(1, None)).await.unwrap();
     assert_eq!(p1.data[0].wa_id.as_deref(), Some("555"));
-    let after =
-        wabridge::domain::Cursor::decode(p1.next_cursor.as_ref().unwrap(), "contacts").unwrap();
+    let after = wabridge::domain::Cursor::decode(p1.next_cursor.as_ref().unwrap(), "contacts").unwrap();
     let p2 = b.store.contacts(&page(1, Some(after))).await.unwrap();
     assert_eq!(p2.data[0].wa_id.as_deref(), Some("666"));
     assert_eq!(p2.next_cursor, None);
@@ -463,13 +368,7 @@ async fn raw_events_are_kept_once(b: Backend) {
 }
 
 async fn unknown_messages_are_absent_not_errors(b: Backend) {
-    assert!(
-        b.store
-            .message(&wamid_ref("wamid.NOPE"))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(b.store.message(&wamid_ref("wamid.NOPE")).await.unwrap().is_none());
     assert!(
         b.store
             .message(&MessageRef::Id(MessageId::new()))
@@ -477,13 +376,7 @@ async fn unknown_messages_are_absent_not_errors(b: Backend) {
             .unwrap()
             .is_none()
     );
-    assert!(
-        b.store
-            .conversation(&key("000"), T0)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(b.store.conversation(&key("000"), T0).await.unwrap().is_none());
     assert!(b.store.contact(&key("000")).await.unwrap().is_none());
     b.store.ping().await.unwrap();
 }
@@ -513,17 +406,9 @@ async fn the_queue_redelivers_what_was_not_acked_and_counts_receives(b: Backend)
 async fn retry_later_hides_for_the_delay_and_dead_letters_keep_their_reason(b: Backend) {
     let q = &b.queue;
     q.send("later").await.unwrap();
-    let d = q
-        .receive(10, Duration::from_secs(1))
-        .await
-        .unwrap()
-        .remove(0);
+    let d = q.receive(10, Duration::from_secs(1)).await.unwrap().remove(0);
     q.retry_later(&d.receipt, Duration::ZERO).await.unwrap();
-    let d = q
-        .receive(10, Duration::from_secs(1))
-        .await
-        .unwrap()
-        .remove(0);
+    let d = q.receive(10, Duration::from_secs(1)).await.unwrap().remove(0);
     assert_eq!(d.receive_count, 2);
     q.dead_letter(&d, "envelope unreadable").await.unwrap();
     let dead = q.dead_letters(10).await.unwrap();

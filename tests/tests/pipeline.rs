@@ -11,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use wabridge::domain::{
-    Contact, Conversation, CustomerKey, MessageRef, MessageView, Page, PageRequest, RawEvent,
-    Recorded, StatusUpdate, StoredMessage,
+    Contact, Conversation, CustomerKey, MessageRef, MessageView, Page, PageRequest, RawEvent, Recorded, StatusUpdate,
+    StoredMessage,
 };
 use wabridge::ports::{DeadLetter, Delivery, PortError, Queue, Store};
 use wabridge_infra::simulate;
@@ -23,12 +23,7 @@ const PAST_VISIBILITY: Duration = Duration::from_millis(1600);
 
 async fn message(p: &Pipeline, id: &str) -> Value {
     let r = p.get(&format!("/v1/messages/{}", enc(id))).await;
-    assert_eq!(
-        r.status,
-        200,
-        "GET message {id}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
+    assert_eq!(r.status, 200, "GET message {id}: {}", String::from_utf8_lossy(&r.body));
     r.json()
 }
 
@@ -79,10 +74,7 @@ async fn every_update_of_a_webhook_is_stored_and_queryable(b: Backend) {
     assert_eq!(failed["error"]["code"], 131047);
     assert_eq!(failed["direction"], "outbound");
     assert_eq!(message(&p, "wamid.OUT-PLAYED").await["status"], "played");
-    assert_eq!(
-        message(&p, "wamid.OUT-SENT").await["pricing"]["category"],
-        "service"
-    );
+    assert_eq!(message(&p, "wamid.OUT-SENT").await["pricing"]["category"], "service");
 
     let list = p.get("/v1/conversations").await.json();
     let who: Vec<&str> = list["data"]
@@ -102,10 +94,7 @@ async fn every_update_of_a_webhook_is_stored_and_queryable(b: Backend) {
     assert_eq!(a["user_id"], "ZA.1122334455667788");
     assert_eq!(a["last_message"]["type"], "contacts");
     assert_eq!(conversation(&p, "447700900123").await["unread"], 12);
-    let msgs = p
-        .get("/v1/conversations/27820000001/messages?limit=200")
-        .await
-        .json();
+    let msgs = p.get("/v1/conversations/27820000001/messages?limit=200").await.json();
     assert_eq!(msgs["data"].as_array().unwrap().len(), 10);
     assert_eq!(msgs["next_cursor"], Value::Null);
     let contact = p.get("/v1/contacts/447700900123").await.json();
@@ -120,23 +109,14 @@ async fn the_same_webhook_delivered_three_times_also_concurrently_is_stored_once
     for _ in 0..3 {
         assert_eq!(p.post_webhook(&body).await.status, 200);
     }
-    let (r1, r2, r3) = tokio::join!(
-        p.post_webhook(&body),
-        p.post_webhook(&body),
-        p.post_webhook(&body)
-    );
+    let (r1, r2, r3) = tokio::join!(p.post_webhook(&body), p.post_webhook(&body), p.post_webhook(&body));
     assert_eq!([r1.status, r2.status, r3.status], [200; 3]);
     p.drain(Duration::ZERO).await;
     let c = conversation(&p, "27820000001").await;
     assert_eq!(c["unread"], 1, "counted once");
     let msgs = p.get("/v1/conversations/27820000001/messages").await.json();
     assert_eq!(msgs["data"].as_array().unwrap().len(), 1, "stored once");
-    assert!(
-        msgs["data"][0]["text"]
-            .as_str()
-            .unwrap()
-            .ends_with("Thank you 🙏")
-    );
+    assert!(msgs["data"][0]["text"].as_str().unwrap().ends_with("Thank you 🙏"));
 }
 
 async fn statuses_reordered_across_webhooks_end_in_the_right_status(b: Backend) {
@@ -148,14 +128,7 @@ async fn statuses_reordered_across_webhooks_end_in_the_right_status(b: Backend) 
         ("delivered", 1_763_800_020),
         ("read", 1_763_800_030),
     ] {
-        let body = serde_json::to_vec(&simulate::status(
-            "100000000000001",
-            "27820000001",
-            w,
-            s,
-            ts,
-        ))
-        .unwrap();
+        let body = serde_json::to_vec(&simulate::status("100000000000001", "27820000001", w, s, ts)).unwrap();
         assert_eq!(p.post_webhook(&body).await.status, 200);
     }
     p.drain(Duration::ZERO).await;
@@ -170,12 +143,8 @@ async fn statuses_reordered_across_webhooks_end_in_the_right_status(b: Backend) 
 async fn bad_missing_and_reserialised_signatures_are_refused_and_nothing_is_queued(b: Backend) {
     let p = Pipeline::new(b);
     let body = fixture("webhooks/text.json");
-    let wrong = wabridge::webhook::sign(
-        &wabridge_tests::secrecy::SecretString::from("not-the-secret"),
-        &body,
-    );
-    let reserialised =
-        serde_json::to_vec(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
+    let wrong = wabridge::webhook::sign(&wabridge_tests::secrecy::SecretString::from("not-the-secret"), &body);
+    let reserialised = serde_json::to_vec(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
     let over_reserialised = wabridge::webhook::sign(
         &wabridge_tests::secrecy::SecretString::from(wabridge_tests::SECRET),
         &reserialised,
@@ -184,10 +153,7 @@ async fn bad_missing_and_reserialised_signatures_are_refused_and_nothing_is_queu
         (None, "missing"),
         (Some(wrong.as_str()), "wrong secret"),
         (Some("sha256=nothex"), "malformed"),
-        (
-            Some(over_reserialised.as_str()),
-            "signed over re-serialised JSON",
-        ),
+        (Some(over_reserialised.as_str()), "signed over re-serialised JSON"),
     ] {
         let r = p.post_raw(&body, sig).await;
         assert_eq!(r.status, 401, "{why}");
@@ -234,10 +200,7 @@ async fn the_subscription_handshake_answers_the_challenge_only_to_the_right_toke
         "hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444"
     ))
     .await;
-    assert_eq!(
-        (ok.status, ok.body.as_slice()),
-        (200, b"1158201444".as_slice())
-    );
+    assert_eq!((ok.status, ok.body.as_slice()), (200, b"1158201444".as_slice()));
     assert!(ok.content_type.unwrap().starts_with("text/plain"));
     for q in [
         "hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1".to_owned(),
@@ -250,11 +213,7 @@ async fn the_subscription_handshake_answers_the_challenge_only_to_the_right_toke
 
 async fn a_poison_record_is_retried_then_dead_lettered_and_the_rest_are_stored(b: Backend) {
     let p = Pipeline::new(b);
-    p.backend
-        .queue
-        .send("this is not an envelope")
-        .await
-        .unwrap();
+    p.backend.queue.send("this is not an envelope").await.unwrap();
     for i in 0..3 {
         let body = serde_json::to_vec(&simulate::inbound(
             "100000000000001",
@@ -296,10 +255,7 @@ impl FlakyStore {
     fn tick(&self) -> Result<(), PortError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if self.fail_at.contains(&n) {
-            return Err(PortError::unavailable(
-                "injected",
-                std::io::Error::other("throttled"),
-            ));
+            return Err(PortError::unavailable("injected", std::io::Error::other("throttled")));
         }
         Ok(())
     }
@@ -329,25 +285,13 @@ impl Store for FlakyStore {
     async fn message(&self, r: &MessageRef) -> Result<Option<MessageView>, PortError> {
         self.inner.message(r).await
     }
-    async fn conversation_messages(
-        &self,
-        c: &CustomerKey,
-        p: &PageRequest,
-    ) -> Result<Page<MessageView>, PortError> {
+    async fn conversation_messages(&self, c: &CustomerKey, p: &PageRequest) -> Result<Page<MessageView>, PortError> {
         self.inner.conversation_messages(c, p).await
     }
-    async fn conversations(
-        &self,
-        p: &PageRequest,
-        now: i64,
-    ) -> Result<Page<Conversation>, PortError> {
+    async fn conversations(&self, p: &PageRequest, now: i64) -> Result<Page<Conversation>, PortError> {
         self.inner.conversations(p, now).await
     }
-    async fn conversation(
-        &self,
-        c: &CustomerKey,
-        now: i64,
-    ) -> Result<Option<Conversation>, PortError> {
+    async fn conversation(&self, c: &CustomerKey, now: i64) -> Result<Option<Conversation>, PortError> {
         self.inner.conversation(c, now).await
     }
     async fn contacts(&self, p: &PageRequest) -> Result<Page<Contact>, PortError> {
@@ -369,12 +313,7 @@ async fn store_failures_mid_webhook_are_retried_without_double_counting(b: Backe
         fail_at: vec![5, 30],
     });
     let p = Pipeline::with_store(flaky.clone(), b);
-    assert_eq!(
-        p.post_webhook(&fixture("webhooks/all_types.json"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(p.post_webhook(&fixture("webhooks/all_types.json")).await.status, 200);
     p.drain(PAST_VISIBILITY).await;
     assert!(
         flaky.calls.load(Ordering::SeqCst) > 60,
@@ -438,12 +377,7 @@ async fn a_body_over_the_queue_limit_travels_through_blob_storage(b: Backend) {
     let body = fixture("webhooks/text.json");
     assert!(body.len() > 512);
     assert_eq!(p.post_webhook(&body).await.status, 200);
-    let queued = p
-        .backend
-        .queue
-        .receive(10, Duration::from_secs(1))
-        .await
-        .unwrap();
+    let queued = p.backend.queue.receive(10, Duration::from_secs(1)).await.unwrap();
     assert_eq!(queued.len(), 1);
     assert!(
         queued[0].body.contains("\"kind\":\"blob\""),
@@ -466,10 +400,7 @@ struct DownQueue;
 #[async_trait]
 impl Queue for DownQueue {
     async fn send(&self, _: &str) -> Result<(), PortError> {
-        Err(PortError::unavailable(
-            "send",
-            std::io::Error::other("queue down"),
-        ))
+        Err(PortError::unavailable("send", std::io::Error::other("queue down")))
     }
     async fn receive(&self, _: u32, _: Duration) -> Result<Vec<Delivery>, PortError> {
         Ok(vec![])
@@ -499,10 +430,7 @@ async fn a_queue_failure_answers_5xx_so_meta_retries(mut b: Backend) {
 
 async fn the_query_api_answers_bad_requests_with_clear_json_errors(b: Backend) {
     let p = Pipeline::new(b);
-    assert_eq!(
-        p.post_webhook(&fixture("webhooks/text.json")).await.status,
-        200
-    );
+    assert_eq!(p.post_webhook(&fixture("webhooks/text.json")).await.status, 200);
     p.drain(Duration::ZERO).await;
     let call = |path: &str, key: Option<&str>| {
         let mut req = http::Request::get(path);
@@ -514,24 +442,9 @@ async fn the_query_api_answers_bad_requests_with_clear_json_errors(b: Backend) {
     for (path, key, status, code) in [
         ("/v1/conversations", None, 401, "unauthorized"),
         ("/v1/conversations", Some("wrong-key"), 401, "unauthorized"),
-        (
-            "/v1/conversations?limit=0",
-            Some(API_KEY),
-            400,
-            "invalid_request",
-        ),
-        (
-            "/v1/conversations?limit=201",
-            Some(API_KEY),
-            400,
-            "invalid_request",
-        ),
-        (
-            "/v1/conversations?limit=ten",
-            Some(API_KEY),
-            400,
-            "invalid_request",
-        ),
+        ("/v1/conversations?limit=0", Some(API_KEY), 400, "invalid_request"),
+        ("/v1/conversations?limit=201", Some(API_KEY), 400, "invalid_request"),
+        ("/v1/conversations?limit=ten", Some(API_KEY), 400, "invalid_request"),
         (
             "/v1/conversations?cursor=garbage",
             Some(API_KEY),
@@ -544,12 +457,7 @@ async fn the_query_api_answers_bad_requests_with_clear_json_errors(b: Backend) {
             400,
             "invalid_request",
         ),
-        (
-            "/v1/messages/wamid.DOES-NOT-EXIST",
-            Some(API_KEY),
-            404,
-            "not_found",
-        ),
+        ("/v1/messages/wamid.DOES-NOT-EXIST", Some(API_KEY), 404, "not_found"),
         (
             "/v1/messages/01ARZ3NDEKTSV4RRFFQ69G5FAV",
             Some(API_KEY),
@@ -558,21 +466,11 @@ async fn the_query_api_answers_bad_requests_with_clear_json_errors(b: Backend) {
         ),
         ("/v1/messages/a%20b", Some(API_KEY), 400, "invalid_request"),
         ("/v1/contacts/27820000099", Some(API_KEY), 404, "not_found"),
-        (
-            "/v1/conversations/27820000099",
-            Some(API_KEY),
-            404,
-            "not_found",
-        ),
+        ("/v1/conversations/27820000099", Some(API_KEY), 404, "not_found"),
         ("/v1/nothing-here", Some(API_KEY), 404, "not_found"),
     ] {
         let r = call(path, key).await;
-        assert_eq!(
-            r.status,
-            status,
-            "{path}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
+        assert_eq!(r.status, status, "{path}: {}", String::from_utf8_lossy(&r.body));
         let e = r.json();
         assert_eq!(e["error"]["code"], code, "{path}");
         assert!(
@@ -581,10 +479,7 @@ async fn the_query_api_answers_bad_requests_with_clear_json_errors(b: Backend) {
         );
     }
     let health = call("/health", None).await;
-    assert_eq!(
-        (health.status, health.json()["status"].clone()),
-        (200, json!("ok"))
-    );
+    assert_eq!((health.status, health.json()["status"].clone()), (200, json!("ok")));
     let wrong_method = p
         .request(
             http::Request::delete("/v1/conversations")

@@ -34,15 +34,8 @@ fn parts(
 fn every_entry_change_message_status_and_error_is_split_out() {
     let (msgs, sts, evs) = parts(&fixture("webhooks/all_types.json"));
     assert_eq!(msgs.len(), 23, "all 23 messages across two changes");
-    assert_eq!(
-        sts.len(),
-        6,
-        "six message statuses; the call status is kept raw"
-    );
-    let kinds: Vec<(&str, &str)> = evs
-        .iter()
-        .map(|e| (e.field.as_str(), e.kind.as_str()))
-        .collect();
+    assert_eq!(sts.len(), 6, "six message statuses; the call status is kept raw");
+    let kinds: Vec<(&str, &str)> = evs.iter().map(|e| (e.field.as_str(), e.kind.as_str())).collect();
     assert!(
         kinds.contains(&("messages", "status")),
         "call status kept raw: {kinds:?}"
@@ -66,10 +59,7 @@ fn text_caption_and_reply_titles_become_the_text() {
         Some("Hello, is the clinic open today?")
     );
     assert_eq!(text("wamid.FIXTURE04").as_deref(), Some("my prescription"));
-    assert_eq!(
-        text("wamid.FIXTURE05").as_deref(),
-        Some("the noise it makes")
-    );
+    assert_eq!(text("wamid.FIXTURE05").as_deref(), Some("the noise it makes"));
     assert_eq!(text("wamid.FIXTURE07").as_deref(), Some("invoice"));
     assert_eq!(text("wamid.FIXTURE11").as_deref(), Some("Yes, confirm"));
     assert_eq!(text("wamid.FIXTURE12").as_deref(), Some("09:00"));
@@ -89,10 +79,7 @@ fn text_caption_and_reply_titles_become_the_text() {
 fn type_specific_content_context_referral_and_errors_are_kept_as_received() {
     let (m, _, _) = parts(&fixture("webhooks/all_types.json"));
     assert_eq!(m["wamid.FIXTURE06"].content["voice"], json!(true));
-    assert_eq!(
-        m["wamid.FIXTURE07"].content["filename"],
-        json!("invoice-0042.pdf")
-    );
+    assert_eq!(m["wamid.FIXTURE07"].content["filename"], json!("invoice-0042.pdf"));
     assert_eq!(m["wamid.FIXTURE08"].content["animated"], json!(true));
     assert_eq!(m["wamid.FIXTURE09"].content["latitude"], json!(-33.9249));
     assert_eq!(
@@ -113,10 +100,7 @@ fn type_specific_content_context_referral_and_errors_are_kept_as_received() {
         m["wamid.FIXTURE17"].content["product_items"][0]["product_retailer_id"],
         json!("SKU-1")
     );
-    assert_eq!(
-        m["wamid.FIXTURE18"].content["type"],
-        json!("user_changed_number")
-    );
+    assert_eq!(m["wamid.FIXTURE18"].content["type"], json!("user_changed_number"));
     assert!(
         !m["wamid.FIXTURE18"].opens_window,
         "a system message does not open the window"
@@ -179,10 +163,7 @@ fn statuses_carry_errors_conversation_pricing_and_callback_data() {
     assert_eq!(sent.conversation.as_ref().unwrap()["id"], json!("conv-1"));
     let failed = by["wamid.OUT-FAILED"];
     let e = failed.error.as_ref().unwrap();
-    assert_eq!(
-        (e.code, e.title.as_str()),
-        (131047, "Re-engagement message")
-    );
+    assert_eq!((e.code, e.title.as_str()), (131047, "Re-engagement message"));
     assert!(e.details.as_deref().unwrap().contains("24 hours"));
     assert_eq!(by["wamid.OUT-PLAYED"].status, DeliveryStatus::Played);
     assert_eq!(by["wamid.OUT-DELETED"].status, DeliveryStatus::Deleted);
@@ -245,11 +226,7 @@ fn published_meta_samples_parse_with_their_facts() {
                     let m = updates
                         .iter()
                         .find_map(|u| match u {
-                            Update::Message(m)
-                                if m.wamid.as_ref().unwrap().as_str() == ev["id"] =>
-                            {
-                                Some(m)
-                            }
+                            Update::Message(m) if m.wamid.as_ref().unwrap().as_str() == ev["id"] => Some(m),
                             _ => None,
                         })
                         .unwrap_or_else(|| panic!("{}: message {} missing", e["file"], ev["id"]));
@@ -263,10 +240,10 @@ fn published_meta_samples_parse_with_their_facts() {
                 }
                 Some("status") if ev["extra"]["type"] != json!("call") => {
                     assert!(
-                        updates.iter().any(
-                            |u| matches!(u, Update::Status(s) if s.wamid.as_str() == ev["id"]
-                            && s.status.as_str() == ev["status"])
-                        ),
+                        updates
+                            .iter()
+                            .any(|u| matches!(u, Update::Status(s) if s.wamid.as_str() == ev["id"]
+                            && s.status.as_str() == ev["status"])),
                         "{}: status missing",
                         e["file"]
                     );

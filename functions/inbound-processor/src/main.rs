@@ -18,11 +18,8 @@ async fn main() -> Result<(), Error> {
     let sdk = aws::load_config().await;
     let store = DynamoStore::new(aws::dynamo_client(&sdk), TableNames::from_env()?);
     let blobs = S3Blobs::new(aws::s3_client(&sdk), required_var("WABRIDGE_BUCKET")?);
-    let queue = SqsQueue::new(
-        aws::sqs_client(&sdk),
-        required_var("WABRIDGE_INBOUND_QUEUE_URL")?,
-    )
-    .with_dead_letter_queue(required_var("WABRIDGE_INBOUND_DLQ_URL")?);
+    let queue = SqsQueue::new(aws::sqs_client(&sdk), required_var("WABRIDGE_INBOUND_QUEUE_URL")?)
+        .with_dead_letter_queue(required_var("WABRIDGE_INBOUND_DLQ_URL")?);
     let processor = Processor::new(Arc::new(store), Arc::new(blobs), Arc::new(SystemClock));
     let policy = RetryPolicy {
         max_receives: config.max_receives,

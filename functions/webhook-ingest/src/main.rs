@@ -13,10 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let secret = config.require_app_secret()?;
     let sdk = aws::load_config().await;
-    let queue = SqsQueue::new(
-        aws::sqs_client(&sdk),
-        required_var("WABRIDGE_INBOUND_QUEUE_URL")?,
-    );
+    let queue = SqsQueue::new(aws::sqs_client(&sdk), required_var("WABRIDGE_INBOUND_QUEUE_URL")?);
     let blobs = S3Blobs::new(aws::s3_client(&sdk), required_var("WABRIDGE_BUCKET")?);
     let ingestor = Ingestor::new(secret, Arc::new(queue), Arc::new(blobs));
     lambda_http::run(api::finish(api::webhook_ingest_router(ingestor))).await

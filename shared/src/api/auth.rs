@@ -44,10 +44,7 @@ pub async fn require_key(State(keys): State<ApiKeys>, req: Request, next: Next) 
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
     match given {
         Some(k) if !k.is_empty() && keys.accepts(k) => next.run(req).await,
@@ -61,10 +58,7 @@ mod tests {
 
     #[test]
     fn only_configured_keys_are_accepted() {
-        let keys = ApiKeys::new(vec![
-            SecretString::from("alpha"),
-            SecretString::from("beta"),
-        ]);
+        let keys = ApiKeys::new(vec![SecretString::from("alpha"), SecretString::from("beta")]);
         assert!(keys.accepts("alpha") && keys.accepts("beta"));
         assert!(!keys.accepts("alph") && !keys.accepts("alphaa") && !keys.accepts(""));
         assert!(!ApiKeys::new(vec![]).accepts("alpha"));

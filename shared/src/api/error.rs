@@ -46,11 +46,7 @@ impl ApiError {
 
     /// 404 for something that does not exist.
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
     /// The HTTP status.
@@ -76,11 +72,7 @@ impl From<PortError> for ApiError {
                 "unavailable",
                 "storage is unavailable; retry shortly",
             ),
-            PortError::Invalid { .. } => Self::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error",
-            ),
+            PortError::Invalid { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"),
         }
     }
 }
@@ -99,8 +91,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
         (self.status, Json(body)).into_response()
     }
 }

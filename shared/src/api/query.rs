@@ -36,18 +36,12 @@ pub fn query_router(state: QueryState, keys: ApiKeys) -> Router {
     let v1 = Router::new()
         .route("/v1/conversations", get(conversations))
         .route("/v1/conversations/{wa_id}", get(conversation))
-        .route(
-            "/v1/conversations/{wa_id}/messages",
-            get(conversation_messages),
-        )
+        .route("/v1/conversations/{wa_id}/messages", get(conversation_messages))
         .route("/v1/messages/{id}", get(message))
         .route("/v1/contacts", get(contacts))
         .route("/v1/contacts/{wa_id}", get(contact))
         .route_layer(middleware::from_fn_with_state(keys, require_key));
-    Router::new()
-        .route("/health", get(health))
-        .merge(v1)
-        .with_state(state)
+    Router::new().route("/health", get(health)).merge(v1).with_state(state)
 }
 
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -81,7 +75,10 @@ async fn health(State(s): State<QueryState>) -> Response {
             .into_response(),
         Err(e) => {
             tracing::error!(error = %super::error::error_chain(&e), "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "degraded", "checks": {"store": "unavailable"}})))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "degraded", "checks": {"store": "unavailable"}})),
+            )
                 .into_response()
         }
     }
@@ -99,11 +96,7 @@ async fn conversation(State(s): State<QueryState>, wa_id: One) -> Result<Respons
         .ok_or_else(|| ApiError::not_found("conversation"))
 }
 
-async fn conversation_messages(
-    State(s): State<QueryState>,
-    wa_id: One,
-    q: Params,
-) -> Result<Response, ApiError> {
+async fn conversation_messages(State(s): State<QueryState>, wa_id: One, q: Params) -> Result<Response, ApiError> {
     let key = CustomerKey::parse(&segment(wa_id, "wa_id")?)?;
     let p = page(q, &messages_list(&key))?;
     Ok(Json(s.store.conversation_messages(&key, &p).await?).into_response())

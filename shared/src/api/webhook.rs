@@ -30,12 +30,7 @@ async fn handshake(
 ) -> Response {
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let get = |k: &str| q.get(k).map(String::as_str);
-    match verify_subscription(
-        &token,
-        get("hub.mode"),
-        get("hub.verify_token"),
-        get("hub.challenge"),
-    ) {
+    match verify_subscription(&token, get("hub.mode"), get("hub.verify_token"), get("hub.challenge")) {
         Some(challenge) => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             challenge.to_owned(),
@@ -58,20 +53,13 @@ pub fn webhook_ingest_router(ingestor: Ingestor) -> Router {
         .with_state(Arc::new(ingestor))
 }
 
-async fn receive(
-    State(ingestor): State<Arc<Ingestor>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let signature = headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok());
+async fn receive(State(ingestor): State<Arc<Ingestor>>, headers: HeaderMap, body: Bytes) -> Response {
+    let signature = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     match ingestor.ingest(&body, signature).await {
         Ok(()) => (StatusCode::OK, axum::Json(json!({"status": "queued"}))).into_response(),
         Err(IngestError::Signature(e)) => {
             tracing::warn!(reason = %e, bytes = body.len(), "webhook refused");
-            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string())
-                .into_response()
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string()).into_response()
         }
         Err(e @ IngestError::Queue(_)) => {
             tracing::error!(error = %error_chain(&e), "webhook not queued; Meta will retry");

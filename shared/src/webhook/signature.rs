@@ -23,16 +23,9 @@ pub enum SignatureError {
 /// Checks `header` (`sha256=<hex>`) against HMAC-SHA256 of the raw body with the app secret.
 ///
 /// The body must be the bytes Meta sent: re-serialised JSON has a different signature.
-pub fn verify_signature(
-    secret: &SecretString,
-    body: &[u8],
-    header: Option<&str>,
-) -> Result<(), SignatureError> {
+pub fn verify_signature(secret: &SecretString, body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
-    let hex_sig = header
-        .trim()
-        .strip_prefix("sha256=")
-        .ok_or(SignatureError::Malformed)?;
+    let hex_sig = header.trim().strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
     let given = hex::decode(hex_sig).map_err(|_| SignatureError::Malformed)?;
     if given.len() != 32 {
         return Err(SignatureError::Malformed);
@@ -70,11 +63,7 @@ pub fn verify_subscription<'a>(
     let (Some("subscribe"), Some(token), Some(challenge)) = (mode, token, challenge) else {
         return None;
     };
-    let matches: bool = expected_token
-        .expose_secret()
-        .as_bytes()
-        .ct_eq(token.as_bytes())
-        .into();
+    let matches: bool = expected_token.expose_secret().as_bytes().ct_eq(token.as_bytes()).into();
     matches.then_some(challenge)
 }
 
@@ -98,19 +87,13 @@ mod tests {
         // HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog"), RFC 4231-style vector.
         let sig = "sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8";
         let body = b"The quick brown fox jumps over the lazy dog";
-        assert_eq!(
-            verify_signature(&SecretString::from("key"), body, Some(sig)),
-            Ok(())
-        );
+        assert_eq!(verify_signature(&SecretString::from("key"), body, Some(sig)), Ok(()));
     }
 
     #[test]
     fn missing_malformed_and_wrong_signatures_are_refused() {
         let body = b"{}";
-        assert_eq!(
-            verify_signature(&secret(), body, None),
-            Err(SignatureError::Missing)
-        );
+        assert_eq!(verify_signature(&secret(), body, None), Err(SignatureError::Missing));
         assert_eq!(
             verify_signature(&secret(), body, Some("md5=abc")),
             Err(SignatureError::Malformed)
@@ -129,9 +112,7 @@ mod tests {
     #[test]
     fn a_signature_over_reserialised_json_does_not_verify() {
         let sent = b"{ \"a\": \"caf\\u00e9\" }";
-        let reserialised =
-            serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(sent).unwrap())
-                .unwrap();
+        let reserialised = serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(sent).unwrap()).unwrap();
         let sig = sign(&secret(), &reserialised);
         assert_eq!(
             verify_signature(&secret(), sent, Some(&sig)),
@@ -154,13 +135,7 @@ mod tests {
             verify_subscription(&t, Some("unsubscribe"), Some("tok"), Some("42")),
             None
         );
-        assert_eq!(
-            verify_subscription(&t, Some("subscribe"), None, Some("42")),
-            None
-        );
-        assert_eq!(
-            verify_subscription(&t, Some("subscribe"), Some("tok"), None),
-            None
-        );
+        assert_eq!(verify_subscription(&t, Some("subscribe"), None, Some("42")), None);
+        assert_eq!(verify_subscription(&t, Some("subscribe"), Some("tok"), None), None);
     }
 }

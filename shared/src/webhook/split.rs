@@ -7,8 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::domain::{
-    CustomerKey, DeliveryStatus, Direction, ErrorInfo, MessageId, RawEvent, StatusUpdate,
-    StoredMessage, Wamid,
+    CustomerKey, DeliveryStatus, Direction, ErrorInfo, MessageId, RawEvent, StatusUpdate, StoredMessage, Wamid,
 };
 
 /// One thing a webhook told us.
@@ -50,10 +49,7 @@ pub fn split(body: &[u8], received_ms: i64) -> Result<Vec<Update>, ParseError> {
             .map(Vec::as_slice)
             .unwrap_or(&[]);
         for change in changes {
-            let field = change
-                .get("field")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown");
+            let field = change.get("field").and_then(Value::as_str).unwrap_or("unknown");
             let value = change.get("value").cloned().unwrap_or(Value::Null);
             if field == "messages" {
                 split_messages(&value, entry_id.as_deref(), received_ms, &mut out);
@@ -112,13 +108,7 @@ fn split_messages(value: &Value, entry_id: Option<&str>, received_ms: i64, out: 
                 .collect()
         })
         .unwrap_or_default();
-    let items = |key: &str| {
-        value
-            .get(key)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let items = |key: &str| value.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
     let raw = |kind: &str, payload: Value| {
         Update::Event(RawEvent::new(
             "messages",
@@ -177,19 +167,10 @@ pub(crate) fn first_error(v: Option<&Value>) -> Option<ErrorInfo> {
         .and_then(Value::as_str)
         .map(str::to_owned)
         .or_else(|| str_field(e, "message").filter(|m| *m != title));
-    Some(ErrorInfo {
-        code,
-        title,
-        details,
-    })
+    Some(ErrorInfo { code, title, details })
 }
 
-fn parse_message(
-    m: &Value,
-    pni: Option<&str>,
-    contacts: &[WireContact],
-    received_ms: i64,
-) -> Option<StoredMessage> {
+fn parse_message(m: &Value, pni: Option<&str>, contacts: &[WireContact], received_ms: i64) -> Option<StoredMessage> {
     let obj = m.as_object()?;
     let wamid = Wamid::parse(obj.get("id")?.as_str()?).ok()?;
     let wa_id = str_field(m, "from").filter(|s| !s.is_empty());
@@ -220,9 +201,7 @@ fn parse_message(
         error: first_error(obj.get("errors")),
         status: "received".to_owned(),
         timestamp_ms: timestamp_ms(obj.get("timestamp")).unwrap_or(received_ms),
-        profile_name: contact
-            .and_then(|c| c.profile.as_ref())
-            .and_then(|p| p.name.clone()),
+        profile_name: contact.and_then(|c| c.profile.as_ref()).and_then(|p| p.name.clone()),
         msg_type,
         extra: leftover(obj),
     })
@@ -268,10 +247,7 @@ fn text_of(msg_type: &str, content: &Value) -> Option<String> {
 }
 
 fn parse_status(s: &Value, pni: Option<&str>, received_ms: i64) -> Option<StatusUpdate> {
-    if s.get("type")
-        .and_then(Value::as_str)
-        .is_some_and(|t| t != "message")
-    {
+    if s.get("type").and_then(Value::as_str).is_some_and(|t| t != "message") {
         return None; // call statuses and future kinds are kept raw
     }
     let wamid = Wamid::parse(s.get("id")?.as_str()?).ok()?;

@@ -15,9 +15,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use super::TableNames;
 use super::expr::{Expr, get_n, get_s, n, s};
 use crate::domain::{
-    Contact, Conversation, Cursor, CustomerKey, DeliveryStatus, Direction, LastMessage, MessageId,
-    MessageRef, MessageView, Page, PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate,
-    StoredMessage, Wamid, messages_list, seq_key,
+    Contact, Conversation, Cursor, CustomerKey, DeliveryStatus, Direction, LastMessage, MessageId, MessageRef,
+    MessageView, Page, PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate, StoredMessage, Wamid,
+    messages_list, seq_key,
 };
 use crate::ports::{PortError, Store};
 
@@ -36,9 +36,7 @@ pub struct DynamoStore {
     t: TableNames,
 }
 
-fn unavailable<E: std::error::Error + Send + Sync + 'static>(
-    op: &'static str,
-) -> impl Fn(E) -> PortError {
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(op: &'static str) -> impl Fn(E) -> PortError {
     move |e| PortError::unavailable(op, e)
 }
 
@@ -50,18 +48,12 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<AttributeValue, PortError> {
 
 fn from_json<T: serde::de::DeserializeOwned>(item: &Item, k: &str) -> Result<Option<T>, PortError> {
     get_s(item, k)
-        .map(|d| {
-            serde_json::from_str(&d)
-                .map_err(|e| PortError::invalid("decode stored item", e.to_string()))
-        })
+        .map(|d| serde_json::from_str(&d).map_err(|e| PortError::invalid("decode stored item", e.to_string())))
         .transpose()
 }
 
 /// A conditional update whose condition failing means "already further along": not an error.
-fn ignore_condition(
-    r: Result<(), SdkError<UpdateItemError>>,
-    op: &'static str,
-) -> Result<(), PortError> {
+fn ignore_condition(r: Result<(), SdkError<UpdateItemError>>, op: &'static str) -> Result<(), PortError> {
     match r {
         Err(e)
             if e.as_service_error()
@@ -92,18 +84,8 @@ impl DynamoStore {
         Ok(item)
     }
 
-    async fn update(
-        &self,
-        table: &str,
-        key: (&str, &str),
-        e: Expr,
-        op: &'static str,
-    ) -> Result<(), PortError> {
-        let call = self
-            .client
-            .update_item()
-            .table_name(table)
-            .key(key.0, s(key.1));
+    async fn update(&self, table: &str, key: (&str, &str), e: Expr, op: &'static str) -> Result<(), PortError> {
+        let call = self.client.update_item().table_name(table).key(key.0, s(key.1));
         ignore_condition(e.apply(call).send().await.map(drop), op)
     }
 
@@ -132,20 +114,13 @@ impl DynamoStore {
                 let (ls, v) = (e.name("last_seq"), e.val(s(&seq)));
                 format!("attribute_not_exists({ls}) OR {ls} < {v}")
             });
-        self.update(
-            &self.t.conversations,
-            ("customer", c),
-            e,
-            "advance conversation",
-        )
-        .await?;
+        self.update(&self.t.conversations, ("customer", c), e, "advance conversation")
+            .await?;
         if m.direction == Direction::Inbound && m.opens_window {
-            let e = Expr::default()
-                .set("last_inbound_at", n(m.timestamp_ms))
-                .when(|e| {
-                    let (a, v) = (e.name("last_inbound_at"), e.val(n(m.timestamp_ms)));
-                    format!("attribute_not_exists({a}) OR {a} < {v}")
-                });
+            let e = Expr::default().set("last_inbound_at", n(m.timestamp_ms)).when(|e| {
+                let (a, v) = (e.name("last_inbound_at"), e.val(n(m.timestamp_ms)));
+                format!("attribute_not_exists({a}) OR {a} < {v}")
+            });
             self.update(&self.t.conversations, ("customer", c), e, "open window")
                 .await?;
         }
@@ -163,8 +138,7 @@ impl DynamoStore {
             .set_if_absent("phone_number_id", Some(s(&m.phone_number_id)))
             .set_if_absent("first_seen_at", Some(n(t)))
             .set_if_absent("last_seen_at", Some(n(t)));
-        self.update(table, ("customer", c), seed, "upsert contact")
-            .await?;
+        self.update(table, ("customer", c), seed, "upsert contact").await?;
         let earlier = Expr::default().set("first_seen_at", n(t)).when(|e| {
             let (a, v) = (e.name("first_seen_at"), e.val(n(t)));
             format!("{a} > {v}")
@@ -179,8 +153,7 @@ impl DynamoStore {
                 let (a, v) = (e.name("last_seen_at"), e.val(n(t)));
                 format!("{a} <= {v}")
             });
-        self.update(table, ("customer", c), later, "contact last seen")
-            .await
+        self.update(table, ("customer", c), later, "contact last seen").await
     }
 
     async fn get(&self, table: &str, key: (&str, &str)) -> Result<Option<Item>, PortError> {
@@ -206,9 +179,7 @@ impl DynamoStore {
             .filter_map(|st| get_n(&item, &format!("ts_{st}")).map(|t| (st.to_owned(), t)))
             .collect();
         Ok(Some(StatusRecord {
-            status: get_s(&item, "status")
-                .as_deref()
-                .and_then(DeliveryStatus::parse),
+            status: get_s(&item, "status").as_deref().and_then(DeliveryStatus::parse),
             timestamps,
             error: from_json(&item, "error")?,
             phone_number_id: get_s(&item, "phone_number_id"),
@@ -220,15 +191,8 @@ impl DynamoStore {
         }))
     }
 
-    async fn view(
-        &self,
-        msg: Option<StoredMessage>,
-        wamid: Option<&Wamid>,
-    ) -> Result<Option<MessageView>, PortError> {
-        let wamid = msg
-            .as_ref()
-            .and_then(|m| m.wamid.clone())
-            .or_else(|| wamid.cloned());
+    async fn view(&self, msg: Option<StoredMessage>, wamid: Option<&Wamid>) -> Result<Option<MessageView>, PortError> {
+        let wamid = msg.as_ref().and_then(|m| m.wamid.clone()).or_else(|| wamid.cloned());
         let status = match (&msg, &wamid) {
             (Some(m), _) if m.direction == Direction::Inbound => None,
             (_, Some(w)) => self.status(w.as_str()).await?,
@@ -326,10 +290,7 @@ impl Store for DynamoStore {
             .condition_expression("attribute_not_exists(id)")
             .build()
             .map_err(build_err)?;
-        let (u, _, names, values) = Expr::default()
-            .set("list", s(LIST))
-            .add("unread", n(1))
-            .parts();
+        let (u, _, names, values) = Expr::default().set("list", s(LIST)).add("unread", n(1)).parts();
         let bump = Update::builder()
             .table_name(&self.t.conversations)
             .key("customer", s(msg.customer.as_str()))
@@ -349,8 +310,7 @@ impl Store for DynamoStore {
             Ok(_) => Recorded::New,
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(c))
-                    if c.cancellation_reasons().first().and_then(|r| r.code())
-                        == Some("ConditionalCheckFailed") =>
+                    if c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") =>
                 {
                     Recorded::Duplicate
                 }
@@ -388,24 +348,15 @@ impl Store for DynamoStore {
     async fn apply_status(&self, u: &StatusUpdate) -> Result<(), PortError> {
         let w = u.wamid.as_str();
         let facts = Expr::default()
-            .set_if_absent(
-                &format!("ts_{}", u.status.as_str()),
-                Some(n(u.timestamp_ms)),
-            )
+            .set_if_absent(&format!("ts_{}", u.status.as_str()), Some(n(u.timestamp_ms)))
             .set_if_absent(
                 "phone_number_id",
                 Some(&u.phone_number_id).filter(|p| !p.is_empty()).map(s),
             )
             .set_if_absent("recipient_id", u.recipient_id.clone().map(s))
             .set_if_absent("recipient_user_id", u.recipient_user_id.clone().map(s))
-            .set_if_absent(
-                "biz_opaque_callback_data",
-                u.biz_opaque_callback_data.clone().map(s),
-            )
-            .set_if_absent(
-                "conversation",
-                u.conversation.as_ref().map(to_json).transpose()?,
-            )
+            .set_if_absent("biz_opaque_callback_data", u.biz_opaque_callback_data.clone().map(s))
+            .set_if_absent("conversation", u.conversation.as_ref().map(to_json).transpose()?)
             .set_if_absent("pricing", u.pricing.as_ref().map(to_json).transpose()?);
         self.update(&self.t.statuses, ("wamid", w), facts, "status facts")
             .await?;
@@ -458,9 +409,7 @@ impl Store for DynamoStore {
             let (f, v) = (e.name("field"), e.val(s(field)));
             format!("{f} = {v}")
         });
-        let items = self
-            .query(&self.t.events, "by_field", cond, true, limit)
-            .await?;
+        let items = self.query(&self.t.events, "by_field", cond, true, limit).await?;
         items
             .iter()
             .map(|i| from_json(i, "doc").map(Option::unwrap_or_default))
@@ -470,16 +419,10 @@ impl Store for DynamoStore {
 
     async fn message(&self, r: &MessageRef) -> Result<Option<MessageView>, PortError> {
         let (item, wamid) = match r {
-            MessageRef::Id(id) => (
-                self.get(&self.t.messages, ("id", &id.to_string())).await?,
-                None,
-            ),
+            MessageRef::Id(id) => (self.get(&self.t.messages, ("id", &id.to_string())).await?, None),
             MessageRef::Wamid(w) => {
                 let direct = self
-                    .get(
-                        &self.t.messages,
-                        ("id", &MessageId::for_wamid(w).to_string()),
-                    )
+                    .get(&self.t.messages, ("id", &MessageId::for_wamid(w).to_string()))
                     .await?;
                 let item = match direct {
                     Some(i) => Some(i),
@@ -536,29 +479,14 @@ impl Store for DynamoStore {
         Ok(out)
     }
 
-    async fn conversations(
-        &self,
-        page: &PageRequest,
-        now_ms: i64,
-    ) -> Result<Page<Conversation>, PortError> {
+    async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError> {
         let before = page.after.clone().unwrap_or_else(|| AFTER_ALL.to_owned());
         let cond = Expr::default().when(|e| {
-            let (l, lv, a, av) = (
-                e.name("list"),
-                e.val(s(LIST)),
-                e.name("activity"),
-                e.val(s(before)),
-            );
+            let (l, lv, a, av) = (e.name("list"), e.val(s(LIST)), e.name("activity"), e.val(s(before)));
             format!("{l} = {lv} AND {a} < {av}")
         });
         let items = self
-            .query(
-                &self.t.conversations,
-                "by_activity",
-                cond,
-                false,
-                page.limit + 1,
-            )
+            .query(&self.t.conversations, "by_activity", cond, false, page.limit + 1)
             .await?;
         let rows = items
             .iter()
@@ -572,14 +500,8 @@ impl Store for DynamoStore {
         Ok(paginate(rows, page.limit, "conversations"))
     }
 
-    async fn conversation(
-        &self,
-        customer: &CustomerKey,
-        now_ms: i64,
-    ) -> Result<Option<Conversation>, PortError> {
-        let item = self
-            .get(&self.t.conversations, ("customer", customer.as_str()))
-            .await?;
+    async fn conversation(&self, customer: &CustomerKey, now_ms: i64) -> Result<Option<Conversation>, PortError> {
+        let item = self.get(&self.t.conversations, ("customer", customer.as_str())).await?;
         // A bare counter row (transaction committed, last message not yet advanced) is not a conversation.
         item.filter(|i| i.contains_key("activity"))
             .map(|i| Ok(conversation_of(&i)?.with_window(now_ms)))
@@ -590,12 +512,7 @@ impl Store for DynamoStore {
         // Key values may not be empty; a space sorts before every key (keys hold no whitespace).
         let after = page.after.clone().unwrap_or_else(|| " ".to_owned());
         let cond = Expr::default().when(|e| {
-            let (l, lv, c, cv) = (
-                e.name("list"),
-                e.val(s(LIST)),
-                e.name("customer"),
-                e.val(s(after)),
-            );
+            let (l, lv, c, cv) = (e.name("list"), e.val(s(LIST)), e.name("customer"), e.val(s(after)));
             format!("{l} = {lv} AND {c} > {cv}")
         });
         let items = self
@@ -616,8 +533,6 @@ impl Store for DynamoStore {
     }
 
     async fn ping(&self) -> Result<(), PortError> {
-        self.get(&self.t.messages, ("id", "health-check"))
-            .await
-            .map(drop)
+        self.get(&self.t.messages, ("id", "health-check")).await.map(drop)
     }
 }

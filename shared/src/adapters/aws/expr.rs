@@ -121,7 +121,5 @@ pub(crate) fn get_s(item: &HashMap<String, AttributeValue>, k: &str) -> Option<S
 
 /// Reads a number attribute.
 pub(crate) fn get_n(item: &HashMap<String, AttributeValue>, k: &str) -> Option<i64> {
-    item.get(k)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse().ok())
+    item.get(k).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
 }

@@ -72,8 +72,8 @@ pub fn sqs_client(config: &SdkConfig) -> aws_sdk_sqs::Client {
 
 /// Builds the S3 client; emulators behind `AWS_ENDPOINT_URL` need path-style addressing.
 pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
-    let path_style = std::env::var_os("AWS_ENDPOINT_URL").is_some()
-        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+    let path_style =
+        std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
     let s3 = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(path_style)
         .build();

@@ -23,9 +23,7 @@ pub struct SqsQueue {
     dlq_url: Option<String>,
 }
 
-fn unavailable<E: std::error::Error + Send + Sync + 'static>(
-    op: &'static str,
-) -> impl Fn(E) -> PortError {
+fn unavailable<E: std::error::Error + Send + Sync + 'static>(op: &'static str) -> impl Fn(E) -> PortError {
     move |e| PortError::unavailable(op, e)
 }
 

@@ -11,8 +11,8 @@
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
 };
 
 use super::TableNames;
@@ -42,11 +42,7 @@ fn index(name: &str, hash: &str, range: Option<&str>) -> Result<GlobalSecondaryI
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .set_key_schema(Some(keys))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
+        .projection(Projection::builder().projection_type(ProjectionType::All).build())
         .build()
         .map_err(|e| PortError::invalid("schema", e.to_string()))
 }
@@ -86,10 +82,7 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Po
         client,
         &names.messages,
         "id",
-        &[
-            ("by_wamid", "wamid", None),
-            ("by_customer", "customer", Some("seq")),
-        ],
+        &[("by_wamid", "wamid", None), ("by_customer", "customer", Some("seq"))],
     )
     .await?;
     create(client, &names.statuses, "wamid", &[]).await?;
@@ -107,12 +100,6 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Po
         &[("by_customer", "list", Some("customer"))],
     )
     .await?;
-    create(
-        client,
-        &names.events,
-        "id",
-        &[("by_field", "field", Some("seq"))],
-    )
-    .await?;
+    create(client, &names.events, "id", &[("by_field", "field", Some("seq"))]).await?;
     Ok(())
 }

@@ -122,11 +122,7 @@ impl SqliteQueue {
         let (conn, name) = (self.conn.clone(), self.name.clone());
         blocking("queue depth", move || {
             lock(&conn)?
-                .query_row(
-                    "SELECT COUNT(*) FROM queue WHERE queue = ?1",
-                    [&*name],
-                    |r| r.get(0),
-                )
+                .query_row("SELECT COUNT(*) FROM queue WHERE queue = ?1", [&*name], |r| r.get(0))
                 .map_err(sql_err("queue depth"))
         })
         .await
@@ -167,17 +163,10 @@ impl Queue for SqliteQueue {
     }
 
     async fn ack(&self, receipt: &str) -> Result<(), PortError> {
-        let (conn, id, receipt) = (
-            self.conn.clone(),
-            Self::row_of(receipt)?,
-            receipt.to_owned(),
-        );
+        let (conn, id, receipt) = (self.conn.clone(), Self::row_of(receipt)?, receipt.to_owned());
         blocking("ack", move || {
             lock(&conn)?
-                .execute(
-                    "DELETE FROM queue WHERE id = ?1 AND receipt = ?2",
-                    params![id, receipt],
-                )
+                .execute("DELETE FROM queue WHERE id = ?1 AND receipt = ?2", params![id, receipt])
                 .map_err(sql_err("ack"))
                 .map(drop)
         })
@@ -185,11 +174,7 @@ impl Queue for SqliteQueue {
     }
 
     async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), PortError> {
-        let (conn, id, receipt) = (
-            self.conn.clone(),
-            Self::row_of(receipt)?,
-            receipt.to_owned(),
-        );
+        let (conn, id, receipt) = (self.conn.clone(), Self::row_of(receipt)?, receipt.to_owned());
         let at = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
         blocking("retry later", move || {
             lock(&conn)?
@@ -239,9 +224,7 @@ impl Queue for SqliteQueue {
         blocking("read dead letters", move || {
             let conn = lock(&conn)?;
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT body, reason FROM dead_letters WHERE queue = ?1 ORDER BY id LIMIT ?2",
-                )
+                .prepare_cached("SELECT body, reason FROM dead_letters WHERE queue = ?1 ORDER BY id LIMIT ?2")
                 .map_err(sql_err("read dead letters"))?;
             stmt.query_map(params![&*name, max], |r| {
                 Ok(DeadLetter {

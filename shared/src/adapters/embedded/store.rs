@@ -9,9 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{blocking, open, sql_err};
 use crate::domain::{
-    Contact, Conversation, Cursor, CustomerKey, Direction, LastMessage, MessageId, MessageRef,
-    MessageView, Page, PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate, StoredMessage,
-    Wamid, messages_list, seq_key,
+    Contact, Conversation, Cursor, CustomerKey, Direction, LastMessage, MessageId, MessageRef, MessageView, Page,
+    PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate, StoredMessage, Wamid, messages_list, seq_key,
 };
 use crate::ports::{PortError, Store};
 
@@ -85,8 +84,7 @@ impl SqliteStore {
     /// Opens (creating) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, PortError> {
         let conn = open(path)?;
-        conn.execute_batch(SCHEMA)
-            .map_err(sql_err("create tables"))?;
+        conn.execute_batch(SCHEMA).map_err(sql_err("create tables"))?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -126,22 +124,20 @@ fn insert_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<Recorded, P
     let n = tx
         .execute(
             "INSERT OR IGNORE INTO messages (id, wamid, customer, seq, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![m.id.to_string(), m.wamid.as_ref().map(Wamid::as_str), m.customer.as_str(), m.seq(), json(m)?],
+            params![
+                m.id.to_string(),
+                m.wamid.as_ref().map(Wamid::as_str),
+                m.customer.as_str(),
+                m.seq(),
+                json(m)?
+            ],
         )
         .map_err(sql_err("insert message"))?;
-    Ok(if n == 1 {
-        Recorded::New
-    } else {
-        Recorded::Duplicate
-    })
+    Ok(if n == 1 { Recorded::New } else { Recorded::Duplicate })
 }
 
 /// Creates the conversation row if needed and moves its "last message" forward when `m` is newer.
-fn advance_conversation(
-    tx: &Transaction<'_>,
-    m: &StoredMessage,
-    new_inbound: bool,
-) -> Result<(), PortError> {
+fn advance_conversation(tx: &Transaction<'_>, m: &StoredMessage, new_inbound: bool) -> Result<(), PortError> {
     let op = sql_err("update conversation");
     let c = m.customer.as_str();
     tx.execute(
@@ -152,11 +148,8 @@ fn advance_conversation(
     )
     .map_err(&op)?;
     if new_inbound {
-        tx.execute(
-            "UPDATE conversations SET unread = unread + 1 WHERE customer = ?1",
-            [c],
-        )
-        .map_err(&op)?;
+        tx.execute("UPDATE conversations SET unread = unread + 1 WHERE customer = ?1", [c])
+            .map_err(&op)?;
     }
     let last = LastMessage {
         id: m.id.to_string(),
@@ -168,7 +161,15 @@ fn advance_conversation(
         "UPDATE conversations SET last_message = ?2, last_seq = ?3, last_message_at = ?4, activity = ?5,
                 phone_number_id = ?6, name = COALESCE(?7, name)
          WHERE customer = ?1 AND (last_seq IS NULL OR last_seq < ?3)",
-        params![c, json(&last)?, m.seq(), m.timestamp_ms, seq_key(m.timestamp_ms, c), m.phone_number_id, m.profile_name],
+        params![
+            c,
+            json(&last)?,
+            m.seq(),
+            m.timestamp_ms,
+            seq_key(m.timestamp_ms, c),
+            m.phone_number_id,
+            m.profile_name
+        ],
     )
     .map_err(&op)?;
     if m.direction == Direction::Inbound && m.opens_window {
@@ -195,7 +196,14 @@ fn upsert_contact(tx: &Transaction<'_>, m: &StoredMessage) -> Result<(), PortErr
                         THEN excluded.phone_number_id ELSE contacts.phone_number_id END,
             first_seen_at = MIN(contacts.first_seen_at, excluded.first_seen_at),
             last_seen_at = MAX(contacts.last_seen_at, excluded.last_seen_at)",
-        params![m.customer.as_str(), m.wa_id, m.user_id, m.profile_name, m.phone_number_id, m.timestamp_ms],
+        params![
+            m.customer.as_str(),
+            m.wa_id,
+            m.user_id,
+            m.profile_name,
+            m.phone_number_id,
+            m.timestamp_ms
+        ],
     )
     .map_err(sql_err("upsert contact"))
     .map(drop)
@@ -211,16 +219,9 @@ fn status_of(conn: &Connection, wamid: &str) -> Result<Option<StatusRecord>, Por
     .transpose()
 }
 
-fn view(
-    conn: &Connection,
-    doc: Option<String>,
-    wamid: Option<&Wamid>,
-) -> Result<Option<MessageView>, PortError> {
+fn view(conn: &Connection, doc: Option<String>, wamid: Option<&Wamid>) -> Result<Option<MessageView>, PortError> {
     let msg: Option<StoredMessage> = doc.as_deref().map(parse).transpose()?;
-    let wamid = msg
-        .as_ref()
-        .and_then(|m| m.wamid.clone())
-        .or_else(|| wamid.cloned());
+    let wamid = msg.as_ref().and_then(|m| m.wamid.clone()).or_else(|| wamid.cloned());
     let status = match (&msg, &wamid) {
         (Some(m), _) if m.direction == Direction::Inbound => None,
         (_, Some(w)) => status_of(conn, w.as_str())?,
@@ -327,11 +328,7 @@ impl Store for SqliteStore {
                     params![e.id, e.field, json(&e)?],
                 )
                 .map_err(sql_err("record event"))?;
-            Ok(if n == 1 {
-                Recorded::New
-            } else {
-                Recorded::Duplicate
-            })
+            Ok(if n == 1 { Recorded::New } else { Recorded::Duplicate })
         })
         .await
     }
@@ -358,11 +355,7 @@ impl Store for SqliteStore {
             let (doc, wamid) = match &r {
                 MessageRef::Id(id) => {
                     let doc = conn
-                        .query_row(
-                            "SELECT doc FROM messages WHERE id = ?1",
-                            [id.to_string()],
-                            |r| r.get(0),
-                        )
+                        .query_row("SELECT doc FROM messages WHERE id = ?1", [id.to_string()], |r| r.get(0))
                         .optional()
                         .map_err(sql_err("read message"))?;
                     (doc, None)
@@ -380,11 +373,9 @@ impl Store for SqliteStore {
                     let doc = match by_id {
                         Some(d) => Some(d),
                         None => conn
-                            .query_row(
-                                "SELECT doc FROM messages WHERE wamid = ?1 LIMIT 1",
-                                [w.as_str()],
-                                |r| r.get(0),
-                            )
+                            .query_row("SELECT doc FROM messages WHERE wamid = ?1 LIMIT 1", [w.as_str()], |r| {
+                                r.get(0)
+                            })
                             .optional()
                             .map_err(sql_err("read message"))?,
                     };
@@ -428,11 +419,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn conversations(
-        &self,
-        page: &PageRequest,
-        now_ms: i64,
-    ) -> Result<Page<Conversation>, PortError> {
+    async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError> {
         let p = page.clone();
         self.with("list conversations", move |conn| {
             let before = p.after.clone().unwrap_or_else(|| AFTER_ALL.to_owned());
@@ -447,20 +434,13 @@ impl Store for SqliteStore {
                 .map_err(sql_err("list conversations"))?
                 .collect::<Result<_, _>>()
                 .map_err(sql_err("list conversations"))?;
-            let rows = rows
-                .into_iter()
-                .map(|(c, k)| (c.with_window(now_ms), k))
-                .collect();
+            let rows = rows.into_iter().map(|(c, k)| (c.with_window(now_ms), k)).collect();
             Ok(paginate(rows, p.limit, "conversations"))
         })
         .await
     }
 
-    async fn conversation(
-        &self,
-        customer: &CustomerKey,
-        now_ms: i64,
-    ) -> Result<Option<Conversation>, PortError> {
+    async fn conversation(&self, customer: &CustomerKey, now_ms: i64) -> Result<Option<Conversation>, PortError> {
         let c = customer.clone();
         self.with("read conversation", move |conn| {
             let row = conn
@@ -481,9 +461,7 @@ impl Store for SqliteStore {
         self.with("list contacts", move |conn| {
             let after = p.after.clone().unwrap_or_default();
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT * FROM contacts WHERE customer > ?1 ORDER BY customer LIMIT ?2",
-                )
+                .prepare_cached("SELECT * FROM contacts WHERE customer > ?1 ORDER BY customer LIMIT ?2")
                 .map_err(sql_err("list contacts"))?;
             let rows: Vec<(Contact, String)> = stmt
                 .query_map(params![after, p.limit + 1], contact_row)
@@ -498,22 +476,17 @@ impl Store for SqliteStore {
     async fn contact(&self, customer: &CustomerKey) -> Result<Option<Contact>, PortError> {
         let c = customer.clone();
         self.with("read contact", move |conn| {
-            conn.query_row(
-                "SELECT * FROM contacts WHERE customer = ?1",
-                [c.as_str()],
-                contact_row,
-            )
-            .optional()
-            .map(|r| r.map(|(c, _)| c))
-            .map_err(sql_err("read contact"))
+            conn.query_row("SELECT * FROM contacts WHERE customer = ?1", [c.as_str()], contact_row)
+                .optional()
+                .map(|r| r.map(|(c, _)| c))
+                .map_err(sql_err("read contact"))
         })
         .await
     }
 
     async fn ping(&self) -> Result<(), PortError> {
         self.with("ping", |conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(sql_err("ping"))
+            conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_err("ping"))
         })
         .await
     }

@@ -1,0 +1,117 @@
+//! The local stack as `cargo run` starts it: a real HTTP server on loopback, generated secrets,
+//! inbound workers on the SQLite queue. Driven the way the CLI drives it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use wabridge::Config;
+use wabridge_infra::LocalStack;
+use wabridge_infra::simulate::{self, DEFAULT_PHONE_NUMBER_ID};
+
+async fn wait_for(client: &reqwest::Client, url: &str, key: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..200 {
+        let r = client.get(url).bearer_auth(key).send().await.unwrap();
+        if r.status().is_success() {
+            let v: Value = r.json().await.unwrap();
+            if pred(&v) {
+                return v;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{url} never matched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_webhooks_flow_through_the_running_local_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let config = Config::from_lookup(&move |k| (k == "WABRIDGE_DATA_DIR").then(|| data.clone())).unwrap();
+    let stack = LocalStack::open(&config).unwrap();
+    assert_eq!(
+        stack.secrets.generated.len(),
+        3,
+        "a fresh data dir gets generated secrets"
+    );
+    let secret = stack.secrets.app_secret.clone();
+    let key = stack.secrets.first_api_key().unwrap().to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(stack.serve(listener, stop_rx));
+    let client = reqwest::Client::new();
+
+    let health: Value = client
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+
+    let now = chrono::Utc::now().timestamp();
+    let text = simulate::inbound(
+        DEFAULT_PHONE_NUMBER_ID,
+        "27820000001",
+        "Ayanda",
+        "wamid.LOCAL1",
+        now,
+        "text",
+        json!({"body": "hello"}),
+    );
+    let image = simulate::inbound(
+        DEFAULT_PHONE_NUMBER_ID,
+        "27820000001",
+        "Ayanda",
+        "wamid.LOCAL2",
+        now + 1,
+        "image",
+        json!({"id": "555", "mime_type": "image/jpeg", "caption": "a photo"}),
+    );
+    let status = simulate::status(DEFAULT_PHONE_NUMBER_ID, "27820000001", "wamid.OURS", "delivered", now);
+    for body in [&text, &image, &status] {
+        let code = simulate::post(&client, &base, &secret, &serde_json::to_vec(body).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(code, 200);
+    }
+    let unsigned = client
+        .post(format!("{base}/webhook"))
+        .body(serde_json::to_vec(&text).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401);
+
+    let page = wait_for(
+        &client,
+        &format!("{base}/v1/conversations/27820000001/messages"),
+        &key,
+        |v| v["data"].as_array().is_some_and(|a| a.len() == 2),
+    )
+    .await;
+    assert_eq!(page["data"][0]["text"], "hello");
+    assert_eq!(page["data"][1]["text"], "a photo");
+    let conv = wait_for(&client, &format!("{base}/v1/conversations"), &key, |v| {
+        v["data"][0]["unread"] == 2
+    })
+    .await;
+    assert_eq!(conv["data"][0]["window_open"], true, "the customer wrote just now");
+    let st = wait_for(&client, &format!("{base}/v1/messages/wamid.OURS"), &key, |v| {
+        v["status"] == "delivered"
+    })
+    .await;
+    assert_eq!(st["type"], Value::Null);
+
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("stops promptly")
+        .unwrap()
+        .unwrap();
+}
