@@ -641,6 +641,28 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// Cuts rows fetched with `limit + 1` (each with its sort key) to a page; the extra row, when
+    /// there is one, only tells that a next page exists, and the cursor points after the last item.
+    pub fn from_rows(mut rows: Vec<(T, String)>, limit: u32, list: &str) -> Self {
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = if more {
+            rows.last().map(|(_, k)| Cursor::encode(list, k))
+        } else {
+            None
+        };
+        Self {
+            data: rows.into_iter().map(|(t, _)| t).collect(),
+            next_cursor,
+        }
+    }
+}
+
+/// Sorts after every sequence and activity key (they start with digits): the "before" bound of a
+/// first page that walks back in time.
+pub const AFTER_ALL_KEYS: &str = "~";
+
 /// Opaque pagination cursors: base64url of `{"l": list, "k": key}`, so a cursor from one list cannot
 /// be replayed against another and a tampered one is a 400, not a 500.
 #[derive(Debug)]

@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use super::TableNames;
 use super::expr::{Expr, get_n, get_s, n, s};
 use crate::domain::{
-    Contact, Conversation, Cursor, CustomerKey, DeliveryStatus, Direction, LastMessage, MessageId, MessageRef,
+    AFTER_ALL_KEYS, Contact, Conversation, CustomerKey, DeliveryStatus, Direction, LastMessage, MessageId, MessageRef,
     MessageView, Page, PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate, StoredMessage, Wamid,
     messages_list, seq_key,
 };
@@ -27,7 +27,6 @@ type Item = HashMap<String, AttributeValue>;
 const LIST: &str = "all";
 /// Raw events are kept for 90 days.
 const EVENT_TTL_SECS: i64 = 90 * 24 * 3600;
-const AFTER_ALL: &str = "~";
 
 /// The DynamoDB store.
 #[derive(Debug, Clone)]
@@ -237,20 +236,6 @@ impl DynamoStore {
     }
 }
 
-fn paginate<T>(mut rows: Vec<(T, String)>, limit: u32, list: &str) -> Page<T> {
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|(_, k)| Cursor::encode(list, k))
-    } else {
-        None
-    };
-    Page {
-        data: rows.into_iter().map(|(t, _)| t).collect(),
-        next_cursor,
-    }
-}
-
 fn conversation_of(item: &Item) -> Result<Conversation, PortError> {
     Ok(Conversation {
         wa_id: get_s(item, "wa_id"),
@@ -453,7 +438,7 @@ impl Store for DynamoStore {
         customer: &CustomerKey,
         page: &PageRequest,
     ) -> Result<Page<MessageView>, PortError> {
-        let before = page.after.clone().unwrap_or_else(|| AFTER_ALL.to_owned());
+        let before = page.after.clone().unwrap_or_else(|| AFTER_ALL_KEYS.to_owned());
         let cond = Expr::default().when(|e| {
             let (c, cv, sq, sv) = (
                 e.name("customer"),
@@ -474,13 +459,13 @@ impl Store for DynamoStore {
                 rows.push((v, seq));
             }
         }
-        let mut out = paginate(rows, page.limit, &messages_list(customer));
+        let mut out = Page::from_rows(rows, page.limit, &messages_list(customer));
         out.data.reverse();
         Ok(out)
     }
 
     async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError> {
-        let before = page.after.clone().unwrap_or_else(|| AFTER_ALL.to_owned());
+        let before = page.after.clone().unwrap_or_else(|| AFTER_ALL_KEYS.to_owned());
         let cond = Expr::default().when(|e| {
             let (l, lv, a, av) = (e.name("list"), e.val(s(LIST)), e.name("activity"), e.val(s(before)));
             format!("{l} = {lv} AND {a} < {av}")
@@ -497,7 +482,7 @@ impl Store for DynamoStore {
                 ))
             })
             .collect::<Result<Vec<_>, PortError>>()?;
-        Ok(paginate(rows, page.limit, "conversations"))
+        Ok(Page::from_rows(rows, page.limit, "conversations"))
     }
 
     async fn conversation(&self, customer: &CustomerKey, now_ms: i64) -> Result<Option<Conversation>, PortError> {
@@ -522,7 +507,7 @@ impl Store for DynamoStore {
             .iter()
             .map(|i| (contact_of(i), get_s(i, "customer").unwrap_or_default()))
             .collect();
-        Ok(paginate(rows, page.limit, "contacts"))
+        Ok(Page::from_rows(rows, page.limit, "contacts"))
     }
 
     async fn contact(&self, customer: &CustomerKey) -> Result<Option<Contact>, PortError> {

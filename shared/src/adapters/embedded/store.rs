@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{blocking, open, sql_err};
 use crate::domain::{
-    Contact, Conversation, Cursor, CustomerKey, Direction, LastMessage, MessageId, MessageRef, MessageView, Page,
-    PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate, StoredMessage, Wamid, messages_list, seq_key,
+    AFTER_ALL_KEYS, Contact, Conversation, CustomerKey, Direction, LastMessage, MessageId, MessageRef, MessageView,
+    Page, PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate, StoredMessage, Wamid, messages_list, seq_key,
 };
 use crate::ports::{PortError, Store};
 
@@ -263,24 +263,6 @@ fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Contact, String)> {
     ))
 }
 
-/// Cuts `limit + 1` rows to a page and a cursor pointing after its last item.
-fn paginate<T>(mut rows: Vec<(T, String)>, limit: u32, list: &str) -> Page<T> {
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = if more {
-        rows.last().map(|(_, k)| Cursor::encode(list, k))
-    } else {
-        None
-    };
-    Page {
-        data: rows.into_iter().map(|(t, _)| t).collect(),
-        next_cursor,
-    }
-}
-
-// Upper bound for "before" comparisons on the first page: sorts after every sequence key.
-const AFTER_ALL: &str = "~";
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn record_inbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError> {
@@ -394,7 +376,7 @@ impl Store for SqliteStore {
     ) -> Result<Page<MessageView>, PortError> {
         let (c, p) = (customer.clone(), page.clone());
         self.with("read conversation", move |conn| {
-            let before = p.after.clone().unwrap_or_else(|| AFTER_ALL.to_owned());
+            let before = p.after.clone().unwrap_or_else(|| AFTER_ALL_KEYS.to_owned());
             let rows: Vec<(String, String)> = {
                 let mut stmt = conn
                     .prepare_cached(
@@ -412,7 +394,7 @@ impl Store for SqliteStore {
                     views.push((v, seq));
                 }
             }
-            let mut page = paginate(views, p.limit, &messages_list(&c));
+            let mut page = Page::from_rows(views, p.limit, &messages_list(&c));
             page.data.reverse();
             Ok(page)
         })
@@ -422,7 +404,7 @@ impl Store for SqliteStore {
     async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError> {
         let p = page.clone();
         self.with("list conversations", move |conn| {
-            let before = p.after.clone().unwrap_or_else(|| AFTER_ALL.to_owned());
+            let before = p.after.clone().unwrap_or_else(|| AFTER_ALL_KEYS.to_owned());
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT * FROM conversations WHERE activity IS NOT NULL AND activity < ?1
@@ -435,7 +417,7 @@ impl Store for SqliteStore {
                 .collect::<Result<_, _>>()
                 .map_err(sql_err("list conversations"))?;
             let rows = rows.into_iter().map(|(c, k)| (c.with_window(now_ms), k)).collect();
-            Ok(paginate(rows, p.limit, "conversations"))
+            Ok(Page::from_rows(rows, p.limit, "conversations"))
         })
         .await
     }
@@ -468,7 +450,7 @@ impl Store for SqliteStore {
                 .map_err(sql_err("list contacts"))?
                 .collect::<Result<_, _>>()
                 .map_err(sql_err("list contacts"))?;
-            Ok(paginate(rows, p.limit, "contacts"))
+            Ok(Page::from_rows(rows, p.limit, "contacts"))
         })
         .await
     }
