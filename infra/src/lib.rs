@@ -2,7 +2,9 @@
 //! embedded backend in one process.
 
 pub mod load;
+pub mod sandbox;
 pub mod secrets;
+pub mod send;
 pub mod simulate;
 pub mod stack;
 pub mod tail;

@@ -91,10 +91,10 @@ pub async fn run(spec: LoadSpec, data_dir: &Path) -> anyhow::Result<LoadReport> 
         "WABRIDGE_DATA_DIR" => Some(data_dir.display().to_string()),
         _ => None,
     })?;
-    let stack = LocalStack::open(&config)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let stack = LocalStack::open(&config, listener.local_addr()?)?;
     let secret = stack.secrets.app_secret.clone();
     let key = stack.secrets.first_api_key().context("no API key")?.to_owned();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = tokio::spawn(stack.serve(listener, stop_rx));

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use wabridge::{Config, telemetry};
 use wabridge_infra::secrets::LocalSecrets;
 use wabridge_infra::simulate::{self, DEFAULT_PHONE_NUMBER_ID};
-use wabridge_infra::{LocalStack, load, tail};
+use wabridge_infra::{LocalStack, load, send, tail};
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +34,27 @@ enum Command {
         /// The stack's base URL (default: http://$WABRIDGE_LISTEN).
         #[arg(long, global = true)]
         url: Option<String>,
+    },
+    /// Send a message through a running stack and follow its statuses.
+    Send {
+        /// Recipient number (any common format) .
+        #[arg(long)]
+        to: String,
+        /// Text body.
+        #[arg(long, conflicts_with = "template")]
+        text: Option<String>,
+        /// Template name (e.g. hello_world).
+        #[arg(long)]
+        template: Option<String>,
+        /// Template language.
+        #[arg(long, default_value = "en_US")]
+        language: String,
+        /// The stack's base URL (default: http://$WABRIDGE_LISTEN).
+        #[arg(long)]
+        url: Option<String>,
+        /// Seconds to follow statuses for.
+        #[arg(long, default_value_t = 30)]
+        follow: u64,
     },
     /// Print messages as they arrive at a running stack.
     Tail {
@@ -99,6 +120,24 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Simulate { what, url } => simulate_cmd(&config, what, url).await,
+        Command::Send {
+            to,
+            text,
+            template,
+            language,
+            url,
+            follow,
+        } => {
+            let key = LocalSecrets::api_key_for_cli(&config)?;
+            let body = match (text, template) {
+                (Some(text), None) => json!({"to": to, "type": "text", "text": {"body": text}}),
+                (None, Some(name)) => {
+                    json!({"to": to, "type": "template", "template": {"name": name, "language": {"code": language}}})
+                }
+                _ => bail!("give --text or --template"),
+            };
+            send::run(&base_url(&config, url), &key, &body, Duration::from_secs(follow)).await
+        }
         Command::Tail { url, all } => {
             let key = LocalSecrets::api_key_for_cli(&config)?;
             tail::run(&base_url(&config, url), &key, all, Duration::from_millis(500)).await
@@ -134,10 +173,10 @@ fn base_url(config: &Config, url: Option<String>) -> String {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     telemetry::init_text();
-    let stack = LocalStack::open(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {} (set WABRIDGE_LISTEN to use another address)", config.listen))?;
+    let stack = LocalStack::open(&config, listener.local_addr()?)?;
     banner(&config, &stack);
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -171,10 +210,19 @@ fn banner(config: &Config, stack: &LocalStack) {
             config.data_dir.display()
         );
     }
-    if config.access_token.is_none() {
-        println!("  no WHATSAPP_ACCESS_TOKEN: nothing is sent to Meta");
+    if stack.sandbox.is_some() {
+        println!(
+            "  no WHATSAPP_ACCESS_TOKEN: the Graph API sandbox plays Meta (http://{}/sandbox)",
+            config.listen
+        );
+    } else {
+        println!(
+            "  sending through Meta's Graph API at {} ({})",
+            config.graph_url, config.api_version
+        );
     }
     println!("  try: cargo run -- simulate inbound --from 27820000001 --text hello");
+    println!("       cargo run -- send --to 27820000001 --text \"hi there\"");
 }
 
 async fn shutdown_signal() {

@@ -1,26 +1,37 @@
-//! The local stack: the Lambda functions' routers on one HTTP server, the inbound processor as a
-//! worker pool on a durable SQLite queue, all state in the data dir.
+//! The local stack: the Lambda functions' routers on one HTTP server, the inbound processor and the
+//! outbound sender as worker pools on durable SQLite queues, all state in the data dir. Without an
+//! access token, the Graph API sandbox plays Meta under `/sandbox` on the same server.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use secrecy::SecretString;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::secrets::LocalSecrets;
+use crate::simulate::DEFAULT_PHONE_NUMBER_ID;
 use wabridge::Config;
-use wabridge::adapters::embedded::{FolderBlobs, SqliteQueue, SqliteStore};
+use wabridge::adapters::embedded::{FolderBlobs, MemoryRateLimiter, SqliteQueue, SqliteStore};
 use wabridge::api::{self, ApiKeys, QueryState};
+use wabridge::consume::{self, Handler};
+use wabridge::graph::GraphClient;
 use wabridge::ingest::Ingestor;
-use wabridge::ports::{Clock, SystemClock};
+use wabridge::ports::{Clock, Queue, SystemClock};
 use wabridge::process::{Processor, RetryPolicy};
+use wabridge::send::sender::{Sender, SenderConfig};
+use wabridge::send::service::SendService;
 
-/// How long a received webhook stays hidden before another worker may take it (SQS's default).
+/// How long a received record stays hidden before another worker may take it (SQS's default).
 pub const VISIBILITY: Duration = Duration::from_secs(30);
-/// Concurrent inbound workers.
+/// Concurrent workers per queue.
 pub const WORKERS: usize = 2;
+/// Graph call timeout.
+pub const GRAPH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The wired local stack.
 #[derive(Clone)]
@@ -29,13 +40,19 @@ pub struct LocalStack {
     pub store: Arc<SqliteStore>,
     /// The inbound queue.
     pub queue: Arc<SqliteQueue>,
+    /// The outbound queue.
+    pub outbound: Arc<SqliteQueue>,
     /// Blob storage.
     pub blobs: Arc<FolderBlobs>,
     /// The secrets in force.
     pub secrets: LocalSecrets,
-    /// Retry policy of the inbound workers.
-    pub policy: RetryPolicy,
+    /// The sandbox, when it plays Meta (no access token configured).
+    pub sandbox: Option<Sandbox>,
+    /// The business number sends go through by default.
+    pub phone_number_id: String,
     processor: Processor,
+    sender: Sender,
+    send: SendService,
     clock: Arc<dyn Clock>,
 }
 
@@ -43,73 +60,124 @@ impl std::fmt::Debug for LocalStack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalStack")
             .field("queue", &self.queue)
-            .field("policy", &self.policy)
+            .field("sandbox", &self.sandbox.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl LocalStack {
-    /// Opens the data dir (creating it), resolves secrets and wires everything.
-    pub fn open(config: &Config) -> anyhow::Result<Self> {
+    /// Opens the data dir (creating it), resolves secrets and wires everything for a server that will
+    /// listen on `addr` (the sandbox posts its status webhooks there).
+    pub fn open(config: &Config, addr: SocketAddr) -> anyhow::Result<Self> {
+        Self::open_with(
+            config,
+            addr,
+            SenderConfig {
+                throughput_mps: config.throughput_mps,
+                recheck_after: Duration::from_secs(15),
+                ..SenderConfig::default()
+            },
+        )
+    }
+
+    /// [`LocalStack::open`] with the sender's settings given.
+    pub fn open_with(config: &Config, addr: SocketAddr, sender_config: SenderConfig) -> anyhow::Result<Self> {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
         let secrets = LocalSecrets::resolve(config)?;
         let store = Arc::new(SqliteStore::open(&dir.join("store.db")).context("opening the store")?);
-        let queue =
-            Arc::new(SqliteQueue::open(&dir.join("queue.db"), "inbound", VISIBILITY).context("opening the queue")?);
+        let queue_db = dir.join("queue.db");
+        let queue = Arc::new(SqliteQueue::open(&queue_db, "inbound", VISIBILITY).context("opening the inbound queue")?);
+        let outbound =
+            Arc::new(SqliteQueue::open(&queue_db, "outbound", VISIBILITY).context("opening the outbound queue")?);
         let blobs = Arc::new(FolderBlobs::new(dir.join("blobs")));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let processor = Processor::new(store.clone(), blobs.clone(), clock.clone());
         let policy = RetryPolicy {
             max_receives: config.max_receives,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
         };
+        let processor = Processor::new(store.clone(), blobs.clone(), clock.clone()).with_policy(policy);
+
+        let (graph, sandbox) = match &config.access_token {
+            Some(token) => (
+                GraphClient::new(&config.graph_url, &config.api_version, token.clone(), GRAPH_TIMEOUT)?,
+                None,
+            ),
+            None => {
+                let sandbox = Sandbox::new(SandboxConfig {
+                    webhook_url: Some(format!("http://{addr}/webhook")),
+                    app_secret: secrets.app_secret.clone(),
+                    status_delays: [
+                        Duration::from_millis(300),
+                        Duration::from_millis(500),
+                        Duration::from_millis(700),
+                    ],
+                });
+                let base = format!("http://{addr}/sandbox");
+                let graph = GraphClient::new(
+                    &base,
+                    &config.api_version,
+                    SecretString::from("sandbox-token"),
+                    GRAPH_TIMEOUT,
+                )?;
+                (graph, Some(sandbox))
+            }
+        };
+        let phone_number_id = config
+            .phone_number_id
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PHONE_NUMBER_ID.to_owned());
+        let limiter = Arc::new(MemoryRateLimiter::default());
+        let sender = Sender::new(store.clone(), graph.clone(), limiter, clock.clone(), sender_config);
+        let send = SendService::new(
+            store.clone(),
+            outbound.clone(),
+            clock.clone(),
+            graph,
+            Some(phone_number_id.clone()),
+        );
         Ok(Self {
             store,
             queue,
+            outbound,
             blobs,
             secrets,
-            policy,
+            sandbox,
+            phone_number_id,
             processor,
+            sender,
+            send,
             clock,
         })
     }
 
-    /// Every route the deployed functions serve, on one router.
+    /// Every route the deployed functions serve, on one router (plus the sandbox when it plays Meta).
     pub fn router(&self) -> Router {
         let ingestor = Ingestor::new(self.secrets.app_secret.clone(), self.queue.clone(), self.blobs.clone());
         let query = QueryState {
             store: self.store.clone(),
             clock: self.clock.clone(),
         };
-        api::finish(
-            api::webhook_verify_router(self.secrets.verify_token.clone())
-                .merge(api::webhook_ingest_router(ingestor))
-                .merge(api::query_router(query, ApiKeys::new(self.secrets.api_keys.clone()))),
-        )
+        let keys = ApiKeys::new(self.secrets.api_keys.clone());
+        let mut app = api::webhook_verify_router(self.secrets.verify_token.clone())
+            .merge(api::webhook_ingest_router(ingestor))
+            .merge(api::query_router(query, keys.clone()))
+            .merge(api::send_router(self.send.clone(), keys));
+        if let Some(sb) = &self.sandbox {
+            app = app.nest("/sandbox", sb.router());
+        }
+        api::finish(app)
     }
 
-    /// Starts the inbound workers. Each checks `stop` between batches, so a batch in progress is
-    /// finished and settled before the worker exits.
+    /// Starts the inbound and outbound workers. Each checks `stop` between batches, so a batch in
+    /// progress is finished and settled before the worker exits.
     pub fn spawn_workers(&self, n: usize, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-        (0..n)
-            .map(|_| {
-                let (me, stop) = (self.clone(), stop.clone());
-                tokio::spawn(async move {
-                    while !*stop.borrow() {
-                        let polled = me
-                            .processor
-                            .poll_once(me.queue.as_ref(), &me.policy, Duration::from_millis(500))
-                            .await;
-                        if let Err(e) = polled {
-                            tracing::error!(error = %e, "inbound worker: queue unavailable; pausing");
-                            tokio::time::sleep(Duration::from_secs(1)).await;
-                        }
-                    }
-                })
-            })
-            .collect()
+        let processor: Arc<dyn Handler> = Arc::new(self.processor.clone());
+        let sender: Arc<dyn Handler> = Arc::new(self.sender.clone());
+        let mut workers = spawn_consumers(processor, self.queue.clone(), n, stop.clone());
+        workers.extend(spawn_consumers(sender, self.outbound.clone(), n, stop));
+        workers
     }
 
     /// Serves on `listener` until `stop` turns true, with the workers running.
@@ -127,4 +195,28 @@ impl LocalStack {
         }
         Ok(())
     }
+}
+
+/// Runs `n` loops that receive from `queue`, hand batches to `handler` and settle them, until `stop`.
+fn spawn_consumers(
+    handler: Arc<dyn Handler>,
+    queue: Arc<dyn Queue>,
+    n: usize,
+    stop: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    (0..n)
+        .map(|_| {
+            let (handler, queue, stop) = (handler.clone(), queue.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !*stop.borrow() {
+                    if let Err(e) =
+                        consume::poll_once(handler.as_ref(), queue.as_ref(), Duration::from_millis(500)).await
+                    {
+                        tracing::error!(error = %e, "worker: queue unavailable; pausing");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            })
+        })
+        .collect()
 }

@@ -56,6 +56,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `WABRIDGE_MAX_RECEIVES`, default 5: attempts before a queue message is dead-lettered.
     pub max_receives: u32,
+    /// `WABRIDGE_THROUGHPUT_MPS`, default 80: messages per second per business number.
+    pub throughput_mps: f64,
 }
 
 /// Reads variables; a closure so tests need not touch the process environment.
@@ -103,6 +105,17 @@ impl Config {
                     reason: "must be an integer from 1 to 1000".into(),
                 })?,
         };
+        let throughput_mps = match var("WABRIDGE_THROUGHPUT_MPS") {
+            None => crate::send::limits::DEFAULT_THROUGHPUT_MPS,
+            Some(s) => s
+                .parse::<f64>()
+                .ok()
+                .filter(|n| (0.1..=10_000.0).contains(n))
+                .ok_or_else(|| ConfigError {
+                    var: "WABRIDGE_THROUGHPUT_MPS",
+                    reason: "must be a number of messages per second from 0.1 to 10000".into(),
+                })?,
+        };
         let api_keys = var("WABRIDGE_API_KEYS")
             .map(|s| {
                 s.split(',')
@@ -124,6 +137,7 @@ impl Config {
             listen,
             data_dir: var("WABRIDGE_DATA_DIR").map_or_else(|| PathBuf::from(".wabridge"), PathBuf::from),
             max_receives,
+            throughput_mps,
         })
     }
 

@@ -9,10 +9,13 @@
 pub mod adapters;
 pub mod api;
 pub mod config;
+pub mod consume;
 pub mod domain;
+pub mod graph;
 pub mod ingest;
 pub mod ports;
 pub mod process;
+pub mod send;
 pub mod telemetry;
 pub mod timefmt;
 pub mod webhook;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Contact, Conversation, CustomerKey, MessageRef, MessageView, Page, PageRequest, RawEvent, Recorded, StatusUpdate,
-    StoredMessage,
+    Contact, Conversation, CustomerKey, IdempotencyClaim, MessageId, MessageRef, MessageView, Page, PageRequest,
+    RawEvent, Recorded, SendChange, SendProgress, StatusUpdate, StoredMessage,
 };
 
 /// A boxed error from an SDK or driver, kept as the source of a [`PortError`].
@@ -63,8 +63,34 @@ pub trait Store: Send + Sync + 'static {
     /// name and first/last seen, so a crash between the two steps heals on redelivery.
     async fn record_inbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError>;
 
-    /// Stores an outbound message once per id. Statuses already applied to its wamid show through.
+    /// Stores an outbound message once per id, in state `queued` (or `accepted` when it already has a
+    /// wamid). Statuses already applied to its wamid show through once the wamid is known.
     async fn record_outbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError>;
+
+    /// An outbound message with its send progress.
+    async fn outbound(&self, id: MessageId) -> Result<Option<(StoredMessage, SendProgress)>, PortError>;
+
+    /// Applies a change to an outbound message's progress; a message already accepted or failed is
+    /// left as it is. Returns the progress after, or `None` for an unknown id.
+    async fn update_outbound(&self, id: MessageId, change: &SendChange) -> Result<Option<SendProgress>, PortError>;
+
+    /// Records that Meta refused a free-form message because the customer's window is closed.
+    async fn close_window(&self, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError>;
+
+    /// Claims an `Idempotency-Key` (already scoped to the caller) for a request with `fingerprint`,
+    /// kept until `expires_ms`. Exactly one concurrent claimant gets [`IdempotencyClaim::New`].
+    async fn claim_idempotency(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        expires_ms: i64,
+    ) -> Result<IdempotencyClaim, PortError>;
+
+    /// Records the answer given under a claimed key.
+    async fn finish_idempotency(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<(), PortError>;
+
+    /// Gives a claimed key back (the request failed in a way worth retrying).
+    async fn release_idempotency(&self, key: &str) -> Result<(), PortError>;
 
     /// Applies a status to the wamid's status record: every status's timestamp is kept, the status
     /// itself only moves up in [`crate::domain::DeliveryStatus::rank`], and a failure keeps its
@@ -158,6 +184,25 @@ pub trait Blobs: Send + Sync + 'static {
 
     /// Reads `key`; `None` if nothing is stored there.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError>;
+}
+
+/// A grant from a [`RateLimiter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// Tokens granted now (0 to the number asked).
+    pub granted: u32,
+    /// When none were granted: how long until one will be.
+    pub wait: Duration,
+}
+
+/// Token buckets shared by every sender invocation, so limits hold across processes.
+#[async_trait]
+pub trait RateLimiter: Send + Sync + 'static {
+    /// Takes up to `want` tokens from bucket `key`, which refills at `rate` per second up to `burst`.
+    async fn acquire(&self, key: &str, want: u32, rate: f64, burst: f64, now_ms: i64) -> Result<Grant, PortError>;
+
+    /// Empties the bucket and puts it `pause` into debt: Meta said we were too fast.
+    async fn penalize(&self, key: &str, rate: f64, pause: Duration, now_ms: i64) -> Result<(), PortError>;
 }
 
 /// The time, injectable so tests can move it.

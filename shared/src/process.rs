@@ -3,12 +3,15 @@
 //! retried after a crash halfway through finishes the work without doing any of it twice.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tracing::{info, warn};
 
+use async_trait::async_trait;
+
+pub use crate::consume::{Handler, Outcome, RetryPolicy};
+use crate::domain::{MessageId, SendChange};
 use crate::ingest::Envelope;
-use crate::ports::{Blobs, Clock, Delivery, PortError, Queue, Store};
+use crate::ports::{Blobs, Clock, Delivery, PortError, Store};
 use crate::webhook::{ParseError, Update, split};
 
 /// Why a record could not be processed. Every kind is retried until the last attempt, then
@@ -42,76 +45,13 @@ pub struct Summary {
     pub events: u32,
 }
 
-/// What the queue should do with a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Processed: delete it.
-    Done,
-    /// Failed, attempts remain: make it visible again after a back-off.
-    Retry {
-        /// Why it failed.
-        reason: String,
-        /// How long to wait.
-        delay: Duration,
-    },
-    /// Failed on its last attempt: move it to the dead-letter queue.
-    DeadLetter {
-        /// Why it failed.
-        reason: String,
-    },
-}
-
-/// How often and how patiently to retry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts before dead-lettering (SQS `maxReceiveCount`).
-    pub max_receives: u32,
-    /// Back-off after the first failure; doubles each time.
-    pub base_delay: Duration,
-    /// Longest back-off.
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_receives: 5,
-            base_delay: Duration::from_secs(2),
-            max_delay: Duration::from_secs(300),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Exponential back-off with full jitter in its upper half, so retries of one burst spread out.
-    pub fn delay(&self, receive_count: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << receive_count.saturating_sub(1).min(16));
-        let capped = exp.min(self.max_delay);
-        let half = capped / 2;
-        half + half.mul_f64(rand::random::<f64>())
-    }
-
-    /// What to do with a record after an attempt.
-    pub fn outcome(&self, result: Result<Summary, ProcessError>, receive_count: u32) -> Outcome {
-        match result {
-            Ok(_) => Outcome::Done,
-            Err(e) if receive_count >= self.max_receives => Outcome::DeadLetter { reason: e.to_string() },
-            Err(e) => Outcome::Retry {
-                reason: e.to_string(),
-                delay: self.delay(receive_count),
-            },
-        }
-    }
-}
-
 /// The inbound processing use case.
 #[derive(Clone)]
 pub struct Processor {
     store: Arc<dyn Store>,
     blobs: Arc<dyn Blobs>,
     clock: Arc<dyn Clock>,
+    policy: RetryPolicy,
 }
 
 impl std::fmt::Debug for Processor {
@@ -123,7 +63,18 @@ impl std::fmt::Debug for Processor {
 impl Processor {
     /// Builds the processor.
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, blobs, clock }
+        Self {
+            store,
+            blobs,
+            clock,
+            policy: RetryPolicy::default(),
+        }
+    }
+
+    /// Sets how often and how patiently failed records are retried.
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Processes one queue record (an [`Envelope`]).
@@ -148,6 +99,17 @@ impl Processor {
                 },
                 Update::Status(s) => {
                     self.store.apply_status(s).await?;
+                    // Our sends carry our id as callback data: a status proves Meta accepted a send
+                    // whose answer we never got (a timeout), so it is not sent again.
+                    if let Some(id) = s
+                        .biz_opaque_callback_data
+                        .as_deref()
+                        .and_then(|d| MessageId::parse(d).ok())
+                    {
+                        self.store
+                            .update_outbound(id, &SendChange::Accepted { wamid: s.wamid.clone() })
+                            .await?;
+                    }
                     summary.statuses += 1;
                 }
                 Update::Event(e) => {
@@ -160,7 +122,7 @@ impl Processor {
     }
 
     /// Processes one delivery and tells the queue what to do with it.
-    pub async fn process(&self, delivery: &Delivery, policy: &RetryPolicy) -> Outcome {
+    pub async fn process(&self, delivery: &Delivery) -> Outcome {
         let result = self.handle(&delivery.body).await;
         match &result {
             Ok(s) => info!(
@@ -175,69 +137,25 @@ impl Processor {
                 warn!(record = %delivery.id, attempt = delivery.receive_count, error = %e, "webhook failed")
             }
         }
-        policy.outcome(result, delivery.receive_count)
+        self.policy.outcome(result.map(drop), delivery.receive_count)
     }
+}
 
-    /// Settles one delivery on a queue we poll ourselves (the local stack and tests; in Lambda the
-    /// event source settles through the batch response).
-    pub async fn settle(
-        &self,
-        queue: &dyn Queue,
-        delivery: &Delivery,
-        policy: &RetryPolicy,
-    ) -> Result<Outcome, PortError> {
-        let outcome = self.process(delivery, policy).await;
-        match &outcome {
-            Outcome::Done => queue.ack(&delivery.receipt).await?,
-            Outcome::Retry { delay, .. } => queue.retry_later(&delivery.receipt, *delay).await?,
-            Outcome::DeadLetter { reason } => {
-                warn!(record = %delivery.id, reason = %reason, "webhook dead-lettered");
-                queue.dead_letter(delivery, reason).await?
-            }
-        }
-        Ok(outcome)
-    }
-
-    /// Settles a batch the Lambda event source delivered and returns the ids to report as
-    /// `batchItemFailures`: the ones to retry (after their back-off is set on the queue) and any dead
-    /// letter that could not be moved aside (SQS's redrive then catches it). One bad record never
-    /// fails the rest.
-    pub async fn settle_batch(&self, queue: &dyn Queue, batch: &[Delivery], policy: &RetryPolicy) -> Vec<String> {
-        let mut failures = Vec::new();
+#[async_trait]
+impl Handler for Processor {
+    async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
+        let mut out = Vec::with_capacity(batch.len());
         for d in batch {
-            match self.process(d, policy).await {
-                Outcome::Done => {}
-                Outcome::Retry { delay, .. } => {
-                    if let Err(e) = queue.retry_later(&d.receipt, delay).await {
-                        warn!(record = %d.id, error = %e, "could not set back-off; SQS retries after its visibility timeout");
-                    }
-                    failures.push(d.id.clone());
-                }
-                Outcome::DeadLetter { reason } => {
-                    warn!(record = %d.id, reason = %reason, "webhook dead-lettered");
-                    if let Err(e) = queue.dead_letter(d, &reason).await {
-                        warn!(record = %d.id, error = %e, "could not dead-letter; leaving it to SQS redrive");
-                        failures.push(d.id.clone());
-                    }
-                }
-            }
+            out.push(self.process(d).await);
         }
-        failures
-    }
-
-    /// Receives and settles one batch; returns how many deliveries it handled.
-    pub async fn poll_once(&self, queue: &dyn Queue, policy: &RetryPolicy, wait: Duration) -> Result<usize, PortError> {
-        let batch = queue.receive(10, wait).await?;
-        for d in &batch {
-            self.settle(queue, d, policy).await?;
-        }
-        Ok(batch.len())
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn back_off_doubles_and_stays_under_the_cap() {
@@ -259,7 +177,7 @@ mod tests {
             max_receives: 3,
             ..RetryPolicy::default()
         };
-        let err = || Err(ProcessError::MissingBlob("k".into()));
+        let err = || Err::<(), _>(ProcessError::MissingBlob("k".into()));
         assert!(matches!(p.outcome(err(), 1), Outcome::Retry { .. }));
         assert!(matches!(p.outcome(err(), 2), Outcome::Retry { .. }));
         assert_eq!(
@@ -268,6 +186,6 @@ mod tests {
                 reason: "webhook blob k is missing".into()
             }
         );
-        assert_eq!(p.outcome(Ok(Summary::default()), 3), Outcome::Done);
+        assert_eq!(p.outcome(Ok::<(), ProcessError>(()), 3), Outcome::Done);
     }
 }

@@ -17,11 +17,16 @@ use secrecy::SecretString;
 use serde_json::Value;
 use tower::ServiceExt;
 
-use wabridge::adapters::aws::{self as awsa, DynamoStore, S3Blobs, SqsQueue, TableNames};
-use wabridge::adapters::embedded::{FolderBlobs, SqliteQueue, SqliteStore};
+use wabridge::adapters::aws::{self as awsa, DynamoRateLimiter, DynamoStore, S3Blobs, SqsQueue, TableNames};
+use wabridge::adapters::embedded::{FolderBlobs, MemoryRateLimiter, SqliteQueue, SqliteStore};
 use wabridge::api::{self, ApiKeys, QueryState};
+use wabridge::consume;
+use wabridge::domain::{
+    Contact, Conversation, CustomerKey, IdempotencyClaim, MessageId, MessageRef, MessageView, Page, PageRequest,
+    RawEvent, Recorded, SendChange, SendProgress, StatusUpdate, StoredMessage,
+};
 use wabridge::ingest::Ingestor;
-use wabridge::ports::{Blobs, Clock, Delivery, Queue, Store, SystemClock};
+use wabridge::ports::{Blobs, Clock, Delivery, PortError, Queue, RateLimiter, Store, SystemClock};
 use wabridge::process::{Processor, RetryPolicy};
 use wabridge::webhook::sign;
 
@@ -55,6 +60,10 @@ pub struct Backend {
     pub queue: Arc<dyn Queue>,
     /// Blob storage.
     pub blobs: Arc<dyn Blobs>,
+    /// The outbound queue.
+    pub outbound: Arc<dyn Queue>,
+    /// Shared rate-limit buckets.
+    pub limiter: Arc<dyn RateLimiter>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -71,11 +80,14 @@ impl Backend {
         let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
         let queue = SqliteQueue::open(&dir.path().join("queue.db"), "inbound", VISIBILITY).unwrap();
         let blobs = FolderBlobs::new(dir.path().join("blobs"));
+        let outbound = SqliteQueue::open(&dir.path().join("queue.db"), "outbound", VISIBILITY).unwrap();
         Self {
             kind: Kind::Embedded,
             store: Arc::new(store),
             queue: Arc::new(queue),
             blobs: Arc::new(blobs),
+            outbound: Arc::new(outbound),
+            limiter: Arc::new(MemoryRateLimiter::default()),
             _dir: Some(dir),
         }
     }
@@ -104,19 +116,45 @@ impl Backend {
         let url = sqs
             .create_queue()
             .queue_name(format!("{prefix}-inbound"))
-            .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, visibility)
+            .attributes(
+                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+                visibility.clone(),
+            )
             .send()
             .await
             .unwrap()
             .queue_url
             .unwrap();
+        let queue_pair = |name: &'static str| {
+            let (sqs, prefix, visibility) = (sqs.clone(), prefix.clone(), visibility.clone());
+            async move {
+                let dlq = sqs
+                    .create_queue()
+                    .queue_name(format!("{prefix}-{name}-dlq"))
+                    .send()
+                    .await
+                    .unwrap();
+                let url = sqs
+                    .create_queue()
+                    .queue_name(format!("{prefix}-{name}"))
+                    .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, visibility)
+                    .send()
+                    .await
+                    .unwrap();
+                SqsQueue::new(sqs, url.queue_url.unwrap()).with_dead_letter_queue(dlq.queue_url.unwrap())
+            }
+        };
+        let outbound = queue_pair("outbound").await;
         let s3 = awsa::s3_client(&sdk);
         s3.create_bucket().bucket(&prefix).send().await.unwrap();
+        let limiter = DynamoRateLimiter::new(dynamo.clone(), tables.rate_limits.clone());
         Self {
             kind: Kind::Aws,
             store: Arc::new(DynamoStore::new(dynamo, tables)),
             queue: Arc::new(SqsQueue::new(sqs, url).with_dead_letter_queue(dlq)),
             blobs: Arc::new(S3Blobs::new(s3, prefix)),
+            outbound: Arc::new(outbound),
+            limiter: Arc::new(limiter),
             _dir: None,
         }
     }
@@ -227,12 +265,12 @@ impl Pipeline {
                     ApiKeys::new(vec![SecretString::from(API_KEY)]),
                 )),
         );
-        let processor = Processor::new(store, backend.blobs.clone(), clock);
         let policy = RetryPolicy {
             max_receives: 3,
             base_delay: Duration::ZERO,
             max_delay: Duration::ZERO,
         };
+        let processor = Processor::new(store, backend.blobs.clone(), clock).with_policy(policy);
         Self {
             backend,
             router,
@@ -281,23 +319,7 @@ impl Pipeline {
 
     /// Receives one batch and settles it as the deployment would. Returns how many it received.
     pub async fn settle_one_batch(&self) -> usize {
-        let queue = self.backend.queue.as_ref();
-        match self.backend.kind {
-            Kind::Embedded => self
-                .processor
-                .poll_once(queue, &self.policy, Duration::ZERO)
-                .await
-                .unwrap(),
-            Kind::Aws => {
-                let batch = queue.receive(10, Duration::ZERO).await.unwrap();
-                let failed = self.processor.settle_batch(queue, &batch, &self.policy).await;
-                // What the Lambda event source does with the records not reported as failures.
-                for d in batch.iter().filter(|d| !failed.contains(&d.id)) {
-                    let _ = queue.ack(&d.receipt).await;
-                }
-                batch.len()
-            }
-        }
+        settle_one_batch(self.backend.kind, &self.processor, self.backend.queue.as_ref()).await
     }
 
     /// Settles batches until the queue stays empty for `quiet` (longer than the visibility timeout
@@ -325,6 +347,23 @@ impl Pipeline {
     }
 }
 
+/// Receives one batch from `queue` and settles it the way `kind` deploys: the local worker's loop
+/// for embedded, the Lambda event source's batch response for AWS. Returns how many it received.
+pub async fn settle_one_batch(kind: Kind, handler: &dyn consume::Handler, queue: &dyn Queue) -> usize {
+    match kind {
+        Kind::Embedded => consume::poll_once(handler, queue, Duration::ZERO).await.unwrap(),
+        Kind::Aws => {
+            let batch = queue.receive(10, Duration::ZERO).await.unwrap();
+            let failed = consume::settle_lambda_batch(handler, queue, &batch).await;
+            // What the Lambda event source does with the records not reported as failures.
+            for d in batch.iter().filter(|d| !failed.contains(&d.id)) {
+                let _ = queue.ack(&d.receipt).await;
+            }
+            batch.len()
+        }
+    }
+}
+
 /// Reads a fixture from `tests/fixtures/`.
 pub fn fixture(path: &str) -> Vec<u8> {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -341,4 +380,98 @@ pub fn enc(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// A store whose writes fail at chosen call numbers, as DynamoDB throttling or a locked file would.
+#[allow(missing_debug_implementations)]
+pub struct FlakyStore {
+    inner: Arc<dyn Store>,
+    /// Writes attempted so far.
+    pub calls: std::sync::atomic::AtomicUsize,
+    fail_at: Vec<usize>,
+}
+
+impl FlakyStore {
+    /// Fails the writes numbered in `fail_at` (1-based), passes everything else to `inner`.
+    pub fn new(inner: Arc<dyn Store>, fail_at: Vec<usize>) -> Self {
+        Self {
+            inner,
+            calls: std::sync::atomic::AtomicUsize::new(0),
+            fail_at,
+        }
+    }
+
+    fn tick(&self) -> Result<(), PortError> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if self.fail_at.contains(&n) {
+            return Err(PortError::unavailable("injected", std::io::Error::other("throttled")));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for FlakyStore {
+    async fn record_inbound(&self, m: &StoredMessage) -> Result<Recorded, PortError> {
+        self.tick()?;
+        self.inner.record_inbound(m).await
+    }
+    async fn record_outbound(&self, m: &StoredMessage) -> Result<Recorded, PortError> {
+        self.tick()?;
+        self.inner.record_outbound(m).await
+    }
+    async fn outbound(&self, id: MessageId) -> Result<Option<(StoredMessage, SendProgress)>, PortError> {
+        self.inner.outbound(id).await
+    }
+    async fn update_outbound(&self, id: MessageId, c: &SendChange) -> Result<Option<SendProgress>, PortError> {
+        self.tick()?;
+        self.inner.update_outbound(id, c).await
+    }
+    async fn close_window(&self, c: &CustomerKey, at: i64) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.close_window(c, at).await
+    }
+    async fn claim_idempotency(&self, k: &str, f: &str, e: i64) -> Result<IdempotencyClaim, PortError> {
+        self.tick()?;
+        self.inner.claim_idempotency(k, f, e).await
+    }
+    async fn finish_idempotency(&self, k: &str, s: u16, b: &Value) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.finish_idempotency(k, s, b).await
+    }
+    async fn release_idempotency(&self, k: &str) -> Result<(), PortError> {
+        self.inner.release_idempotency(k).await
+    }
+    async fn apply_status(&self, s: &StatusUpdate) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.apply_status(s).await
+    }
+    async fn record_event(&self, e: &RawEvent) -> Result<Recorded, PortError> {
+        self.tick()?;
+        self.inner.record_event(e).await
+    }
+    async fn events(&self, f: &str, l: u32) -> Result<Vec<RawEvent>, PortError> {
+        self.inner.events(f, l).await
+    }
+    async fn message(&self, r: &MessageRef) -> Result<Option<MessageView>, PortError> {
+        self.inner.message(r).await
+    }
+    async fn conversation_messages(&self, c: &CustomerKey, p: &PageRequest) -> Result<Page<MessageView>, PortError> {
+        self.inner.conversation_messages(c, p).await
+    }
+    async fn conversations(&self, p: &PageRequest, now: i64) -> Result<Page<Conversation>, PortError> {
+        self.inner.conversations(p, now).await
+    }
+    async fn conversation(&self, c: &CustomerKey, now: i64) -> Result<Option<Conversation>, PortError> {
+        self.inner.conversation(c, now).await
+    }
+    async fn contacts(&self, p: &PageRequest) -> Result<Page<Contact>, PortError> {
+        self.inner.contacts(p).await
+    }
+    async fn contact(&self, c: &CustomerKey) -> Result<Option<Contact>, PortError> {
+        self.inner.contact(c).await
+    }
+    async fn ping(&self) -> Result<(), PortError> {
+        self.inner.ping().await
+    }
 }

@@ -30,7 +30,8 @@ async fn simulated_webhooks_flow_through_the_running_local_stack() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().display().to_string();
     let config = Config::from_lookup(&move |k| (k == "WABRIDGE_DATA_DIR").then(|| data.clone())).unwrap();
-    let stack = LocalStack::open(&config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stack = LocalStack::open(&config, listener.local_addr().unwrap()).unwrap();
     assert_eq!(
         stack.secrets.generated.len(),
         3,
@@ -38,7 +39,6 @@ async fn simulated_webhooks_flow_through_the_running_local_stack() {
     );
     let secret = stack.secrets.app_secret.clone();
     let key = stack.secrets.first_api_key().unwrap().to_owned();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = tokio::spawn(stack.serve(listener, stop_rx));

@@ -5,18 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use wabridge::domain::{
-    Contact, Conversation, CustomerKey, MessageRef, MessageView, Page, PageRequest, RawEvent, Recorded, StatusUpdate,
-    StoredMessage,
-};
-use wabridge::ports::{DeadLetter, Delivery, PortError, Queue, Store};
+use wabridge::ports::{DeadLetter, Delivery, PortError, Queue};
 use wabridge_infra::simulate;
-use wabridge_tests::{API_KEY, Backend, Pipeline, VERIFY_TOKEN, enc, fixture, on_both_backends};
+use wabridge_tests::{API_KEY, Backend, FlakyStore, Pipeline, VERIFY_TOKEN, enc, fixture, on_both_backends};
 
 /// Longer than the test queues' visibility timeout, so retried records come back before we stop.
 const PAST_VISIBILITY: Duration = Duration::from_millis(1600);
@@ -244,74 +240,9 @@ async fn a_poison_record_is_retried_then_dead_lettered_and_the_rest_are_stored(b
     );
 }
 
-/// A store whose writes fail at chosen call numbers, as DynamoDB throttling or a locked file would.
-struct FlakyStore {
-    inner: Arc<dyn Store>,
-    calls: AtomicUsize,
-    fail_at: Vec<usize>,
-}
-
-impl FlakyStore {
-    fn tick(&self) -> Result<(), PortError> {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-        if self.fail_at.contains(&n) {
-            return Err(PortError::unavailable("injected", std::io::Error::other("throttled")));
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Store for FlakyStore {
-    async fn record_inbound(&self, m: &StoredMessage) -> Result<Recorded, PortError> {
-        self.tick()?;
-        self.inner.record_inbound(m).await
-    }
-    async fn record_outbound(&self, m: &StoredMessage) -> Result<Recorded, PortError> {
-        self.tick()?;
-        self.inner.record_outbound(m).await
-    }
-    async fn apply_status(&self, s: &StatusUpdate) -> Result<(), PortError> {
-        self.tick()?;
-        self.inner.apply_status(s).await
-    }
-    async fn record_event(&self, e: &RawEvent) -> Result<Recorded, PortError> {
-        self.tick()?;
-        self.inner.record_event(e).await
-    }
-    async fn events(&self, f: &str, l: u32) -> Result<Vec<RawEvent>, PortError> {
-        self.inner.events(f, l).await
-    }
-    async fn message(&self, r: &MessageRef) -> Result<Option<MessageView>, PortError> {
-        self.inner.message(r).await
-    }
-    async fn conversation_messages(&self, c: &CustomerKey, p: &PageRequest) -> Result<Page<MessageView>, PortError> {
-        self.inner.conversation_messages(c, p).await
-    }
-    async fn conversations(&self, p: &PageRequest, now: i64) -> Result<Page<Conversation>, PortError> {
-        self.inner.conversations(p, now).await
-    }
-    async fn conversation(&self, c: &CustomerKey, now: i64) -> Result<Option<Conversation>, PortError> {
-        self.inner.conversation(c, now).await
-    }
-    async fn contacts(&self, p: &PageRequest) -> Result<Page<Contact>, PortError> {
-        self.inner.contacts(p).await
-    }
-    async fn contact(&self, c: &CustomerKey) -> Result<Option<Contact>, PortError> {
-        self.inner.contact(c).await
-    }
-    async fn ping(&self) -> Result<(), PortError> {
-        self.inner.ping().await
-    }
-}
-
 async fn store_failures_mid_webhook_are_retried_without_double_counting(b: Backend) {
     // Call 5 fails after four messages were stored; call 30 fails after the retry passed them again.
-    let flaky = Arc::new(FlakyStore {
-        inner: b.store.clone(),
-        calls: AtomicUsize::new(0),
-        fail_at: vec![5, 30],
-    });
+    let flaky = Arc::new(FlakyStore::new(b.store.clone(), vec![5, 30]));
     let p = Pipeline::with_store(flaky.clone(), b);
     assert_eq!(p.post_webhook(&fixture("webhooks/all_types.json")).await.status, 200);
     p.drain(PAST_VISIBILITY).await;

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use wabridge::adapters::aws::{self, DynamoStore, S3Blobs, SqsQueue, TableNames};
+use wabridge::adapters::aws::{self, DynamoStore, S3Blobs, SqsQueue, TableNames, sqs_delivery};
 use wabridge::config::required_var;
+use wabridge::consume;
 use wabridge::ports::{Delivery, SystemClock};
 use wabridge::process::{Processor, RetryPolicy};
 use wabridge::{Config, telemetry};
@@ -20,36 +21,21 @@ async fn main() -> Result<(), Error> {
     let blobs = S3Blobs::new(aws::s3_client(&sdk), required_var("WABRIDGE_BUCKET")?);
     let queue = SqsQueue::new(aws::sqs_client(&sdk), required_var("WABRIDGE_INBOUND_QUEUE_URL")?)
         .with_dead_letter_queue(required_var("WABRIDGE_INBOUND_DLQ_URL")?);
-    let processor = Processor::new(Arc::new(store), Arc::new(blobs), Arc::new(SystemClock));
     let policy = RetryPolicy {
         max_receives: config.max_receives,
         ..RetryPolicy::default()
     };
+    let processor = Processor::new(Arc::new(store), Arc::new(blobs), Arc::new(SystemClock)).with_policy(policy);
     let (processor, queue) = (&processor, &queue);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let batch: Vec<Delivery> = event.payload.records.into_iter().map(delivery).collect();
+        let batch: Vec<Delivery> = event.payload.records.into_iter().map(sqs_delivery).collect();
         let mut response = SqsBatchResponse::default();
-        for id in processor.settle_batch(queue, &batch, &policy).await {
+        for id in consume::settle_lambda_batch(processor, queue, &batch).await {
             response.add_failure(id);
         }
         Ok::<_, Error>(response)
     }))
     .await
-}
-
-/// An SQS record as a [`Delivery`]. A record missing its body still goes through processing, fails,
-/// and is dead-lettered with that reason rather than vanishing.
-fn delivery(m: aws_lambda_events::event::sqs::SqsMessage) -> Delivery {
-    Delivery {
-        receive_count: m
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1),
-        id: m.message_id.unwrap_or_default(),
-        body: m.body.unwrap_or_default(),
-        receipt: m.receipt_handle.unwrap_or_default(),
-    }
 }
 
 #[cfg(test)]
@@ -59,7 +45,7 @@ mod tests {
     #[test]
     fn sqs_records_become_deliveries_with_their_receive_count() {
         let event: SqsEvent = serde_json::from_str(include_str!("../events/sqs-batch.json")).unwrap();
-        let batch: Vec<Delivery> = event.records.into_iter().map(delivery).collect();
+        let batch: Vec<Delivery> = event.records.into_iter().map(sqs_delivery).collect();
         assert_eq!(batch.len(), 2);
         assert_eq!(batch[0].id, "6f1b2c3d-0000-4000-8000-000000000001");
         assert_eq!((batch[0].receive_count, batch[1].receive_count), (1, 3));

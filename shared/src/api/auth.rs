@@ -38,8 +38,19 @@ impl ApiKeys {
     }
 }
 
+/// Who called: a short hash of the API key used (never the key), for scoping idempotency keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller(pub String);
+
+impl Caller {
+    fn of(key: &str) -> Self {
+        use sha2::Digest;
+        Self(hex::encode(&sha2::Sha256::digest(key.as_bytes())[..8]))
+    }
+}
+
 /// Middleware: 401 with a JSON error unless `Authorization: Bearer <key>` carries a configured key.
-pub async fn require_key(State(keys): State<ApiKeys>, req: Request, next: Next) -> Response {
+pub async fn require_key(State(keys): State<ApiKeys>, mut req: Request, next: Next) -> Response {
     let given = req
         .headers()
         .get(AUTHORIZATION)
@@ -47,7 +58,11 @@ pub async fn require_key(State(keys): State<ApiKeys>, req: Request, next: Next) 
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim);
     match given {
-        Some(k) if !k.is_empty() && keys.accepts(k) => next.run(req).await,
+        Some(k) if !k.is_empty() && keys.accepts(k) => {
+            let caller = Caller::of(k);
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
         _ => ApiError::unauthorized().into_response(),
     }
 }

@@ -3,13 +3,15 @@
 //!
 //! - [`webhook_verify_router`]: `GET /webhook` (Meta's handshake).
 //! - [`webhook_ingest_router`]: `POST /webhook` (signed deliveries onto the inbound queue).
-//! - [`query_router`]: `/v1/...` for frontends (API key) and `/health`.
+//! - [`query_router`]: `/v1/...` reads for frontends (API key) and `/health`.
+//! - [`send_router`]: `POST /v1/messages` and read receipts (API key).
 //!
 //! Compose with [`finish`], which adds the JSON 404/405 answers and the body limit.
 
 pub mod auth;
 pub mod error;
 mod query;
+mod send;
 mod webhook;
 
 use axum::Router;
@@ -19,6 +21,7 @@ use axum::http::StatusCode;
 pub use auth::ApiKeys;
 pub use error::ApiError;
 pub use query::{QueryState, query_router};
+pub use send::send_router;
 pub use webhook::{webhook_ingest_router, webhook_verify_router};
 
 /// Largest request body accepted: Lambda's synchronous payload limit.

@@ -15,9 +15,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use super::TableNames;
 use super::expr::{Expr, get_n, get_s, n, s};
 use crate::domain::{
-    AFTER_ALL_KEYS, Contact, Conversation, CustomerKey, DeliveryStatus, Direction, LastMessage, MessageId, MessageRef,
-    MessageView, Page, PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate, StoredMessage, Wamid,
-    messages_list, seq_key,
+    AFTER_ALL_KEYS, Contact, Conversation, CustomerKey, DeliveryStatus, Direction, IdempotencyClaim, LastMessage,
+    MessageId, MessageRef, MessageView, Page, PageRequest, RawEvent, Recorded, SendChange, SendProgress, SendState,
+    StatusRecord, StatusUpdate, StoredMessage, Wamid, messages_list, seq_key,
 };
 use crate::ports::{PortError, Store};
 
@@ -80,6 +80,15 @@ impl DynamoStore {
         item.insert("customer".into(), s(m.customer.as_str()));
         item.insert("seq".into(), s(m.seq()));
         item.insert("doc".into(), to_json(m)?);
+        if m.direction == Direction::Outbound {
+            let state = if m.wamid.is_some() {
+                SendState::Accepted
+            } else {
+                SendState::Queued
+            };
+            item.insert("state".into(), s(state.as_str()));
+            item.insert("attempts".into(), n(0));
+        }
         Ok(item)
     }
 
@@ -236,6 +245,31 @@ impl DynamoStore {
     }
 }
 
+/// The sender's progress kept beside an outbound message's document.
+fn progress_of(item: &Item) -> Result<Option<SendProgress>, PortError> {
+    let Some(state) = get_s(item, "state").as_deref().and_then(SendState::parse) else {
+        return Ok(None);
+    };
+    Ok(Some(SendProgress {
+        state,
+        attempts: get_n(item, "attempts").and_then(|a| u32::try_from(a).ok()).unwrap_or(0),
+        last_attempt_ms: get_n(item, "last_attempt_ms"),
+        wamid: get_s(item, "wamid").and_then(|w| Wamid::parse(&w).ok()),
+        error: from_json(item, "send_error")?,
+    }))
+}
+
+/// The stored message of an item, with its send progress shown on it.
+fn message_of(item: &Item) -> Result<Option<StoredMessage>, PortError> {
+    let Some(mut m) = from_json::<StoredMessage>(item, "doc")? else {
+        return Ok(None);
+    };
+    if let Some(p) = progress_of(item)? {
+        p.overlay(&mut m);
+    }
+    Ok(Some(m))
+}
+
 fn conversation_of(item: &Item) -> Result<Conversation, PortError> {
     Ok(Conversation {
         wa_id: get_s(item, "wa_id"),
@@ -248,6 +282,7 @@ fn conversation_of(item: &Item) -> Result<Conversation, PortError> {
         window_expires_at: None,
         window_open: false,
         last_inbound_ms: get_n(item, "last_inbound_at"),
+        window_closed_ms: get_n(item, "window_closed_at"),
     })
 }
 
@@ -328,6 +363,141 @@ impl Store for DynamoStore {
         };
         self.advance_conversation(msg).await?;
         Ok(recorded)
+    }
+
+    async fn outbound(&self, id: MessageId) -> Result<Option<(StoredMessage, SendProgress)>, PortError> {
+        let Some(item) = self.get(&self.t.messages, ("id", &id.to_string())).await? else {
+            return Ok(None);
+        };
+        match (message_of(&item)?, progress_of(&item)?) {
+            (Some(m), Some(p)) => Ok(Some((m, p))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn update_outbound(&self, id: MessageId, change: &SendChange) -> Result<Option<SendProgress>, PortError> {
+        let e = match change {
+            SendChange::Attempt { at_ms } => Expr::default()
+                .set("state", s(SendState::Sending.as_str()))
+                .set("last_attempt_ms", n(*at_ms))
+                .add("attempts", n(1)),
+            SendChange::Accepted { wamid } => Expr::default()
+                .set("state", s(SendState::Accepted.as_str()))
+                .set("wamid", s(wamid.as_str())),
+            SendChange::Deferred { error } => Expr::default()
+                .set("state", s(SendState::Queued.as_str()))
+                .set("send_error", to_json(error)?),
+            SendChange::Failed { error } => Expr::default()
+                .set("state", s(SendState::Failed.as_str()))
+                .set("send_error", to_json(error)?),
+        }
+        .when(|e| {
+            let (st, q, sd) = (
+                e.name("state"),
+                e.val(s(SendState::Queued.as_str())),
+                e.val(s(SendState::Sending.as_str())),
+            );
+            format!("{st} IN ({q}, {sd})")
+        });
+        self.update(&self.t.messages, ("id", &id.to_string()), e, "update outbound")
+            .await?;
+        Ok(self
+            .get(&self.t.messages, ("id", &id.to_string()))
+            .await?
+            .as_ref()
+            .map(progress_of)
+            .transpose()?
+            .flatten())
+    }
+
+    async fn close_window(&self, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError> {
+        let e = Expr::default().set("window_closed_at", n(at_ms)).when(|e| {
+            let (c, w, v) = (e.name("customer"), e.name("window_closed_at"), e.val(n(at_ms)));
+            format!("attribute_exists({c}) AND (attribute_not_exists({w}) OR {w} < {v})")
+        });
+        self.update(
+            &self.t.conversations,
+            ("customer", customer.as_str()),
+            e,
+            "close window",
+        )
+        .await
+    }
+
+    async fn claim_idempotency(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        expires_ms: i64,
+    ) -> Result<IdempotencyClaim, PortError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut item = Item::new();
+        item.insert("key".into(), s(key));
+        item.insert("fingerprint".into(), s(fingerprint));
+        item.insert("expires_ms".into(), n(expires_ms));
+        item.insert("expires_at".into(), n(expires_ms / 1000));
+        let mut values = HashMap::new();
+        values.insert(":now".to_owned(), n(now));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.t.idempotency)
+            .set_item(Some(item))
+            // DynamoDB's TTL deletes late: an expired record counts as absent.
+            .condition_expression("attribute_not_exists(#k) OR expires_ms < :now")
+            .expression_attribute_names("#k", "key")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match put {
+            Ok(_) => return Ok(IdempotencyClaim::New),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(PortError::unavailable("claim idempotency key", e)),
+        }
+        let item = self.get(&self.t.idempotency, ("key", key)).await?.unwrap_or_default();
+        let fingerprint = get_s(&item, "fingerprint").unwrap_or_default();
+        Ok(match (get_n(&item, "status"), from_json(&item, "body")?) {
+            (Some(status), Some(body)) => IdempotencyClaim::Answered {
+                fingerprint,
+                status: u16::try_from(status).unwrap_or(500),
+                body,
+            },
+            _ => IdempotencyClaim::InProgress { fingerprint },
+        })
+    }
+
+    async fn finish_idempotency(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<(), PortError> {
+        let e = Expr::default()
+            .set("status", n(i64::from(status)))
+            .set("body", to_json(body)?);
+        self.update(&self.t.idempotency, ("key", key), e, "finish idempotency key")
+            .await
+    }
+
+    async fn release_idempotency(&self, key: &str) -> Result<(), PortError> {
+        let mut names = HashMap::new();
+        names.insert("#s".to_owned(), "status".to_owned());
+        let r = self
+            .client
+            .delete_item()
+            .table_name(&self.t.idempotency)
+            .key("key", s(key))
+            .condition_expression("attribute_not_exists(#s)")
+            .set_expression_attribute_names(Some(names))
+            .send()
+            .await;
+        match r {
+            Err(e)
+                if !e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(PortError::unavailable("release idempotency key", e))
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn apply_status(&self, u: &StatusUpdate) -> Result<(), PortError> {
@@ -425,11 +595,7 @@ impl Store for DynamoStore {
                 (item, Some(w.clone()))
             }
         };
-        let msg = item
-            .as_ref()
-            .map(|i| from_json::<StoredMessage>(i, "doc"))
-            .transpose()?
-            .flatten();
+        let msg = item.as_ref().map(message_of).transpose()?.flatten();
         self.view(msg, wamid.as_ref()).await
     }
 
@@ -453,7 +619,7 @@ impl Store for DynamoStore {
             .await?;
         let mut rows = Vec::with_capacity(items.len());
         for item in &items {
-            let msg: Option<StoredMessage> = from_json(item, "doc")?;
+            let msg = message_of(item)?;
             let seq = get_s(item, "seq").unwrap_or_default();
             if let Some(v) = self.view(msg, None).await? {
                 rows.push((v, seq));

@@ -4,11 +4,13 @@
 mod blobs;
 mod dynamo;
 mod expr;
+mod limiter;
 mod queue;
 pub mod schema;
 
 pub use blobs::S3Blobs;
 pub use dynamo::DynamoStore;
+pub use limiter::DynamoRateLimiter;
 pub use queue::SqsQueue;
 
 use crate::config::{ConfigError, required_var};
@@ -26,6 +28,10 @@ pub struct TableNames {
     pub contacts: String,
     /// `WABRIDGE_EVENTS_TABLE`.
     pub events: String,
+    /// `WABRIDGE_IDEMPOTENCY_TABLE`.
+    pub idempotency: String,
+    /// `WABRIDGE_RATE_LIMITS_TABLE`.
+    pub rate_limits: String,
 }
 
 impl TableNames {
@@ -37,6 +43,8 @@ impl TableNames {
             conversations: required_var("WABRIDGE_CONVERSATIONS_TABLE")?,
             contacts: required_var("WABRIDGE_CONTACTS_TABLE")?,
             events: required_var("WABRIDGE_EVENTS_TABLE")?,
+            idempotency: required_var("WABRIDGE_IDEMPOTENCY_TABLE")?,
+            rate_limits: required_var("WABRIDGE_RATE_LIMITS_TABLE")?,
         })
     }
 
@@ -48,6 +56,8 @@ impl TableNames {
             conversations: format!("{prefix}-conversations"),
             contacts: format!("{prefix}-contacts"),
             events: format!("{prefix}-events"),
+            idempotency: format!("{prefix}-idempotency"),
+            rate_limits: format!("{prefix}-rate-limits"),
         }
     }
 }
@@ -78,4 +88,19 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
         .force_path_style(path_style)
         .build();
     aws_sdk_s3::Client::from_conf(s3)
+}
+
+/// An SQS record from a Lambda event as a [`crate::ports::Delivery`]. A record missing its body
+/// still goes through its handler, fails, and is dead-lettered with that reason rather than vanishing.
+pub fn sqs_delivery(m: aws_lambda_events::event::sqs::SqsMessage) -> crate::ports::Delivery {
+    crate::ports::Delivery {
+        receive_count: m
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1),
+        id: m.message_id.unwrap_or_default(),
+        body: m.body.unwrap_or_default(),
+        receipt: m.receipt_handle.unwrap_or_default(),
+    }
 }

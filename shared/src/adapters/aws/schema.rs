@@ -8,6 +8,8 @@
 //! | conversations | `customer` | `by_activity` (`list`, `activity`) |
 //! | contacts | `customer` | `by_customer` (`list`, `customer`) |
 //! | events | `id` | `by_field` (`field`, `seq`); TTL `expires_at` |
+//! | idempotency | `key` | TTL `expires_at` |
+//! | rate_limits | `key` | |
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
@@ -101,5 +103,7 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Po
     )
     .await?;
     create(client, &names.events, "id", &[("by_field", "field", Some("seq"))]).await?;
+    create(client, &names.idempotency, "key", &[]).await?;
+    create(client, &names.rate_limits, "key", &[]).await?;
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! The embedded backend: everything in one data folder, durable across restarts.
 
 mod blobs;
+mod limiter;
 mod queue;
 mod store;
 
 pub use blobs::FolderBlobs;
+pub use limiter::MemoryRateLimiter;
 pub use queue::SqliteQueue;
 pub use store::SqliteStore;
 

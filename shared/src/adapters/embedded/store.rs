@@ -9,8 +9,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{blocking, open, sql_err};
 use crate::domain::{
-    AFTER_ALL_KEYS, Contact, Conversation, CustomerKey, Direction, LastMessage, MessageId, MessageRef, MessageView,
-    Page, PageRequest, RawEvent, Recorded, StatusRecord, StatusUpdate, StoredMessage, Wamid, messages_list, seq_key,
+    AFTER_ALL_KEYS, Contact, Conversation, CustomerKey, Direction, IdempotencyClaim, LastMessage, MessageId,
+    MessageRef, MessageView, Page, PageRequest, RawEvent, Recorded, SendChange, SendProgress, SendState, StatusRecord,
+    StatusUpdate, StoredMessage, Wamid, messages_list, seq_key,
 };
 use crate::ports::{PortError, Store};
 
@@ -58,7 +59,37 @@ CREATE TABLE IF NOT EXISTS events (
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_field ON events(field, seq);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    status INTEGER,
+    body TEXT,
+    expires_at INTEGER NOT NULL
+);
 ";
+
+/// Columns added after the first release, as (table, column, type): added in place to older files.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("messages", "state", "TEXT"),
+    ("messages", "attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("messages", "last_attempt", "INTEGER"),
+    ("messages", "error", "TEXT"),
+    ("conversations", "window_closed_at", "INTEGER"),
+];
+
+fn migrate(conn: &Connection) -> Result<(), PortError> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let present: bool = conn
+            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))
+            .and_then(|mut s| s.exists([column]))
+            .map_err(sql_err("migrate"))?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+                .map_err(sql_err("migrate"))?;
+        }
+    }
+    Ok(())
+}
 
 /// The SQLite store.
 #[derive(Clone)]
@@ -85,6 +116,7 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, PortError> {
         let conn = open(path)?;
         conn.execute_batch(SCHEMA).map_err(sql_err("create tables"))?;
+        migrate(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -121,15 +153,21 @@ impl SqliteStore {
 }
 
 fn insert_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<Recorded, PortError> {
+    let state = match m.direction {
+        Direction::Inbound => None,
+        Direction::Outbound if m.wamid.is_some() => Some(SendState::Accepted.as_str()),
+        Direction::Outbound => Some(SendState::Queued.as_str()),
+    };
     let n = tx
         .execute(
-            "INSERT OR IGNORE INTO messages (id, wamid, customer, seq, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO messages (id, wamid, customer, seq, doc, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 m.id.to_string(),
                 m.wamid.as_ref().map(Wamid::as_str),
                 m.customer.as_str(),
                 m.seq(),
-                json(m)?
+                json(m)?,
+                state
             ],
         )
         .map_err(sql_err("insert message"))?;
@@ -219,8 +257,38 @@ fn status_of(conn: &Connection, wamid: &str) -> Result<Option<StatusRecord>, Por
     .transpose()
 }
 
-fn view(conn: &Connection, doc: Option<String>, wamid: Option<&Wamid>) -> Result<Option<MessageView>, PortError> {
-    let msg: Option<StoredMessage> = doc.as_deref().map(parse).transpose()?;
+/// The columns every message read selects: the document plus the sender's progress.
+const MESSAGE_COLUMNS: &str = "doc, state, attempts, last_attempt, wamid, error";
+
+/// A message row as read: the document and, for outbound messages, the send progress.
+type MessageRow = (String, Option<SendProgress>);
+
+fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
+    let state: Option<String> = r.get(1)?;
+    let progress = state.as_deref().and_then(SendState::parse).map(|state| {
+        let wamid: Option<String> = r.get(4).ok().flatten();
+        let error: Option<String> = r.get(5).ok().flatten();
+        SendProgress {
+            state,
+            attempts: r.get(2).unwrap_or(0),
+            last_attempt_ms: r.get(3).ok().flatten(),
+            wamid: wamid.and_then(|w| Wamid::parse(&w).ok()),
+            error: error.and_then(|e| serde_json::from_str(&e).ok()),
+        }
+    });
+    Ok((r.get(0)?, progress))
+}
+
+fn stored(row: &MessageRow) -> Result<StoredMessage, PortError> {
+    let mut m: StoredMessage = parse(&row.0)?;
+    if let Some(p) = &row.1 {
+        p.overlay(&mut m);
+    }
+    Ok(m)
+}
+
+fn view(conn: &Connection, row: Option<MessageRow>, wamid: Option<&Wamid>) -> Result<Option<MessageView>, PortError> {
+    let msg: Option<StoredMessage> = row.as_ref().map(stored).transpose()?;
     let wamid = msg.as_ref().and_then(|m| m.wamid.clone()).or_else(|| wamid.cloned());
     let status = match (&msg, &wamid) {
         (Some(m), _) if m.direction == Direction::Inbound => None,
@@ -228,6 +296,16 @@ fn view(conn: &Connection, doc: Option<String>, wamid: Option<&Wamid>) -> Result
         _ => None,
     };
     Ok(MessageView::join(msg, status, wamid.as_ref()))
+}
+
+fn by_id(conn: &Connection, id: MessageId) -> Result<Option<MessageRow>, PortError> {
+    conn.query_row(
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+        [id.to_string()],
+        message_row,
+    )
+    .optional()
+    .map_err(sql_err("read message"))
 }
 
 fn conversation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Conversation, String)> {
@@ -244,6 +322,7 @@ fn conversation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Conversation, St
             window_expires_at: None,
             window_open: false,
             last_inbound_ms: r.get("last_inbound_at")?,
+            window_closed_ms: r.get("window_closed_at")?,
         },
         r.get::<_, Option<String>>("activity")?.unwrap_or_default(),
     ))
@@ -282,6 +361,124 @@ impl Store for SqliteStore {
             let rec = insert_message(tx, &m)?;
             advance_conversation(tx, &m, false)?;
             Ok(rec)
+        })
+        .await
+    }
+
+    async fn outbound(&self, id: MessageId) -> Result<Option<(StoredMessage, SendProgress)>, PortError> {
+        self.with("read outbound", move |conn| {
+            let Some(row) = by_id(conn, id)? else { return Ok(None) };
+            let progress = row.1.clone();
+            progress.map(|p| stored(&row).map(|m| (m, p))).transpose()
+        })
+        .await
+    }
+
+    async fn update_outbound(&self, id: MessageId, change: &SendChange) -> Result<Option<SendProgress>, PortError> {
+        let change = change.clone();
+        self.write("update outbound", move |tx| {
+            let op = sql_err("update outbound");
+            let not_final = "id = ?1 AND state IN ('queued', 'sending')";
+            match &change {
+                SendChange::Attempt { at_ms } => tx.execute(
+                    &format!("UPDATE messages SET state = 'sending', attempts = attempts + 1, last_attempt = ?2 WHERE {not_final}"),
+                    params![id.to_string(), at_ms],
+                ),
+                SendChange::Accepted { wamid } => tx.execute(
+                    &format!("UPDATE messages SET state = 'accepted', wamid = ?2 WHERE {not_final}"),
+                    params![id.to_string(), wamid.as_str()],
+                ),
+                SendChange::Deferred { error } => tx.execute(
+                    &format!("UPDATE messages SET state = 'queued', error = ?2 WHERE {not_final}"),
+                    params![id.to_string(), json(error)?],
+                ),
+                SendChange::Failed { error } => tx.execute(
+                    &format!("UPDATE messages SET state = 'failed', error = ?2 WHERE {not_final}"),
+                    params![id.to_string(), json(error)?],
+                ),
+            }
+            .map_err(&op)?;
+            Ok(by_id(tx, id)?.and_then(|r| r.1))
+        })
+        .await
+    }
+
+    async fn close_window(&self, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError> {
+        let c = customer.clone();
+        self.write("close window", move |tx| {
+            tx.execute(
+                "UPDATE conversations SET window_closed_at = ?2
+                 WHERE customer = ?1 AND (window_closed_at IS NULL OR window_closed_at < ?2)",
+                params![c.as_str(), at_ms],
+            )
+            .map_err(sql_err("close window"))
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn claim_idempotency(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        expires_ms: i64,
+    ) -> Result<IdempotencyClaim, PortError> {
+        let (key, fp) = (key.to_owned(), fingerprint.to_owned());
+        let now = chrono::Utc::now().timestamp_millis();
+        self.write("claim idempotency key", move |tx| {
+            let op = sql_err("claim idempotency key");
+            tx.execute(
+                "DELETE FROM idempotency WHERE key = ?1 AND expires_at < ?2",
+                params![key, now],
+            )
+            .map_err(&op)?;
+            let n = tx
+                .execute(
+                    "INSERT OR IGNORE INTO idempotency (key, fingerprint, expires_at) VALUES (?1, ?2, ?3)",
+                    params![key, fp, expires_ms],
+                )
+                .map_err(&op)?;
+            if n == 1 {
+                return Ok(IdempotencyClaim::New);
+            }
+            let (fingerprint, status, body): (String, Option<u16>, Option<String>) = tx
+                .query_row(
+                    "SELECT fingerprint, status, body FROM idempotency WHERE key = ?1",
+                    [&key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(&op)?;
+            Ok(match (status, body) {
+                (Some(status), Some(body)) => IdempotencyClaim::Answered {
+                    fingerprint,
+                    status,
+                    body: parse(&body)?,
+                },
+                _ => IdempotencyClaim::InProgress { fingerprint },
+            })
+        })
+        .await
+    }
+
+    async fn finish_idempotency(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<(), PortError> {
+        let (key, body) = (key.to_owned(), json(body)?);
+        self.write("finish idempotency key", move |tx| {
+            tx.execute(
+                "UPDATE idempotency SET status = ?2, body = ?3 WHERE key = ?1",
+                params![key, status, body],
+            )
+            .map_err(sql_err("finish idempotency key"))
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn release_idempotency(&self, key: &str) -> Result<(), PortError> {
+        let key = key.to_owned();
+        self.write("release idempotency key", move |tx| {
+            tx.execute("DELETE FROM idempotency WHERE key = ?1 AND status IS NULL", [key])
+                .map_err(sql_err("release idempotency key"))
+                .map(drop)
         })
         .await
     }
@@ -335,29 +532,17 @@ impl Store for SqliteStore {
         let r = r.clone();
         self.with("read message", move |conn| {
             let (doc, wamid) = match &r {
-                MessageRef::Id(id) => {
-                    let doc = conn
-                        .query_row("SELECT doc FROM messages WHERE id = ?1", [id.to_string()], |r| r.get(0))
-                        .optional()
-                        .map_err(sql_err("read message"))?;
-                    (doc, None)
-                }
+                MessageRef::Id(id) => (by_id(conn, *id)?, None),
                 MessageRef::Wamid(w) => {
                     // Inbound ids derive from the wamid: one primary-key read finds them.
-                    let by_id: Option<String> = conn
-                        .query_row(
-                            "SELECT doc FROM messages WHERE id = ?1",
-                            [MessageId::for_wamid(w).to_string()],
-                            |r| r.get(0),
-                        )
-                        .optional()
-                        .map_err(sql_err("read message"))?;
-                    let doc = match by_id {
+                    let doc = match by_id(conn, MessageId::for_wamid(w))? {
                         Some(d) => Some(d),
                         None => conn
-                            .query_row("SELECT doc FROM messages WHERE wamid = ?1 LIMIT 1", [w.as_str()], |r| {
-                                r.get(0)
-                            })
+                            .query_row(
+                                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE wamid = ?1 LIMIT 1"),
+                                [w.as_str()],
+                                message_row,
+                            )
                             .optional()
                             .map_err(sql_err("read message"))?,
                     };
@@ -377,20 +562,23 @@ impl Store for SqliteStore {
         let (c, p) = (customer.clone(), page.clone());
         self.with("read conversation", move |conn| {
             let before = p.after.clone().unwrap_or_else(|| AFTER_ALL_KEYS.to_owned());
-            let rows: Vec<(String, String)> = {
+            let rows: Vec<(MessageRow, String)> = {
                 let mut stmt = conn
-                    .prepare_cached(
-                        "SELECT doc, seq FROM messages WHERE customer = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-                    )
+                    .prepare_cached(&format!(
+                        "SELECT {MESSAGE_COLUMNS}, seq FROM messages WHERE customer = ?1 AND seq < ?2
+                         ORDER BY seq DESC LIMIT ?3"
+                    ))
                     .map_err(sql_err("read conversation"))?;
-                stmt.query_map(params![c.as_str(), before, p.limit + 1], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .map_err(sql_err("read conversation"))?
-                    .collect::<Result<_, _>>()
-                    .map_err(sql_err("read conversation"))?
+                stmt.query_map(params![c.as_str(), before, p.limit + 1], |r| {
+                    Ok((message_row(r)?, r.get(6)?))
+                })
+                .map_err(sql_err("read conversation"))?
+                .collect::<Result<_, _>>()
+                .map_err(sql_err("read conversation"))?
             };
             let mut views = Vec::with_capacity(rows.len());
-            for (doc, seq) in rows {
-                if let Some(v) = view(conn, Some(doc), None)? {
+            for (row, seq) in rows {
+                if let Some(v) = view(conn, Some(row), None)? {
                     views.push((v, seq));
                 }
             }

@@ -1,0 +1,330 @@
+//! The Graph API sandbox: a real HTTP server that plays Meta for sends. It answers
+//! `POST /{version}/{phone_number_id}/messages` the way Meta does (a `wamid`, or Meta's error body),
+//! checks templates the way Meta does, and then posts signed status webhooks (sent → delivered →
+//! read) to the stack's `/webhook`. Recipients can be set to fail with a code, fault knobs inject
+//! 429s, 5xx, timeouts and throughput errors, and every request is recorded for tests to assert on.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::simulate;
+
+/// One injected fault, consumed by the next send request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// HTTP 429 with Meta's throttling error (code 4).
+    TooManyRequests,
+    /// HTTP 503 without a Graph body.
+    ServerError,
+    /// Meta's error body with this code (130429 throughput, 131056 pair rate, …), HTTP 400.
+    Code(i64),
+    /// Hold the request this long without recording it, then fail: the request never arrived.
+    TimeoutBeforeAccept(Duration),
+    /// Accept it (record it, post its statuses), but answer only after this long: the sender sees a
+    /// timeout although Meta has the message.
+    TimeoutAfterAccept(Duration),
+}
+
+/// An approved template the sandbox knows, with how many body parameters it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    /// `APPROVED`, `PENDING`, `REJECTED`, …
+    pub status: String,
+    /// `{{n}}` placeholders in the body.
+    pub body_params: usize,
+}
+
+/// Where and how the sandbox posts status webhooks.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// The stack's webhook URL; `None` posts no statuses.
+    pub webhook_url: Option<String>,
+    /// The app secret the webhooks are signed with.
+    pub app_secret: SecretString,
+    /// Delays before `sent`, then `delivered`, then `read`.
+    pub status_delays: [Duration; 3],
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    requests: Vec<Value>,
+    reads: Vec<Value>,
+    faults: VecDeque<Fault>,
+    failing_recipients: HashMap<String, i64>,
+    templates: HashMap<(String, String), Template>,
+}
+
+/// The sandbox; cheap to clone, all clones share state.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    inner: Arc<Mutex<Inner>>,
+    config: Arc<SandboxConfig>,
+    http: reqwest::Client,
+}
+
+/// Meta's error body.
+fn meta_error(status: StatusCode, code: i64, message: &str, details: &str) -> Response {
+    let body = json!({"error": {"message": format!("(#{code}) {message}"), "type": "OAuthException", "code": code,
+        "error_data": {"messaging_product": "whatsapp", "details": details}, "fbtrace_id": "SANDBOX"}});
+    (status, axum::Json(body)).into_response()
+}
+
+/// Titles of the codes the sandbox can be asked to answer with.
+fn title_of(code: i64) -> &'static str {
+    match code {
+        4 => "Application request limit reached",
+        130429 => "Rate limit hit",
+        131056 => "(Business Account, Consumer Account) pair rate limit hit",
+        131000 => "Something went wrong",
+        131016 => "Service unavailable",
+        131026 => "Message undeliverable",
+        131047 => "Re-engagement message",
+        131051 => "Unsupported message type",
+        132000 => "Template Param Count Mismatch",
+        132001 => "Template does not exist",
+        190 => "Invalid OAuth access token",
+        368 => "Temporarily blocked for policies violations",
+        _ => "Error",
+    }
+}
+
+impl Sandbox {
+    /// A sandbox with Meta's default `hello_world` template (en_US, approved, no parameters).
+    pub fn new(config: SandboxConfig) -> Self {
+        let mut inner = Inner::default();
+        inner.templates.insert(
+            ("hello_world".into(), "en_US".into()),
+            Template {
+                status: "APPROVED".into(),
+                body_params: 0,
+            },
+        );
+        Self {
+            inner: Arc::new(Mutex::new(inner)),
+            config: Arc::new(config),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let mut g = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut g)
+    }
+
+    /// Queues faults for the next send requests, in order.
+    pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.with(|i| i.faults.extend(faults));
+    }
+
+    /// Makes every send to `wa_id` fail with Meta's `code`.
+    pub fn fail_recipient(&self, wa_id: &str, code: i64) {
+        self.with(|i| i.failing_recipients.insert(wa_id.to_owned(), code));
+    }
+
+    /// Adds or replaces a template.
+    pub fn add_template(&self, name: &str, language: &str, template: Template) {
+        self.with(|i| i.templates.insert((name.to_owned(), language.to_owned()), template));
+    }
+
+    /// Every message request accepted so far (read receipts excluded), as received.
+    pub fn accepted(&self) -> Vec<Value> {
+        self.with(|i| i.requests.clone())
+    }
+
+    /// Every read receipt (`status: read`) received, as received.
+    pub fn reads(&self) -> Vec<Value> {
+        self.with(|i| i.reads.clone())
+    }
+
+    /// The routes, for nesting or serving on their own.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/{version}/{phone_number_id}/messages", post(messages))
+            .route("/_sandbox/requests", get(requests))
+            .with_state(self.clone())
+    }
+
+    /// Serves the sandbox on `listener` until the task is dropped.
+    pub fn serve(&self, listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+        let app = self.router();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        })
+    }
+
+    /// Posts sent → delivered → read for a message, signed like Meta's.
+    fn post_statuses(&self, pni: String, to: String, wamid: String, callback: Option<String>) {
+        let Some(url) = self.config.webhook_url.clone() else {
+            return;
+        };
+        let base = url.trim_end_matches("/webhook").to_owned();
+        let (me, delays) = (self.clone(), self.config.status_delays);
+        tokio::spawn(async move {
+            for (status, delay) in ["sent", "delivered", "read"].into_iter().zip(delays) {
+                tokio::time::sleep(delay).await;
+                let mut body = simulate::status(&pni, &to, &wamid, status, chrono::Utc::now().timestamp());
+                if let Some(cb) = &callback {
+                    body["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"] = json!(cb);
+                }
+                let raw = serde_json::to_vec(&body).unwrap_or_default();
+                for _ in 0..5 {
+                    match simulate::post(&me.http, &base, &me.config.app_secret, &raw).await {
+                        Ok(200) => break,
+                        _ => tokio::time::sleep(Duration::from_millis(200)).await,
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn requests(State(sb): State<Sandbox>) -> Response {
+    axum::Json(json!({"data": sb.accepted()})).into_response()
+}
+
+/// Counts `{{n}}` placeholders Meta would find in a body: here, the parameters a template takes.
+fn body_param_count(body: &Value) -> usize {
+    body.pointer("/template/components")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| c.get("type").and_then(Value::as_str) == Some("body"))
+        .map(|c| c.get("parameters").and_then(Value::as_array).map_or(0, Vec::len))
+        .sum()
+}
+
+async fn messages(
+    State(sb): State<Sandbox>,
+    Path((_version, pni)): Path<(String, String)>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Response {
+    let authorized = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > "Bearer ".len());
+    if !authorized {
+        return meta_error(StatusCode::UNAUTHORIZED, 190, title_of(190), "missing access token");
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
+        return meta_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter", "body is not JSON");
+    };
+    if body.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
+        return meta_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "Invalid parameter",
+            "messaging_product must be whatsapp",
+        );
+    }
+    if body.get("status").and_then(Value::as_str) == Some("read") {
+        sb.with(|i| i.reads.push(body.clone()));
+        return axum::Json(json!({"success": true})).into_response();
+    }
+    let to = body
+        .get("to")
+        .or_else(|| body.get("recipient"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let msg_type = body.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
+    if to.is_empty() || msg_type.is_empty() || body.get(&msg_type).is_none() {
+        return meta_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "Invalid parameter",
+            "to, type and the type's object are required",
+        );
+    }
+    let fault = sb.with(|i| i.faults.pop_front());
+    match &fault {
+        Some(Fault::TooManyRequests) => {
+            return meta_error(StatusCode::TOO_MANY_REQUESTS, 4, title_of(4), "too many calls");
+        }
+        Some(Fault::ServerError) => return (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response(),
+        Some(Fault::Code(code)) => return meta_error(StatusCode::BAD_REQUEST, *code, title_of(*code), "injected"),
+        Some(Fault::TimeoutBeforeAccept(d)) => {
+            tokio::time::sleep(*d).await;
+            return (StatusCode::GATEWAY_TIMEOUT, "timed out").into_response();
+        }
+        _ => {}
+    }
+    if let Some(code) = sb.with(|i| i.failing_recipients.get(&to).copied()) {
+        return meta_error(
+            StatusCode::BAD_REQUEST,
+            code,
+            title_of(code),
+            "configured to fail for this recipient",
+        );
+    }
+    if msg_type == "template" {
+        let name = body
+            .pointer("/template/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let lang = body
+            .pointer("/template/language/code")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let template = sb.with(|i| i.templates.get(&(name.clone(), lang.clone())).cloned());
+        match template {
+            None => {
+                return meta_error(
+                    StatusCode::NOT_FOUND,
+                    132001,
+                    title_of(132001),
+                    &format!("{name} ({lang}) does not exist"),
+                );
+            }
+            Some(t) if t.status != "APPROVED" => {
+                return meta_error(
+                    StatusCode::BAD_REQUEST,
+                    132015,
+                    "Template is paused",
+                    &format!("{name} is {}", t.status),
+                );
+            }
+            Some(t) if t.body_params != body_param_count(&body) => {
+                let details = format!(
+                    "{name} takes {} body parameters, got {}",
+                    t.body_params,
+                    body_param_count(&body)
+                );
+                return meta_error(StatusCode::BAD_REQUEST, 132000, title_of(132000), &details);
+            }
+            Some(_) => {}
+        }
+    }
+    let wamid = format!("wamid.SANDBOX{}", ulid::Ulid::new());
+    let callback = body
+        .get("biz_opaque_callback_data")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    sb.with(|i| i.requests.push(body.clone()));
+    sb.post_statuses(pni, to.clone(), wamid.clone(), callback);
+    if let Some(Fault::TimeoutAfterAccept(d)) = fault {
+        tokio::time::sleep(d).await;
+    }
+    let status = if msg_type == "template" {
+        json!({"id": wamid, "message_status": "accepted"})
+    } else {
+        json!({"id": wamid})
+    };
+    axum::Json(json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}], "messages": [status]}))
+        .into_response()
+}

@@ -1,0 +1,131 @@
+//! Queue consumption shared by every consumer (inbound processor, outbound sender): what to do with
+//! a delivery ([`Outcome`]), how patiently to retry ([`RetryPolicy`]), and settling a batch either on
+//! a queue we poll ourselves (local stack, tests) or through a Lambda SQS batch response.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tracing::warn;
+
+use crate::ports::{Delivery, PortError, Queue};
+
+/// What the queue should do with a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Processed: delete it.
+    Done,
+    /// Failed, attempts remain: make it visible again after a back-off.
+    Retry {
+        /// Why it failed.
+        reason: String,
+        /// How long to wait.
+        delay: Duration,
+    },
+    /// Failed on its last attempt: move it to the dead-letter queue.
+    DeadLetter {
+        /// Why it failed.
+        reason: String,
+    },
+}
+
+/// How often and how patiently to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts before dead-lettering (SQS `maxReceiveCount`).
+    pub max_receives: u32,
+    /// Back-off after the first failure; doubles each time.
+    pub base_delay: Duration,
+    /// Longest back-off.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_receives: 5,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential back-off with full jitter in its upper half, so retries of one burst spread out.
+    pub fn delay(&self, receive_count: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32 << receive_count.saturating_sub(1).min(16));
+        let capped = exp.min(self.max_delay);
+        let half = capped / 2;
+        half + half.mul_f64(rand::random::<f64>())
+    }
+
+    /// What to do with a record after an attempt.
+    pub fn outcome<E: std::fmt::Display>(&self, result: Result<(), E>, receive_count: u32) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Done,
+            Err(e) if receive_count >= self.max_receives => Outcome::DeadLetter { reason: e.to_string() },
+            Err(e) => Outcome::Retry {
+                reason: e.to_string(),
+                delay: self.delay(receive_count),
+            },
+        }
+    }
+}
+
+/// A queue consumer: decides, for each delivery of a batch, what the queue should do with it.
+#[async_trait]
+pub trait Handler: Send + Sync {
+    /// One outcome per delivery, in order.
+    async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome>;
+}
+
+/// Applies an outcome on a queue we poll ourselves.
+pub async fn settle(queue: &dyn Queue, delivery: &Delivery, outcome: &Outcome) -> Result<(), PortError> {
+    match outcome {
+        Outcome::Done => queue.ack(&delivery.receipt).await,
+        Outcome::Retry { delay, .. } => queue.retry_later(&delivery.receipt, *delay).await,
+        Outcome::DeadLetter { reason } => {
+            warn!(record = %delivery.id, reason = %reason, "dead-lettered");
+            queue.dead_letter(delivery, reason).await
+        }
+    }
+}
+
+/// Receives one batch (waiting up to `wait`), handles and settles it; returns how many it received.
+pub async fn poll_once(handler: &dyn Handler, queue: &dyn Queue, wait: Duration) -> Result<usize, PortError> {
+    let batch = queue.receive(10, wait).await?;
+    let outcomes = handler.handle_batch(&batch).await;
+    for (d, o) in batch.iter().zip(&outcomes) {
+        settle(queue, d, o).await?;
+    }
+    Ok(batch.len())
+}
+
+/// Settles a batch the Lambda event source delivered and returns the ids to report as
+/// `batchItemFailures`: the ones to retry (after their back-off is set on the queue) and any dead
+/// letter that could not be moved aside (SQS's redrive then catches it). One bad record never fails
+/// the rest.
+pub async fn settle_lambda_batch(handler: &dyn Handler, queue: &dyn Queue, batch: &[Delivery]) -> Vec<String> {
+    let outcomes = handler.handle_batch(batch).await;
+    let mut failures = Vec::new();
+    for (d, outcome) in batch.iter().zip(outcomes) {
+        match outcome {
+            Outcome::Done => {}
+            Outcome::Retry { delay, .. } => {
+                if let Err(e) = queue.retry_later(&d.receipt, delay).await {
+                    warn!(record = %d.id, error = %e, "could not set back-off; SQS retries after its visibility timeout");
+                }
+                failures.push(d.id.clone());
+            }
+            Outcome::DeadLetter { reason } => {
+                warn!(record = %d.id, reason = %reason, "dead-lettered");
+                if let Err(e) = queue.dead_letter(d, &reason).await {
+                    warn!(record = %d.id, error = %e, "could not dead-letter; leaving it to SQS redrive");
+                    failures.push(d.id.clone());
+                }
+            }
+        }
+    }
+    failures
+}

@@ -1,0 +1,347 @@
+//! Meta's Graph API client: real HTTP (reqwest) with an injected base URL, a timeout, and errors
+//! classified by what the sender should do next. The same client talks to Meta and to our sandbox.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::domain::{ErrorInfo, Wamid};
+
+/// What Graph answered to a send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The new message's id.
+    pub wamid: Wamid,
+    /// The recipient as WhatsApp resolved it (Meta sometimes pads it with spaces; trimmed here).
+    pub wa_id: Option<String>,
+    /// `accepted`, `held_for_quality_assessment`, … when Meta says.
+    pub message_status: Option<String>,
+}
+
+/// What the sender should do after a failed call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Try again later with back-off (throttling, Meta's transient errors, 5xx, connection failures).
+    Retry,
+    /// Meta said no for good: record the error and stop.
+    Fail,
+    /// The request may have reached Meta (a timeout after sending): do not blindly send again.
+    Ambiguous,
+}
+
+/// A failed Graph call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    /// Meta's error body.
+    #[error("Graph error {code}: {title}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Meta's error code (`131047`, `130429`, …).
+        code: i64,
+        /// `error_subcode`.
+        subcode: Option<i64>,
+        /// A short title.
+        title: String,
+        /// The longer explanation.
+        details: Option<String>,
+    },
+    /// A non-Graph error answer (a proxy's 502 page, say).
+    #[error("Graph answered HTTP {status} without an error body")]
+    Http {
+        /// HTTP status.
+        status: u16,
+    },
+    /// No answer in time after the request was sent: Meta may have accepted it.
+    #[error("Graph did not answer in time")]
+    Timeout,
+    /// The request never reached Graph.
+    #[error("could not reach Graph: {0}")]
+    Connect(String),
+    /// A 2xx answer we could not read.
+    #[error("unreadable Graph answer: {0}")]
+    Decode(String),
+}
+
+/// Meta codes worth retrying: throttling (4, 80007, 130429, 131056 pair rate), temporary errors
+/// (131000 something went wrong, 131016 service unavailable, 131057 account in maintenance).
+const RETRY_CODES: &[i64] = &[1, 2, 4, 17, 341, 80007, 130429, 131000, 131016, 131056, 131057];
+
+impl GraphError {
+    /// What to do next.
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            Self::Api { code, status, .. } if RETRY_CODES.contains(code) || *status == 429 || *status >= 500 => {
+                Disposition::Retry
+            }
+            Self::Api { .. } => Disposition::Fail,
+            Self::Http { status } if *status == 429 || *status >= 500 => Disposition::Retry,
+            Self::Http { .. } => Disposition::Fail,
+            Self::Connect(_) => Disposition::Retry,
+            Self::Timeout | Self::Decode(_) => Disposition::Ambiguous,
+        }
+    }
+
+    /// Meta's code, when Meta gave one.
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            Self::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The error as stored on a failed message.
+    pub fn info(&self) -> ErrorInfo {
+        match self {
+            Self::Api {
+                code, title, details, ..
+            } => ErrorInfo {
+                code: *code,
+                title: title.clone(),
+                details: details.clone(),
+            },
+            other => ErrorInfo {
+                code: 0,
+                title: other.to_string(),
+                details: None,
+            },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorFields,
+}
+
+#[derive(Deserialize)]
+struct ErrorFields {
+    #[serde(default)]
+    message: Option<String>,
+    code: Value,
+    #[serde(default)]
+    error_subcode: Option<Value>,
+    #[serde(default)]
+    error_user_title: Option<String>,
+    #[serde(default)]
+    error_user_msg: Option<String>,
+    #[serde(default)]
+    error_data: Option<Value>,
+}
+
+fn int(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// Reads Meta's error body (`{"error":{"message","code","error_subcode","error_data",...}}`).
+pub fn parse_error(status: u16, body: &[u8]) -> GraphError {
+    let Ok(ErrorBody { error: e }) = serde_json::from_slice::<ErrorBody>(body) else {
+        return GraphError::Http { status };
+    };
+    let Some(code) = int(&e.code) else {
+        return GraphError::Http { status };
+    };
+    let message = e.message.unwrap_or_default();
+    // "(#130429) Rate limit hit" → "Rate limit hit"
+    let plain = match message.strip_prefix("(#") {
+        Some(rest) => rest.split_once(") ").map_or(message.as_str(), |(_, m)| m).to_owned(),
+        None => message.clone(),
+    };
+    let details = e
+        .error_data
+        .as_ref()
+        .and_then(|d| d.get("details"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or(e.error_user_msg);
+    GraphError::Api {
+        status,
+        code,
+        subcode: e.error_subcode.as_ref().and_then(int),
+        title: e.error_user_title.unwrap_or(plain),
+        details,
+    }
+}
+
+/// Reads a send's success body.
+pub fn parse_accepted(body: &[u8]) -> Result<Accepted, GraphError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| GraphError::Decode(e.to_string()))?;
+    let m = v
+        .pointer("/messages/0")
+        .ok_or_else(|| GraphError::Decode("no messages[0]".into()))?;
+    let id = m
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| GraphError::Decode("no message id".into()))?;
+    Ok(Accepted {
+        wamid: Wamid::parse(id).map_err(|e| GraphError::Decode(e.to_string()))?,
+        wa_id: v
+            .pointer("/contacts/0/wa_id")
+            .and_then(Value::as_str)
+            .map(|s| s.trim().to_owned()),
+        message_status: m.get("message_status").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
+/// Reads `{"success": true}` (Meta sometimes writes `"true"`).
+pub fn parse_success(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("success").cloned())
+        .is_some_and(|s| s == Value::Bool(true) || s == Value::String("true".into()))
+}
+
+/// The client.
+#[derive(Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    base: String,
+    version: String,
+    token: SecretString,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("base", &self.base)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GraphClient {
+    /// A client for `base` (`https://graph.facebook.com` or the sandbox) and API `version`.
+    pub fn new(base: &str, version: &str, token: SecretString, timeout: Duration) -> Result<Self, GraphError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| GraphError::Connect(e.to_string()))?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            version: version.to_owned(),
+            token,
+        })
+    }
+
+    async fn post(&self, phone_number_id: &str, body: &Value) -> Result<(u16, Vec<u8>), GraphError> {
+        let url = format!("{}/{}/{}/messages", self.base, self.version, phone_number_id);
+        let res = self
+            .http
+            .post(url)
+            .bearer_auth(self.token.expose_secret())
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    GraphError::Timeout
+                } else if e.is_connect() {
+                    GraphError::Connect(e.without_url().to_string())
+                } else {
+                    // A failure after the request went out (reset mid-answer): Meta may have it.
+                    GraphError::Timeout
+                }
+            })?;
+        let status = res.status().as_u16();
+        let bytes = res.bytes().await.map_err(|_| GraphError::Timeout)?;
+        Ok((status, bytes.to_vec()))
+    }
+
+    /// `POST /{version}/{phone_number_id}/messages` with Meta's message object.
+    pub async fn send_message(&self, phone_number_id: &str, body: &Value) -> Result<Accepted, GraphError> {
+        let (status, bytes) = self.post(phone_number_id, body).await?;
+        if (200..300).contains(&status) {
+            parse_accepted(&bytes)
+        } else {
+            Err(parse_error(status, &bytes))
+        }
+    }
+
+    /// Marks a customer's message read, optionally showing the typing indicator (one call).
+    pub async fn mark_read(&self, phone_number_id: &str, wamid: &Wamid, typing: bool) -> Result<(), GraphError> {
+        let mut body =
+            serde_json::json!({"messaging_product": "whatsapp", "status": "read", "message_id": wamid.as_str()});
+        if typing {
+            body["typing_indicator"] = serde_json::json!({"type": "text"});
+        }
+        let (status, bytes) = self.post(phone_number_id, &body).await?;
+        if (200..300).contains(&status) && parse_success(&bytes) {
+            Ok(())
+        } else if (200..300).contains(&status) {
+            Err(GraphError::Decode("no success flag".into()))
+        } else {
+            Err(parse_error(status, &bytes))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_error_bodies_keep_code_subcode_title_and_details() {
+        let body = br#"{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,
+            "error_data":{"messaging_product":"whatsapp","details":"Too many messages"},"error_subcode":2494055}}"#;
+        let e = parse_error(400, body);
+        assert_eq!(
+            e,
+            GraphError::Api {
+                status: 400,
+                code: 130429,
+                subcode: Some(2494055),
+                title: "Rate limit hit".into(),
+                details: Some("Too many messages".into())
+            }
+        );
+        assert_eq!(e.disposition(), Disposition::Retry);
+    }
+
+    #[test]
+    fn permanent_codes_fail_and_transient_ones_retry() {
+        let api = |code| GraphError::Api {
+            status: 400,
+            code,
+            subcode: None,
+            title: String::new(),
+            details: None,
+        };
+        for code in [4, 80007, 130429, 131000, 131016, 131056, 131057] {
+            assert_eq!(api(code).disposition(), Disposition::Retry, "{code}");
+        }
+        for code in [
+            100, 131026, 131030, 131047, 131051, 132000, 132001, 132012, 132015, 132016, 190, 368,
+        ] {
+            assert_eq!(api(code).disposition(), Disposition::Fail, "{code}");
+        }
+        assert_eq!(GraphError::Http { status: 503 }.disposition(), Disposition::Retry);
+        assert_eq!(GraphError::Http { status: 404 }.disposition(), Disposition::Fail);
+        assert_eq!(GraphError::Timeout.disposition(), Disposition::Ambiguous);
+        assert_eq!(GraphError::Connect("refused".into()).disposition(), Disposition::Retry);
+    }
+
+    #[test]
+    fn a_success_body_gives_the_wamid_and_the_trimmed_wa_id() {
+        let a = parse_accepted(
+            br#"{"messaging_product":"whatsapp","contacts":[{"input":"48 1","wa_id":"481 "}],
+            "messages":[{"id":"wamid.X","message_status":"accepted"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (a.wamid.as_str(), a.wa_id.as_deref(), a.message_status.as_deref()),
+            ("wamid.X", Some("481"), Some("accepted"))
+        );
+        assert!(matches!(parse_accepted(b"{}"), Err(GraphError::Decode(_))));
+    }
+
+    #[test]
+    fn success_flags_may_be_strings() {
+        assert!(parse_success(br#"{"success":true}"#));
+        assert!(parse_success(br#"{"success":"true"}"#));
+        assert!(!parse_success(br#"{"success":false}"#));
+    }
+}

@@ -1,0 +1,9 @@
+//! Outbound messages: the request a frontend posts ([`request`]), phone numbers ([`phone`]), the
+//! send API use case ([`api`]), rate limits ([`limits`]) and the queue consumer that calls Graph
+//! ([`sender`]).
+
+pub mod limits;
+pub mod phone;
+pub mod request;
+pub mod sender;
+pub mod service;

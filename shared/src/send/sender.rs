@@ -1,0 +1,334 @@
+//! The outbound sender: takes message ids off the outbound queue and delivers them to Graph at the
+//! highest rate Meta allows and no higher, retrying what can be retried and recording why what
+//! failed failed.
+//!
+//! **Ambiguous outcomes.** When Graph does not answer after the request went out (a timeout, a reset
+//! mid-answer, or our own crash before the answer was recorded), Meta may have accepted the message.
+//! Sending again could deliver it twice; not sending could lose it. The message stays `sending` and
+//! is looked at again after [`SenderConfig::recheck_after`]. Every send carries our id as
+//! `biz_opaque_callback_data`, and Meta's first status webhook for it (normally `sent`, within
+//! seconds) marks the message accepted with its wamid. So at the re-check, a message Meta has is
+//! already final and is not sent again; one still `sending` never reached Meta and is sent again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use tracing::{error, info, warn};
+
+use super::limits::{self, number_burst, number_key, pair_key};
+use super::request::{Recipient, graph_body};
+use super::service::OutboundRecord;
+use crate::consume::{Handler, Outcome, RetryPolicy};
+use crate::domain::{ErrorInfo, MessageId, SendChange, SendState};
+use crate::graph::{Disposition, GraphClient};
+use crate::ports::{Clock, Delivery, PortError, RateLimiter, Store};
+
+/// How the sender behaves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SenderConfig {
+    /// Messages per second per business number (`WABRIDGE_THROUGHPUT_MPS`).
+    pub throughput_mps: f64,
+    /// Graph calls per message before it is failed with the last error.
+    pub max_attempts: u32,
+    /// Back-off between retryable failures.
+    pub retry: RetryPolicy,
+    /// How long to wait for a status webhook before re-sending after an ambiguous outcome.
+    pub recheck_after: Duration,
+    /// Queue receives before a record that cannot be read is dead-lettered.
+    pub max_receives: u32,
+    /// How long a number's sends pause after Meta's throughput errors (130429, 80007, 4).
+    pub throughput_pause: Duration,
+    /// How long sends to one customer pause after Meta's pair rate error (131056).
+    pub pair_pause: Duration,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        Self {
+            throughput_mps: limits::DEFAULT_THROUGHPUT_MPS,
+            max_attempts: 6,
+            retry: RetryPolicy {
+                max_receives: u32::MAX,
+                base_delay: Duration::from_secs(2),
+                max_delay: Duration::from_secs(300),
+            },
+            recheck_after: Duration::from_secs(60),
+            max_receives: 100,
+            throughput_pause: Duration::from_secs(1),
+            pair_pause: Duration::from_secs(6),
+        }
+    }
+}
+
+/// The sender.
+#[derive(Clone)]
+pub struct Sender {
+    store: Arc<dyn Store>,
+    graph: GraphClient,
+    limiter: Arc<dyn RateLimiter>,
+    clock: Arc<dyn Clock>,
+    config: SenderConfig,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message ready to go, after its checks.
+struct Ready {
+    id: MessageId,
+    pni: String,
+    customer: String,
+}
+
+impl Sender {
+    /// Wires the sender.
+    pub fn new(
+        store: Arc<dyn Store>,
+        graph: GraphClient,
+        limiter: Arc<dyn RateLimiter>,
+        clock: Arc<dyn Clock>,
+        config: SenderConfig,
+    ) -> Self {
+        Self {
+            store,
+            graph,
+            limiter,
+            clock,
+            config,
+        }
+    }
+
+    /// Reads the record and decides whether the message still needs a Graph call.
+    async fn prepare(&self, d: &Delivery) -> Result<Result<Ready, Outcome>, PortError> {
+        let unreadable = |reason: String| {
+            if d.receive_count >= self.config.max_receives {
+                Outcome::DeadLetter { reason }
+            } else {
+                Outcome::Retry {
+                    reason,
+                    delay: self.config.retry.delay(d.receive_count),
+                }
+            }
+        };
+        let Ok(record) = serde_json::from_str::<OutboundRecord>(&d.body) else {
+            return Ok(Err(unreadable("outbound record is not {\"id\": ...}".into())));
+        };
+        let Ok(id) = MessageId::parse(&record.id) else {
+            return Ok(Err(unreadable(format!("{:?} is not a message id", record.id))));
+        };
+        let Some((msg, progress)) = self.store.outbound(id).await? else {
+            return Ok(Err(unreadable(format!("message {id} is not stored"))));
+        };
+        if progress.state.is_final() {
+            return Ok(Err(Outcome::Done));
+        }
+        if progress.state == SendState::Sending {
+            let since = Duration::from_millis(
+                u64::try_from(self.clock.now_ms() - progress.last_attempt_ms.unwrap_or(0)).unwrap_or(0),
+            );
+            if since < self.config.recheck_after {
+                let delay = self.config.recheck_after - since;
+                return Ok(Err(Outcome::Retry {
+                    reason: "waiting for Meta's status after an unanswered send".into(),
+                    delay,
+                }));
+            }
+            warn!(msg_id = %id, "no sign Meta received the earlier attempt; sending again");
+        }
+        if progress.attempts >= self.config.max_attempts {
+            let error = progress.error.unwrap_or(ErrorInfo {
+                code: 0,
+                title: "retries exhausted".into(),
+                details: None,
+            });
+            self.store.update_outbound(id, &SendChange::Failed { error }).await?;
+            return Ok(Err(Outcome::Done));
+        }
+        Ok(Ok(Ready {
+            id,
+            pni: msg.phone_number_id,
+            customer: msg.customer.as_str().to_owned(),
+        }))
+    }
+
+    /// Calls Graph for one message whose number-throughput token is already held.
+    async fn deliver(&self, ready: Ready) -> Result<Outcome, PortError> {
+        let now = self.clock.now_ms();
+        let pair = pair_key(&ready.pni, &ready.customer);
+        let grant = self
+            .limiter
+            .acquire(&pair, 1, limits::PAIR_RATE_PER_SEC, limits::PAIR_BURST, now)
+            .await?;
+        if grant.granted == 0 {
+            return Ok(Outcome::Retry {
+                reason: "pair rate limit".into(),
+                delay: grant.wait,
+            });
+        }
+        let Some((msg, progress)) = self.store.outbound(ready.id).await? else {
+            return Ok(Outcome::Done);
+        };
+        self.store
+            .update_outbound(ready.id, &SendChange::Attempt { at_ms: now })
+            .await?;
+        let to = match (&msg.wa_id, &msg.user_id) {
+            (Some(w), _) => Recipient::WaId(w.clone()),
+            (None, Some(u)) => Recipient::UserId(u.clone()),
+            (None, None) => Recipient::WaId(msg.customer.as_str().to_owned()),
+        };
+        let body = graph_body(
+            &to,
+            &msg.msg_type,
+            &msg.content,
+            msg.context.as_ref(),
+            &ready.id.to_string(),
+        );
+        let attempt = progress.attempts + 1;
+        match self.graph.send_message(&ready.pni, &body).await {
+            Ok(accepted) => {
+                self.store
+                    .update_outbound(ready.id, &SendChange::Accepted { wamid: accepted.wamid })
+                    .await?;
+                info!(msg_id = %ready.id, attempt, "accepted by Graph");
+                Ok(Outcome::Done)
+            }
+            Err(e) => {
+                let code = e.code();
+                match e.disposition() {
+                    Disposition::Retry => {
+                        if code == Some(130429) || code == Some(80007) || code == Some(4) {
+                            let rate = self.config.throughput_mps;
+                            self.limiter
+                                .penalize(&number_key(&ready.pni), rate, self.config.throughput_pause, now)
+                                .await?;
+                        }
+                        if code == Some(131056) {
+                            let pause = self.config.pair_pause;
+                            self.limiter
+                                .penalize(&pair, limits::PAIR_RATE_PER_SEC, pause, now)
+                                .await?;
+                        }
+                        if attempt >= self.config.max_attempts {
+                            warn!(msg_id = %ready.id, attempt, error = %e, "giving up");
+                            self.store
+                                .update_outbound(ready.id, &SendChange::Failed { error: e.info() })
+                                .await?;
+                            return Ok(Outcome::Done);
+                        }
+                        self.store
+                            .update_outbound(ready.id, &SendChange::Deferred { error: e.info() })
+                            .await?;
+                        warn!(msg_id = %ready.id, attempt, error = %e, "will retry");
+                        Ok(Outcome::Retry {
+                            reason: e.to_string(),
+                            delay: self.config.retry.delay(attempt),
+                        })
+                    }
+                    Disposition::Fail => {
+                        if code == Some(190) {
+                            error!(msg_id = %ready.id, "Graph rejected the access token (190): every send will fail until WHATSAPP_ACCESS_TOKEN is replaced");
+                        }
+                        if code == Some(131047) {
+                            self.store.close_window(&msg.customer, now).await?;
+                        }
+                        warn!(msg_id = %ready.id, error = %e, "failed");
+                        self.store
+                            .update_outbound(ready.id, &SendChange::Failed { error: e.info() })
+                            .await?;
+                        Ok(Outcome::Done)
+                    }
+                    Disposition::Ambiguous => {
+                        warn!(msg_id = %ready.id, error = %e, "outcome unknown; waiting for Meta's status before resending");
+                        Ok(Outcome::Retry {
+                            reason: e.to_string(),
+                            delay: self.config.recheck_after,
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, batch: &[Delivery]) -> Result<Vec<Outcome>, PortError> {
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+        let mut ready = Vec::new();
+        for (i, d) in batch.iter().enumerate() {
+            match self.prepare(d).await? {
+                Ok(r) => ready.push((i, r)),
+                Err(o) => outcomes[i] = Some(o),
+            }
+        }
+        // One throughput grant for the whole batch per business number: fewer shared-bucket writes.
+        let mut by_number: std::collections::BTreeMap<String, Vec<(usize, Ready)>> = Default::default();
+        for (i, r) in ready {
+            by_number.entry(r.pni.clone()).or_default().push((i, r));
+        }
+        let mut go = Vec::new();
+        for (pni, items) in by_number {
+            let rate = self.config.throughput_mps;
+            let want = u32::try_from(items.len()).unwrap_or(u32::MAX);
+            let grant = self
+                .limiter
+                .acquire(&number_key(&pni), want, rate, number_burst(rate), self.clock.now_ms())
+                .await?;
+            for (n, (i, r)) in items.into_iter().enumerate() {
+                if (n as u32) < grant.granted {
+                    go.push((i, r));
+                } else {
+                    let delay = grant.wait.max(Duration::from_secs_f64(1.0 / rate));
+                    outcomes[i] = Some(Outcome::Retry {
+                        reason: "number throughput limit".into(),
+                        delay,
+                    });
+                }
+            }
+        }
+        // Concurrent across customers, in order for each customer, so a chat never arrives shuffled.
+        let mut by_customer: std::collections::BTreeMap<String, Vec<(usize, Ready)>> = Default::default();
+        for (i, r) in go {
+            by_customer
+                .entry(format!("{}#{}", r.pni, r.customer))
+                .or_default()
+                .push((i, r));
+        }
+        let lanes = by_customer.into_values().map(|lane| async move {
+            let mut done = Vec::with_capacity(lane.len());
+            for (i, r) in lane {
+                done.push((i, self.deliver(r).await));
+            }
+            done
+        });
+        for (i, r) in join_all(lanes).await.into_iter().flatten() {
+            outcomes[i] = Some(r?);
+        }
+        Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Done)).collect())
+    }
+}
+
+#[async_trait]
+impl Handler for Sender {
+    async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
+        match self.handle(batch).await {
+            Ok(o) => o,
+            Err(e) => {
+                // The store failed: retry the whole batch; each message's progress makes it safe.
+                warn!(error = %e, "outbound batch failed on the store; retrying it");
+                let delay = self.config.retry.delay(1);
+                batch
+                    .iter()
+                    .map(|_| Outcome::Retry {
+                        reason: e.to_string(),
+                        delay,
+                    })
+                    .collect()
+            }
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! Sending, end to end on both backends: `POST /v1/messages` → store → outbound queue → sender →
+//! Graph API sandbox (a real HTTP server) → signed status webhooks → `read` in the query API. Faults
+//! are injected at the sandbox and the store; each test counts what Meta received.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use wabridge::api::{self, ApiKeys, QueryState};
+use wabridge::consume::{Handler, RetryPolicy};
+use wabridge::graph::GraphClient;
+use wabridge::ingest::Ingestor;
+use wabridge::ports::{Clock, Store, SystemClock};
+use wabridge::process::Processor;
+use wabridge::send::sender::{Sender, SenderConfig};
+use wabridge::send::service::SendService;
+use wabridge_infra::sandbox::{Fault, Sandbox, SandboxConfig, Template};
+use wabridge_infra::simulate;
+use wabridge_tests::{API_KEY, Backend, FlakyStore, SECRET, enc, on_both_backends, settle_one_batch};
+
+const PNI: &str = "100000000000001";
+
+/// A whole sending stack on one backend, with the sandbox as Meta and workers draining both queues.
+struct Rig {
+    base: String,
+    http: reqwest::Client,
+    sandbox: Sandbox,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn fast_config() -> SenderConfig {
+    SenderConfig {
+        throughput_mps: 1000.0,
+        max_attempts: 8,
+        retry: RetryPolicy {
+            max_receives: u32::MAX,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(200),
+        },
+        recheck_after: Duration::from_secs(3),
+        max_receives: 100,
+        throughput_pause: Duration::from_millis(100),
+        pair_pause: Duration::from_millis(100),
+    }
+}
+
+impl Rig {
+    async fn start(backend: Backend, config: SenderConfig, store_faults: Vec<usize>) -> Self {
+        let backend = Arc::new(backend);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sandbox = Sandbox::new(SandboxConfig {
+            webhook_url: Some(format!("http://{addr}/webhook")),
+            app_secret: SecretString::from(SECRET),
+            status_delays: [Duration::from_millis(50); 3],
+        });
+        let sb_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sb_base = format!("http://{}", sb_listener.local_addr().unwrap());
+        let mut tasks = vec![sandbox.serve(sb_listener)];
+        let graph = GraphClient::new(
+            &sb_base,
+            "v25.0",
+            SecretString::from("test-token"),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let store: Arc<dyn Store> = if store_faults.is_empty() {
+            backend.store.clone()
+        } else {
+            Arc::new(FlakyStore::new(backend.store.clone(), store_faults))
+        };
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let keys = ApiKeys::new(vec![SecretString::from(API_KEY)]);
+        let send = SendService::new(
+            backend.store.clone(),
+            backend.outbound.clone(),
+            clock.clone(),
+            graph.clone(),
+            Some(PNI.into()),
+        );
+        let ingestor = Ingestor::new(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone());
+        let router = api::finish(
+            api::webhook_ingest_router(ingestor)
+                .merge(api::query_router(
+                    QueryState {
+                        store: backend.store.clone(),
+                        clock: clock.clone(),
+                    },
+                    keys.clone(),
+                ))
+                .merge(api::send_router(send, keys)),
+        );
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        }));
+        let policy = RetryPolicy {
+            max_receives: 5,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        };
+        let processor: Arc<dyn Handler> =
+            Arc::new(Processor::new(backend.store.clone(), backend.blobs.clone(), clock.clone()).with_policy(policy));
+        let sender = Sender::new(store, graph, backend.limiter.clone(), clock, config);
+        let handler: Arc<dyn Handler> = Arc::new(sender.clone());
+        for (h, outbound) in [(processor, false), (handler, true)] {
+            let b = backend.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let q = if outbound {
+                        b.outbound.as_ref()
+                    } else {
+                        b.queue.as_ref()
+                    };
+                    if settle_one_batch(b.kind, h.as_ref(), q).await == 0 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }));
+        }
+        Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            sandbox,
+            tasks,
+        }
+    }
+
+    async fn post(&self, path: &str, body: &Value, idempotency_key: Option<&str>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(API_KEY)
+            .json(body);
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let res = req.send().await.unwrap();
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The customer writes, which opens the 24-hour window.
+    async fn customer_writes(&self, from: &str) {
+        let wamid = simulate::new_wamid();
+        let ts = chrono::Utc::now().timestamp();
+        let body = simulate::inbound(PNI, from, "Customer", &wamid, ts, "text", json!({"body": "hello"}));
+        let raw = serde_json::to_vec(&body).unwrap();
+        assert_eq!(
+            simulate::post(&self.http, &self.base, &SecretString::from(SECRET), &raw)
+                .await
+                .unwrap(),
+            200
+        );
+        self.wait(&wamid, |m| m["status"] == "received", 10).await;
+    }
+
+    async fn wait(&self, id: &str, pred: impl Fn(&Value) -> bool, secs: u64) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        let mut last = Value::Null;
+        while tokio::time::Instant::now() < deadline {
+            let (code, m) = self.get(&format!("/v1/messages/{}", enc(id))).await;
+            if code == 200 && pred(&m) {
+                return m;
+            }
+            last = m;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("message {id} never matched; last seen {last}");
+    }
+
+    fn sent_to(&self, id: &str) -> usize {
+        self.sandbox
+            .accepted()
+            .iter()
+            .filter(|r| r["biz_opaque_callback_data"] == id)
+            .count()
+    }
+}
+
+fn text(to: &str, body: &str) -> Value {
+    json!({"to": to, "type": "text", "text": {"body": body}})
+}
+
+fn hello_world(to: &str) -> Value {
+    json!({"to": to, "type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}})
+}
+
+async fn a_text_in_the_window_goes_out_once_and_reaches_read(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    rig.customer_writes("27820000001").await;
+    let (code, answer) = rig
+        .post("/v1/messages", &text("+27 82 000 0001", "Your order has shipped"), None)
+        .await;
+    assert_eq!(code, 202, "{answer}");
+    assert_eq!(answer["status"], "queued");
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let m = rig.wait(&id, |m| m["status"] == "read", 15).await;
+    assert_eq!(
+        (m["direction"].as_str(), m["type"].as_str(), m["wa_id"].as_str()),
+        (Some("outbound"), Some("text"), Some("27820000001"))
+    );
+    assert!(m["wamid"].as_str().unwrap().starts_with("wamid.SANDBOX"));
+    for s in ["sent", "delivered", "read"] {
+        assert!(m["status_timestamps"][s].is_string(), "{s} kept: {m}");
+    }
+    assert_eq!(rig.sent_to(&id), 1, "Meta received it exactly once");
+    let sent = rig
+        .sandbox
+        .accepted()
+        .into_iter()
+        .find(|r| r["biz_opaque_callback_data"] == id)
+        .unwrap();
+    assert_eq!(
+        sent,
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": "27820000001", "type": "text",
+               "text": {"body": "Your order has shipped"}, "biz_opaque_callback_data": id})
+    );
+    let by_wamid = rig.wait(m["wamid"].as_str().unwrap(), |_| true, 5).await;
+    assert_eq!(by_wamid["id"], json!(id));
+    let (_, conv) = rig.get("/v1/conversations/27820000001").await;
+    assert_eq!(conv["last_message"]["id"], json!(id));
+}
+
+async fn outside_the_window_only_templates_go(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let (code, err) = rig.post("/v1/messages", &text("447700900123", "hi"), None).await;
+    assert_eq!(code, 422);
+    assert_eq!(err["error"]["code"], "window_closed");
+    assert!(err["error"]["details"]["hint"].as_str().unwrap().contains("template"));
+    let (code, answer) = rig.post("/v1/messages", &hello_world("447700900123"), None).await;
+    assert_eq!(code, 202);
+    rig.wait(answer["id"].as_str().unwrap(), |m| m["status"] == "read", 15)
+        .await;
+    assert!(
+        rig.sandbox.accepted().iter().all(|r| r["type"] == "template"),
+        "the refused text never reached Meta"
+    );
+}
+
+async fn an_idempotency_key_replays_the_first_answer_and_refuses_a_different_body(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let body = hello_world("447700900124");
+    let (c1, a1) = rig.post("/v1/messages", &body, Some("order-77-confirmation")).await;
+    let (c2, a2) = rig.post("/v1/messages", &body, Some("order-77-confirmation")).await;
+    assert_eq!((c1, c2), (202, 202));
+    assert_eq!(a1, a2, "the same answer, the same id");
+    let (c3, a3) = rig
+        .post(
+            "/v1/messages",
+            &hello_world("447700900125"),
+            Some("order-77-confirmation"),
+        )
+        .await;
+    assert_eq!(c3, 409, "{a3}");
+    assert_eq!(a3["error"]["code"], "idempotency_conflict");
+    let id = a1["id"].as_str().unwrap();
+    rig.wait(id, |m| m["status"] == "read", 15).await;
+    assert_eq!(rig.sandbox.accepted().len(), 1, "sent once");
+    // Another key, or none, is another message.
+    let (c4, a4) = rig.post("/v1/messages", &body, Some("another-key")).await;
+    assert_eq!(c4, 202);
+    assert_ne!(a4["id"], a1["id"]);
+}
+
+async fn throttling_server_errors_and_timeouts_are_retried_until_sent_once(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    rig.sandbox.inject([
+        Fault::TooManyRequests,
+        Fault::ServerError,
+        Fault::Code(130429),
+        Fault::Code(131056),
+        Fault::Code(131000),
+        Fault::TimeoutBeforeAccept(Duration::from_millis(1500)),
+    ]);
+    let (code, answer) = rig.post("/v1/messages", &hello_world("447700900126"), None).await;
+    assert_eq!(code, 202);
+    let id = answer["id"].as_str().unwrap().to_owned();
+    rig.wait(&id, |m| m["status"] == "read", 30).await;
+    assert_eq!(
+        rig.sent_to(&id),
+        1,
+        "every fault was before Meta accepted it: exactly one accepted send"
+    );
+}
+
+async fn a_timeout_after_meta_accepted_is_not_sent_twice(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    rig.sandbox
+        .inject([Fault::TimeoutAfterAccept(Duration::from_millis(1500))]);
+    let (_, answer) = rig.post("/v1/messages", &hello_world("447700900127"), None).await;
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let m = rig.wait(&id, |m| m["status"] == "read", 20).await;
+    // Past the re-check: had the sender resent, the sandbox would have a second request.
+    tokio::time::sleep(fast_config().recheck_after + Duration::from_millis(500)).await;
+    assert_eq!(
+        rig.sent_to(&id),
+        1,
+        "linked through the status webhook's callback data, not resent"
+    );
+    assert!(m["wamid"].as_str().is_some());
+}
+
+async fn permanent_errors_fail_with_their_code_and_131047_closes_the_window(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    rig.customer_writes("27820000011").await;
+    rig.customer_writes("27820000012").await;
+    rig.sandbox.fail_recipient("27820000011", 131026);
+    rig.sandbox.fail_recipient("27820000012", 131047);
+    let (_, a) = rig.post("/v1/messages", &text("27820000011", "x"), None).await;
+    let m = rig
+        .wait(a["id"].as_str().unwrap(), |m| m["status"] == "failed", 15)
+        .await;
+    assert_eq!(
+        (m["error"]["code"].as_i64(), m["error"]["title"].as_str()),
+        (Some(131026), Some("Message undeliverable"))
+    );
+    let (_, a) = rig.post("/v1/messages", &text("27820000012", "x"), None).await;
+    let m = rig
+        .wait(a["id"].as_str().unwrap(), |m| m["status"] == "failed", 15)
+        .await;
+    assert_eq!(m["error"]["code"], 131047);
+    let (_, conv) = rig.get("/v1/conversations/27820000012").await;
+    assert_eq!(conv["window_open"], false, "Meta said the window is closed: {conv}");
+    let (code, _) = rig.post("/v1/messages", &text("27820000012", "again"), None).await;
+    assert_eq!(code, 422);
+    let bad_template = json!({"to": "27820000013", "type": "template", "template": {"name": "no_such", "language": {"code": "en_US"}}});
+    let (_, a) = rig.post("/v1/messages", &bad_template, None).await;
+    let m = rig
+        .wait(a["id"].as_str().unwrap(), |m| m["status"] == "failed", 15)
+        .await;
+    assert_eq!(m["error"]["code"], 132001);
+    rig.sandbox.add_template(
+        "order_update",
+        "en_US",
+        Template {
+            status: "APPROVED".into(),
+            body_params: 2,
+        },
+    );
+    let one_param = json!({"to": "27820000013", "type": "template", "template": {"name": "order_update", "language": {"code": "en_US"},
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ayanda"}]}]}});
+    let (_, a) = rig.post("/v1/messages", &one_param, None).await;
+    let m = rig
+        .wait(a["id"].as_str().unwrap(), |m| m["status"] == "failed", 15)
+        .await;
+    assert_eq!(m["error"]["code"], 132000, "parameter count mismatch");
+    assert!(rig.sandbox.accepted().is_empty());
+}
+
+async fn retries_that_run_out_end_failed_with_the_last_error(b: Backend) {
+    let config = SenderConfig {
+        max_attempts: 3,
+        ..fast_config()
+    };
+    let rig = Rig::start(b, config, vec![]).await;
+    rig.sandbox.inject([
+        Fault::Code(131000),
+        Fault::Code(131000),
+        Fault::Code(131016),
+        Fault::Code(131000),
+    ]);
+    let (_, a) = rig.post("/v1/messages", &hello_world("447700900128"), None).await;
+    let m = rig
+        .wait(a["id"].as_str().unwrap(), |m| m["status"] == "failed", 15)
+        .await;
+    assert_eq!(m["error"]["code"], 131016, "the last error is kept");
+    assert!(rig.sandbox.accepted().is_empty());
+}
+
+async fn a_sender_crash_mid_batch_loses_nothing_and_sends_nothing_twice(b: Backend) {
+    // A store failure after Graph accepted (recording the wamid fails) is a crash at the worst moment.
+    let rig = Rig::start(b, fast_config(), vec![2, 9]).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let (code, a) = rig
+            .post("/v1/messages", &hello_world(&format!("4477009002{i:02}")), None)
+            .await;
+        assert_eq!(code, 202);
+        ids.push(a["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        rig.wait(id, |m| m["status"] == "read", 30).await;
+    }
+    tokio::time::sleep(fast_config().recheck_after + Duration::from_millis(500)).await;
+    for id in &ids {
+        assert_eq!(rig.sent_to(id), 1, "{id} sent exactly once");
+    }
+}
+
+async fn read_receipts_mark_the_customers_message_read_with_typing(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    rig.customer_writes("27820000021").await;
+    let (_, page) = rig.get("/v1/conversations/27820000021/messages").await;
+    let wamid = page["data"][0]["wamid"].as_str().unwrap().to_owned();
+    let (code, a) = rig
+        .post(
+            &format!("/v1/messages/{}/read", enc(&wamid)),
+            &json!({"typing_indicator": true}),
+            None,
+        )
+        .await;
+    assert_eq!(code, 200, "{a}");
+    assert_eq!(
+        rig.sandbox.reads(),
+        vec![
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": wamid, "typing_indicator": {"type": "text"}})
+        ]
+    );
+}
+
+async fn bad_sends_get_field_errors_and_nothing_is_stored_or_sent(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    for (body, code) in [
+        (
+            json!({"to": "12345", "type": "text", "text": {"body": "x"}}),
+            "invalid_phone_number",
+        ),
+        (
+            json!({"to": "27820000001", "type": "hologram", "hologram": {}}),
+            "unsupported_type",
+        ),
+        (
+            json!({"to": "27820000001", "type": "text", "text": {"body": "x".repeat(4097)}}),
+            "validation_failed",
+        ),
+        (
+            json!({"to": "27820000001", "type": "image", "image": {"link": "http://insecure.example/a.jpg"}}),
+            "validation_failed",
+        ),
+    ] {
+        let (status, err) = rig.post("/v1/messages", &body, None).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(err["error"]["code"], code, "{err}");
+        assert!(
+            err["error"]["details"].as_array().is_some_and(|d| !d.is_empty()),
+            "{err}"
+        );
+    }
+    let res = rig
+        .http
+        .post(format!("{}/v1/messages", rig.base))
+        .bearer_auth(API_KEY)
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let unauth = rig
+        .http
+        .post(format!("{}/v1/messages", rig.base))
+        .json(&hello_world("27820000001"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauth.status().as_u16(), 401);
+    let (_, convs) = rig.get("/v1/conversations").await;
+    assert_eq!(convs["data"], json!([]), "nothing stored");
+    assert!(rig.sandbox.accepted().is_empty());
+}
+
+on_both_backends!(
+    a_text_in_the_window_goes_out_once_and_reaches_read,
+    outside_the_window_only_templates_go,
+    an_idempotency_key_replays_the_first_answer_and_refuses_a_different_body,
+    throttling_server_errors_and_timeouts_are_retried_until_sent_once,
+    a_timeout_after_meta_accepted_is_not_sent_twice,
+    permanent_errors_fail_with_their_code_and_131047_closes_the_window,
+    retries_that_run_out_end_failed_with_the_last_error,
+    a_sender_crash_mid_batch_loses_nothing_and_sends_nothing_twice,
+    read_receipts_mark_the_customers_message_read_with_typing,
+    bad_sends_get_field_errors_and_nothing_is_stored_or_sent,
+);
