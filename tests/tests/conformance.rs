@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use wabridge::domain::{
-    CustomerKey, DeliveryStatus, Direction, ErrorInfo, MessageId, MessageRef, PageRequest, RawEvent, Recorded,
-    StatusUpdate, StoredMessage, WINDOW_MS, Wamid, messages_list,
+    CustomerKey, DeliveryStatus, Direction, ErrorInfo, IdempotencyClaim, MessageId, MessageRef, PageRequest, RawEvent,
+    Recorded, SendChange, SendState, StatusUpdate, StoredMessage, WINDOW_MS, Wamid, messages_list,
 };
 use wabridge_tests::{Backend, on_both_backends};
 
@@ -434,7 +434,177 @@ async fn blobs_round_trip_and_missing_is_none(b: Backend) {
     assert_eq!(b.blobs.get("webhooks/missing.json").await.unwrap(), None);
 }
 
+async fn the_rate_limiter_never_exceeds_its_limit_and_uses_all_of_it(b: Backend) {
+    // A controllable clock: time moves in 5 ms steps and senders ask for batches of 10 greedily.
+    for (rate, seconds) in [(80.0, 5), (1000.0, 2)] {
+        let burst = wabridge::send::limits::number_burst(rate);
+        let key = format!("mps#test{rate}");
+        let mut grants: Vec<(i64, u32)> = Vec::new();
+        let end = seconds * 1000;
+        let mut now = T0;
+        while now < T0 + end {
+            // Two senders racing for the same bucket, as two Lambda invocations would.
+            let (a, c) = tokio::join!(
+                b.limiter.acquire(&key, 10, rate, burst, now),
+                b.limiter.acquire(&key, 10, rate, burst, now)
+            );
+            for g in [a.unwrap(), c.unwrap()] {
+                if g.granted > 0 {
+                    grants.push((now, g.granted));
+                }
+            }
+            now += 5;
+        }
+        let total: u32 = grants.iter().map(|(_, g)| g).sum();
+        let want = rate * seconds as f64;
+        assert!(
+            f64::from(total) <= want + burst,
+            "rate {rate}: {total} granted in {seconds} s"
+        );
+        assert!(
+            f64::from(total) >= want * 0.99,
+            "rate {rate}: only {total} of {want} used"
+        );
+        for (start, _) in &grants {
+            let in_window: u32 = grants
+                .iter()
+                .filter(|(t, _)| *t >= *start && *t < start + 1000)
+                .map(|(_, g)| g)
+                .sum();
+            assert!(
+                f64::from(in_window) <= rate + burst,
+                "rate {rate}: {in_window} in the second from {start}"
+            );
+        }
+    }
+}
+
+async fn a_penalty_pauses_the_bucket(b: Backend) {
+    let key = "mps#penalized";
+    assert_eq!(b.limiter.acquire(key, 1, 10.0, 1.0, T0).await.unwrap().granted, 1);
+    b.limiter.penalize(key, 10.0, Duration::from_secs(2), T0).await.unwrap();
+    let g = b.limiter.acquire(key, 1, 10.0, 1.0, T0 + 1000).await.unwrap();
+    assert_eq!(g.granted, 0, "still paused a second later");
+    assert!(g.wait >= Duration::from_millis(900), "{:?}", g.wait);
+    assert_eq!(
+        b.limiter.acquire(key, 1, 10.0, 1.0, T0 + 2200).await.unwrap().granted,
+        1
+    );
+}
+
+async fn one_concurrent_claimant_wins_an_idempotency_key(b: Backend) {
+    // Claims are kept until their expiry, judged against the real clock.
+    let day = chrono::Utc::now().timestamp_millis() + 86_400_000;
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let s = b.store.clone();
+            tokio::spawn(async move { s.claim_idempotency("caller:key-1", "fp-a", day).await.unwrap() })
+        })
+        .collect();
+    let mut new = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            IdempotencyClaim::New => new += 1,
+            IdempotencyClaim::InProgress { fingerprint } => assert_eq!(fingerprint, "fp-a"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(new, 1);
+    b.store
+        .finish_idempotency("caller:key-1", 202, &json!({"id": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.store.claim_idempotency("caller:key-1", "fp-b", day).await.unwrap(),
+        IdempotencyClaim::Answered {
+            fingerprint: "fp-a".into(),
+            status: 202,
+            body: json!({"id": "x"})
+        }
+    );
+    b.store.claim_idempotency("caller:key-2", "fp", day).await.unwrap();
+    b.store.release_idempotency("caller:key-2").await.unwrap();
+    assert_eq!(
+        b.store.claim_idempotency("caller:key-2", "fp", day).await.unwrap(),
+        IdempotencyClaim::New,
+        "released keys are free"
+    );
+    // An expired key is free again, even before the store's own clean-up removes it.
+    let past = chrono::Utc::now().timestamp_millis() - 1;
+    b.store.claim_idempotency("caller:key-3", "fp", past).await.unwrap();
+    assert_eq!(
+        b.store.claim_idempotency("caller:key-3", "fp2", day).await.unwrap(),
+        IdempotencyClaim::New
+    );
+}
+
+async fn send_progress_only_moves_forward_and_final_states_stay(b: Backend) {
+    let mut m = outbound("wamid.unused", "27820000031", T0);
+    m.wamid = None;
+    m.status = "queued".into();
+    b.store.record_outbound(&m).await.unwrap();
+    let (_, p) = b.store.outbound(m.id).await.unwrap().unwrap();
+    assert_eq!((p.state, p.attempts), (SendState::Queued, 0));
+    let p = b
+        .store
+        .update_outbound(m.id, &SendChange::Attempt { at_ms: T0 + 1 })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (p.state, p.attempts, p.last_attempt_ms),
+        (SendState::Sending, 1, Some(T0 + 1))
+    );
+    let err = ErrorInfo {
+        code: 131000,
+        title: "Something went wrong".into(),
+        details: None,
+    };
+    let p = b
+        .store
+        .update_outbound(m.id, &SendChange::Deferred { error: err.clone() })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((p.state, p.error.as_ref()), (SendState::Queued, Some(&err)));
+    let w = Wamid::parse("wamid.PROGRESS").unwrap();
+    b.store
+        .update_outbound(m.id, &SendChange::Attempt { at_ms: T0 + 2 })
+        .await
+        .unwrap();
+    let p = b
+        .store
+        .update_outbound(m.id, &SendChange::Accepted { wamid: w.clone() })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (p.state, p.attempts, p.wamid.as_ref()),
+        (SendState::Accepted, 2, Some(&w))
+    );
+    let p = b
+        .store
+        .update_outbound(m.id, &SendChange::Failed { error: err })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.state, SendState::Accepted, "a late failure does not undo acceptance");
+    let v = b.store.message(&MessageRef::Wamid(w)).await.unwrap().unwrap();
+    assert_eq!((v.id, v.status.as_str()), (Some(m.id.to_string()), "accepted"));
+    assert!(
+        b.store
+            .update_outbound(MessageId::new(), &SendChange::Attempt { at_ms: T0 })
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 on_both_backends!(
+    the_rate_limiter_never_exceeds_its_limit_and_uses_all_of_it,
+    a_penalty_pauses_the_bucket,
+    one_concurrent_claimant_wins_an_idempotency_key,
+    send_progress_only_moves_forward_and_final_states_stay,
     an_inbound_message_is_stored_once_and_counted_once,
     concurrent_duplicates_store_one_message_and_bump_unread_once,
     statuses_in_every_order_end_at_the_highest_with_every_timestamp,

@@ -480,7 +480,63 @@ async fn bad_sends_get_field_errors_and_nothing_is_stored_or_sent(b: Backend) {
     assert!(rig.sandbox.accepted().is_empty());
 }
 
+struct FixedClock(i64);
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> i64 {
+        self.0
+    }
+}
+
+async fn the_window_is_open_until_24_hours_after_the_customers_last_message(b: Backend) {
+    let t = 1_763_800_000_000;
+    let body = simulate::inbound(
+        PNI,
+        "27820000041",
+        "C",
+        "wamid.WINDOW",
+        t / 1000,
+        "text",
+        json!({"body": "hi"}),
+    );
+    let processor = Processor::new(b.store.clone(), b.blobs.clone(), Arc::new(FixedClock(t)));
+    processor.apply(&serde_json::to_vec(&body).unwrap()).await.unwrap();
+    let graph = GraphClient::new(
+        "http://127.0.0.1:9",
+        "v25.0",
+        SecretString::from("t"),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let at = |now: i64| {
+        SendService::new(
+            b.store.clone(),
+            b.outbound.clone(),
+            Arc::new(FixedClock(now)),
+            graph.clone(),
+            Some(PNI.into()),
+        )
+    };
+    let msg = serde_json::to_vec(&text("27820000041", "still open?")).unwrap();
+    let day = 24 * 3600 * 1000;
+    let just_before = at(t + day - 1).submit("caller", None, &msg).await.unwrap();
+    assert_eq!(just_before.status, 202, "{}", just_before.body);
+    let at_expiry = at(t + day).submit("caller", None, &msg).await.unwrap();
+    assert_eq!(at_expiry.status, 422);
+    assert_eq!(
+        at_expiry.body["error"]["details"]["window_expires_at"],
+        "2025-11-23T08:26:40Z"
+    );
+    let template = serde_json::to_vec(&hello_world("27820000041")).unwrap();
+    assert_eq!(
+        at(t + 10 * day).submit("caller", None, &template).await.unwrap().status,
+        202,
+        "templates always go"
+    );
+}
+
 on_both_backends!(
+    the_window_is_open_until_24_hours_after_the_customers_last_message,
     a_text_in_the_window_goes_out_once_and_reaches_read,
     outside_the_window_only_templates_go,
     an_idempotency_key_replays_the_first_answer_and_refuses_a_different_body,
