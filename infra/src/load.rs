@@ -175,3 +175,135 @@ pub async fn run(spec: LoadSpec, data_dir: &Path) -> anyhow::Result<LoadReport> 
         stored,
     })
 }
+
+/// What a sender throughput run measured.
+#[derive(Debug, Clone)]
+pub struct SendReport {
+    /// The configured limit, messages per second.
+    pub limit_mps: f64,
+    /// Messages sent.
+    pub count: usize,
+    /// Messages the sandbox accepted.
+    pub accepted: usize,
+    /// Sustained rate: accepted messages after the initial burst over the time they took.
+    pub achieved_mps: f64,
+    /// Most messages the sandbox received in any one-second window.
+    pub max_in_any_second: usize,
+}
+
+impl SendReport {
+    /// One Markdown table row.
+    pub fn row(&self) -> String {
+        format!(
+            "| {:.0} | {} | {} | {:.1} | {:.3} | {} |",
+            self.limit_mps,
+            self.count,
+            self.accepted,
+            self.achieved_mps,
+            self.achieved_mps / self.limit_mps,
+            self.max_in_any_second
+        )
+    }
+}
+
+/// Sender throughput against the sandbox: `count` template messages to distinct customers are
+/// queued, then the local stack's sender workers deliver them under a `limit_mps` limit. Status
+/// webhooks are off so only the sender is measured.
+pub async fn send_run(limit_mps: f64, count: usize, data_dir: &Path) -> anyhow::Result<SendReport> {
+    use wabridge::adapters::embedded::{MemoryRateLimiter, SqliteQueue, SqliteStore};
+    use wabridge::consume::{self, Handler};
+    use wabridge::graph::GraphClient;
+    use wabridge::ports::{Clock, SystemClock};
+    use wabridge::send::sender::{Sender, SenderConfig};
+    use wabridge::send::service::SendService;
+
+    std::fs::create_dir_all(data_dir)?;
+    let store = Arc::new(SqliteStore::open(&data_dir.join("store.db"))?);
+    let outbound = Arc::new(SqliteQueue::open(
+        &data_dir.join("queue.db"),
+        "outbound",
+        Duration::from_secs(30),
+    )?);
+    let sandbox = crate::sandbox::Sandbox::new(crate::sandbox::SandboxConfig {
+        webhook_url: None,
+        app_secret: secrecy::SecretString::from("unused"),
+        status_delays: [Duration::ZERO; 3],
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = sandbox.serve(listener);
+    let graph = GraphClient::new(
+        &base,
+        "v25.0",
+        secrecy::SecretString::from("bench"),
+        Duration::from_secs(10),
+    )?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let send = SendService::new(
+        store.clone(),
+        outbound.clone(),
+        clock.clone(),
+        graph.clone(),
+        Some(DEFAULT_PHONE_NUMBER_ID.into()),
+    );
+    for i in 0..count {
+        let body = json!({"to": format!("2782{i:07}"), "type": "template",
+            "template": {"name": "hello_world", "language": {"code": "en_US"}}});
+        let a = send.submit("bench", None, &serde_json::to_vec(&body)?).await?;
+        if a.status != 202 {
+            bail!("send API answered {}: {}", a.status, a.body);
+        }
+    }
+    let config = SenderConfig {
+        throughput_mps: limit_mps,
+        ..SenderConfig::default()
+    };
+    let sender: Arc<dyn Handler> = Arc::new(Sender::new(
+        store,
+        graph,
+        Arc::new(MemoryRateLimiter::default()),
+        clock,
+        config,
+    ));
+    let deadline = Instant::now() + Duration::from_secs((count as f64 / limit_mps * 3.0 + 30.0) as u64);
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (sender, outbound) = (sender.clone(), outbound.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    match consume::poll_once(sender.as_ref(), outbound.as_ref(), Duration::from_millis(100)).await {
+                        Ok(0) if outbound.depth().await.unwrap_or(0) == 0 => break,
+                        Ok(_) => {}
+                        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await?;
+    }
+    server.abort();
+    let times = sandbox.accepted_at();
+    let burst = wabridge::send::limits::number_burst(limit_mps) as usize;
+    let achieved_mps = match (times.get(burst), times.last()) {
+        (Some(first), Some(last)) if last > first => (times.len() - burst - 1) as f64 / (*last - *first).as_secs_f64(),
+        _ => 0.0,
+    };
+    let max_in_any_second = (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| **t - times[i] < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    Ok(SendReport {
+        limit_mps,
+        count,
+        accepted: times.len(),
+        achieved_mps,
+        max_in_any_second,
+    })
+}

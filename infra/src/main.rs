@@ -65,6 +65,18 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Measure sender throughput against the sandbox at each limit and write a report.
+    BenchSend {
+        /// Limits to run at, messages per second.
+        #[arg(long, value_delimiter = ',', default_value = "80,1000")]
+        mps: Vec<f64>,
+        /// Seconds of sending at each limit.
+        #[arg(long, default_value_t = 8.0)]
+        seconds: f64,
+        /// Where to write the Markdown report.
+        #[arg(long, default_value = "target/reports/send.md")]
+        report: std::path::PathBuf,
+    },
     /// Load-run a fresh local stack and write a report.
     Load {
         /// Webhooks to post.
@@ -141,6 +153,32 @@ async fn main() -> anyhow::Result<()> {
         Command::Tail { url, all } => {
             let key = LocalSecrets::api_key_for_cli(&config)?;
             tail::run(&base_url(&config, url), &key, all, Duration::from_millis(500)).await
+        }
+        Command::BenchSend { mps, seconds, report } => {
+            let mut md = String::from(
+                "# wabridge sender throughput against the Graph API sandbox\n\n\
+                 | limit (msg/s) | messages | accepted | achieved (msg/s) | achieved / limit | most in any 1 s |\n\
+                 |---|---|---|---|---|---|\n",
+            );
+            for limit in mps {
+                let dir = std::env::temp_dir().join(format!("wabridge-bench-send-{}", ulid::Ulid::new()));
+                let count = (limit * seconds).ceil() as usize;
+                let result = load::send_run(limit, count, &dir).await;
+                let _ = std::fs::remove_dir_all(&dir);
+                md.push_str(&result?.row());
+                md.push('\n');
+            }
+            md.push_str(&format!(
+                "\nmachine: {} cores; build: {}\n",
+                std::thread::available_parallelism().map_or(0, |n| n.get()),
+                if cfg!(debug_assertions) { "debug" } else { "release" }
+            ));
+            if let Some(parent) = report.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&report, &md)?;
+            println!("{md}\nreport written to {}", report.display());
+            Ok(())
         }
         Command::Load {
             count,

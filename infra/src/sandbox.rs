@@ -58,6 +58,7 @@ pub struct SandboxConfig {
 #[derive(Debug, Default)]
 struct Inner {
     requests: Vec<Value>,
+    accepted_at: Vec<std::time::Instant>,
     reads: Vec<Value>,
     faults: VecDeque<Fault>,
     failing_recipients: HashMap<String, i64>,
@@ -144,6 +145,11 @@ impl Sandbox {
         self.with(|i| i.requests.clone())
     }
 
+    /// When each accepted request arrived, in order.
+    pub fn accepted_at(&self) -> Vec<std::time::Instant> {
+        self.with(|i| i.accepted_at.clone())
+    }
+
     /// Every read receipt (`status: read`) received, as received.
     pub fn reads(&self) -> Vec<Value> {
         self.with(|i| i.reads.clone())
@@ -154,6 +160,8 @@ impl Sandbox {
         Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
             .route("/_sandbox/requests", get(requests))
+            .route("/_sandbox/faults", post(faults))
+            .route("/_sandbox/recipients/{wa_id}", post(recipient))
             .with_state(self.clone())
     }
 
@@ -193,6 +201,57 @@ impl Sandbox {
 
 async fn requests(State(sb): State<Sandbox>) -> Response {
     axum::Json(json!({"data": sb.accepted()})).into_response()
+}
+
+/// `POST /_sandbox/faults` `{"faults": ["429", "5xx", "timeout", "timeout_after_accept", 130429, ...]}`:
+/// the next sends fail that way, in order (for demos; tests call [`Sandbox::inject`]).
+async fn faults(State(sb): State<Sandbox>, raw: Bytes) -> Response {
+    let parsed: Option<Vec<Fault>> = serde_json::from_slice::<Value>(&raw).ok().and_then(|v| {
+        v.get("faults")?
+            .as_array()?
+            .iter()
+            .map(|f| match f {
+                Value::Number(n) => n.as_i64().map(Fault::Code),
+                Value::String(s) => match s.as_str() {
+                    "429" => Some(Fault::TooManyRequests),
+                    "5xx" => Some(Fault::ServerError),
+                    "timeout" => Some(Fault::TimeoutBeforeAccept(Duration::from_secs(15))),
+                    "timeout_after_accept" => Some(Fault::TimeoutAfterAccept(Duration::from_secs(15))),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    });
+    match parsed {
+        Some(f) => {
+            let n = f.len();
+            sb.inject(f);
+            axum::Json(json!({"queued_faults": n})).into_response()
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": {"code": "invalid_request", "message":
+                "give {\"faults\": [...]} with \"429\", \"5xx\", \"timeout\", \"timeout_after_accept\" or Meta error codes",
+                "details": null}})),
+        )
+            .into_response(),
+    }
+}
+
+/// `POST /_sandbox/recipients/{wa_id}` `{"fail_with": 131026}`: every send to that number fails.
+async fn recipient(State(sb): State<Sandbox>, Path(wa_id): Path<String>, raw: Bytes) -> Response {
+    match serde_json::from_slice::<Value>(&raw).ok().and_then(|v| v.get("fail_with")?.as_i64()) {
+        Some(code) => {
+            sb.fail_recipient(&wa_id, code);
+            axum::Json(json!({"wa_id": wa_id, "fail_with": code})).into_response()
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": {"code": "invalid_request", "message": "give {\"fail_with\": <Meta error code>}", "details": null}})),
+        )
+            .into_response(),
+    }
 }
 
 /// Counts `{{n}}` placeholders Meta would find in a body: here, the parameters a template takes.
@@ -315,7 +374,10 @@ async fn messages(
         .get("biz_opaque_callback_data")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    sb.with(|i| i.requests.push(body.clone()));
+    sb.with(|i| {
+        i.requests.push(body.clone());
+        i.accepted_at.push(std::time::Instant::now());
+    });
     sb.post_statuses(pni, to.clone(), wamid.clone(), callback);
     if let Some(Fault::TimeoutAfterAccept(d)) = fault {
         tokio::time::sleep(d).await;

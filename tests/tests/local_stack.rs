@@ -12,7 +12,7 @@ use wabridge_infra::LocalStack;
 use wabridge_infra::simulate::{self, DEFAULT_PHONE_NUMBER_ID};
 
 async fn wait_for(client: &reqwest::Client, url: &str, key: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..200 {
+    for _ in 0..400 {
         let r = client.get(url).bearer_auth(key).send().await.unwrap();
         if r.status().is_success() {
             let v: Value = r.json().await.unwrap();
@@ -107,6 +107,56 @@ async fn simulated_webhooks_flow_through_the_running_local_stack() {
     })
     .await;
     assert_eq!(st["type"], Value::Null);
+
+    // Sending through the built-in sandbox, with a demo fault knob on the way.
+    let faults = client
+        .post(format!("{base}/sandbox/_sandbox/faults"))
+        .json(&json!({"faults": ["5xx"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(faults.status().as_u16(), 200);
+    let knob = client
+        .post(format!("{base}/sandbox/_sandbox/recipients/27820000009"))
+        .json(&json!({"fail_with": 131026}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(knob.status().as_u16(), 200);
+    let sent: Value = client
+        .post(format!("{base}/v1/messages"))
+        .bearer_auth(&key)
+        .json(&json!({"to": "+27 82 000 0001", "type": "text", "text": {"body": "hello back"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = sent["id"].as_str().unwrap().to_owned();
+    let read = wait_for(&client, &format!("{base}/v1/messages/{id}"), &key, |v| {
+        v["status"] == "read"
+    })
+    .await;
+    assert_eq!(read["direction"], "outbound");
+    let failing: Value = client
+        .post(format!("{base}/v1/messages"))
+        .bearer_auth(&key)
+        .json(&json!({"to": "27820000009", "type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let failed = wait_for(
+        &client,
+        &format!("{base}/v1/messages/{}", failing["id"].as_str().unwrap()),
+        &key,
+        |v| v["status"] == "failed",
+    )
+    .await;
+    assert_eq!(failed["error"]["code"], 131026);
 
     stop_tx.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), server)
