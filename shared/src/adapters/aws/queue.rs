@@ -54,6 +54,13 @@ fn secs(d: Duration, max: u64) -> i32 {
     i32::try_from(d.as_secs().min(max)).unwrap_or(0)
 }
 
+/// SQS counts visibility in whole seconds: round a back-off up, so a short wait (a rate-limit
+/// token due in 20 ms) does not become an immediate, busy redelivery.
+fn secs_up(d: Duration, max: u64) -> i32 {
+    let whole = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    i32::try_from(whole.min(max)).unwrap_or(0)
+}
+
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, body: &str) -> Result<(), PortError> {
@@ -115,7 +122,7 @@ impl Queue for SqsQueue {
             .change_message_visibility()
             .queue_url(&self.url)
             .receipt_handle(receipt)
-            .visibility_timeout(secs(delay, MAX_VISIBILITY_SECS))
+            .visibility_timeout(secs_up(delay, MAX_VISIBILITY_SECS))
             .send()
             .await
             .map_err(unavailable("retry later"))?;
