@@ -251,6 +251,19 @@ impl GraphClient {
         Ok((status, bytes.to_vec()))
     }
 
+    /// The client for Meta's Graph API as configured (`WHATSAPP_GRAPH_URL`, `WHATSAPP_API_VERSION`,
+    /// `WHATSAPP_ACCESS_TOKEN`); a missing token is an error naming the variable.
+    pub fn from_config(config: &crate::Config, timeout: Duration) -> Result<Self, crate::config::ConfigError> {
+        let token = config
+            .access_token
+            .clone()
+            .ok_or_else(|| crate::config::ConfigError::missing("WHATSAPP_ACCESS_TOKEN"))?;
+        Self::new(&config.graph_url, &config.api_version, token, timeout).map_err(|e| crate::config::ConfigError {
+            var: "WHATSAPP_GRAPH_URL",
+            reason: e.to_string(),
+        })
+    }
+
     /// `POST /{version}/{phone_number_id}/messages` with Meta's message object.
     pub async fn send_message(&self, phone_number_id: &str, body: &Value) -> Result<Accepted, GraphError> {
         let (status, bytes) = self.post(phone_number_id, body).await?;

@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use wabridge::adapters::aws::{self, DynamoStore, S3Blobs, SqsQueue, TableNames, sqs_delivery};
+use wabridge::adapters::aws::{self, DynamoStore, S3Blobs, SqsQueue, TableNames};
 use wabridge::config::required_var;
-use wabridge::consume;
-use wabridge::ports::{Delivery, SystemClock};
+use wabridge::ports::SystemClock;
 use wabridge::process::{Processor, RetryPolicy};
 use wabridge::{Config, telemetry};
 
@@ -28,12 +27,7 @@ async fn main() -> Result<(), Error> {
     let processor = Processor::new(Arc::new(store), Arc::new(blobs), Arc::new(SystemClock)).with_policy(policy);
     let (processor, queue) = (&processor, &queue);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let batch: Vec<Delivery> = event.payload.records.into_iter().map(sqs_delivery).collect();
-        let mut response = SqsBatchResponse::default();
-        for id in consume::settle_lambda_batch(processor, queue, &batch).await {
-            response.add_failure(id);
-        }
-        Ok::<_, Error>(response)
+        Ok::<SqsBatchResponse, Error>(aws::sqs_batch(processor, queue, event.payload).await)
     }))
     .await
 }
@@ -41,6 +35,8 @@ async fn main() -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wabridge::adapters::aws::sqs_delivery;
+    use wabridge::ports::Delivery;
 
     #[test]
     fn sqs_records_become_deliveries_with_their_receive_count() {

@@ -6,11 +6,10 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use wabridge::adapters::aws::{self, DynamoRateLimiter, DynamoStore, SqsQueue, TableNames, sqs_delivery};
-use wabridge::config::{ConfigError, required_var};
-use wabridge::consume;
+use wabridge::adapters::aws::{self, DynamoRateLimiter, DynamoStore, SqsQueue, TableNames};
+use wabridge::config::required_var;
 use wabridge::graph::GraphClient;
-use wabridge::ports::{Delivery, SystemClock};
+use wabridge::ports::SystemClock;
 use wabridge::send::sender::{Sender, SenderConfig};
 use wabridge::{Config, telemetry};
 
@@ -18,11 +17,7 @@ use wabridge::{Config, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_json();
     let config = Config::from_env()?;
-    let token = config
-        .access_token
-        .clone()
-        .ok_or_else(|| ConfigError::missing("WHATSAPP_ACCESS_TOKEN"))?;
-    let graph = GraphClient::new(&config.graph_url, &config.api_version, token, Duration::from_secs(10))?;
+    let graph = GraphClient::from_config(&config, Duration::from_secs(10))?;
     let sdk = aws::load_config().await;
     let tables = TableNames::from_env()?;
     let limiter = DynamoRateLimiter::new(aws::dynamo_client(&sdk), tables.rate_limits.clone());
@@ -42,12 +37,7 @@ async fn main() -> Result<(), Error> {
     );
     let (sender, queue) = (&sender, &queue);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let batch: Vec<Delivery> = event.payload.records.into_iter().map(sqs_delivery).collect();
-        let mut response = SqsBatchResponse::default();
-        for id in consume::settle_lambda_batch(sender, queue, &batch).await {
-            response.add_failure(id);
-        }
-        Ok::<_, Error>(response)
+        Ok::<SqsBatchResponse, Error>(aws::sqs_batch(sender, queue, event.payload).await)
     }))
     .await
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use wabridge::adapters::aws::{self, DynamoStore, SqsQueue, TableNames};
 use wabridge::api::{self, ApiKeys};
-use wabridge::config::{ConfigError, required_var};
+use wabridge::config::required_var;
 use wabridge::graph::GraphClient;
 use wabridge::ports::SystemClock;
 use wabridge::send::service::SendService;
@@ -17,11 +17,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init_json();
     let config = Config::from_env()?;
     let keys = ApiKeys::new(config.require_api_keys()?);
-    let token = config
-        .access_token
-        .clone()
-        .ok_or_else(|| ConfigError::missing("WHATSAPP_ACCESS_TOKEN"))?;
-    let graph = GraphClient::new(&config.graph_url, &config.api_version, token, Duration::from_secs(10))?;
+    let graph = GraphClient::from_config(&config, Duration::from_secs(10))?;
     let sdk = aws::load_config().await;
     let store = DynamoStore::new(aws::dynamo_client(&sdk), TableNames::from_env()?);
     let queue = SqsQueue::new(aws::sqs_client(&sdk), required_var("WABRIDGE_OUTBOUND_QUEUE_URL")?);

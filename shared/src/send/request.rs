@@ -115,9 +115,11 @@ impl Check {
         });
     }
 
-    /// A required non-empty string of at most `max` characters.
+    /// A required non-empty string of at most `max` characters; `field` is its path, whose last
+    /// segment is its key in `v`.
     fn text<'a>(&mut self, v: &'a Value, field: &str, max: usize) -> Option<&'a str> {
-        match v.get(field.rsplit('.').next().unwrap_or(field)) {
+        let key = field.rsplit('.').next().unwrap_or(field);
+        match v.get(key) {
             None | Some(Value::Null) => {
                 self.err(field, "required", "is required");
                 None
@@ -126,20 +128,7 @@ impl Check {
                 self.err(field, "required", "must not be empty");
                 None
             }
-            Some(Value::String(s)) => {
-                if chars(s) > max {
-                    self.err(
-                        field,
-                        "too_long",
-                        format!("must be at most {max} characters, is {}", chars(s)),
-                    );
-                }
-                Some(s)
-            }
-            Some(_) => {
-                self.err(field, "invalid_type", "must be a string");
-                None
-            }
+            _ => self.opt_text(v, key, field, max),
         }
     }
 

@@ -1,16 +1,16 @@
-//! The store on DynamoDB. A new inbound message and the unread counter it bumps are one transaction
-//! guarded by `attribute_not_exists(id)`; everything that only moves forward (last message, window,
-//! contact times, statuses) is a conditional update that is a no-op when repeated, so redelivery and
-//! reordering cannot double-count or go backwards.
+//! The store on DynamoDB. A message is stored once per id by a put guarded by
+//! `attribute_not_exists(id)`; the unread count is a set of message ids (adding one twice is a no-op);
+//! everything that only moves forward (last message, window, contact times, statuses) is a
+//! conditional update that is a no-op when repeated. So every step can be re-run after a crash or a
+//! redelivery, none needs a transaction, and nothing is double-counted or goes backwards.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::TableNames;
 use super::expr::{Expr, get_n, get_s, n, s};
@@ -92,6 +92,28 @@ impl DynamoStore {
         Ok(item)
     }
 
+    /// Stores a message once per id: the conditional put is the de-duplication.
+    async fn put_message(&self, msg: &StoredMessage, op: &'static str) -> Result<Recorded, PortError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.t.messages)
+            .set_item(Some(Self::message_item(msg)?))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Recorded::New),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Recorded::Duplicate)
+            }
+            Err(e) => Err(PortError::unavailable(op, e)),
+        }
+    }
+
     async fn update(&self, table: &str, key: (&str, &str), e: Expr, op: &'static str) -> Result<(), PortError> {
         let call = self.client.update_item().table_name(table).key(key.0, s(key.1));
         ignore_condition(e.apply(call).send().await.map(drop), op)
@@ -117,7 +139,6 @@ impl DynamoStore {
             .set_opt("name", m.profile_name.clone().map(s))
             .set_if_absent("wa_id", m.wa_id.clone().map(s))
             .set_if_absent("user_id", m.user_id.clone().map(s))
-            .set_if_absent("unread", Some(n(0)))
             .when(|e| {
                 let (ls, v) = (e.name("last_seq"), e.val(s(&seq)));
                 format!("attribute_not_exists({ls}) OR {ls} < {v}")
@@ -278,7 +299,10 @@ fn conversation_of(item: &Item) -> Result<Conversation, PortError> {
         name: get_s(item, "name"),
         last_message: from_json(item, "last_message")?,
         last_message_at: get_n(item, "last_message_at"),
-        unread: get_n(item, "unread").unwrap_or(0),
+        unread: item
+            .get("unread_ids")
+            .and_then(|v| v.as_ss().ok())
+            .map_or(0, |ids| ids.len() as i64),
         window_expires_at: None,
         window_open: false,
         last_inbound_ms: get_n(item, "last_inbound_at"),
@@ -297,70 +321,29 @@ fn contact_of(item: &Item) -> Contact {
     }
 }
 
-fn build_err(e: aws_sdk_dynamodb::error::BuildError) -> PortError {
-    PortError::invalid("build request", e.to_string())
-}
-
 #[async_trait]
 impl Store for DynamoStore {
     async fn record_inbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError> {
-        let put = Put::builder()
-            .table_name(&self.t.messages)
-            .set_item(Some(Self::message_item(msg)?))
-            .condition_expression("attribute_not_exists(id)")
-            .build()
-            .map_err(build_err)?;
-        let (u, _, names, values) = Expr::default().set("list", s(LIST)).add("unread", n(1)).parts();
-        let bump = Update::builder()
-            .table_name(&self.t.conversations)
-            .key("customer", s(msg.customer.as_str()))
-            .update_expression(u)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .build()
-            .map_err(build_err)?;
-        let tx = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(bump).build())
-            .send()
-            .await;
-        let recorded = match tx {
-            Ok(_) => Recorded::New,
-            Err(e) => match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(c))
-                    if c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed") =>
-                {
-                    Recorded::Duplicate
-                }
-                _ => return Err(PortError::unavailable("record inbound", e)),
-            },
-        };
+        let recorded = self.put_message(msg, "record inbound").await?;
+        // The unread count is the size of a set of message ids: adding an id twice is a no-op, so
+        // this step runs on every delivery (healing a crash right after the put) and still counts
+        // each message once, without a transaction.
+        let unread = AttributeValue::Ss(vec![msg.id.to_string()]);
+        let e = Expr::default().set("list", s(LIST)).add("unread_ids", unread);
+        self.update(
+            &self.t.conversations,
+            ("customer", msg.customer.as_str()),
+            e,
+            "count unread",
+        )
+        .await?;
         self.advance_conversation(msg).await?;
         self.upsert_contact(msg).await?;
         Ok(recorded)
     }
 
     async fn record_outbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.t.messages)
-            .set_item(Some(Self::message_item(msg)?))
-            .condition_expression("attribute_not_exists(id)")
-            .send()
-            .await;
-        let recorded = match put {
-            Ok(_) => Recorded::New,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Recorded::Duplicate
-            }
-            Err(e) => return Err(PortError::unavailable("record outbound", e)),
-        };
+        let recorded = self.put_message(msg, "record outbound").await?;
         self.advance_conversation(msg).await?;
         Ok(recorded)
     }

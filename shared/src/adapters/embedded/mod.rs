@@ -33,6 +33,11 @@ pub(crate) fn open(path: &std::path::Path) -> Result<rusqlite::Connection, PortE
     Ok(conn)
 }
 
+/// Write transactions take the write lock up front: a deferred transaction that upgrades from read
+/// to write can fail with SQLITE_BUSY at once (the busy timeout cannot help it), while an immediate
+/// one waits its turn. Several connections share a file (the inbound and outbound queues do).
+pub(crate) const IMMEDIATE: rusqlite::TransactionBehavior = rusqlite::TransactionBehavior::Immediate;
+
 /// Runs blocking SQLite work off the async runtime.
 pub(crate) async fn blocking<T: Send + 'static>(
     op: &'static str,

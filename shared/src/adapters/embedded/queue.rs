@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Notify;
 
-use super::{blocking, open, sql_err};
+use super::{IMMEDIATE, blocking, open, sql_err};
 use crate::ports::{DeadLetter, Delivery, PortError, Queue};
 
 /// One named queue in a SQLite file (several queues may share the file).
@@ -75,7 +75,7 @@ impl SqliteQueue {
 
     fn take(&self, max: u32) -> Result<Vec<Delivery>, PortError> {
         let mut conn = lock(&self.conn)?;
-        let tx = conn.transaction().map_err(sql_err("receive"))?;
+        let tx = conn.transaction_with_behavior(IMMEDIATE).map_err(sql_err("receive"))?;
         let now = now_ms();
         let rows: Vec<(i64, String, u32)> = {
             let mut stmt = tx
@@ -197,7 +197,7 @@ impl Queue for SqliteQueue {
         );
         blocking("dead letter", move || {
             let mut conn = lock(&conn)?;
-            let tx = conn.transaction().map_err(sql_err("dead letter"))?;
+            let tx = conn.transaction_with_behavior(IMMEDIATE).map_err(sql_err("dead letter"))?;
             let row: Option<(String, u32)> = tx
                 .query_row(
                     "SELECT body, receive_count FROM queue WHERE id = ?1 AND receipt = ?2",

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{blocking, open, sql_err};
+use super::{IMMEDIATE, blocking, open, sql_err};
 use crate::domain::{
     AFTER_ALL_KEYS, Contact, Conversation, CustomerKey, Direction, IdempotencyClaim, LastMessage, MessageId,
     MessageRef, MessageView, Page, PageRequest, RawEvent, Recorded, SendChange, SendProgress, SendState, StatusRecord,
@@ -143,7 +143,7 @@ impl SqliteStore {
         f: impl FnOnce(&Transaction<'_>) -> Result<T, PortError> + Send + 'static,
     ) -> Result<T, PortError> {
         self.with(op, move |conn| {
-            let tx = conn.transaction().map_err(sql_err(op))?;
+            let tx = conn.transaction_with_behavior(IMMEDIATE).map_err(sql_err(op))?;
             let out = f(&tx)?;
             tx.commit().map_err(sql_err(op))?;
             Ok(out)
