@@ -1,5 +1,5 @@
 //! Outbound messages: the request a frontend posts ([`request`]), phone numbers ([`phone`]), the
-//! send API use case ([`api`]), rate limits ([`limits`]) and the queue consumer that calls Graph
+//! send API use case ([`service`]), rate limits ([`limits`]) and the queue consumer that calls Graph
 //! ([`sender`]).
 
 pub mod limits;
