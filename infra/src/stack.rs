@@ -33,6 +33,35 @@ pub const WORKERS: usize = 2;
 /// Graph call timeout.
 pub const GRAPH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Delays before the sandbox's `sent`, `delivered` and `read` webhooks, in ms, comma-separated.
+pub const STATUS_DELAYS_VAR: &str = "WABRIDGE_SANDBOX_STATUS_DELAYS_MS";
+
+/// Reads [`STATUS_DELAYS_VAR`]; by default 1.5 s in all, so a demo feels live.
+pub fn status_delays(value: Option<&str>) -> anyhow::Result<[Duration; 3]> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok([
+            Duration::from_millis(300),
+            Duration::from_millis(500),
+            Duration::from_millis(700),
+        ]);
+    };
+    let parts: Vec<u64> = v
+        .split(',')
+        .map(|p| p.trim().parse::<u64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            anyhow::anyhow!("{STATUS_DELAYS_VAR}: {v:?} must be three whole numbers of ms, like 300,500,700")
+        })?;
+    match parts.as_slice() {
+        [a, b, c] => Ok([
+            Duration::from_millis(*a),
+            Duration::from_millis(*b),
+            Duration::from_millis(*c),
+        ]),
+        _ => anyhow::bail!("{STATUS_DELAYS_VAR}: {v:?} must be three whole numbers of ms, like 300,500,700"),
+    }
+}
+
 /// The wired local stack.
 #[derive(Clone)]
 pub struct LocalStack {
@@ -108,11 +137,7 @@ impl LocalStack {
                 let sandbox = Sandbox::new(SandboxConfig {
                     webhook_url: Some(format!("http://{addr}/webhook")),
                     app_secret: secrets.app_secret.clone(),
-                    status_delays: [
-                        Duration::from_millis(300),
-                        Duration::from_millis(500),
-                        Duration::from_millis(700),
-                    ],
+                    status_delays: status_delays(std::env::var(STATUS_DELAYS_VAR).ok().as_deref())?,
                 });
                 let base = format!("http://{addr}/sandbox");
                 let graph = GraphClient::new(
@@ -219,4 +244,20 @@ fn spawn_consumers(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_delays_default_to_a_second_and_a_half_and_reject_nonsense() {
+        let d = status_delays(None).unwrap();
+        assert_eq!(d.iter().sum::<Duration>(), Duration::from_millis(1500));
+        assert_eq!(status_delays(Some("0, 10,20")).unwrap()[2], Duration::from_millis(20));
+        for bad in ["1,2", "a,b,c", "1,2,3,4"] {
+            let e = status_delays(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains(STATUS_DELAYS_VAR), "{e}");
+        }
+    }
 }
