@@ -92,13 +92,13 @@ impl DynamoStore {
         Ok(item)
     }
 
-    /// Stores a message once per id: the conditional put is the de-duplication.
-    async fn put_message(&self, msg: &StoredMessage, op: &'static str) -> Result<Recorded, PortError> {
+    /// Puts an item unless one with its `id` exists: the conditional put is the de-duplication.
+    async fn put_once(&self, table: &str, item: Item, op: &'static str) -> Result<Recorded, PortError> {
         let put = self
             .client
             .put_item()
-            .table_name(&self.t.messages)
-            .set_item(Some(Self::message_item(msg)?))
+            .table_name(table)
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(id)")
             .send()
             .await;
@@ -112,6 +112,11 @@ impl DynamoStore {
             }
             Err(e) => Err(PortError::unavailable(op, e)),
         }
+    }
+
+    /// Stores a message once per id.
+    async fn put_message(&self, msg: &StoredMessage, op: &'static str) -> Result<Recorded, PortError> {
+        self.put_once(&self.t.messages, Self::message_item(msg)?, op).await
     }
 
     async fn update(&self, table: &str, key: (&str, &str), e: Expr, op: &'static str) -> Result<(), PortError> {
@@ -522,24 +527,7 @@ impl Store for DynamoStore {
         item.insert("seq".into(), s(seq_key(now.timestamp_millis(), &event.id)));
         item.insert("doc".into(), to_json(event)?);
         item.insert("expires_at".into(), n(now.timestamp() + EVENT_TTL_SECS));
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.t.events)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(id)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(Recorded::New),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Recorded::Duplicate)
-            }
-            Err(e) => Err(PortError::unavailable("record event", e)),
-        }
+        self.put_once(&self.t.events, item, "record event").await
     }
 
     async fn events(&self, field: &str, limit: u32) -> Result<Vec<RawEvent>, PortError> {
