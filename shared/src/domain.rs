@@ -508,10 +508,13 @@ pub struct SendProgress {
 /// state, so a redelivered queue record cannot undo an outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendChange {
-    /// A Graph call is about to be made.
+    /// A Graph call is about to be made. Takes effect only if the message has made exactly
+    /// `after_attempts` attempts, so of two workers holding duplicate queue deliveries one wins.
     Attempt {
         /// When.
         at_ms: i64,
+        /// Attempts the caller saw before this one.
+        after_attempts: u32,
     },
     /// Graph accepted it, or a status webhook carrying our id told us so.
     Accepted {

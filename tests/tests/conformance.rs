@@ -547,7 +547,13 @@ async fn send_progress_only_moves_forward_and_final_states_stay(b: Backend) {
     assert_eq!((p.state, p.attempts), (SendState::Queued, 0));
     let p = b
         .store
-        .update_outbound(m.id, &SendChange::Attempt { at_ms: T0 + 1 })
+        .update_outbound(
+            m.id,
+            &SendChange::Attempt {
+                at_ms: T0 + 1,
+                after_attempts: 0,
+            },
+        )
         .await
         .unwrap()
         .unwrap();
@@ -555,6 +561,20 @@ async fn send_progress_only_moves_forward_and_final_states_stay(b: Backend) {
         (p.state, p.attempts, p.last_attempt_ms),
         (SendState::Sending, 1, Some(T0 + 1))
     );
+    // A second worker holding a duplicate delivery saw 0 attempts too: its attempt does not count.
+    let p = b
+        .store
+        .update_outbound(
+            m.id,
+            &SendChange::Attempt {
+                at_ms: T0 + 5,
+                after_attempts: 0,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((p.attempts, p.last_attempt_ms), (1, Some(T0 + 1)));
     let err = ErrorInfo {
         code: 131000,
         title: "Something went wrong".into(),
@@ -569,7 +589,13 @@ async fn send_progress_only_moves_forward_and_final_states_stay(b: Backend) {
     assert_eq!((p.state, p.error.as_ref()), (SendState::Queued, Some(&err)));
     let w = Wamid::parse("wamid.PROGRESS").unwrap();
     b.store
-        .update_outbound(m.id, &SendChange::Attempt { at_ms: T0 + 2 })
+        .update_outbound(
+            m.id,
+            &SendChange::Attempt {
+                at_ms: T0 + 2,
+                after_attempts: 1,
+            },
+        )
         .await
         .unwrap();
     let p = b
@@ -593,7 +619,13 @@ async fn send_progress_only_moves_forward_and_final_states_stay(b: Backend) {
     assert_eq!((v.id, v.status.as_str()), (Some(m.id.to_string()), "accepted"));
     assert!(
         b.store
-            .update_outbound(MessageId::new(), &SendChange::Attempt { at_ms: T0 })
+            .update_outbound(
+                MessageId::new(),
+                &SendChange::Attempt {
+                    at_ms: T0,
+                    after_attempts: 0
+                }
+            )
             .await
             .unwrap()
             .is_none()

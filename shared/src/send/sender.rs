@@ -21,7 +21,7 @@ use super::limits::{self, number_burst, number_key, pair_key};
 use super::request::{Recipient, graph_body};
 use super::service::OutboundRecord;
 use crate::consume::{Handler, Outcome, RetryPolicy};
-use crate::domain::{ErrorInfo, MessageId, SendChange, SendState};
+use crate::domain::{ErrorInfo, MessageId, SendChange, SendState, StoredMessage};
 use crate::graph::{Disposition, GraphClient};
 use crate::ports::{Clock, Delivery, PortError, RateLimiter, Store};
 
@@ -85,6 +85,8 @@ struct Ready {
     id: MessageId,
     pni: String,
     customer: String,
+    msg: StoredMessage,
+    attempts: u32,
 }
 
 impl Sender {
@@ -153,8 +155,10 @@ impl Sender {
         }
         Ok(Ok(Ready {
             id,
-            pni: msg.phone_number_id,
+            pni: msg.phone_number_id.clone(),
             customer: msg.customer.as_str().to_owned(),
+            msg,
+            attempts: progress.attempts,
         }))
     }
 
@@ -172,31 +176,39 @@ impl Sender {
                 delay: grant.wait,
             });
         }
-        let Some((msg, progress)) = self.store.outbound(ready.id).await? else {
-            return Ok(Outcome::Done);
-        };
-        self.store
-            .update_outbound(ready.id, &SendChange::Attempt { at_ms: now })
+        let Ready {
+            id, pni, msg, attempts, ..
+        } = ready;
+        let claimed = self
+            .store
+            .update_outbound(
+                id,
+                &SendChange::Attempt {
+                    at_ms: now,
+                    after_attempts: attempts,
+                },
+            )
             .await?;
+        if claimed.is_none_or(|p| p.state != SendState::Sending || p.attempts != attempts + 1) {
+            // Another worker holds a duplicate delivery of this record and made this attempt.
+            return Ok(Outcome::Retry {
+                reason: "attempt taken by another worker".into(),
+                delay: self.config.recheck_after,
+            });
+        }
         let to = match (&msg.wa_id, &msg.user_id) {
             (Some(w), _) => Recipient::WaId(w.clone()),
             (None, Some(u)) => Recipient::UserId(u.clone()),
             (None, None) => Recipient::WaId(msg.customer.as_str().to_owned()),
         };
-        let body = graph_body(
-            &to,
-            &msg.msg_type,
-            &msg.content,
-            msg.context.as_ref(),
-            &ready.id.to_string(),
-        );
-        let attempt = progress.attempts + 1;
-        match self.graph.send_message(&ready.pni, &body).await {
+        let body = graph_body(&to, &msg.msg_type, &msg.content, msg.context.as_ref(), &id.to_string());
+        let attempt = attempts + 1;
+        match self.graph.send_message(&pni, &body).await {
             Ok(accepted) => {
                 self.store
-                    .update_outbound(ready.id, &SendChange::Accepted { wamid: accepted.wamid })
+                    .update_outbound(id, &SendChange::Accepted { wamid: accepted.wamid })
                     .await?;
-                info!(msg_id = %ready.id, attempt, "accepted by Graph");
+                info!(msg_id = %id, attempt, "accepted by Graph");
                 Ok(Outcome::Done)
             }
             Err(e) => {
@@ -206,7 +218,7 @@ impl Sender {
                         if code == Some(130429) || code == Some(80007) || code == Some(4) {
                             let rate = self.config.throughput_mps;
                             self.limiter
-                                .penalize(&number_key(&ready.pni), rate, self.config.throughput_pause, now)
+                                .penalize(&number_key(&pni), rate, self.config.throughput_pause, now)
                                 .await?;
                         }
                         if code == Some(131056) {
@@ -216,16 +228,16 @@ impl Sender {
                                 .await?;
                         }
                         if attempt >= self.config.max_attempts {
-                            warn!(msg_id = %ready.id, attempt, error = %e, "giving up");
+                            warn!(msg_id = %id, attempt, error = %e, "giving up");
                             self.store
-                                .update_outbound(ready.id, &SendChange::Failed { error: e.info() })
+                                .update_outbound(id, &SendChange::Failed { error: e.info() })
                                 .await?;
                             return Ok(Outcome::Done);
                         }
                         self.store
-                            .update_outbound(ready.id, &SendChange::Deferred { error: e.info() })
+                            .update_outbound(id, &SendChange::Deferred { error: e.info() })
                             .await?;
-                        warn!(msg_id = %ready.id, attempt, error = %e, "will retry");
+                        warn!(msg_id = %id, attempt, error = %e, "will retry");
                         Ok(Outcome::Retry {
                             reason: e.to_string(),
                             delay: self.config.retry.delay(attempt),
@@ -233,19 +245,19 @@ impl Sender {
                     }
                     Disposition::Fail => {
                         if code == Some(190) {
-                            error!(msg_id = %ready.id, "Graph rejected the access token (190): every send will fail until WHATSAPP_ACCESS_TOKEN is replaced");
+                            error!(msg_id = %id, "Graph rejected the access token (190): every send will fail until WHATSAPP_ACCESS_TOKEN is replaced");
                         }
                         if code == Some(131047) {
                             self.store.close_window(&msg.customer, now).await?;
                         }
-                        warn!(msg_id = %ready.id, error = %e, "failed");
+                        warn!(msg_id = %id, error = %e, "failed");
                         self.store
-                            .update_outbound(ready.id, &SendChange::Failed { error: e.info() })
+                            .update_outbound(id, &SendChange::Failed { error: e.info() })
                             .await?;
                         Ok(Outcome::Done)
                     }
                     Disposition::Ambiguous => {
-                        warn!(msg_id = %ready.id, error = %e, "outcome unknown; waiting for Meta's status before resending");
+                        warn!(msg_id = %id, error = %e, "outcome unknown; waiting for Meta's status before resending");
                         Ok(Outcome::Retry {
                             reason: e.to_string(),
                             delay: self.config.recheck_after,

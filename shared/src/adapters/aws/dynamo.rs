@@ -365,7 +365,7 @@ impl Store for DynamoStore {
 
     async fn update_outbound(&self, id: MessageId, change: &SendChange) -> Result<Option<SendProgress>, PortError> {
         let e = match change {
-            SendChange::Attempt { at_ms } => Expr::default()
+            SendChange::Attempt { at_ms, .. } => Expr::default()
                 .set("state", s(SendState::Sending.as_str()))
                 .set("last_attempt_ms", n(*at_ms))
                 .add("attempts", n(1)),
@@ -385,7 +385,13 @@ impl Store for DynamoStore {
                 e.val(s(SendState::Queued.as_str())),
                 e.val(s(SendState::Sending.as_str())),
             );
-            format!("{st} IN ({q}, {sd})")
+            match change {
+                SendChange::Attempt { after_attempts, .. } => {
+                    let (a, v) = (e.name("attempts"), e.val(n(i64::from(*after_attempts))));
+                    format!("{st} IN ({q}, {sd}) AND {a} = {v}")
+                }
+                _ => format!("{st} IN ({q}, {sd})"),
+            }
         });
         self.update(&self.t.messages, ("id", &id.to_string()), e, "update outbound")
             .await?;

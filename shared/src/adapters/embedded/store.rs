@@ -380,9 +380,12 @@ impl Store for SqliteStore {
             let op = sql_err("update outbound");
             let not_final = "id = ?1 AND state IN ('queued', 'sending')";
             match &change {
-                SendChange::Attempt { at_ms } => tx.execute(
-                    &format!("UPDATE messages SET state = 'sending', attempts = attempts + 1, last_attempt = ?2 WHERE {not_final}"),
-                    params![id.to_string(), at_ms],
+                SendChange::Attempt { at_ms, after_attempts } => tx.execute(
+                    &format!(
+                        "UPDATE messages SET state = 'sending', attempts = attempts + 1, last_attempt = ?2
+                         WHERE {not_final} AND attempts = ?3"
+                    ),
+                    params![id.to_string(), at_ms, after_attempts],
                 ),
                 SendChange::Accepted { wamid } => tx.execute(
                     &format!("UPDATE messages SET state = 'accepted', wamid = ?2 WHERE {not_final}"),
