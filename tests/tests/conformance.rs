@@ -212,6 +212,24 @@ async fn a_status_before_its_message_is_readable_and_merges_when_the_message_arr
         assert_eq!(v.status_timestamps.len(), 2);
         assert_eq!(v.id, Some(m.id.to_string()));
     }
+    // A conversation page shows each outbound message with its own status, alongside others.
+    let other = outbound("wamid.OTHER", "27820000001", T0 + 10);
+    b.store.record_outbound(&other).await.unwrap();
+    b.store
+        .apply_status(&status("wamid.OTHER", DeliveryStatus::Read, T0 + 20))
+        .await
+        .unwrap();
+    let page = b
+        .store
+        .conversation_messages(&key("27820000001"), &page(50, None))
+        .await
+        .unwrap();
+    let shown: Vec<(&str, &str)> = page
+        .data
+        .iter()
+        .map(|v| (v.wamid.as_deref().unwrap(), v.status.as_str()))
+        .collect();
+    assert_eq!(shown, [(w, "delivered"), ("wamid.OTHER", "read")]);
     let c = b.store.conversation(&key("27820000001"), T0).await.unwrap().unwrap();
     assert_eq!(c.unread, 0, "outbound messages are not unread");
     assert!(!c.window_open, "our own message opens no window");

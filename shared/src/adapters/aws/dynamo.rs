@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::TableNames;
 use super::expr::{Expr, get_n, get_s, n, s};
@@ -204,27 +204,75 @@ impl DynamoStore {
     }
 
     async fn status(&self, wamid: &str) -> Result<Option<StatusRecord>, PortError> {
-        let Some(item) = self.get(&self.t.statuses, ("wamid", wamid)).await? else {
-            return Ok(None);
-        };
-        let timestamps = item
-            .keys()
-            .filter_map(|k| k.strip_prefix("ts_"))
-            .filter_map(|st| get_n(&item, &format!("ts_{st}")).map(|t| (st.to_owned(), t)))
-            .collect();
-        Ok(Some(StatusRecord {
-            status: get_s(&item, "status").as_deref().and_then(DeliveryStatus::parse),
-            timestamps,
-            error: from_json(&item, "error")?,
-            phone_number_id: get_s(&item, "phone_number_id"),
-            recipient_id: get_s(&item, "recipient_id"),
-            recipient_user_id: get_s(&item, "recipient_user_id"),
-            conversation: from_json(&item, "conversation")?,
-            pricing: from_json(&item, "pricing")?,
-            biz_opaque_callback_data: get_s(&item, "biz_opaque_callback_data"),
-        }))
+        self.get(&self.t.statuses, ("wamid", wamid))
+            .await?
+            .map(|item| status_of(&item))
+            .transpose()
     }
 
+    /// The status records of many wamids in as few round trips as DynamoDB allows (100 keys a call),
+    /// so a page of 200 messages costs two reads, not 200.
+    async fn statuses(&self, wamids: &[String]) -> Result<HashMap<String, StatusRecord>, PortError> {
+        let mut out = HashMap::new();
+        let unique: std::collections::BTreeSet<&String> = wamids.iter().collect();
+        let unique: Vec<&String> = unique.into_iter().collect();
+        for chunk in unique.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|w| Item::from([("wamid".to_owned(), s(w.as_str()))]))
+                .collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| PortError::invalid("batch get statuses", e.to_string()))?,
+            );
+            while let Some(request) = pending.take() {
+                let res = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.t.statuses, request)
+                    .send()
+                    .await
+                    .map_err(unavailable("batch get statuses"))?;
+                for item in res
+                    .responses
+                    .and_then(|mut r| r.remove(&self.t.statuses))
+                    .unwrap_or_default()
+                {
+                    if let Some(w) = get_s(&item, "wamid") {
+                        out.insert(w, status_of(&item)?);
+                    }
+                }
+                // DynamoDB may leave keys unprocessed under load: ask again for those.
+                pending = res.unprocessed_keys.and_then(|mut u| u.remove(&self.t.statuses));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A status record from its item: `ts_<status>` attributes become the timestamps map.
+fn status_of(item: &Item) -> Result<StatusRecord, PortError> {
+    let timestamps = item
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("ts_")?.to_owned(), v.as_n().ok()?.parse().ok()?)))
+        .collect();
+    Ok(StatusRecord {
+        status: get_s(item, "status").as_deref().and_then(DeliveryStatus::parse),
+        timestamps,
+        error: from_json(item, "error")?,
+        phone_number_id: get_s(item, "phone_number_id"),
+        recipient_id: get_s(item, "recipient_id"),
+        recipient_user_id: get_s(item, "recipient_user_id"),
+        conversation: from_json(item, "conversation")?,
+        pricing: from_json(item, "pricing")?,
+        biz_opaque_callback_data: get_s(item, "biz_opaque_callback_data"),
+    })
+}
+
+impl DynamoStore {
     async fn view(&self, msg: Option<StoredMessage>, wamid: Option<&Wamid>) -> Result<Option<MessageView>, PortError> {
         let wamid = msg.as_ref().and_then(|m| m.wamid.clone()).or_else(|| wamid.cloned());
         let status = match (&msg, &wamid) {
@@ -594,14 +642,28 @@ impl Store for DynamoStore {
         let items = self
             .query(&self.t.messages, "by_customer", cond, false, page.limit + 1)
             .await?;
-        let mut rows = Vec::with_capacity(items.len());
+        let mut messages = Vec::with_capacity(items.len());
         for item in &items {
-            let msg = message_of(item)?;
-            let seq = get_s(item, "seq").unwrap_or_default();
-            if let Some(v) = self.view(msg, None).await? {
-                rows.push((v, seq));
+            if let Some(m) = message_of(item)? {
+                messages.push((m, get_s(item, "seq").unwrap_or_default()));
             }
         }
+        let outbound: Vec<String> = messages
+            .iter()
+            .filter(|(m, _)| m.direction == Direction::Outbound)
+            .filter_map(|(m, _)| m.wamid.as_ref().map(|w| w.as_str().to_owned()))
+            .collect();
+        let mut statuses = self.statuses(&outbound).await?;
+        let rows = messages
+            .into_iter()
+            .filter_map(|(m, seq)| {
+                let status = match (&m.direction, &m.wamid) {
+                    (Direction::Outbound, Some(w)) => statuses.remove(w.as_str()),
+                    _ => None,
+                };
+                MessageView::join(Some(m), status, None).map(|v| (v, seq))
+            })
+            .collect();
         let mut out = Page::from_rows(rows, page.limit, &messages_list(customer));
         out.data.reverse();
         Ok(out)
