@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::TableNames;
 use super::expr::{Expr, get_n, get_s, n, s};
@@ -441,15 +441,23 @@ impl Store for DynamoStore {
                 _ => format!("{st} IN ({q}, {sd})"),
             }
         });
-        self.update(&self.t.messages, ("id", &id.to_string()), e, "update outbound")
-            .await?;
-        Ok(self
-            .get(&self.t.messages, ("id", &id.to_string()))
-            .await?
-            .as_ref()
-            .map(progress_of)
-            .transpose()?
-            .flatten())
+        // One round trip: the item after the change, or as it was when the condition refused it
+        // (final already, or another worker's attempt); no item at all for an unknown id.
+        let call = self
+            .client
+            .update_item()
+            .table_name(&self.t.messages)
+            .key("id", s(id.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let item = match e.apply(call).send().await {
+            Ok(out) => out.attributes,
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
+                _ => return Err(PortError::unavailable("update outbound", err)),
+            },
+        };
+        Ok(item.as_ref().map(progress_of).transpose()?.flatten())
     }
 
     async fn close_window(&self, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError> {
