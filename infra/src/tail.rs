@@ -38,14 +38,36 @@ fn line(m: &Value) -> String {
     )
 }
 
-/// Polls until interrupted. With `from_start`, prints what is already stored first.
-pub async fn run(base: &str, key: &SecretString, from_start: bool, every: Duration) -> anyhow::Result<()> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-    let mut seen_activity: HashMap<String, String> = HashMap::new();
-    let mut printed: HashSet<String> = HashSet::new();
-    let mut first = true;
-    loop {
-        let convs = get(&client, base, key, "/v1/conversations?limit=50").await?;
+/// Follows a stack's messages: each [`Tail::poll`] returns the lines of messages not shown before.
+#[derive(Debug)]
+pub struct Tail {
+    client: reqwest::Client,
+    base: String,
+    key: SecretString,
+    seen_activity: HashMap<String, String>,
+    shown: HashSet<String>,
+    first: bool,
+    from_start: bool,
+}
+
+impl Tail {
+    /// A follower of the stack at `base`. Without `from_start`, what is already stored is skipped.
+    pub fn new(base: &str, key: SecretString, from_start: bool) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+            base: base.to_owned(),
+            key,
+            seen_activity: HashMap::new(),
+            shown: HashSet::new(),
+            first: true,
+            from_start,
+        })
+    }
+
+    /// One look: conversations by activity, then the newest page of each one that changed.
+    pub async fn poll(&mut self) -> anyhow::Result<Vec<String>> {
+        let mut lines = Vec::new();
+        let convs = get(&self.client, &self.base, &self.key, "/v1/conversations?limit=50").await?;
         for c in convs["data"].as_array().into_iter().flatten() {
             let who = c["wa_id"]
                 .as_str()
@@ -53,25 +75,31 @@ pub async fn run(base: &str, key: &SecretString, from_start: bool, every: Durati
                 .unwrap_or_default()
                 .to_owned();
             let at = c["last_message_at"].as_str().unwrap_or_default().to_owned();
-            if seen_activity.get(&who) == Some(&at) {
+            if self.seen_activity.get(&who) == Some(&at) {
                 continue;
             }
-            seen_activity.insert(who.clone(), at);
-            let page = get(
-                &client,
-                base,
-                key,
-                &format!("/v1/conversations/{who}/messages?limit=50"),
-            )
-            .await?;
+            self.seen_activity.insert(who.clone(), at);
+            let path = format!("/v1/conversations/{who}/messages?limit=50");
+            let page = get(&self.client, &self.base, &self.key, &path).await?;
             for m in page["data"].as_array().into_iter().flatten() {
                 let id = m["id"].as_str().unwrap_or_default().to_owned();
-                if printed.insert(id) && (!first || from_start) {
-                    println!("{}", line(m));
+                if self.shown.insert(id) && (!self.first || self.from_start) {
+                    lines.push(line(m));
                 }
             }
         }
-        first = false;
+        self.first = false;
+        Ok(lines)
+    }
+}
+
+/// Polls until interrupted, printing each new message.
+pub async fn run(base: &str, key: &SecretString, from_start: bool, every: Duration) -> anyhow::Result<()> {
+    let mut tail = Tail::new(base, key.clone(), from_start)?;
+    loop {
+        for l in tail.poll().await? {
+            println!("{l}");
+        }
         tokio::time::sleep(every).await;
     }
 }

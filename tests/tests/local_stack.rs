@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use wabridge::Config;
 use wabridge_infra::LocalStack;
 use wabridge_infra::simulate::{self, DEFAULT_PHONE_NUMBER_ID};
+use wabridge_infra::tail::Tail;
 
 async fn wait_for(client: &reqwest::Client, url: &str, key: &str, pred: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..400 {
@@ -80,6 +81,47 @@ async fn simulated_webhooks_flow_through_the_running_local_stack() {
             .unwrap();
         assert_eq!(code, 200);
     }
+    // `wabridge tail`: skips what was stored before it started, then shows each new message once.
+    let mut tail = Tail::new(&base, secrecy::SecretString::from(key.clone()), false).unwrap();
+    wait_for(
+        &client,
+        &format!("{base}/v1/conversations/27820000001/messages"),
+        &key,
+        |v| v["data"].as_array().is_some_and(|a| a.len() == 2),
+    )
+    .await;
+    assert!(tail.poll().await.unwrap().is_empty(), "already stored: not shown");
+    let later = simulate::inbound(
+        DEFAULT_PHONE_NUMBER_ID,
+        "27820000002",
+        "Bea",
+        "wamid.LOCAL3",
+        now + 2,
+        "text",
+        json!({"body": "new one"}),
+    );
+    assert_eq!(
+        simulate::post(&client, &base, &secret, &serde_json::to_vec(&later).unwrap())
+            .await
+            .unwrap(),
+        200
+    );
+    let mut shown = Vec::new();
+    for _ in 0..100 {
+        shown.extend(tail.poll().await.unwrap());
+        if !shown.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].contains("<- 27820000002 [text] received \"new one\""),
+        "{}",
+        shown[0]
+    );
+    assert!(tail.poll().await.unwrap().is_empty(), "shown once");
+
     let unsigned = client
         .post(format!("{base}/webhook"))
         .body(serde_json::to_vec(&text).unwrap())
@@ -97,11 +139,11 @@ async fn simulated_webhooks_flow_through_the_running_local_stack() {
     .await;
     assert_eq!(page["data"][0]["text"], "hello");
     assert_eq!(page["data"][1]["text"], "a photo");
-    let conv = wait_for(&client, &format!("{base}/v1/conversations"), &key, |v| {
-        v["data"][0]["unread"] == 2
+    let conv = wait_for(&client, &format!("{base}/v1/conversations/27820000001"), &key, |v| {
+        v["unread"] == 2
     })
     .await;
-    assert_eq!(conv["data"][0]["window_open"], true, "the customer wrote just now");
+    assert_eq!(conv["window_open"], true, "the customer wrote just now");
     let st = wait_for(&client, &format!("{base}/v1/messages/wamid.OURS"), &key, |v| {
         v["status"] == "delivered"
     })
