@@ -53,6 +53,11 @@ impl PortError {
     }
 }
 
+/// For `map_err`: wraps an SDK or driver error as retryable, naming what was being done.
+pub fn unavailable<E: Into<BoxError>>(op: &'static str) -> impl Fn(E) -> PortError {
+    move |e| PortError::unavailable(op, e)
+}
+
 /// Messages, statuses, contacts, conversations and raw webhook events.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

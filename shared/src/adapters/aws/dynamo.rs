@@ -19,7 +19,7 @@ use crate::domain::{
     MessageId, MessageRef, MessageView, Page, PageRequest, RawEvent, Recorded, SendChange, SendProgress, SendState,
     StatusRecord, StatusUpdate, StoredMessage, Wamid, messages_list, seq_key,
 };
-use crate::ports::{PortError, Store};
+use crate::ports::{PortError, Store, unavailable};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -33,10 +33,6 @@ const EVENT_TTL_SECS: i64 = 90 * 24 * 3600;
 pub struct DynamoStore {
     client: Client,
     t: TableNames,
-}
-
-fn unavailable<E: std::error::Error + Send + Sync + 'static>(op: &'static str) -> impl Fn(E) -> PortError {
-    move |e| PortError::unavailable(op, e)
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<AttributeValue, PortError> {

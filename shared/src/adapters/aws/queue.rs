@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 
-use crate::ports::{DeadLetter, Delivery, PortError, Queue};
+use crate::ports::{DeadLetter, Delivery, PortError, Queue, unavailable};
 
 /// The message attribute that carries why a message was dead-lettered.
 pub const REASON_ATTRIBUTE: &str = "wabridge_reason";
@@ -21,10 +21,6 @@ pub struct SqsQueue {
     client: Client,
     url: String,
     dlq_url: Option<String>,
-}
-
-fn unavailable<E: std::error::Error + Send + Sync + 'static>(op: &'static str) -> impl Fn(E) -> PortError {
-    move |e| PortError::unavailable(op, e)
 }
 
 impl SqsQueue {
