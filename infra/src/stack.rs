@@ -126,7 +126,7 @@ impl LocalStack {
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
         };
-        let processor = Processor::new(store.clone(), blobs.clone(), clock.clone()).with_policy(policy);
+        let processor = Processor::new(store.clone(), store.clone(), blobs.clone(), clock.clone()).with_policy(policy);
 
         let (graph, sandbox) = match &config.access_token {
             Some(token) => (
@@ -181,7 +181,7 @@ impl LocalStack {
     pub fn router(&self) -> Router {
         let ingestor = Ingestor::new(self.secrets.app_secret.clone(), self.queue.clone(), self.blobs.clone());
         let query = QueryState {
-            store: self.store.clone(),
+            read: self.store.clone(),
             clock: self.clock.clone(),
         };
         let keys = ApiKeys::new(self.secrets.api_keys.clone());

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 pub use crate::consume::{Handler, Outcome, RetryPolicy};
 use crate::domain::{MessageId, SendChange};
 use crate::ingest::Envelope;
-use crate::ports::{Blobs, Clock, Delivery, PortError, Store};
+use crate::ports::{Blobs, Clock, Delivery, Inbox, Outbox, PortError};
 use crate::webhook::{ParseError, Update, split};
 
 /// Why a record could not be processed. Every kind is retried until the last attempt, then
@@ -48,7 +48,8 @@ pub struct Summary {
 /// The inbound processing use case.
 #[derive(Clone)]
 pub struct Processor {
-    store: Arc<dyn Store>,
+    inbox: Arc<dyn Inbox>,
+    outbox: Arc<dyn Outbox>,
     blobs: Arc<dyn Blobs>,
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
@@ -62,9 +63,10 @@ impl std::fmt::Debug for Processor {
 
 impl Processor {
     /// Builds the processor.
-    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(inbox: Arc<dyn Inbox>, outbox: Arc<dyn Outbox>, blobs: Arc<dyn Blobs>, clock: Arc<dyn Clock>) -> Self {
         Self {
-            store,
+            inbox,
+            outbox,
             blobs,
             clock,
             policy: RetryPolicy::default(),
@@ -93,12 +95,12 @@ impl Processor {
         let mut summary = Summary::default();
         for update in &updates {
             match update {
-                Update::Message(m) => match self.store.record_inbound(m).await? {
+                Update::Message(m) => match self.inbox.record_inbound(m).await? {
                     crate::domain::Recorded::New => summary.new_messages += 1,
                     crate::domain::Recorded::Duplicate => summary.duplicate_messages += 1,
                 },
                 Update::Status(s) => {
-                    self.store.apply_status(s).await?;
+                    self.inbox.apply_status(s).await?;
                     // Our sends carry our id as callback data: a status proves Meta accepted a send
                     // whose answer we never got (a timeout), so it is not sent again.
                     if let Some(id) = s
@@ -106,14 +108,14 @@ impl Processor {
                         .as_deref()
                         .and_then(|d| MessageId::parse(d).ok())
                     {
-                        self.store
+                        self.outbox
                             .update_outbound(id, &SendChange::Accepted { wamid: s.wamid.clone() })
                             .await?;
                     }
                     summary.statuses += 1;
                 }
                 Update::Event(e) => {
-                    self.store.record_event(e).await?;
+                    self.inbox.record_event(e).await?;
                     summary.events += 1;
                 }
             }

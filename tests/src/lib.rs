@@ -26,7 +26,9 @@ use wabridge::domain::{
     RawEvent, Recorded, SendChange, SendProgress, StatusUpdate, StoredMessage,
 };
 use wabridge::ingest::Ingestor;
-use wabridge::ports::{Blobs, Clock, Delivery, PortError, Queue, RateLimiter, Store, SystemClock};
+use wabridge::ports::{
+    Blobs, Clock, Delivery, Idempotency, Inbox, Outbox, PortError, Queue, RateLimiter, ReadModel, Store, SystemClock,
+};
 use wabridge::process::{Processor, RetryPolicy};
 use wabridge::webhook::sign;
 
@@ -254,7 +256,7 @@ impl Pipeline {
         let ingestor = Ingestor::new(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone())
             .with_max_queue_bytes(max_queue_bytes);
         let query = QueryState {
-            store: backend.store.clone(),
+            read: backend.store.clone(),
             clock: clock.clone(),
         };
         let router = api::finish(
@@ -270,7 +272,7 @@ impl Pipeline {
             base_delay: Duration::ZERO,
             max_delay: Duration::ZERO,
         };
-        let processor = Processor::new(store, backend.blobs.clone(), clock).with_policy(policy);
+        let processor = Processor::new(store.clone(), store, backend.blobs.clone(), clock).with_policy(policy);
         Self {
             backend,
             router,
@@ -411,11 +413,26 @@ impl FlakyStore {
 }
 
 #[async_trait::async_trait]
-impl Store for FlakyStore {
+impl Inbox for FlakyStore {
     async fn record_inbound(&self, m: &StoredMessage) -> Result<Recorded, PortError> {
         self.tick()?;
         self.inner.record_inbound(m).await
     }
+    async fn apply_status(&self, s: &StatusUpdate) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.apply_status(s).await
+    }
+    async fn record_event(&self, e: &RawEvent) -> Result<Recorded, PortError> {
+        self.tick()?;
+        self.inner.record_event(e).await
+    }
+    async fn events(&self, f: &str, l: u32) -> Result<Vec<RawEvent>, PortError> {
+        self.inner.events(f, l).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Outbox for FlakyStore {
     async fn record_outbound(&self, m: &StoredMessage) -> Result<Recorded, PortError> {
         self.tick()?;
         self.inner.record_outbound(m).await
@@ -431,6 +448,10 @@ impl Store for FlakyStore {
         self.tick()?;
         self.inner.close_window(c, at).await
     }
+}
+
+#[async_trait::async_trait]
+impl Idempotency for FlakyStore {
     async fn claim_idempotency(&self, k: &str, f: &str, e: i64) -> Result<IdempotencyClaim, PortError> {
         self.tick()?;
         self.inner.claim_idempotency(k, f, e).await
@@ -442,17 +463,10 @@ impl Store for FlakyStore {
     async fn release_idempotency(&self, k: &str) -> Result<(), PortError> {
         self.inner.release_idempotency(k).await
     }
-    async fn apply_status(&self, s: &StatusUpdate) -> Result<(), PortError> {
-        self.tick()?;
-        self.inner.apply_status(s).await
-    }
-    async fn record_event(&self, e: &RawEvent) -> Result<Recorded, PortError> {
-        self.tick()?;
-        self.inner.record_event(e).await
-    }
-    async fn events(&self, f: &str, l: u32) -> Result<Vec<RawEvent>, PortError> {
-        self.inner.events(f, l).await
-    }
+}
+
+#[async_trait::async_trait]
+impl ReadModel for FlakyStore {
     async fn message(&self, r: &MessageRef) -> Result<Option<MessageView>, PortError> {
         self.inner.message(r).await
     }

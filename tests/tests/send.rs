@@ -95,7 +95,7 @@ impl Rig {
             api::webhook_ingest_router(ingestor)
                 .merge(api::query_router(
                     QueryState {
-                        store: backend.store.clone(),
+                        read: backend.store.clone(),
                         clock: clock.clone(),
                     },
                     keys.clone(),
@@ -110,8 +110,15 @@ impl Rig {
             base_delay: Duration::ZERO,
             max_delay: Duration::ZERO,
         };
-        let processor: Arc<dyn Handler> =
-            Arc::new(Processor::new(backend.store.clone(), backend.blobs.clone(), clock.clone()).with_policy(policy));
+        let processor: Arc<dyn Handler> = Arc::new(
+            Processor::new(
+                backend.store.clone(),
+                backend.store.clone(),
+                backend.blobs.clone(),
+                clock.clone(),
+            )
+            .with_policy(policy),
+        );
         let sender = Sender::new(store, graph, backend.limiter.clone(), clock, config);
         let handler: Arc<dyn Handler> = Arc::new(sender.clone());
         for (h, outbound) in [(processor, false), (handler, true)] {
@@ -499,7 +506,12 @@ async fn the_window_is_open_until_24_hours_after_the_customers_last_message(b: B
         "text",
         json!({"body": "hi"}),
     );
-    let processor = Processor::new(b.store.clone(), b.blobs.clone(), Arc::new(FixedClock(t)));
+    let processor = Processor::new(
+        b.store.clone(),
+        b.store.clone(),
+        b.blobs.clone(),
+        Arc::new(FixedClock(t)),
+    );
     processor.apply(&serde_json::to_vec(&body).unwrap()).await.unwrap();
     let graph = GraphClient::new(
         "http://127.0.0.1:9",

@@ -24,7 +24,8 @@ async fn main() -> Result<(), Error> {
         max_receives: config.max_receives,
         ..RetryPolicy::default()
     };
-    let processor = Processor::new(Arc::new(store), Arc::new(blobs), Arc::new(SystemClock)).with_policy(policy);
+    let store = Arc::new(store);
+    let processor = Processor::new(store.clone(), store, Arc::new(blobs), Arc::new(SystemClock)).with_policy(policy);
     let (processor, queue) = (&processor, &queue);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<SqsBatchResponse, Error>(aws::sqs_batch(processor, queue, event.payload).await)

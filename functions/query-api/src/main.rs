@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = aws::load_config().await;
     let store = DynamoStore::new(aws::dynamo_client(&sdk), TableNames::from_env()?);
     let state = QueryState {
-        store: Arc::new(store),
+        read: Arc::new(store),
         clock: Arc::new(SystemClock),
     };
     lambda_http::run(api::finish(api::query_router(state, keys))).await

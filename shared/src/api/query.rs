@@ -14,13 +14,13 @@ use serde_json::json;
 use super::auth::{ApiKeys, require_key};
 use super::error::ApiError;
 use crate::domain::{CustomerKey, InvalidInput, MessageRef, PageRequest, messages_list};
-use crate::ports::{Clock, Store};
+use crate::ports::{Clock, ReadModel};
 
 /// What the query handlers need.
 #[derive(Clone)]
 pub struct QueryState {
-    /// The store.
-    pub store: Arc<dyn Store>,
+    /// The read model.
+    pub read: Arc<dyn ReadModel>,
     /// The clock (for the 24-hour window).
     pub clock: Arc<dyn Clock>,
 }
@@ -70,7 +70,7 @@ fn segment(path: One, field: &'static str) -> Result<String, ApiError> {
 }
 
 async fn health(State(s): State<QueryState>) -> Response {
-    match s.store.ping().await {
+    match s.read.ping().await {
         Ok(()) => Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "checks": {"store": "ok"}}))
             .into_response(),
         Err(e) => {
@@ -86,12 +86,12 @@ async fn health(State(s): State<QueryState>) -> Response {
 
 async fn conversations(State(s): State<QueryState>, q: Params) -> Result<Response, ApiError> {
     let p = page(q, "conversations")?;
-    Ok(Json(s.store.conversations(&p, s.clock.now_ms()).await?).into_response())
+    Ok(Json(s.read.conversations(&p, s.clock.now_ms()).await?).into_response())
 }
 
 async fn conversation(State(s): State<QueryState>, wa_id: One) -> Result<Response, ApiError> {
     let key = CustomerKey::parse(&segment(wa_id, "wa_id")?)?;
-    let c = s.store.conversation(&key, s.clock.now_ms()).await?;
+    let c = s.read.conversation(&key, s.clock.now_ms()).await?;
     c.map(|c| Json(c).into_response())
         .ok_or_else(|| ApiError::not_found("conversation"))
 }
@@ -99,24 +99,24 @@ async fn conversation(State(s): State<QueryState>, wa_id: One) -> Result<Respons
 async fn conversation_messages(State(s): State<QueryState>, wa_id: One, q: Params) -> Result<Response, ApiError> {
     let key = CustomerKey::parse(&segment(wa_id, "wa_id")?)?;
     let p = page(q, &messages_list(&key))?;
-    Ok(Json(s.store.conversation_messages(&key, &p).await?).into_response())
+    Ok(Json(s.read.conversation_messages(&key, &p).await?).into_response())
 }
 
 async fn message(State(s): State<QueryState>, id: One) -> Result<Response, ApiError> {
     let r = MessageRef::parse(&segment(id, "id")?)?;
-    let m = s.store.message(&r).await?;
+    let m = s.read.message(&r).await?;
     m.map(|m| Json(m).into_response())
         .ok_or_else(|| ApiError::not_found("message"))
 }
 
 async fn contacts(State(s): State<QueryState>, q: Params) -> Result<Response, ApiError> {
     let p = page(q, "contacts")?;
-    Ok(Json(s.store.contacts(&p).await?).into_response())
+    Ok(Json(s.read.contacts(&p).await?).into_response())
 }
 
 async fn contact(State(s): State<QueryState>, wa_id: One) -> Result<Response, ApiError> {
     let key = CustomerKey::parse(&segment(wa_id, "wa_id")?)?;
-    let c = s.store.contact(&key).await?;
+    let c = s.read.contact(&key).await?;
     c.map(|c| Json(c).into_response())
         .ok_or_else(|| ApiError::not_found("contact"))
 }

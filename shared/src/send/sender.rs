@@ -23,7 +23,7 @@ use super::service::OutboundRecord;
 use crate::consume::{Handler, Outcome, RetryPolicy};
 use crate::domain::{ErrorInfo, MessageId, SendChange, SendState, StoredMessage};
 use crate::graph::{Disposition, GraphClient};
-use crate::ports::{Clock, Delivery, PortError, RateLimiter, Store};
+use crate::ports::{Clock, Delivery, Outbox, PortError, RateLimiter};
 
 /// How the sender behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,7 +65,7 @@ impl Default for SenderConfig {
 /// The sender.
 #[derive(Clone)]
 pub struct Sender {
-    store: Arc<dyn Store>,
+    outbox: Arc<dyn Outbox>,
     graph: GraphClient,
     limiter: Arc<dyn RateLimiter>,
     clock: Arc<dyn Clock>,
@@ -92,14 +92,14 @@ struct Ready {
 impl Sender {
     /// Wires the sender.
     pub fn new(
-        store: Arc<dyn Store>,
+        outbox: Arc<dyn Outbox>,
         graph: GraphClient,
         limiter: Arc<dyn RateLimiter>,
         clock: Arc<dyn Clock>,
         config: SenderConfig,
     ) -> Self {
         Self {
-            store,
+            outbox,
             graph,
             limiter,
             clock,
@@ -125,7 +125,7 @@ impl Sender {
         let Ok(id) = MessageId::parse(&record.id) else {
             return Ok(Err(unreadable(format!("{:?} is not a message id", record.id))));
         };
-        let Some((msg, progress)) = self.store.outbound(id).await? else {
+        let Some((msg, progress)) = self.outbox.outbound(id).await? else {
             return Ok(Err(unreadable(format!("message {id} is not stored"))));
         };
         if progress.state.is_final() {
@@ -150,7 +150,7 @@ impl Sender {
                 title: "retries exhausted".into(),
                 details: None,
             });
-            self.store.update_outbound(id, &SendChange::Failed { error }).await?;
+            self.outbox.update_outbound(id, &SendChange::Failed { error }).await?;
             return Ok(Err(Outcome::Done));
         }
         Ok(Ok(Ready {
@@ -180,7 +180,7 @@ impl Sender {
             id, pni, msg, attempts, ..
         } = ready;
         let claimed = self
-            .store
+            .outbox
             .update_outbound(
                 id,
                 &SendChange::Attempt {
@@ -205,7 +205,7 @@ impl Sender {
         let attempt = attempts + 1;
         match self.graph.send_message(&pni, &body).await {
             Ok(accepted) => {
-                self.store
+                self.outbox
                     .update_outbound(id, &SendChange::Accepted { wamid: accepted.wamid })
                     .await?;
                 info!(msg_id = %id, attempt, "accepted by Graph");
@@ -229,12 +229,12 @@ impl Sender {
                         }
                         if attempt >= self.config.max_attempts {
                             warn!(msg_id = %id, attempt, error = %e, "giving up");
-                            self.store
+                            self.outbox
                                 .update_outbound(id, &SendChange::Failed { error: e.info() })
                                 .await?;
                             return Ok(Outcome::Done);
                         }
-                        self.store
+                        self.outbox
                             .update_outbound(id, &SendChange::Deferred { error: e.info() })
                             .await?;
                         warn!(msg_id = %id, attempt, error = %e, "will retry");
@@ -248,10 +248,10 @@ impl Sender {
                             error!(msg_id = %id, "Graph rejected the access token (190): every send will fail until WHATSAPP_ACCESS_TOKEN is replaced");
                         }
                         if code == Some(131047) {
-                            self.store.close_window(&msg.customer, now).await?;
+                            self.outbox.close_window(&msg.customer, now).await?;
                         }
                         warn!(msg_id = %id, error = %e, "failed");
-                        self.store
+                        self.outbox
                             .update_outbound(id, &SendChange::Failed { error: e.info() })
                             .await?;
                         Ok(Outcome::Done)

@@ -3,12 +3,12 @@
 mod blobs;
 mod limiter;
 mod queue;
-mod store;
+mod sqlite;
 
 pub use blobs::FolderBlobs;
 pub use limiter::MemoryRateLimiter;
 pub use queue::SqliteQueue;
-pub use store::SqliteStore;
+pub use sqlite::SqliteStore;
 
 use crate::ports::PortError;
 

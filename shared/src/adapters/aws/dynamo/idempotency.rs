@@ -1,0 +1,88 @@
+//! Idempotency on DynamoStore: `Idempotency-Key` claims.
+
+use crate::adapters::aws::expr::{Expr, get_n, get_s, n, s};
+use crate::domain::IdempotencyClaim;
+use async_trait::async_trait;
+use std::collections::HashMap;
+
+use super::{DynamoStore, Item, from_json, to_json};
+use crate::ports::{Idempotency, PortError};
+
+#[async_trait]
+impl Idempotency for DynamoStore {
+    async fn claim_idempotency(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        expires_ms: i64,
+    ) -> Result<IdempotencyClaim, PortError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut item = Item::new();
+        item.insert("key".into(), s(key));
+        item.insert("fingerprint".into(), s(fingerprint));
+        item.insert("expires_ms".into(), n(expires_ms));
+        item.insert("expires_at".into(), n(expires_ms / 1000));
+        let mut values = HashMap::new();
+        values.insert(":now".to_owned(), n(now));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.t.idempotency)
+            .set_item(Some(item))
+            // DynamoDB's TTL deletes late: an expired record counts as absent.
+            .condition_expression("attribute_not_exists(#k) OR expires_ms < :now")
+            .expression_attribute_names("#k", "key")
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match put {
+            Ok(_) => return Ok(IdempotencyClaim::New),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(PortError::unavailable("claim idempotency key", e)),
+        }
+        let item = self.get(&self.t.idempotency, ("key", key)).await?.unwrap_or_default();
+        let fingerprint = get_s(&item, "fingerprint").unwrap_or_default();
+        Ok(match (get_n(&item, "status"), from_json(&item, "body")?) {
+            (Some(status), Some(body)) => IdempotencyClaim::Answered {
+                fingerprint,
+                status: u16::try_from(status).unwrap_or(500),
+                body,
+            },
+            _ => IdempotencyClaim::InProgress { fingerprint },
+        })
+    }
+
+    async fn finish_idempotency(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<(), PortError> {
+        let e = Expr::default()
+            .set("status", n(i64::from(status)))
+            .set("body", to_json(body)?);
+        self.update(&self.t.idempotency, ("key", key), e, "finish idempotency key")
+            .await
+    }
+
+    async fn release_idempotency(&self, key: &str) -> Result<(), PortError> {
+        let mut names = HashMap::new();
+        names.insert("#s".to_owned(), "status".to_owned());
+        let r = self
+            .client
+            .delete_item()
+            .table_name(&self.t.idempotency)
+            .key("key", s(key))
+            .condition_expression("attribute_not_exists(#s)")
+            .set_expression_attribute_names(Some(names))
+            .send()
+            .await;
+        match r {
+            Err(e)
+                if !e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(PortError::unavailable("release idempotency key", e))
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The store on DynamoDB. A message is stored once per id by a put guarded by
+//! `attribute_not_exists(id)`; the unread count is a set of message ids (adding one twice is a no-op);
+//! everything that only moves forward (last message, window, contact times, statuses) is a
+//! conditional update that is a no-op when repeated. So every step can be re-run after a crash or a
+//! redelivery, none needs a transaction, and nothing is double-counted or goes backwards.
+
+mod idempotency;
+mod inbox;
+mod outbox;
+mod read_model;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+
+use super::TableNames;
+use super::expr::{Expr, get_n, get_s, n, s};
+use crate::domain::{
+    Contact, Conversation, DeliveryStatus, Direction, LastMessage, MessageView, Recorded, SendProgress, SendState,
+    StatusRecord, StoredMessage, Wamid, seq_key,
+};
+use crate::ports::{PortError, unavailable};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Partition value of the list indexes (conversations by activity, contacts by key).
+const LIST: &str = "all";
+/// Raw events are kept for 90 days.
+const EVENT_TTL_SECS: i64 = 90 * 24 * 3600;
+
+/// The DynamoDB store.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    t: TableNames,
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<AttributeValue, PortError> {
+    serde_json::to_string(v)
+        .map(s)
+        .map_err(|e| PortError::invalid("encode", e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(item: &Item, k: &str) -> Result<Option<T>, PortError> {
+    get_s(item, k)
+        .map(|d| serde_json::from_str(&d).map_err(|e| PortError::invalid("decode stored item", e.to_string())))
+        .transpose()
+}
+
+/// A conditional update whose condition failing means "already further along": not an error.
+fn ignore_condition(r: Result<(), SdkError<UpdateItemError>>, op: &'static str) -> Result<(), PortError> {
+    match r {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(PortError::unavailable(op, e)),
+        Ok(()) => Ok(()),
+    }
+}
+
+impl DynamoStore {
+    /// Wraps a client and the table names.
+    pub fn new(client: Client, tables: TableNames) -> Self {
+        Self { client, t: tables }
+    }
+
+    fn message_item(m: &StoredMessage) -> Result<Item, PortError> {
+        let mut item = Item::new();
+        item.insert("id".into(), s(m.id.to_string()));
+        if let Some(w) = &m.wamid {
+            item.insert("wamid".into(), s(w.as_str()));
+        }
+        item.insert("customer".into(), s(m.customer.as_str()));
+        item.insert("seq".into(), s(m.seq()));
+        item.insert("doc".into(), to_json(m)?);
+        if m.direction == Direction::Outbound {
+            let state = if m.wamid.is_some() {
+                SendState::Accepted
+            } else {
+                SendState::Queued
+            };
+            item.insert("state".into(), s(state.as_str()));
+            item.insert("attempts".into(), n(0));
+        }
+        Ok(item)
+    }
+
+    /// Puts an item unless one with its `id` exists: the conditional put is the de-duplication.
+    async fn put_once(&self, table: &str, item: Item, op: &'static str) -> Result<Recorded, PortError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(Recorded::New),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Recorded::Duplicate)
+            }
+            Err(e) => Err(PortError::unavailable(op, e)),
+        }
+    }
+
+    /// Stores a message once per id.
+    async fn put_message(&self, msg: &StoredMessage, op: &'static str) -> Result<Recorded, PortError> {
+        self.put_once(&self.t.messages, Self::message_item(msg)?, op).await
+    }
+
+    async fn update(&self, table: &str, key: (&str, &str), e: Expr, op: &'static str) -> Result<(), PortError> {
+        let call = self.client.update_item().table_name(table).key(key.0, s(key.1));
+        ignore_condition(e.apply(call).send().await.map(drop), op)
+    }
+
+    /// Moves the conversation's last message forward when `m` is newer than what it shows.
+    async fn advance_conversation(&self, m: &StoredMessage) -> Result<(), PortError> {
+        let c = m.customer.as_str();
+        let last = LastMessage {
+            id: m.id.to_string(),
+            msg_type: m.msg_type.clone(),
+            text: m.text.clone(),
+            direction: m.direction,
+        };
+        let seq = m.seq();
+        let e = Expr::default()
+            .set("list", s(LIST))
+            .set("last_message", to_json(&last)?)
+            .set("last_seq", s(&seq))
+            .set("last_message_at", n(m.timestamp_ms))
+            .set("activity", s(seq_key(m.timestamp_ms, c)))
+            .set("phone_number_id", s(&m.phone_number_id))
+            .set_opt("name", m.profile_name.clone().map(s))
+            .set_if_absent("wa_id", m.wa_id.clone().map(s))
+            .set_if_absent("user_id", m.user_id.clone().map(s))
+            .when(|e| {
+                let (ls, v) = (e.name("last_seq"), e.val(s(&seq)));
+                format!("attribute_not_exists({ls}) OR {ls} < {v}")
+            });
+        self.update(&self.t.conversations, ("customer", c), e, "advance conversation")
+            .await?;
+        if m.direction == Direction::Inbound && m.opens_window {
+            let e = Expr::default().set("last_inbound_at", n(m.timestamp_ms)).when(|e| {
+                let (a, v) = (e.name("last_inbound_at"), e.val(n(m.timestamp_ms)));
+                format!("attribute_not_exists({a}) OR {a} < {v}")
+            });
+            self.update(&self.t.conversations, ("customer", c), e, "open window")
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn upsert_contact(&self, m: &StoredMessage) -> Result<(), PortError> {
+        let (c, t) = (m.customer.as_str(), m.timestamp_ms);
+        let table = &self.t.contacts;
+        let seed = Expr::default()
+            .set("list", s(LIST))
+            .set_if_absent("wa_id", m.wa_id.clone().map(s))
+            .set_if_absent("user_id", m.user_id.clone().map(s))
+            .set_if_absent("name", m.profile_name.clone().map(s))
+            .set_if_absent("phone_number_id", Some(s(&m.phone_number_id)))
+            .set_if_absent("first_seen_at", Some(n(t)))
+            .set_if_absent("last_seen_at", Some(n(t)));
+        self.update(table, ("customer", c), seed, "upsert contact").await?;
+        let earlier = Expr::default().set("first_seen_at", n(t)).when(|e| {
+            let (a, v) = (e.name("first_seen_at"), e.val(n(t)));
+            format!("{a} > {v}")
+        });
+        self.update(table, ("customer", c), earlier, "contact first seen")
+            .await?;
+        let later = Expr::default()
+            .set("last_seen_at", n(t))
+            .set("phone_number_id", s(&m.phone_number_id))
+            .set_opt("name", m.profile_name.clone().map(s))
+            .when(|e| {
+                let (a, v) = (e.name("last_seen_at"), e.val(n(t)));
+                format!("{a} <= {v}")
+            });
+        self.update(table, ("customer", c), later, "contact last seen").await
+    }
+
+    async fn get(&self, table: &str, key: (&str, &str)) -> Result<Option<Item>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(table)
+            .key(key.0, s(key.1))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("get item"))?;
+        Ok(out.item)
+    }
+
+    async fn status(&self, wamid: &str) -> Result<Option<StatusRecord>, PortError> {
+        self.get(&self.t.statuses, ("wamid", wamid))
+            .await?
+            .map(|item| status_of(&item))
+            .transpose()
+    }
+
+    /// The status records of many wamids in as few round trips as DynamoDB allows (100 keys a call),
+    /// so a page of 200 messages costs two reads, not 200.
+    async fn statuses(&self, wamids: &[String]) -> Result<HashMap<String, StatusRecord>, PortError> {
+        let mut out = HashMap::new();
+        let unique: std::collections::BTreeSet<&String> = wamids.iter().collect();
+        let unique: Vec<&String> = unique.into_iter().collect();
+        for chunk in unique.chunks(100) {
+            let keys: Vec<Item> = chunk
+                .iter()
+                .map(|w| Item::from([("wamid".to_owned(), s(w.as_str()))]))
+                .collect();
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| PortError::invalid("batch get statuses", e.to_string()))?,
+            );
+            while let Some(request) = pending.take() {
+                let res = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.t.statuses, request)
+                    .send()
+                    .await
+                    .map_err(unavailable("batch get statuses"))?;
+                for item in res
+                    .responses
+                    .and_then(|mut r| r.remove(&self.t.statuses))
+                    .unwrap_or_default()
+                {
+                    if let Some(w) = get_s(&item, "wamid") {
+                        out.insert(w, status_of(&item)?);
+                    }
+                }
+                // DynamoDB may leave keys unprocessed under load: ask again for those.
+                pending = res.unprocessed_keys.and_then(|mut u| u.remove(&self.t.statuses));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A status record from its item: `ts_<status>` attributes become the timestamps map.
+fn status_of(item: &Item) -> Result<StatusRecord, PortError> {
+    let timestamps = item
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("ts_")?.to_owned(), v.as_n().ok()?.parse().ok()?)))
+        .collect();
+    Ok(StatusRecord {
+        status: get_s(item, "status").as_deref().and_then(DeliveryStatus::parse),
+        timestamps,
+        error: from_json(item, "error")?,
+        phone_number_id: get_s(item, "phone_number_id"),
+        recipient_id: get_s(item, "recipient_id"),
+        recipient_user_id: get_s(item, "recipient_user_id"),
+        conversation: from_json(item, "conversation")?,
+        pricing: from_json(item, "pricing")?,
+        biz_opaque_callback_data: get_s(item, "biz_opaque_callback_data"),
+    })
+}
+
+impl DynamoStore {
+    async fn view(&self, msg: Option<StoredMessage>, wamid: Option<&Wamid>) -> Result<Option<MessageView>, PortError> {
+        let wamid = msg.as_ref().and_then(|m| m.wamid.clone()).or_else(|| wamid.cloned());
+        let status = match (&msg, &wamid) {
+            (Some(m), _) if m.direction == Direction::Inbound => None,
+            (_, Some(w)) => self.status(w.as_str()).await?,
+            _ => None,
+        };
+        Ok(MessageView::join(msg, status, wamid.as_ref()))
+    }
+
+    /// Queries an index in key order until `want` items or the end, following DynamoDB's 1 MB pages.
+    async fn query(
+        &self,
+        table: &str,
+        index: &str,
+        cond: Expr,
+        forward: bool,
+        want: u32,
+    ) -> Result<Vec<Item>, PortError> {
+        let (_, c, names, values) = cond.parts();
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(table)
+                .index_name(index)
+                .set_key_condition_expression(c.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(forward)
+                .limit(i32::try_from(want - out.len() as u32).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable("query"))?;
+            out.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() || out.len() as u32 >= want {
+                return Ok(out);
+            }
+        }
+    }
+}
+
+/// The sender's progress kept beside an outbound message's document.
+fn progress_of(item: &Item) -> Result<Option<SendProgress>, PortError> {
+    let Some(state) = get_s(item, "state").as_deref().and_then(SendState::parse) else {
+        return Ok(None);
+    };
+    Ok(Some(SendProgress {
+        state,
+        attempts: get_n(item, "attempts").and_then(|a| u32::try_from(a).ok()).unwrap_or(0),
+        last_attempt_ms: get_n(item, "last_attempt_ms"),
+        wamid: get_s(item, "wamid").and_then(|w| Wamid::parse(&w).ok()),
+        error: from_json(item, "send_error")?,
+    }))
+}
+
+/// The stored message of an item, with its send progress shown on it.
+fn message_of(item: &Item) -> Result<Option<StoredMessage>, PortError> {
+    let Some(mut m) = from_json::<StoredMessage>(item, "doc")? else {
+        return Ok(None);
+    };
+    if let Some(p) = progress_of(item)? {
+        p.overlay(&mut m);
+    }
+    Ok(Some(m))
+}
+
+fn conversation_of(item: &Item) -> Result<Conversation, PortError> {
+    Ok(Conversation {
+        wa_id: get_s(item, "wa_id"),
+        user_id: get_s(item, "user_id"),
+        phone_number_id: get_s(item, "phone_number_id"),
+        name: get_s(item, "name"),
+        last_message: from_json(item, "last_message")?,
+        last_message_at: get_n(item, "last_message_at"),
+        unread: item
+            .get("unread_ids")
+            .and_then(|v| v.as_ss().ok())
+            .map_or(0, |ids| ids.len() as i64),
+        window_expires_at: None,
+        window_open: false,
+        last_inbound_ms: get_n(item, "last_inbound_at"),
+        window_closed_ms: get_n(item, "window_closed_at"),
+    })
+}
+
+fn contact_of(item: &Item) -> Contact {
+    Contact {
+        wa_id: get_s(item, "wa_id"),
+        user_id: get_s(item, "user_id"),
+        name: get_s(item, "name"),
+        phone_number_id: get_s(item, "phone_number_id"),
+        first_seen_at: get_n(item, "first_seen_at"),
+        last_seen_at: get_n(item, "last_seen_at"),
+    }
+}

@@ -1,0 +1,92 @@
+//! Outbox on DynamoStore: the send state machine of outbound messages.
+
+use crate::adapters::aws::expr::{Expr, n, s};
+use crate::domain::{CustomerKey, MessageId, Recorded, SendChange, SendProgress, SendState, StoredMessage};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::{DynamoStore, message_of, progress_of, to_json};
+use crate::ports::{Outbox, PortError};
+
+#[async_trait]
+impl Outbox for DynamoStore {
+    async fn record_outbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError> {
+        let recorded = self.put_message(msg, "record outbound").await?;
+        self.advance_conversation(msg).await?;
+        Ok(recorded)
+    }
+
+    async fn outbound(&self, id: MessageId) -> Result<Option<(StoredMessage, SendProgress)>, PortError> {
+        let Some(item) = self.get(&self.t.messages, ("id", &id.to_string())).await? else {
+            return Ok(None);
+        };
+        match (message_of(&item)?, progress_of(&item)?) {
+            (Some(m), Some(p)) => Ok(Some((m, p))),
+            _ => Ok(None),
+        }
+    }
+
+    async fn update_outbound(&self, id: MessageId, change: &SendChange) -> Result<Option<SendProgress>, PortError> {
+        let e = match change {
+            SendChange::Attempt { at_ms, .. } => Expr::default()
+                .set("state", s(SendState::Sending.as_str()))
+                .set("last_attempt_ms", n(*at_ms))
+                .add("attempts", n(1)),
+            SendChange::Accepted { wamid } => Expr::default()
+                .set("state", s(SendState::Accepted.as_str()))
+                .set("wamid", s(wamid.as_str())),
+            SendChange::Deferred { error } => Expr::default()
+                .set("state", s(SendState::Queued.as_str()))
+                .set("send_error", to_json(error)?),
+            SendChange::Failed { error } => Expr::default()
+                .set("state", s(SendState::Failed.as_str()))
+                .set("send_error", to_json(error)?),
+        }
+        .when(|e| {
+            let (st, q, sd) = (
+                e.name("state"),
+                e.val(s(SendState::Queued.as_str())),
+                e.val(s(SendState::Sending.as_str())),
+            );
+            match change {
+                SendChange::Attempt { after_attempts, .. } => {
+                    let (a, v) = (e.name("attempts"), e.val(n(i64::from(*after_attempts))));
+                    format!("{st} IN ({q}, {sd}) AND {a} = {v}")
+                }
+                _ => format!("{st} IN ({q}, {sd})"),
+            }
+        });
+        // One round trip: the item after the change, or as it was when the condition refused it
+        // (final already, or another worker's attempt); no item at all for an unknown id.
+        let call = self
+            .client
+            .update_item()
+            .table_name(&self.t.messages)
+            .key("id", s(id.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let item = match e.apply(call).send().await {
+            Ok(out) => out.attributes,
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
+                _ => return Err(PortError::unavailable("update outbound", err)),
+            },
+        };
+        Ok(item.as_ref().map(progress_of).transpose()?.flatten())
+    }
+
+    async fn close_window(&self, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError> {
+        let e = Expr::default().set("window_closed_at", n(at_ms)).when(|e| {
+            let (c, w, v) = (e.name("customer"), e.name("window_closed_at"), e.val(n(at_ms)));
+            format!("attribute_exists({c}) AND (attribute_not_exists({w}) OR {w} < {v})")
+        });
+        self.update(
+            &self.t.conversations,
+            ("customer", customer.as_str()),
+            e,
+            "close window",
+        )
+        .await
+    }
+}

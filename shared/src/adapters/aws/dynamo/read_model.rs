@@ -1,0 +1,143 @@
+//! ReadModel on DynamoStore: what the HTTP API reads: messages, conversations, contacts.
+
+use crate::adapters::aws::expr::{Expr, get_s, s};
+use crate::domain::{
+    AFTER_ALL_KEYS, Contact, Conversation, CustomerKey, Direction, MessageId, MessageRef, MessageView, Page,
+    PageRequest, messages_list,
+};
+use async_trait::async_trait;
+
+use super::{DynamoStore, LIST, contact_of, conversation_of, message_of};
+use crate::ports::{PortError, ReadModel};
+
+#[async_trait]
+impl ReadModel for DynamoStore {
+    async fn message(&self, r: &MessageRef) -> Result<Option<MessageView>, PortError> {
+        let (item, wamid) = match r {
+            MessageRef::Id(id) => (self.get(&self.t.messages, ("id", &id.to_string())).await?, None),
+            MessageRef::Wamid(w) => {
+                let direct = self
+                    .get(&self.t.messages, ("id", &MessageId::for_wamid(w).to_string()))
+                    .await?;
+                let item = match direct {
+                    Some(i) => Some(i),
+                    None => {
+                        let cond = Expr::default().when(|e| {
+                            let (k, v) = (e.name("wamid"), e.val(s(w.as_str())));
+                            format!("{k} = {v}")
+                        });
+                        self.query(&self.t.messages, "by_wamid", cond, true, 1)
+                            .await?
+                            .into_iter()
+                            .next()
+                    }
+                };
+                (item, Some(w.clone()))
+            }
+        };
+        let msg = item.as_ref().map(message_of).transpose()?.flatten();
+        self.view(msg, wamid.as_ref()).await
+    }
+
+    async fn conversation_messages(
+        &self,
+        customer: &CustomerKey,
+        page: &PageRequest,
+    ) -> Result<Page<MessageView>, PortError> {
+        let before = page.after.clone().unwrap_or_else(|| AFTER_ALL_KEYS.to_owned());
+        let cond = Expr::default().when(|e| {
+            let (c, cv, sq, sv) = (
+                e.name("customer"),
+                e.val(s(customer.as_str())),
+                e.name("seq"),
+                e.val(s(before)),
+            );
+            format!("{c} = {cv} AND {sq} < {sv}")
+        });
+        let items = self
+            .query(&self.t.messages, "by_customer", cond, false, page.limit + 1)
+            .await?;
+        let mut messages = Vec::with_capacity(items.len());
+        for item in &items {
+            if let Some(m) = message_of(item)? {
+                messages.push((m, get_s(item, "seq").unwrap_or_default()));
+            }
+        }
+        let outbound: Vec<String> = messages
+            .iter()
+            .filter(|(m, _)| m.direction == Direction::Outbound)
+            .filter_map(|(m, _)| m.wamid.as_ref().map(|w| w.as_str().to_owned()))
+            .collect();
+        let mut statuses = self.statuses(&outbound).await?;
+        let rows = messages
+            .into_iter()
+            .filter_map(|(m, seq)| {
+                let status = match (&m.direction, &m.wamid) {
+                    (Direction::Outbound, Some(w)) => statuses.remove(w.as_str()),
+                    _ => None,
+                };
+                MessageView::join(Some(m), status, None).map(|v| (v, seq))
+            })
+            .collect();
+        let mut out = Page::from_rows(rows, page.limit, &messages_list(customer));
+        out.data.reverse();
+        Ok(out)
+    }
+
+    async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError> {
+        let before = page.after.clone().unwrap_or_else(|| AFTER_ALL_KEYS.to_owned());
+        let cond = Expr::default().when(|e| {
+            let (l, lv, a, av) = (e.name("list"), e.val(s(LIST)), e.name("activity"), e.val(s(before)));
+            format!("{l} = {lv} AND {a} < {av}")
+        });
+        let items = self
+            .query(&self.t.conversations, "by_activity", cond, false, page.limit + 1)
+            .await?;
+        let rows = items
+            .iter()
+            .map(|i| {
+                Ok((
+                    conversation_of(i)?.with_window(now_ms),
+                    get_s(i, "activity").unwrap_or_default(),
+                ))
+            })
+            .collect::<Result<Vec<_>, PortError>>()?;
+        Ok(Page::from_rows(rows, page.limit, "conversations"))
+    }
+
+    async fn conversation(&self, customer: &CustomerKey, now_ms: i64) -> Result<Option<Conversation>, PortError> {
+        let item = self.get(&self.t.conversations, ("customer", customer.as_str())).await?;
+        // A bare counter row (transaction committed, last message not yet advanced) is not a conversation.
+        item.filter(|i| i.contains_key("activity"))
+            .map(|i| Ok(conversation_of(&i)?.with_window(now_ms)))
+            .transpose()
+    }
+
+    async fn contacts(&self, page: &PageRequest) -> Result<Page<Contact>, PortError> {
+        // Key values may not be empty; a space sorts before every key (keys hold no whitespace).
+        let after = page.after.clone().unwrap_or_else(|| " ".to_owned());
+        let cond = Expr::default().when(|e| {
+            let (l, lv, c, cv) = (e.name("list"), e.val(s(LIST)), e.name("customer"), e.val(s(after)));
+            format!("{l} = {lv} AND {c} > {cv}")
+        });
+        let items = self
+            .query(&self.t.contacts, "by_customer", cond, true, page.limit + 1)
+            .await?;
+        let rows = items
+            .iter()
+            .map(|i| (contact_of(i), get_s(i, "customer").unwrap_or_default()))
+            .collect();
+        Ok(Page::from_rows(rows, page.limit, "contacts"))
+    }
+
+    async fn contact(&self, customer: &CustomerKey) -> Result<Option<Contact>, PortError> {
+        Ok(self
+            .get(&self.t.contacts, ("customer", customer.as_str()))
+            .await?
+            .map(|i| contact_of(&i)))
+    }
+
+    async fn ping(&self) -> Result<(), PortError> {
+        self.get(&self.t.messages, ("id", "health-check")).await.map(drop)
+    }
+}

@@ -1,0 +1,78 @@
+//! Idempotency on SqliteStore: `Idempotency-Key` claims.
+
+use crate::adapters::embedded::sql_err;
+use crate::domain::IdempotencyClaim;
+use async_trait::async_trait;
+use rusqlite::params;
+
+use super::{SqliteStore, json, parse};
+use crate::ports::{Idempotency, PortError};
+
+#[async_trait]
+impl Idempotency for SqliteStore {
+    async fn claim_idempotency(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        expires_ms: i64,
+    ) -> Result<IdempotencyClaim, PortError> {
+        let (key, fp) = (key.to_owned(), fingerprint.to_owned());
+        let now = chrono::Utc::now().timestamp_millis();
+        self.write("claim idempotency key", move |tx| {
+            let op = sql_err("claim idempotency key");
+            tx.execute(
+                "DELETE FROM idempotency WHERE key = ?1 AND expires_at < ?2",
+                params![key, now],
+            )
+            .map_err(&op)?;
+            let n = tx
+                .execute(
+                    "INSERT OR IGNORE INTO idempotency (key, fingerprint, expires_at) VALUES (?1, ?2, ?3)",
+                    params![key, fp, expires_ms],
+                )
+                .map_err(&op)?;
+            if n == 1 {
+                return Ok(IdempotencyClaim::New);
+            }
+            let (fingerprint, status, body): (String, Option<u16>, Option<String>) = tx
+                .query_row(
+                    "SELECT fingerprint, status, body FROM idempotency WHERE key = ?1",
+                    [&key],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(&op)?;
+            Ok(match (status, body) {
+                (Some(status), Some(body)) => IdempotencyClaim::Answered {
+                    fingerprint,
+                    status,
+                    body: parse(&body)?,
+                },
+                _ => IdempotencyClaim::InProgress { fingerprint },
+            })
+        })
+        .await
+    }
+
+    async fn finish_idempotency(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<(), PortError> {
+        let (key, body) = (key.to_owned(), json(body)?);
+        self.write("finish idempotency key", move |tx| {
+            tx.execute(
+                "UPDATE idempotency SET status = ?2, body = ?3 WHERE key = ?1",
+                params![key, status, body],
+            )
+            .map_err(sql_err("finish idempotency key"))
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn release_idempotency(&self, key: &str) -> Result<(), PortError> {
+        let key = key.to_owned();
+        self.write("release idempotency key", move |tx| {
+            tx.execute("DELETE FROM idempotency WHERE key = ?1 AND status IS NULL", [key])
+                .map_err(sql_err("release idempotency key"))
+                .map(drop)
+        })
+        .await
+    }
+}

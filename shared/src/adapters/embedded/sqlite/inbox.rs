@@ -1,0 +1,68 @@
+//! Inbox on SqliteStore: what the inbound processor writes: messages, statuses and raw events.
+
+use crate::adapters::embedded::sql_err;
+use crate::domain::{RawEvent, Recorded, StatusUpdate, StoredMessage};
+use async_trait::async_trait;
+use rusqlite::params;
+
+use super::{SqliteStore, advance_conversation, insert_message, json, parse, status_of, upsert_contact};
+use crate::ports::{Inbox, PortError};
+
+#[async_trait]
+impl Inbox for SqliteStore {
+    async fn record_inbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError> {
+        let m = msg.clone();
+        self.write("record inbound", move |tx| {
+            let rec = insert_message(tx, &m)?;
+            advance_conversation(tx, &m, rec == Recorded::New)?;
+            upsert_contact(tx, &m)?;
+            Ok(rec)
+        })
+        .await
+    }
+
+    async fn apply_status(&self, status: &StatusUpdate) -> Result<(), PortError> {
+        let u = status.clone();
+        self.write("apply status", move |tx| {
+            let mut rec = status_of(tx, u.wamid.as_str())?.unwrap_or_default();
+            rec.apply(&u);
+            tx.execute(
+                "INSERT INTO statuses (wamid, doc) VALUES (?1, ?2) ON CONFLICT(wamid) DO UPDATE SET doc = excluded.doc",
+                params![u.wamid.as_str(), json(&rec)?],
+            )
+            .map_err(sql_err("apply status"))
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn record_event(&self, event: &RawEvent) -> Result<Recorded, PortError> {
+        let e = event.clone();
+        self.write("record event", move |tx| {
+            let n = tx
+                .execute(
+                    "INSERT OR IGNORE INTO events (id, field, doc) VALUES (?1, ?2, ?3)",
+                    params![e.id, e.field, json(&e)?],
+                )
+                .map_err(sql_err("record event"))?;
+            Ok(if n == 1 { Recorded::New } else { Recorded::Duplicate })
+        })
+        .await
+    }
+
+    async fn events(&self, field: &str, limit: u32) -> Result<Vec<RawEvent>, PortError> {
+        let field = field.to_owned();
+        self.with("read events", move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT doc FROM events WHERE field = ?1 ORDER BY seq LIMIT ?2")
+                .map_err(sql_err("read events"))?;
+            let docs: Vec<String> = stmt
+                .query_map(params![field, limit], |r| r.get(0))
+                .map_err(sql_err("read events"))?
+                .collect::<Result<_, _>>()
+                .map_err(sql_err("read events"))?;
+            docs.iter().map(|d| parse(d)).collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,346 @@
+//! The store in SQLite. Each write is one transaction, so the de-duplication of a message and the
+//! counters it bumps commit together or not at all.
+
+mod idempotency;
+mod inbox;
+mod outbox;
+mod read_model;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::{IMMEDIATE, blocking, open, sql_err};
+use crate::domain::{
+    Contact, Conversation, Direction, LastMessage, MessageId, MessageView, Recorded, SendProgress, SendState,
+    StatusRecord, StoredMessage, Wamid, seq_key,
+};
+use crate::ports::PortError;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    wamid TEXT,
+    customer TEXT NOT NULL,
+    seq TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_wamid ON messages(wamid);
+CREATE INDEX IF NOT EXISTS messages_by_customer ON messages(customer, seq);
+CREATE TABLE IF NOT EXISTS statuses (
+    wamid TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS conversations (
+    customer TEXT PRIMARY KEY,
+    wa_id TEXT,
+    user_id TEXT,
+    phone_number_id TEXT,
+    name TEXT,
+    last_message TEXT,
+    last_seq TEXT,
+    last_message_at INTEGER,
+    activity TEXT,
+    unread INTEGER NOT NULL DEFAULT 0,
+    last_inbound_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS conversations_by_activity ON conversations(activity);
+CREATE TABLE IF NOT EXISTS contacts (
+    customer TEXT PRIMARY KEY,
+    wa_id TEXT,
+    user_id TEXT,
+    name TEXT,
+    phone_number_id TEXT,
+    first_seen_at INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    field TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_field ON events(field, seq);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    status INTEGER,
+    body TEXT,
+    expires_at INTEGER NOT NULL
+);
+";
+
+/// Columns added after the first release, as (table, column, type): added in place to older files.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("messages", "state", "TEXT"),
+    ("messages", "attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("messages", "last_attempt", "INTEGER"),
+    ("messages", "error", "TEXT"),
+    ("conversations", "window_closed_at", "INTEGER"),
+];
+
+fn migrate(conn: &Connection) -> Result<(), PortError> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let present: bool = conn
+            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))
+            .and_then(|mut s| s.exists([column]))
+            .map_err(sql_err("migrate"))?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+                .map_err(sql_err("migrate"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, PortError> {
+    serde_json::to_string(v).map_err(|e| PortError::invalid("encode", e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, PortError> {
+    serde_json::from_str(s).map_err(|e| PortError::invalid("decode stored row", e.to_string()))
+}
+
+impl SqliteStore {
+    /// Opens (creating) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, PortError> {
+        let conn = open(path)?;
+        conn.execute_batch(SCHEMA).map_err(sql_err("create tables"))?;
+        migrate(&conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut Connection) -> Result<T, PortError> + Send + 'static,
+    ) -> Result<T, PortError> {
+        let conn = self.conn.clone();
+        blocking(op, move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| PortError::invalid(op, "connection lock poisoned"))?;
+            f(&mut guard)
+        })
+        .await
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, PortError> + Send + 'static,
+    ) -> Result<T, PortError> {
+        self.with(op, move |conn| {
+            let tx = conn.transaction_with_behavior(IMMEDIATE).map_err(sql_err(op))?;
+            let out = f(&tx)?;
+            tx.commit().map_err(sql_err(op))?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn insert_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<Recorded, PortError> {
+    let state = match m.direction {
+        Direction::Inbound => None,
+        Direction::Outbound if m.wamid.is_some() => Some(SendState::Accepted.as_str()),
+        Direction::Outbound => Some(SendState::Queued.as_str()),
+    };
+    let n = tx
+        .execute(
+            "INSERT OR IGNORE INTO messages (id, wamid, customer, seq, doc, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                m.id.to_string(),
+                m.wamid.as_ref().map(Wamid::as_str),
+                m.customer.as_str(),
+                m.seq(),
+                json(m)?,
+                state
+            ],
+        )
+        .map_err(sql_err("insert message"))?;
+    Ok(if n == 1 { Recorded::New } else { Recorded::Duplicate })
+}
+
+/// Creates the conversation row if needed and moves its "last message" forward when `m` is newer.
+fn advance_conversation(tx: &Transaction<'_>, m: &StoredMessage, new_inbound: bool) -> Result<(), PortError> {
+    let op = sql_err("update conversation");
+    let c = m.customer.as_str();
+    tx.execute(
+        "INSERT INTO conversations (customer, wa_id, user_id, phone_number_id) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(customer) DO UPDATE SET wa_id = COALESCE(wa_id, excluded.wa_id),
+                                             user_id = COALESCE(user_id, excluded.user_id)",
+        params![c, m.wa_id, m.user_id, m.phone_number_id],
+    )
+    .map_err(&op)?;
+    if new_inbound {
+        tx.execute("UPDATE conversations SET unread = unread + 1 WHERE customer = ?1", [c])
+            .map_err(&op)?;
+    }
+    let last = LastMessage {
+        id: m.id.to_string(),
+        msg_type: m.msg_type.clone(),
+        text: m.text.clone(),
+        direction: m.direction,
+    };
+    tx.execute(
+        "UPDATE conversations SET last_message = ?2, last_seq = ?3, last_message_at = ?4, activity = ?5,
+                phone_number_id = ?6, name = COALESCE(?7, name)
+         WHERE customer = ?1 AND (last_seq IS NULL OR last_seq < ?3)",
+        params![
+            c,
+            json(&last)?,
+            m.seq(),
+            m.timestamp_ms,
+            seq_key(m.timestamp_ms, c),
+            m.phone_number_id,
+            m.profile_name
+        ],
+    )
+    .map_err(&op)?;
+    if m.direction == Direction::Inbound && m.opens_window {
+        tx.execute(
+            "UPDATE conversations SET last_inbound_at = ?2
+             WHERE customer = ?1 AND (last_inbound_at IS NULL OR last_inbound_at < ?2)",
+            params![c, m.timestamp_ms],
+        )
+        .map_err(&op)?;
+    }
+    Ok(())
+}
+
+fn upsert_contact(tx: &Transaction<'_>, m: &StoredMessage) -> Result<(), PortError> {
+    tx.execute(
+        "INSERT INTO contacts (customer, wa_id, user_id, name, phone_number_id, first_seen_at, last_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT(customer) DO UPDATE SET
+            wa_id = COALESCE(contacts.wa_id, excluded.wa_id),
+            user_id = COALESCE(contacts.user_id, excluded.user_id),
+            name = CASE WHEN excluded.last_seen_at >= contacts.last_seen_at
+                        THEN COALESCE(excluded.name, contacts.name) ELSE COALESCE(contacts.name, excluded.name) END,
+            phone_number_id = CASE WHEN excluded.last_seen_at >= contacts.last_seen_at
+                        THEN excluded.phone_number_id ELSE contacts.phone_number_id END,
+            first_seen_at = MIN(contacts.first_seen_at, excluded.first_seen_at),
+            last_seen_at = MAX(contacts.last_seen_at, excluded.last_seen_at)",
+        params![
+            m.customer.as_str(),
+            m.wa_id,
+            m.user_id,
+            m.profile_name,
+            m.phone_number_id,
+            m.timestamp_ms
+        ],
+    )
+    .map_err(sql_err("upsert contact"))
+    .map(drop)
+}
+
+fn status_of(conn: &Connection, wamid: &str) -> Result<Option<StatusRecord>, PortError> {
+    conn.query_row("SELECT doc FROM statuses WHERE wamid = ?1", [wamid], |r| {
+        r.get::<_, String>(0)
+    })
+    .optional()
+    .map_err(sql_err("read status"))?
+    .map(|d| parse(&d))
+    .transpose()
+}
+
+/// The columns every message read selects: the document plus the sender's progress.
+const MESSAGE_COLUMNS: &str = "doc, state, attempts, last_attempt, wamid, error";
+
+/// A message row as read: the document and, for outbound messages, the send progress.
+type MessageRow = (String, Option<SendProgress>);
+
+fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
+    let state: Option<String> = r.get(1)?;
+    let progress = state.as_deref().and_then(SendState::parse).map(|state| {
+        let wamid: Option<String> = r.get(4).ok().flatten();
+        let error: Option<String> = r.get(5).ok().flatten();
+        SendProgress {
+            state,
+            attempts: r.get(2).unwrap_or(0),
+            last_attempt_ms: r.get(3).ok().flatten(),
+            wamid: wamid.and_then(|w| Wamid::parse(&w).ok()),
+            error: error.and_then(|e| serde_json::from_str(&e).ok()),
+        }
+    });
+    Ok((r.get(0)?, progress))
+}
+
+fn stored(row: &MessageRow) -> Result<StoredMessage, PortError> {
+    let mut m: StoredMessage = parse(&row.0)?;
+    if let Some(p) = &row.1 {
+        p.overlay(&mut m);
+    }
+    Ok(m)
+}
+
+fn view(conn: &Connection, row: Option<MessageRow>, wamid: Option<&Wamid>) -> Result<Option<MessageView>, PortError> {
+    let msg: Option<StoredMessage> = row.as_ref().map(stored).transpose()?;
+    let wamid = msg.as_ref().and_then(|m| m.wamid.clone()).or_else(|| wamid.cloned());
+    let status = match (&msg, &wamid) {
+        (Some(m), _) if m.direction == Direction::Inbound => None,
+        (_, Some(w)) => status_of(conn, w.as_str())?,
+        _ => None,
+    };
+    Ok(MessageView::join(msg, status, wamid.as_ref()))
+}
+
+fn by_id(conn: &Connection, id: MessageId) -> Result<Option<MessageRow>, PortError> {
+    conn.query_row(
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"),
+        [id.to_string()],
+        message_row,
+    )
+    .optional()
+    .map_err(sql_err("read message"))
+}
+
+fn conversation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Conversation, String)> {
+    let last: Option<String> = r.get("last_message")?;
+    Ok((
+        Conversation {
+            wa_id: r.get("wa_id")?,
+            user_id: r.get("user_id")?,
+            phone_number_id: r.get("phone_number_id")?,
+            name: r.get("name")?,
+            last_message: last.and_then(|l| serde_json::from_str(&l).ok()),
+            last_message_at: r.get("last_message_at")?,
+            unread: r.get("unread")?,
+            window_expires_at: None,
+            window_open: false,
+            last_inbound_ms: r.get("last_inbound_at")?,
+            window_closed_ms: r.get("window_closed_at")?,
+        },
+        r.get::<_, Option<String>>("activity")?.unwrap_or_default(),
+    ))
+}
+
+fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Contact, String)> {
+    Ok((
+        Contact {
+            wa_id: r.get("wa_id")?,
+            user_id: r.get("user_id")?,
+            name: r.get("name")?,
+            phone_number_id: r.get("phone_number_id")?,
+            first_seen_at: r.get("first_seen_at")?,
+            last_seen_at: r.get("last_seen_at")?,
+        },
+        r.get("customer")?,
+    ))
+}

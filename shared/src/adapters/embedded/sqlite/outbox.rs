@@ -1,0 +1,77 @@
+//! Outbox on SqliteStore: the send state machine of outbound messages.
+
+use crate::adapters::embedded::sql_err;
+use crate::domain::{CustomerKey, MessageId, Recorded, SendChange, SendProgress, StoredMessage};
+use async_trait::async_trait;
+use rusqlite::params;
+
+use super::{SqliteStore, advance_conversation, by_id, insert_message, json, stored};
+use crate::ports::{Outbox, PortError};
+
+#[async_trait]
+impl Outbox for SqliteStore {
+    async fn record_outbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError> {
+        let m = msg.clone();
+        self.write("record outbound", move |tx| {
+            let rec = insert_message(tx, &m)?;
+            advance_conversation(tx, &m, false)?;
+            Ok(rec)
+        })
+        .await
+    }
+
+    async fn outbound(&self, id: MessageId) -> Result<Option<(StoredMessage, SendProgress)>, PortError> {
+        self.with("read outbound", move |conn| {
+            let Some(row) = by_id(conn, id)? else { return Ok(None) };
+            let progress = row.1.clone();
+            progress.map(|p| stored(&row).map(|m| (m, p))).transpose()
+        })
+        .await
+    }
+
+    async fn update_outbound(&self, id: MessageId, change: &SendChange) -> Result<Option<SendProgress>, PortError> {
+        let change = change.clone();
+        self.write("update outbound", move |tx| {
+            let op = sql_err("update outbound");
+            let not_final = "id = ?1 AND state IN ('queued', 'sending')";
+            match &change {
+                SendChange::Attempt { at_ms, after_attempts } => tx.execute(
+                    &format!(
+                        "UPDATE messages SET state = 'sending', attempts = attempts + 1, last_attempt = ?2
+                         WHERE {not_final} AND attempts = ?3"
+                    ),
+                    params![id.to_string(), at_ms, after_attempts],
+                ),
+                SendChange::Accepted { wamid } => tx.execute(
+                    &format!("UPDATE messages SET state = 'accepted', wamid = ?2 WHERE {not_final}"),
+                    params![id.to_string(), wamid.as_str()],
+                ),
+                SendChange::Deferred { error } => tx.execute(
+                    &format!("UPDATE messages SET state = 'queued', error = ?2 WHERE {not_final}"),
+                    params![id.to_string(), json(error)?],
+                ),
+                SendChange::Failed { error } => tx.execute(
+                    &format!("UPDATE messages SET state = 'failed', error = ?2 WHERE {not_final}"),
+                    params![id.to_string(), json(error)?],
+                ),
+            }
+            .map_err(&op)?;
+            Ok(by_id(tx, id)?.and_then(|r| r.1))
+        })
+        .await
+    }
+
+    async fn close_window(&self, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError> {
+        let c = customer.clone();
+        self.write("close window", move |tx| {
+            tx.execute(
+                "UPDATE conversations SET window_closed_at = ?2
+                 WHERE customer = ?1 AND (window_closed_at IS NULL OR window_closed_at < ?2)",
+                params![c.as_str(), at_ms],
+            )
+            .map_err(sql_err("close window"))
+            .map(drop)
+        })
+        .await
+    }
+}

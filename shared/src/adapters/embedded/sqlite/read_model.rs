@@ -1,0 +1,148 @@
+//! ReadModel on SqliteStore: what the HTTP API reads: messages, conversations, contacts.
+
+use crate::adapters::embedded::sql_err;
+use crate::domain::{
+    AFTER_ALL_KEYS, Contact, Conversation, CustomerKey, MessageId, MessageRef, MessageView, Page, PageRequest,
+    messages_list,
+};
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use super::{MESSAGE_COLUMNS, MessageRow, SqliteStore, by_id, contact_row, conversation_row, message_row, view};
+use crate::ports::{PortError, ReadModel};
+
+#[async_trait]
+impl ReadModel for SqliteStore {
+    async fn message(&self, r: &MessageRef) -> Result<Option<MessageView>, PortError> {
+        let r = r.clone();
+        self.with("read message", move |conn| {
+            let (doc, wamid) = match &r {
+                MessageRef::Id(id) => (by_id(conn, *id)?, None),
+                MessageRef::Wamid(w) => {
+                    // Inbound ids derive from the wamid: one primary-key read finds them.
+                    let doc = match by_id(conn, MessageId::for_wamid(w))? {
+                        Some(d) => Some(d),
+                        None => conn
+                            .query_row(
+                                &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE wamid = ?1 LIMIT 1"),
+                                [w.as_str()],
+                                message_row,
+                            )
+                            .optional()
+                            .map_err(sql_err("read message"))?,
+                    };
+                    (doc, Some(w.clone()))
+                }
+            };
+            view(conn, doc, wamid.as_ref())
+        })
+        .await
+    }
+
+    async fn conversation_messages(
+        &self,
+        customer: &CustomerKey,
+        page: &PageRequest,
+    ) -> Result<Page<MessageView>, PortError> {
+        let (c, p) = (customer.clone(), page.clone());
+        self.with("read conversation", move |conn| {
+            let before = p.after.clone().unwrap_or_else(|| AFTER_ALL_KEYS.to_owned());
+            let rows: Vec<(MessageRow, String)> = {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {MESSAGE_COLUMNS}, seq FROM messages WHERE customer = ?1 AND seq < ?2
+                         ORDER BY seq DESC LIMIT ?3"
+                    ))
+                    .map_err(sql_err("read conversation"))?;
+                stmt.query_map(params![c.as_str(), before, p.limit + 1], |r| {
+                    Ok((message_row(r)?, r.get(6)?))
+                })
+                .map_err(sql_err("read conversation"))?
+                .collect::<Result<_, _>>()
+                .map_err(sql_err("read conversation"))?
+            };
+            let mut views = Vec::with_capacity(rows.len());
+            for (row, seq) in rows {
+                if let Some(v) = view(conn, Some(row), None)? {
+                    views.push((v, seq));
+                }
+            }
+            let mut page = Page::from_rows(views, p.limit, &messages_list(&c));
+            page.data.reverse();
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError> {
+        let p = page.clone();
+        self.with("list conversations", move |conn| {
+            let before = p.after.clone().unwrap_or_else(|| AFTER_ALL_KEYS.to_owned());
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT * FROM conversations WHERE activity IS NOT NULL AND activity < ?1
+                     ORDER BY activity DESC LIMIT ?2",
+                )
+                .map_err(sql_err("list conversations"))?;
+            let rows: Vec<(Conversation, String)> = stmt
+                .query_map(params![before, p.limit + 1], conversation_row)
+                .map_err(sql_err("list conversations"))?
+                .collect::<Result<_, _>>()
+                .map_err(sql_err("list conversations"))?;
+            let rows = rows.into_iter().map(|(c, k)| (c.with_window(now_ms), k)).collect();
+            Ok(Page::from_rows(rows, p.limit, "conversations"))
+        })
+        .await
+    }
+
+    async fn conversation(&self, customer: &CustomerKey, now_ms: i64) -> Result<Option<Conversation>, PortError> {
+        let c = customer.clone();
+        self.with("read conversation", move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT * FROM conversations WHERE customer = ?1",
+                    [c.as_str()],
+                    conversation_row,
+                )
+                .optional()
+                .map_err(sql_err("read conversation"))?;
+            Ok(row.map(|(c, _)| c.with_window(now_ms)))
+        })
+        .await
+    }
+
+    async fn contacts(&self, page: &PageRequest) -> Result<Page<Contact>, PortError> {
+        let p = page.clone();
+        self.with("list contacts", move |conn| {
+            let after = p.after.clone().unwrap_or_default();
+            let mut stmt = conn
+                .prepare_cached("SELECT * FROM contacts WHERE customer > ?1 ORDER BY customer LIMIT ?2")
+                .map_err(sql_err("list contacts"))?;
+            let rows: Vec<(Contact, String)> = stmt
+                .query_map(params![after, p.limit + 1], contact_row)
+                .map_err(sql_err("list contacts"))?
+                .collect::<Result<_, _>>()
+                .map_err(sql_err("list contacts"))?;
+            Ok(Page::from_rows(rows, p.limit, "contacts"))
+        })
+        .await
+    }
+
+    async fn contact(&self, customer: &CustomerKey) -> Result<Option<Contact>, PortError> {
+        let c = customer.clone();
+        self.with("read contact", move |conn| {
+            conn.query_row("SELECT * FROM contacts WHERE customer = ?1", [c.as_str()], contact_row)
+                .optional()
+                .map(|r| r.map(|(c, _)| c))
+                .map_err(sql_err("read contact"))
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), PortError> {
+        self.with("ping", |conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(())).map_err(sql_err("ping"))
+        })
+        .await
+    }
+}

@@ -1,0 +1,29 @@
+//! The inbox role of the store.
+
+use async_trait::async_trait;
+
+use super::PortError;
+use crate::domain::{RawEvent, Recorded, StatusUpdate, StoredMessage};
+
+/// What the inbound processor writes: customers' messages, delivery statuses and raw webhook
+/// events. Every write is idempotent, so a redelivered webhook changes nothing the first did.
+#[async_trait]
+pub trait Inbox: Send + Sync + 'static {
+    /// Stores an inbound message once per wamid, atomically with its conversation's unread count.
+    /// Returns [`Recorded::Duplicate`] (and changes no counter) when the wamid is already stored.
+    /// Either way it then advances, idempotently, what only moves forward: the conversation's last
+    /// message and `last_inbound_at` (for messages that open the window), and the contact's profile
+    /// name and first/last seen, so a crash between the two steps heals on redelivery.
+    async fn record_inbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError>;
+
+    /// Applies a status to the wamid's status record: every status's timestamp is kept, the status
+    /// itself only moves up in [`crate::domain::DeliveryStatus::rank`], and a failure keeps its
+    /// first error. Works whether or not the message is stored.
+    async fn apply_status(&self, status: &StatusUpdate) -> Result<(), PortError>;
+
+    /// Keeps a webhook change we do not model, once per [`RawEvent::id`].
+    async fn record_event(&self, event: &RawEvent) -> Result<Recorded, PortError>;
+
+    /// Raw events of one webhook field, oldest first, at most `limit`.
+    async fn events(&self, field: &str, limit: u32) -> Result<Vec<RawEvent>, PortError>;
+}

@@ -1,0 +1,31 @@
+//! The ports: what the use cases need from infrastructure, one file per role. A use case takes only
+//! the roles it uses (the processor an [`Inbox`] and an [`Outbox`], the query API a [`ReadModel`]),
+//! so a Lambda function's IAM policy can match its ports. Each role has an AWS adapter and an
+//! embedded one in [`crate::adapters`], in files of the same name, and one conformance suite (in
+//! `tests/`) runs against both.
+
+mod blobs;
+mod clock;
+mod error;
+mod idempotency;
+mod inbox;
+mod limiter;
+mod outbox;
+mod queue;
+mod read_model;
+
+pub use blobs::Blobs;
+pub use clock::{Clock, SystemClock};
+pub use error::{BoxError, PortError, unavailable};
+pub use idempotency::Idempotency;
+pub use inbox::Inbox;
+pub use limiter::{Grant, RateLimiter};
+pub use outbox::Outbox;
+pub use queue::{DeadLetter, Delivery, Queue};
+pub use read_model::ReadModel;
+
+/// Every store role at once: what one database adapter (SQLite, DynamoDB) provides. Wiring code
+/// holds an `Arc<dyn Store>` and hands each use case the roles it needs (`Arc<dyn Inbox>`, …).
+pub trait Store: Inbox + Outbox + Idempotency + ReadModel {}
+
+impl<T: Inbox + Outbox + Idempotency + ReadModel + ?Sized> Store for T {}

@@ -1,0 +1,25 @@
+//! The outbox role of the store.
+
+use async_trait::async_trait;
+
+use super::PortError;
+use crate::domain::{CustomerKey, MessageId, Recorded, SendChange, SendProgress, StoredMessage};
+
+/// The send state machine of outbound messages (queued, sending, accepted, failed) and what a
+/// send learns about the customer's window.
+#[async_trait]
+pub trait Outbox: Send + Sync + 'static {
+    /// Stores an outbound message once per id, in state `queued` (or `accepted` when it already has a
+    /// wamid). Statuses already applied to its wamid show through once the wamid is known.
+    async fn record_outbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError>;
+
+    /// An outbound message with its send progress.
+    async fn outbound(&self, id: MessageId) -> Result<Option<(StoredMessage, SendProgress)>, PortError>;
+
+    /// Applies a change to an outbound message's progress; a message already accepted or failed is
+    /// left as it is. Returns the progress after, or `None` for an unknown id.
+    async fn update_outbound(&self, id: MessageId, change: &SendChange) -> Result<Option<SendProgress>, PortError>;
+
+    /// Records that Meta refused a free-form message because the customer's window is closed.
+    async fn close_window(&self, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError>;
+}

@@ -1,0 +1,37 @@
+//! The read model role of the store.
+
+use async_trait::async_trait;
+
+use super::PortError;
+use crate::domain::{Contact, Conversation, CustomerKey, MessageRef, MessageView, Page, PageRequest};
+
+/// What the HTTP API reads: messages joined with their statuses, conversations, contacts.
+#[async_trait]
+pub trait ReadModel: Send + Sync + 'static {
+    /// One message by our id or wamid, joined with its statuses; a status whose message is not stored
+    /// comes back as an outbound message of unknown type.
+    async fn message(&self, r: &MessageRef) -> Result<Option<MessageView>, PortError>;
+
+    /// A conversation's messages: the newest page first, each page oldest first; the cursor walks
+    /// back in time by (timestamp, id), so messages arriving meanwhile do not shift pages.
+    async fn conversation_messages(
+        &self,
+        customer: &CustomerKey,
+        page: &PageRequest,
+    ) -> Result<Page<MessageView>, PortError>;
+
+    /// Conversations, newest activity first.
+    async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError>;
+
+    /// One conversation.
+    async fn conversation(&self, customer: &CustomerKey, now_ms: i64) -> Result<Option<Conversation>, PortError>;
+
+    /// Contacts, ordered by wa_id (or user_id).
+    async fn contacts(&self, page: &PageRequest) -> Result<Page<Contact>, PortError>;
+
+    /// One contact.
+    async fn contact(&self, customer: &CustomerKey) -> Result<Option<Contact>, PortError>;
+
+    /// A cheap round trip, for `/health`.
+    async fn ping(&self) -> Result<(), PortError>;
+}
