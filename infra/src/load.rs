@@ -211,11 +211,11 @@ impl SendReport {
 /// webhooks are off so only the sender is measured.
 pub async fn send_run(limit_mps: f64, count: usize, data_dir: &Path) -> anyhow::Result<SendReport> {
     use wabridge::adapters::embedded::{MemoryRateLimiter, SqliteQueue, SqliteStore};
-    use wabridge::consume::{self, Handler};
     use wabridge::graph::GraphClient;
+    use wabridge::outbound::sender::{Sender, SenderConfig};
+    use wabridge::outbound::service::SendService;
     use wabridge::ports::{Clock, SystemClock};
-    use wabridge::send::sender::{Sender, SenderConfig};
-    use wabridge::send::service::SendService;
+    use wabridge::runtime::consume::{self, Handler};
 
     std::fs::create_dir_all(data_dir)?;
     let store = Arc::new(SqliteStore::open(&data_dir.join("store.db"))?);
@@ -285,7 +285,7 @@ pub async fn send_run(limit_mps: f64, count: usize, data_dir: &Path) -> anyhow::
     }
     server.abort();
     let times = sandbox.accepted_at();
-    let burst = wabridge::send::limits::number_burst(limit_mps) as usize;
+    let burst = wabridge::outbound::limits::number_burst(limit_mps) as usize;
     let achieved_mps = match (times.get(burst), times.last()) {
         (Some(first), Some(last)) if last > first => (times.len() - burst - 1) as f64 / (*last - *first).as_secs_f64(),
         _ => 0.0,

@@ -6,7 +6,7 @@ use anyhow::Context;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use wabridge::webhook::sign;
+use wabridge::inbound::webhook::sign;
 
 /// The business number simulated webhooks come in on when none is configured.
 pub const DEFAULT_PHONE_NUMBER_ID: &str = "100000000000001";

@@ -18,13 +18,13 @@ use crate::simulate::DEFAULT_PHONE_NUMBER_ID;
 use wabridge::Config;
 use wabridge::adapters::embedded::{FolderBlobs, MemoryRateLimiter, SqliteQueue, SqliteStore};
 use wabridge::api::{self, ApiKeys, QueryState};
-use wabridge::consume::{self, Handler};
 use wabridge::graph::GraphClient;
-use wabridge::ingest::Ingestor;
+use wabridge::inbound::ingest::Ingestor;
+use wabridge::inbound::process::{Processor, RetryPolicy};
+use wabridge::outbound::sender::{Sender, SenderConfig};
+use wabridge::outbound::service::SendService;
 use wabridge::ports::{Clock, Queue, SystemClock};
-use wabridge::process::{Processor, RetryPolicy};
-use wabridge::send::sender::{Sender, SenderConfig};
-use wabridge::send::service::SendService;
+use wabridge::runtime::consume::{self, Handler};
 
 /// How long a received record stays hidden before another worker may take it (SQS's default).
 pub const VISIBILITY: Duration = Duration::from_secs(30);

@@ -6,7 +6,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use wabridge::webhook::{sign, split, verify_signature};
+use wabridge::inbound::webhook::{sign, split, verify_signature};
 
 fn typical() -> Vec<u8> {
     include_bytes!("../../tests/fixtures/webhooks/text.json").to_vec()

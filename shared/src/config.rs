@@ -106,7 +106,7 @@ impl Config {
                 })?,
         };
         let throughput_mps = match var("WABRIDGE_THROUGHPUT_MPS") {
-            None => crate::send::limits::DEFAULT_THROUGHPUT_MPS,
+            None => crate::outbound::limits::DEFAULT_THROUGHPUT_MPS,
             Some(s) => s
                 .parse::<f64>()
                 .ok()

@@ -1,23 +1,23 @@
 //! wabridge: a backend for the WhatsApp Business Cloud API.
 //!
-//! This crate holds everything the Lambda functions and the local stack share: Meta's webhook model
-//! ([`webhook`]), the domain types ([`domain`]), the use cases ([`ingest`], [`process`], [`api`]), the
-//! ports ([`ports`]) and their adapters ([`adapters`]). AWS adapters sit behind the `aws` feature and
-//! the embedded ones (SQLite, local folder) behind `embedded`, so a Lambda binary carries no SQLite and
-//! the local binary compiles no AWS SDK.
+//! The crate reads like the data flow. [`inbound`] takes Meta's webhooks from signature to store;
+//! [`outbound`] takes a send from request to Graph; [`graph`] is Meta's API; [`read`] holds what the
+//! HTTP API returns and [`api`] the routers; [`runtime`] drives use cases from queues. The shared
+//! kernel is [`domain`]; infrastructure sits behind [`ports`], with adapters side by side in
+//! [`adapters`]: AWS behind the `aws` feature and the embedded ones (SQLite, local folder) behind
+//! `embedded`, so a Lambda binary carries no SQLite and the local binary compiles no AWS SDK.
 
 pub mod adapters;
 pub mod api;
 pub mod config;
-pub mod consume;
 pub mod domain;
 pub mod graph;
-pub mod ingest;
+pub mod inbound;
+pub mod outbound;
 pub mod ports;
-pub mod process;
-pub mod send;
+pub mod read;
+pub mod runtime;
 pub mod telemetry;
 pub mod timefmt;
-pub mod webhook;
 
 pub use config::Config;

@@ -20,17 +20,18 @@ use tower::ServiceExt;
 use wabridge::adapters::aws::{self as awsa, DynamoRateLimiter, DynamoStore, S3Blobs, SqsQueue, TableNames};
 use wabridge::adapters::embedded::{FolderBlobs, MemoryRateLimiter, SqliteQueue, SqliteStore};
 use wabridge::api::{self, ApiKeys, QueryState};
-use wabridge::consume;
 use wabridge::domain::{
-    Contact, Conversation, CustomerKey, IdempotencyClaim, MessageId, MessageRef, MessageView, Page, PageRequest,
-    RawEvent, Recorded, SendChange, SendProgress, StatusUpdate, StoredMessage,
+    Contact, Conversation, CustomerKey, IdempotencyClaim, MessageId, MessageRef, RawEvent, Recorded, SendChange,
+    SendProgress, StatusUpdate, StoredMessage,
 };
-use wabridge::ingest::Ingestor;
+use wabridge::inbound::ingest::Ingestor;
+use wabridge::inbound::process::{Processor, RetryPolicy};
+use wabridge::inbound::webhook::sign;
 use wabridge::ports::{
     Blobs, Clock, Delivery, Idempotency, Inbox, Outbox, PortError, Queue, RateLimiter, ReadModel, Store, SystemClock,
 };
-use wabridge::process::{Processor, RetryPolicy};
-use wabridge::webhook::sign;
+use wabridge::read::{MessageView, Page, PageRequest};
+use wabridge::runtime::consume;
 
 pub use secrecy;
 
@@ -237,13 +238,13 @@ impl Pipeline {
         Self::build(
             backend.store.clone(),
             backend,
-            wabridge::ingest::DEFAULT_MAX_QUEUE_BYTES,
+            wabridge::inbound::ingest::DEFAULT_MAX_QUEUE_BYTES,
         )
     }
 
     /// Wires a pipeline whose processor writes through `store` (e.g. a fault-injecting wrapper).
     pub fn with_store(store: Arc<dyn Store>, backend: Backend) -> Self {
-        Self::build(store, backend, wabridge::ingest::DEFAULT_MAX_QUEUE_BYTES)
+        Self::build(store, backend, wabridge::inbound::ingest::DEFAULT_MAX_QUEUE_BYTES)
     }
 
     /// Wires a pipeline whose ingestion sends bodies over `max_queue_bytes` through blob storage.

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use wabridge::domain::{
-    CustomerKey, DeliveryStatus, Direction, ErrorInfo, IdempotencyClaim, MessageId, MessageRef, PageRequest, RawEvent,
-    Recorded, SendChange, SendState, StatusUpdate, StoredMessage, WINDOW_MS, Wamid, messages_list,
+    CustomerKey, DeliveryStatus, Direction, ErrorInfo, IdempotencyClaim, MessageId, MessageRef, RawEvent, Recorded,
+    SendChange, SendState, StatusUpdate, StoredMessage, WINDOW_MS, Wamid,
 };
+use wabridge::read::{PageRequest, messages_list};
 use wabridge_tests::{Backend, on_both_backends};
 
 const PNI: &str = "100000000000001";
@@ -270,7 +271,7 @@ async fn conversation_pages_walk_back_in_time_and_stay_stable_under_inserts(b: B
             }
         }
         match p.next_cursor {
-            Some(next) => cursor = Some(wabridge::domain::Cursor::decode(&next, &messages_list(&key(c))).unwrap()),
+            Some(next) => cursor = Some(wabridge::read::Cursor::decode(&next, &messages_list(&key(c))).unwrap()),
             None => break,
         }
     }
@@ -315,7 +316,7 @@ async fn conversations_list_newest_activity_first_with_window_and_unread(b: Back
     assert_eq!(a.name.as_deref(), Some(format!("name-{}", T0 + 3000).as_str()));
     assert_eq!(a.window_expires_at, Some(T0 + 3000 + WINDOW_MS));
     assert!(a.window_open);
-    let after = wabridge::domain::Cursor::decode(first.next_cursor.as_ref().unwrap(), "conversations").unwrap();
+    let after = wabridge::read::Cursor::decode(first.next_cursor.as_ref().unwrap(), "conversations").unwrap();
     let second = b.store.conversations(&page(2, Some(after)), T0).await.unwrap();
     assert_eq!(
         second.data.iter().map(|c| c.wa_id.clone().unwrap()).collect::<Vec<_>>(),
@@ -363,7 +364,7 @@ async fn contacts_keep_first_and_last_seen_and_the_latest_name(b: Backend) {
     assert_eq!(k.wa_id.as_deref(), Some("555"));
     let p1 = b.store.contacts(&page(1, None)).await.unwrap();
     assert_eq!(p1.data[0].wa_id.as_deref(), Some("555"));
-    let after = wabridge::domain::Cursor::decode(p1.next_cursor.as_ref().unwrap(), "contacts").unwrap();
+    let after = wabridge::read::Cursor::decode(p1.next_cursor.as_ref().unwrap(), "contacts").unwrap();
     let p2 = b.store.contacts(&page(1, Some(after))).await.unwrap();
     assert_eq!(p2.data[0].wa_id.as_deref(), Some("666"));
     assert_eq!(p2.next_cursor, None);
@@ -455,7 +456,7 @@ async fn blobs_round_trip_and_missing_is_none(b: Backend) {
 async fn the_rate_limiter_never_exceeds_its_limit_and_uses_all_of_it(b: Backend) {
     // A controllable clock: time moves in 5 ms steps and senders ask for batches of 10 greedily.
     for (rate, seconds) in [(80.0, 5), (1000.0, 2)] {
-        let burst = wabridge::send::limits::number_burst(rate);
+        let burst = wabridge::outbound::limits::number_burst(rate);
         let key = format!("mps#test{rate}");
         let mut grants: Vec<(i64, u32)> = Vec::new();
         let end = seconds * 1000;

@@ -139,9 +139,9 @@ async fn statuses_reordered_across_webhooks_end_in_the_right_status(b: Backend) 
 async fn bad_missing_and_reserialised_signatures_are_refused_and_nothing_is_queued(b: Backend) {
     let p = Pipeline::new(b);
     let body = fixture("webhooks/text.json");
-    let wrong = wabridge::webhook::sign(&wabridge_tests::secrecy::SecretString::from("not-the-secret"), &body);
+    let wrong = wabridge::inbound::webhook::sign(&wabridge_tests::secrecy::SecretString::from("not-the-secret"), &body);
     let reserialised = serde_json::to_vec(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
-    let over_reserialised = wabridge::webhook::sign(
+    let over_reserialised = wabridge::inbound::webhook::sign(
         &wabridge_tests::secrecy::SecretString::from(wabridge_tests::SECRET),
         &reserialised,
     );

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
-use wabridge::send::request::{Recipient, graph_body, validate};
+use wabridge::outbound::request::{Recipient, graph_body, validate};
 
 fn ok(body: Value) {
     if let Err(e) = validate(&body) {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 use wabridge::domain::{DeliveryStatus, Direction, StoredMessage};
-use wabridge::webhook::{Update, split};
+use wabridge::inbound::webhook::{Update, split};
 use wabridge_tests::fixture;
 
 fn parts(

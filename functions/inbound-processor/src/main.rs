@@ -7,8 +7,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use wabridge::adapters::aws::{self, DynamoStore, S3Blobs, SqsQueue, TableNames};
 use wabridge::config::required_var;
+use wabridge::inbound::process::{Processor, RetryPolicy};
 use wabridge::ports::SystemClock;
-use wabridge::process::{Processor, RetryPolicy};
 use wabridge::{Config, telemetry};
 
 #[tokio::main]

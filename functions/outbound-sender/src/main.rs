@@ -9,8 +9,8 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use wabridge::adapters::aws::{self, DynamoRateLimiter, DynamoStore, SqsQueue, TableNames};
 use wabridge::config::required_var;
 use wabridge::graph::GraphClient;
+use wabridge::outbound::sender::{Sender, SenderConfig};
 use wabridge::ports::SystemClock;
-use wabridge::send::sender::{Sender, SenderConfig};
 use wabridge::{Config, telemetry};
 
 #[tokio::main]

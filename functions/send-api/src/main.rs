@@ -8,8 +8,8 @@ use wabridge::adapters::aws::{self, DynamoStore, SqsQueue, TableNames};
 use wabridge::api::{self, ApiKeys};
 use wabridge::config::required_var;
 use wabridge::graph::GraphClient;
+use wabridge::outbound::service::SendService;
 use wabridge::ports::SystemClock;
-use wabridge::send::service::SendService;
 use wabridge::{Config, telemetry};
 
 #[tokio::main]

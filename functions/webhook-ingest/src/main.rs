@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use wabridge::adapters::aws::{self, S3Blobs, SqsQueue};
 use wabridge::config::required_var;
-use wabridge::ingest::Ingestor;
+use wabridge::inbound::ingest::Ingestor;
 use wabridge::{Config, api, telemetry};
 
 #[tokio::main]

@@ -13,8 +13,9 @@ use serde_json::json;
 
 use super::auth::{ApiKeys, require_key};
 use super::error::ApiError;
-use crate::domain::{CustomerKey, InvalidInput, MessageRef, PageRequest, messages_list};
+use crate::domain::{CustomerKey, InvalidInput, MessageRef};
 use crate::ports::{Clock, ReadModel};
+use crate::read::{PageRequest, messages_list};
 
 /// What the query handlers need.
 #[derive(Clone)]

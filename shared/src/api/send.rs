@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::auth::{ApiKeys, Caller, require_key};
 use super::error::ApiError;
 use crate::domain::{InvalidInput, Wamid};
-use crate::send::service::{Answer, SendService};
+use crate::outbound::service::{Answer, SendService};
 
 /// The send routes, behind the API key.
 pub fn send_router(service: SendService, keys: ApiKeys) -> Router {

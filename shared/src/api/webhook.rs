@@ -13,8 +13,8 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::error::{ApiError, error_chain};
-use crate::ingest::{IngestError, Ingestor};
-use crate::webhook::verify_subscription;
+use crate::inbound::ingest::{IngestError, Ingestor};
+use crate::inbound::webhook::verify_subscription;
 
 /// `GET /webhook`: answers `hub.challenge` as text/plain when `hub.mode=subscribe` and the token
 /// matches; 403 otherwise.

@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 
 use super::PortError;
-use crate::domain::{Contact, Conversation, CustomerKey, MessageRef, MessageView, Page, PageRequest};
+use crate::domain::{Contact, Conversation, CustomerKey, MessageRef};
+use crate::read::{MessageView, Page, PageRequest};
 
 /// What the HTTP API reads: messages joined with their statuses, conversations, contacts.
 #[async_trait]

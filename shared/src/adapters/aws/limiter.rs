@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::expr::{get_n, get_s, n, s};
+use crate::outbound::limits::{Bucket, penalize, take};
 use crate::ports::{Grant, PortError, RateLimiter};
-use crate::send::limits::{Bucket, penalize, take};
 
 /// Attempts at a contended bucket before answering "wait a moment".
 const CAS_ATTEMPTS: usize = 8;

@@ -93,13 +93,13 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 /// Handles one Lambda SQS event: each record goes to `handler`, and the answer lists the records to
 /// retry (`ReportBatchItemFailures`), so one bad record never fails the batch.
 pub async fn sqs_batch(
-    handler: &dyn crate::consume::Handler,
+    handler: &dyn crate::runtime::consume::Handler,
     queue: &dyn crate::ports::Queue,
     event: aws_lambda_events::event::sqs::SqsEvent,
 ) -> aws_lambda_events::event::sqs::SqsBatchResponse {
     let batch: Vec<crate::ports::Delivery> = event.records.into_iter().map(sqs_delivery).collect();
     let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
-    for id in crate::consume::settle_lambda_batch(handler, queue, &batch).await {
+    for id in crate::runtime::consume::settle_lambda_batch(handler, queue, &batch).await {
         response.add_failure(id);
     }
     response

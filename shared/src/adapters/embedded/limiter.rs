@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::outbound::limits::{Bucket, penalize, take};
 use crate::ports::{Grant, PortError, RateLimiter};
-use crate::send::limits::{Bucket, penalize, take};
 
 /// In-memory buckets.
 #[derive(Debug, Default)]

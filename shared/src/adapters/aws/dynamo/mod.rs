@@ -19,10 +19,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use super::TableNames;
 use super::expr::{Expr, get_n, get_s, n, s};
 use crate::domain::{
-    Contact, Conversation, DeliveryStatus, Direction, LastMessage, MessageView, Recorded, SendProgress, SendState,
-    StatusRecord, StoredMessage, Wamid, seq_key,
+    Contact, Conversation, DeliveryStatus, Direction, LastMessage, Recorded, SendProgress, SendState, StatusRecord,
+    StoredMessage, Wamid, seq_key,
 };
 use crate::ports::{PortError, unavailable};
+use crate::read::MessageView;
 
 type Item = HashMap<String, AttributeValue>;
 

@@ -1,10 +1,8 @@
 //! ReadModel on DynamoStore: what the HTTP API reads: messages, conversations, contacts.
 
 use crate::adapters::aws::expr::{Expr, get_s, s};
-use crate::domain::{
-    AFTER_ALL_KEYS, Contact, Conversation, CustomerKey, Direction, MessageId, MessageRef, MessageView, Page,
-    PageRequest, messages_list,
-};
+use crate::domain::{Contact, Conversation, CustomerKey, Direction, MessageId, MessageRef};
+use crate::read::{AFTER_ALL_KEYS, MessageView, Page, PageRequest, messages_list};
 use async_trait::async_trait;
 
 use super::{DynamoStore, LIST, contact_of, conversation_of, message_of};

@@ -13,10 +13,11 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{IMMEDIATE, blocking, open, sql_err};
 use crate::domain::{
-    Contact, Conversation, Direction, LastMessage, MessageId, MessageView, Recorded, SendProgress, SendState,
-    StatusRecord, StoredMessage, Wamid, seq_key,
+    Contact, Conversation, Direction, LastMessage, MessageId, Recorded, SendProgress, SendState, StatusRecord,
+    StoredMessage, Wamid, seq_key,
 };
 use crate::ports::PortError;
+use crate::read::MessageView;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS messages (

@@ -1,10 +1,8 @@
 //! ReadModel on SqliteStore: what the HTTP API reads: messages, conversations, contacts.
 
 use crate::adapters::embedded::sql_err;
-use crate::domain::{
-    AFTER_ALL_KEYS, Contact, Conversation, CustomerKey, MessageId, MessageRef, MessageView, Page, PageRequest,
-    messages_list,
-};
+use crate::domain::{Contact, Conversation, CustomerKey, MessageId, MessageRef};
+use crate::read::{AFTER_ALL_KEYS, MessageView, Page, PageRequest, messages_list};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 

@@ -1,4 +1,4 @@
-//! Outbound messages: the request a frontend posts ([`request`]), phone numbers ([`phone`]), the
+//! The outbound path: the message a caller asks for ([`request`]), phone numbers ([`phone`]), the
 //! send API use case ([`service`]), rate limits ([`limits`]) and the queue consumer that calls Graph
 //! ([`sender`]).
 

@@ -8,11 +8,11 @@ use tracing::{info, warn};
 
 use async_trait::async_trait;
 
-pub use crate::consume::{Handler, Outcome, RetryPolicy};
 use crate::domain::{MessageId, SendChange};
-use crate::ingest::Envelope;
+use crate::inbound::ingest::Envelope;
+use crate::inbound::webhook::{ParseError, Update, split};
 use crate::ports::{Blobs, Clock, Delivery, Inbox, Outbox, PortError};
-use crate::webhook::{ParseError, Update, split};
+pub use crate::runtime::consume::{Handler, Outcome, RetryPolicy};
 
 /// Why a record could not be processed. Every kind is retried until the last attempt, then
 /// dead-lettered with this text as its reason.

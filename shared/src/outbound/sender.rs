@@ -20,10 +20,10 @@ use tracing::{error, info, warn};
 use super::limits::{self, number_burst, number_key, pair_key};
 use super::request::{Recipient, graph_body};
 use super::service::OutboundRecord;
-use crate::consume::{Handler, Outcome, RetryPolicy};
 use crate::domain::{ErrorInfo, MessageId, SendChange, SendState, StoredMessage};
 use crate::graph::{Disposition, GraphClient};
 use crate::ports::{Clock, Delivery, Outbox, PortError, RateLimiter};
+use crate::runtime::consume::{Handler, Outcome, RetryPolicy};
 
 /// How the sender behaves.
 #[derive(Debug, Clone, Copy, PartialEq)]

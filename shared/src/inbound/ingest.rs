@@ -7,8 +7,8 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::inbound::webhook::{SignatureError, verify_signature};
 use crate::ports::{Blobs, PortError, Queue};
-use crate::webhook::{SignatureError, verify_signature};
 
 /// SQS's classic message size limit. Bodies whose envelope is larger go to blob storage.
 pub const DEFAULT_MAX_QUEUE_BYTES: usize = 256 * 1024;

@@ -1,0 +1,22 @@
+//! The shared kernel: only what two or more features use. Identifiers parsed at the boundary
+//! ([`MessageId`], [`Wamid`], [`CustomerKey`], …), the stored message, delivery statuses and how they
+//! merge, the send state machine, conversations with their 24-hour window, contacts. Both store
+//! adapters build their answers from these, so the two backends cannot drift.
+
+mod contact;
+mod conversation;
+mod event;
+mod ids;
+mod message;
+mod records;
+mod send;
+mod status;
+
+pub use contact::Contact;
+pub use conversation::{Conversation, LastMessage, WINDOW_MS};
+pub use event::RawEvent;
+pub use ids::{CustomerKey, InvalidInput, MessageId, MessageRef, Wamid};
+pub use message::{Direction, ErrorInfo, StoredMessage, seq_key};
+pub use records::{IdempotencyClaim, Recorded};
+pub use send::{SendChange, SendProgress, SendState};
+pub use status::{DeliveryStatus, StatusRecord, StatusUpdate};

@@ -1,0 +1,7 @@
+//! The inbound path, in the order a webhook travels it: Meta's payload model and signature
+//! ([`webhook`]), authenticated ingestion onto the queue ([`ingest`]), and the processor that applies
+//! each update to the store ([`process`]).
+
+pub mod ingest;
+pub mod process;
+pub mod webhook;
