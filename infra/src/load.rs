@@ -211,9 +211,10 @@ impl SendReport {
 /// webhooks are off so only the sender is measured.
 pub async fn send_run(limit_mps: f64, count: usize, data_dir: &Path) -> anyhow::Result<SendReport> {
     use wabridge::adapters::embedded::{MemoryRateLimiter, SqliteQueue, SqliteStore};
+    use wabridge::app::{App, Settings};
     use wabridge::graph::GraphClient;
+    use wabridge::outbound::request::validate;
     use wabridge::outbound::sender::{Sender, SenderConfig};
-    use wabridge::outbound::service::SendService;
     use wabridge::ports::{Clock, SystemClock};
     use wabridge::runtime::consume::{self, Handler};
 
@@ -239,20 +240,18 @@ pub async fn send_run(limit_mps: f64, count: usize, data_dir: &Path) -> anyhow::
         Duration::from_secs(10),
     )?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let send = SendService::new(
+    let app = App::new(Settings::from_config(&wabridge::Config::from_env()?), clock.clone());
+    let enqueuer = app.enqueuer(
+        store.clone(),
         store.clone(),
         outbound.clone(),
-        clock.clone(),
-        graph.clone(),
         Some(DEFAULT_PHONE_NUMBER_ID.into()),
     );
     for i in 0..count {
         let body = json!({"to": format!("2782{i:07}"), "type": "template",
             "template": {"name": "hello_world", "language": {"code": "en_US"}}});
-        let a = send.submit("bench", None, &serde_json::to_vec(&body)?).await?;
-        if a.status != 202 {
-            bail!("send API answered {}: {}", a.status, a.body);
-        }
+        let cmd = validate(&body).map_err(|e| anyhow::anyhow!("invalid bench message: {e:?}"))?;
+        enqueuer.enqueue(&cmd).await?;
     }
     let config = SenderConfig {
         throughput_mps: limit_mps,

@@ -17,21 +17,12 @@ use crate::secrets::LocalSecrets;
 use crate::simulate::DEFAULT_PHONE_NUMBER_ID;
 use wabridge::Config;
 use wabridge::adapters::embedded::{FolderBlobs, MemoryRateLimiter, SqliteQueue, SqliteStore};
-use wabridge::api::{self, ApiKeys, QueryState};
+use wabridge::app::{App, Ports, Secrets, Settings};
 use wabridge::graph::GraphClient;
-use wabridge::inbound::ingest::Ingestor;
-use wabridge::inbound::process::{Processor, RetryPolicy};
-use wabridge::outbound::sender::{Sender, SenderConfig};
-use wabridge::outbound::service::SendService;
-use wabridge::ports::{Clock, Queue, SystemClock};
+use wabridge::inbound::process::Processor;
+use wabridge::outbound::sender::Sender;
+use wabridge::ports::{Queue, SystemClock};
 use wabridge::runtime::consume::{self, Handler};
-
-/// How long a received record stays hidden before another worker may take it (SQS's default).
-pub const VISIBILITY: Duration = Duration::from_secs(30);
-/// Concurrent workers per queue.
-pub const WORKERS: usize = 2;
-/// Graph call timeout.
-pub const GRAPH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Delays before the sandbox's `sent`, `delivered` and `read` webhooks, in ms, comma-separated.
 pub const STATUS_DELAYS_VAR: &str = "WABRIDGE_SANDBOX_STATUS_DELAYS_MS";
@@ -79,10 +70,9 @@ pub struct LocalStack {
     pub sandbox: Option<Sandbox>,
     /// The business number sends go through by default.
     pub phone_number_id: String,
-    processor: Processor,
-    sender: Sender,
-    send: SendService,
-    clock: Arc<dyn Clock>,
+    app: App,
+    ports: Ports,
+    graph: GraphClient,
 }
 
 impl std::fmt::Debug for LocalStack {
@@ -96,41 +86,33 @@ impl std::fmt::Debug for LocalStack {
 
 impl LocalStack {
     /// Opens the data dir (creating it), resolves secrets and wires everything for a server that will
-    /// listen on `addr` (the sandbox posts its status webhooks there).
+    /// listen on `addr` (the sandbox posts its status webhooks there), with [`Settings::local`].
     pub fn open(config: &Config, addr: SocketAddr) -> anyhow::Result<Self> {
-        Self::open_with(
-            config,
-            addr,
-            SenderConfig {
-                throughput_mps: config.throughput_mps,
-                recheck_after: Duration::from_secs(15),
-                ..SenderConfig::default()
-            },
-        )
+        Self::open_with(config, addr, Settings::local(config))
     }
 
-    /// [`LocalStack::open`] with the sender's settings given.
-    pub fn open_with(config: &Config, addr: SocketAddr, sender_config: SenderConfig) -> anyhow::Result<Self> {
+    /// [`LocalStack::open`] with the settings given.
+    pub fn open_with(config: &Config, addr: SocketAddr, settings: Settings) -> anyhow::Result<Self> {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
         let secrets = LocalSecrets::resolve(config)?;
         let store = Arc::new(SqliteStore::open(&dir.join("store.db")).context("opening the store")?);
         let queue_db = dir.join("queue.db");
-        let queue = Arc::new(SqliteQueue::open(&queue_db, "inbound", VISIBILITY).context("opening the inbound queue")?);
+        let visibility = settings.queue_visibility;
+        let queue = Arc::new(SqliteQueue::open(&queue_db, "inbound", visibility).context("opening the inbound queue")?);
         let outbound =
-            Arc::new(SqliteQueue::open(&queue_db, "outbound", VISIBILITY).context("opening the outbound queue")?);
+            Arc::new(SqliteQueue::open(&queue_db, "outbound", visibility).context("opening the outbound queue")?);
         let blobs = Arc::new(FolderBlobs::new(dir.join("blobs")));
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let policy = RetryPolicy {
-            max_receives: config.max_receives,
-            base_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(60),
-        };
-        let processor = Processor::new(store.clone(), store.clone(), blobs.clone(), clock.clone()).with_policy(policy);
+        let app = App::new(settings, Arc::new(SystemClock));
 
         let (graph, sandbox) = match &config.access_token {
             Some(token) => (
-                GraphClient::new(&config.graph_url, &config.api_version, token.clone(), GRAPH_TIMEOUT)?,
+                GraphClient::new(
+                    &config.graph_url,
+                    &config.api_version,
+                    token.clone(),
+                    settings.graph_timeout,
+                )?,
                 None,
             ),
             None => {
@@ -144,7 +126,7 @@ impl LocalStack {
                     &base,
                     &config.api_version,
                     SecretString::from("sandbox-token"),
-                    GRAPH_TIMEOUT,
+                    settings.graph_timeout,
                 )?;
                 (graph, Some(sandbox))
             }
@@ -153,15 +135,13 @@ impl LocalStack {
             .phone_number_id
             .clone()
             .unwrap_or_else(|| DEFAULT_PHONE_NUMBER_ID.to_owned());
-        let limiter = Arc::new(MemoryRateLimiter::default());
-        let sender = Sender::new(store.clone(), graph.clone(), limiter, clock.clone(), sender_config);
-        let send = SendService::new(
-            store.clone(),
-            outbound.clone(),
-            clock.clone(),
-            graph,
-            Some(phone_number_id.clone()),
-        );
+        let ports = Ports {
+            store: store.clone(),
+            inbound: queue.clone(),
+            outbound: outbound.clone(),
+            blobs: blobs.clone(),
+            limiter: Arc::new(MemoryRateLimiter::default()),
+        };
         Ok(Self {
             store,
             queue,
@@ -170,36 +150,42 @@ impl LocalStack {
             secrets,
             sandbox,
             phone_number_id,
-            processor,
-            sender,
-            send,
-            clock,
+            app,
+            ports,
+            graph,
         })
     }
 
     /// Every route the deployed functions serve, on one router (plus the sandbox when it plays Meta).
     pub fn router(&self) -> Router {
-        let ingestor = Ingestor::new(self.secrets.app_secret.clone(), self.queue.clone(), self.blobs.clone());
-        let query = QueryState {
-            read: self.store.clone(),
-            clock: self.clock.clone(),
+        let secrets = Secrets {
+            app_secret: self.secrets.app_secret.clone(),
+            verify_token: self.secrets.verify_token.clone(),
+            api_keys: self.secrets.api_keys.clone(),
         };
-        let keys = ApiKeys::new(self.secrets.api_keys.clone());
-        let mut app = api::webhook_verify_router(self.secrets.verify_token.clone())
-            .merge(api::webhook_ingest_router(ingestor))
-            .merge(api::query_router(query, keys.clone()))
-            .merge(api::send_router(self.send.clone(), keys));
+        let mut app = self.app.router(
+            &self.ports,
+            &secrets,
+            self.graph.clone(),
+            Some(self.phone_number_id.clone()),
+        );
         if let Some(sb) = &self.sandbox {
             app = app.nest("/sandbox", sb.router());
         }
-        api::finish(app)
+        app
+    }
+
+    /// The inbound processor and the outbound sender, as the workers run them.
+    pub fn consumers(&self) -> (Processor, Sender) {
+        self.app.consumers(&self.ports, self.graph.clone())
     }
 
     /// Starts the inbound and outbound workers. Each checks `stop` between batches, so a batch in
     /// progress is finished and settled before the worker exits.
     pub fn spawn_workers(&self, n: usize, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-        let processor: Arc<dyn Handler> = Arc::new(self.processor.clone());
-        let sender: Arc<dyn Handler> = Arc::new(self.sender.clone());
+        let (processor, sender) = self.consumers();
+        let processor: Arc<dyn Handler> = Arc::new(processor);
+        let sender: Arc<dyn Handler> = Arc::new(sender);
         let mut workers = spawn_consumers(processor, self.queue.clone(), n, stop.clone());
         workers.extend(spawn_consumers(sender, self.outbound.clone(), n, stop));
         workers
@@ -207,7 +193,7 @@ impl LocalStack {
 
     /// Serves on `listener` until `stop` turns true, with the workers running.
     pub async fn serve(self, listener: tokio::net::TcpListener, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let workers = self.spawn_workers(WORKERS, stop.clone());
+        let workers = self.spawn_workers(self.app.settings.workers, stop.clone());
         let mut http_stop = stop.clone();
         axum::serve(listener, self.router())
             .with_graceful_shutdown(async move {

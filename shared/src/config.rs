@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use secrecy::SecretString;
 
+use crate::app::resources as res;
+
 /// The Graph API version used when `WHATSAPP_API_VERSION` is unset.
 pub const DEFAULT_API_VERSION: &str = "v25.0";
 /// Meta's Graph API base URL.
@@ -73,10 +75,10 @@ impl Config {
     pub fn from_lookup(get: Lookup<'_>) -> Result<Self, ConfigError> {
         let var = |k: &str| get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let secret = |k: &str| var(k).map(SecretString::from);
-        let api_version = var("WHATSAPP_API_VERSION").unwrap_or_else(|| DEFAULT_API_VERSION.into());
+        let api_version = var(res::API_VERSION).unwrap_or_else(|| DEFAULT_API_VERSION.into());
         if !api_version.starts_with('v') || api_version[1..].parse::<f32>().is_err() {
             return Err(ConfigError {
-                var: "WHATSAPP_API_VERSION",
+                var: res::API_VERSION,
                 reason: "must look like v25.0".into(),
             });
         }
@@ -94,29 +96,29 @@ impl Config {
                 reason: format!("{s:?} is not host:port"),
             })?,
         };
-        let max_receives = match var("WABRIDGE_MAX_RECEIVES") {
+        let max_receives = match var(res::MAX_RECEIVES) {
             None => 5,
             Some(s) => s
                 .parse()
                 .ok()
                 .filter(|n| (1..=1000).contains(n))
                 .ok_or_else(|| ConfigError {
-                    var: "WABRIDGE_MAX_RECEIVES",
+                    var: res::MAX_RECEIVES,
                     reason: "must be an integer from 1 to 1000".into(),
                 })?,
         };
-        let throughput_mps = match var("WABRIDGE_THROUGHPUT_MPS") {
+        let throughput_mps = match var(res::THROUGHPUT_MPS) {
             None => crate::outbound::limits::DEFAULT_THROUGHPUT_MPS,
             Some(s) => s
                 .parse::<f64>()
                 .ok()
                 .filter(|n| (0.1..=10_000.0).contains(n))
                 .ok_or_else(|| ConfigError {
-                    var: "WABRIDGE_THROUGHPUT_MPS",
+                    var: res::THROUGHPUT_MPS,
                     reason: "must be a number of messages per second from 0.1 to 10000".into(),
                 })?,
         };
-        let api_keys = var("WABRIDGE_API_KEYS")
+        let api_keys = var(res::API_KEYS)
             .map(|s| {
                 s.split(',')
                     .map(str::trim)
@@ -126,10 +128,10 @@ impl Config {
             })
             .unwrap_or_default();
         Ok(Self {
-            app_secret: secret("WHATSAPP_APP_SECRET"),
-            verify_token: secret("WHATSAPP_WEBHOOK_VERIFY_TOKEN"),
-            access_token: secret("WHATSAPP_ACCESS_TOKEN"),
-            phone_number_id: var("WHATSAPP_PHONE_NUMBER_ID"),
+            app_secret: secret(res::APP_SECRET),
+            verify_token: secret(res::VERIFY_TOKEN),
+            access_token: secret(res::ACCESS_TOKEN),
+            phone_number_id: var(res::PHONE_NUMBER_ID),
             business_account_id: var("WHATSAPP_BUSINESS_ACCOUNT_ID"),
             api_version,
             graph_url,
@@ -145,20 +147,20 @@ impl Config {
     pub fn require_app_secret(&self) -> Result<SecretString, ConfigError> {
         self.app_secret
             .clone()
-            .ok_or_else(|| ConfigError::missing("WHATSAPP_APP_SECRET"))
+            .ok_or_else(|| ConfigError::missing(res::APP_SECRET))
     }
 
     /// The verify token, or the error that stops the handshake function from starting.
     pub fn require_verify_token(&self) -> Result<SecretString, ConfigError> {
         self.verify_token
             .clone()
-            .ok_or_else(|| ConfigError::missing("WHATSAPP_WEBHOOK_VERIFY_TOKEN"))
+            .ok_or_else(|| ConfigError::missing(res::VERIFY_TOKEN))
     }
 
     /// At least one API key, or the error that stops the HTTP API from starting.
     pub fn require_api_keys(&self) -> Result<Vec<SecretString>, ConfigError> {
         if self.api_keys.is_empty() {
-            return Err(ConfigError::missing("WABRIDGE_API_KEYS"));
+            return Err(ConfigError::missing(res::API_KEYS));
         }
         Ok(self.api_keys.clone())
     }

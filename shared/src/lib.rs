@@ -1,6 +1,6 @@
 //! wabridge: a backend for the WhatsApp Business Cloud API.
 //!
-//! The crate reads like the data flow. [`inbound`] takes Meta's webhooks from signature to store;
+//! The crate reads like the data flow, wired in one place, [`app`]. [`inbound`] takes Meta's webhooks from signature to store;
 //! [`outbound`] takes a send from request to Graph; [`graph`] is Meta's API; [`read`] holds what the
 //! HTTP API returns and [`api`] the routers; [`runtime`] drives use cases from queues. The shared
 //! kernel is [`domain`]; infrastructure sits behind [`ports`], with adapters side by side in
@@ -9,6 +9,7 @@
 
 pub mod adapters;
 pub mod api;
+pub mod app;
 pub mod config;
 pub mod domain;
 pub mod graph;

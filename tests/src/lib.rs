@@ -19,12 +19,12 @@ use tower::ServiceExt;
 
 use wabridge::adapters::aws::{self as awsa, DynamoRateLimiter, DynamoStore, S3Blobs, SqsQueue, TableNames};
 use wabridge::adapters::embedded::{FolderBlobs, MemoryRateLimiter, SqliteQueue, SqliteStore};
-use wabridge::api::{self, ApiKeys, QueryState};
+use wabridge::api::{self, ApiKeys};
+use wabridge::app::{App, Settings};
 use wabridge::domain::{
     Contact, Conversation, CustomerKey, IdempotencyClaim, MessageId, MessageRef, RawEvent, Recorded, SendChange,
     SendProgress, StatusUpdate, StoredMessage,
 };
-use wabridge::inbound::ingest::Ingestor;
 use wabridge::inbound::process::{Processor, RetryPolicy};
 use wabridge::inbound::webhook::sign;
 use wabridge::ports::{
@@ -150,7 +150,7 @@ impl Backend {
         let outbound = queue_pair("outbound").await;
         let s3 = awsa::s3_client(&sdk);
         s3.create_bucket().bucket(&prefix).send().await.unwrap();
-        let limiter = DynamoRateLimiter::new(dynamo.clone(), tables.rate_limits.clone());
+        let limiter = DynamoRateLimiter::new(dynamo.clone(), tables.rate_limits.clone().unwrap());
         Self {
             kind: Kind::Aws,
             store: Arc::new(DynamoStore::new(dynamo, tables)),
@@ -253,32 +253,45 @@ impl Pipeline {
     }
 
     fn build(store: Arc<dyn Store>, backend: Backend, max_queue_bytes: usize) -> Self {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let ingestor = Ingestor::new(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone())
-            .with_max_queue_bytes(max_queue_bytes);
-        let query = QueryState {
-            read: backend.store.clone(),
-            clock: clock.clone(),
+        Self::build_with(store, backend, max_queue_bytes, |app| app)
+    }
+
+    /// Wires a pipeline whose processor also runs the reactions `register` adds to the app.
+    pub fn with_reactions(backend: Backend, register: impl FnOnce(App) -> App) -> Self {
+        Self::build_with(
+            backend.store.clone(),
+            backend,
+            wabridge::inbound::ingest::DEFAULT_MAX_QUEUE_BYTES,
+            register,
+        )
+    }
+
+    fn build_with(
+        store: Arc<dyn Store>,
+        backend: Backend,
+        max_queue_bytes: usize,
+        register: impl FnOnce(App) -> App,
+    ) -> Self {
+        let settings = Settings {
+            max_queue_bytes,
+            ..Settings::for_tests()
         };
+        let app = register(App::new(settings, Arc::new(SystemClock)));
+        let ingestor = app.ingestor(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone());
         let router = api::finish(
             api::webhook_verify_router(SecretString::from(VERIFY_TOKEN))
                 .merge(api::webhook_ingest_router(ingestor))
                 .merge(api::query_router(
-                    query,
+                    app.query_state(backend.store.clone()),
                     ApiKeys::new(vec![SecretString::from(API_KEY)]),
                 )),
         );
-        let policy = RetryPolicy {
-            max_receives: 3,
-            base_delay: Duration::ZERO,
-            max_delay: Duration::ZERO,
-        };
-        let processor = Processor::new(store.clone(), store, backend.blobs.clone(), clock).with_policy(policy);
+        let processor = app.processor(store.clone(), store, backend.blobs.clone());
         Self {
             backend,
             router,
             processor,
-            policy,
+            policy: app.settings.inbound_retry,
         }
     }
 
@@ -488,5 +501,78 @@ impl ReadModel for FlakyStore {
     }
     async fn ping(&self) -> Result<(), PortError> {
         self.inner.ping().await
+    }
+}
+
+/// A clock a test moves by hand, so "the window closes", "a reminder is due in 24 h" and "an
+/// idempotency key expires" are tested without sleeping.
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    /// A clock standing at `ms` (Unix milliseconds).
+    pub fn at(ms: i64) -> Arc<Self> {
+        Arc::new(Self(std::sync::atomic::AtomicI64::new(ms)))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        let ms = i64::try_from(by.as_millis()).unwrap();
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Sets the clock.
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// A queue whose first `fail_sends` sends fail, as SQS does in an outage.
+#[allow(missing_debug_implementations)]
+pub struct FlakyQueue {
+    inner: Arc<dyn Queue>,
+    fail_sends: std::sync::atomic::AtomicUsize,
+}
+
+impl FlakyQueue {
+    /// Fails the next `n` sends, then passes everything to `inner`.
+    pub fn new(inner: Arc<dyn Queue>, n: usize) -> Self {
+        Self {
+            inner,
+            fail_sends: std::sync::atomic::AtomicUsize::new(n),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Queue for FlakyQueue {
+    async fn send(&self, body: &str) -> Result<(), PortError> {
+        let left = self.fail_sends.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.fail_sends.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(PortError::unavailable("injected", std::io::Error::other("queue down")));
+        }
+        self.inner.send(body).await
+    }
+    async fn receive(&self, max: u32, wait: Duration) -> Result<Vec<Delivery>, PortError> {
+        self.inner.receive(max, wait).await
+    }
+    async fn ack(&self, receipt: &str) -> Result<(), PortError> {
+        self.inner.ack(receipt).await
+    }
+    async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), PortError> {
+        self.inner.retry_later(receipt, delay).await
+    }
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), PortError> {
+        self.inner.dead_letter(delivery, reason).await
+    }
+    async fn dead_letters(&self, max: u32) -> Result<Vec<wabridge::ports::DeadLetter>, PortError> {
+        self.inner.dead_letters(max).await
     }
 }

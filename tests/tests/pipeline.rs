@@ -207,9 +207,12 @@ async fn the_subscription_handshake_answers_the_challenge_only_to_the_right_toke
     }
 }
 
-async fn a_poison_record_is_retried_then_dead_lettered_and_the_rest_are_stored(b: Backend) {
+async fn a_poison_record_is_dead_lettered_on_its_first_attempt_and_the_rest_are_stored(b: Backend) {
     let p = Pipeline::new(b);
     p.backend.queue.send("this is not an envelope").await.unwrap();
+    // A record that can never succeed is not retried: one attempt moves it aside with its reason.
+    assert_eq!(p.settle_one_batch().await, 1);
+    assert_eq!(p.backend.queue.dead_letters(10).await.unwrap().len(), 1);
     for i in 0..3 {
         let body = serde_json::to_vec(&simulate::inbound(
             "100000000000001",
@@ -432,7 +435,7 @@ on_both_backends!(
     statuses_reordered_across_webhooks_end_in_the_right_status,
     bad_missing_and_reserialised_signatures_are_refused_and_nothing_is_queued,
     the_subscription_handshake_answers_the_challenge_only_to_the_right_token,
-    a_poison_record_is_retried_then_dead_lettered_and_the_rest_are_stored,
+    a_poison_record_is_dead_lettered_on_its_first_attempt_and_the_rest_are_stored,
     store_failures_mid_webhook_are_retried_without_double_counting,
     a_crash_mid_batch_loses_nothing_and_doubles_nothing,
     a_body_over_the_queue_limit_travels_through_blob_storage,

@@ -10,12 +10,13 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
-use wabridge::api::{self, ApiKeys, QueryState};
+use wabridge::api::ApiError;
+use wabridge::app::{App, Ports, Secrets, Settings};
 use wabridge::graph::GraphClient;
-use wabridge::inbound::ingest::Ingestor;
 use wabridge::inbound::process::Processor;
-use wabridge::outbound::sender::{Sender, SenderConfig};
-use wabridge::outbound::service::SendService;
+use wabridge::outbound::enqueue::{Enqueuer, SendError};
+use wabridge::outbound::request::validate;
+use wabridge::outbound::sender::SenderConfig;
 use wabridge::ports::{Clock, Store, SystemClock};
 use wabridge::runtime::consume::{Handler, RetryPolicy};
 use wabridge_infra::sandbox::{Fault, Sandbox, SandboxConfig, Template};
@@ -81,45 +82,36 @@ impl Rig {
         } else {
             Arc::new(FlakyStore::new(backend.store.clone(), store_faults))
         };
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let keys = ApiKeys::new(vec![SecretString::from(API_KEY)]);
-        let send = SendService::new(
-            backend.store.clone(),
-            backend.outbound.clone(),
-            clock.clone(),
-            graph.clone(),
-            Some(PNI.into()),
-        );
-        let ingestor = Ingestor::new(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone());
-        let router = api::finish(
-            api::webhook_ingest_router(ingestor)
-                .merge(api::query_router(
-                    QueryState {
-                        read: backend.store.clone(),
-                        clock: clock.clone(),
-                    },
-                    keys.clone(),
-                ))
-                .merge(api::send_router(send, keys)),
-        );
+        let settings = Settings {
+            inbound_retry: RetryPolicy {
+                max_receives: 5,
+                base_delay: Duration::ZERO,
+                max_delay: Duration::ZERO,
+            },
+            sender: config,
+            ..Settings::for_tests()
+        };
+        let app = App::new(settings, Arc::new(SystemClock));
+        let ports = Ports {
+            store: backend.store.clone(),
+            inbound: backend.queue.clone(),
+            outbound: backend.outbound.clone(),
+            blobs: backend.blobs.clone(),
+            limiter: backend.limiter.clone(),
+        };
+        let secrets = Secrets {
+            app_secret: SecretString::from(SECRET),
+            verify_token: SecretString::from("unused"),
+            api_keys: vec![SecretString::from(API_KEY)],
+        };
+        let router = app.router(&ports, &secrets, graph.clone(), Some(PNI.into()));
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         }));
-        let policy = RetryPolicy {
-            max_receives: 5,
-            base_delay: Duration::ZERO,
-            max_delay: Duration::ZERO,
-        };
-        let processor: Arc<dyn Handler> = Arc::new(
-            Processor::new(
-                backend.store.clone(),
-                backend.store.clone(),
-                backend.blobs.clone(),
-                clock.clone(),
-            )
-            .with_policy(policy),
-        );
-        let sender = Sender::new(store, graph, backend.limiter.clone(), clock, config);
+        let processor: Arc<dyn Handler> =
+            Arc::new(app.processor(backend.store.clone(), backend.store.clone(), backend.blobs.clone()));
+        // The sender writes through `store`, which may inject faults.
+        let sender = app.sender(store, backend.limiter.clone(), graph);
         let handler: Arc<dyn Handler> = Arc::new(sender.clone());
         for (h, outbound) in [(processor, false), (handler, true)] {
             let b = backend.clone();
@@ -513,38 +505,31 @@ async fn the_window_is_open_until_24_hours_after_the_customers_last_message(b: B
         Arc::new(FixedClock(t)),
     );
     processor.apply(&serde_json::to_vec(&body).unwrap()).await.unwrap();
-    let graph = GraphClient::new(
-        "http://127.0.0.1:9",
-        "v25.0",
-        SecretString::from("t"),
-        Duration::from_secs(1),
-    )
-    .unwrap();
     let at = |now: i64| {
-        SendService::new(
+        Enqueuer::new(
+            b.store.clone(),
             b.store.clone(),
             b.outbound.clone(),
             Arc::new(FixedClock(now)),
-            graph.clone(),
             Some(PNI.into()),
         )
     };
-    let msg = serde_json::to_vec(&text("27820000041", "still open?")).unwrap();
+    let msg = validate(&text("27820000041", "still open?")).unwrap();
     let day = 24 * 3600 * 1000;
-    let just_before = at(t + day - 1).submit("caller", None, &msg).await.unwrap();
-    assert_eq!(just_before.status, 202, "{}", just_before.body);
-    let at_expiry = at(t + day).submit("caller", None, &msg).await.unwrap();
-    assert_eq!(at_expiry.status, 422);
+    at(t + day - 1).enqueue(&msg).await.unwrap();
+    let at_expiry = at(t + day).enqueue(&msg).await.unwrap_err();
+    assert!(
+        matches!(at_expiry, SendError::WindowClosed { window_expires_at: Some(e) } if e == t + day),
+        "{at_expiry:?}"
+    );
+    let answer = ApiError::from(at_expiry);
+    assert_eq!(answer.status().as_u16(), 422);
     assert_eq!(
-        at_expiry.body["error"]["details"]["window_expires_at"],
+        answer.body()["error"]["details"]["window_expires_at"],
         "2025-11-23T08:26:40Z"
     );
-    let template = serde_json::to_vec(&hello_world("27820000041")).unwrap();
-    assert_eq!(
-        at(t + 10 * day).submit("caller", None, &template).await.unwrap().status,
-        202,
-        "templates always go"
-    );
+    let template = validate(&hello_world("27820000041")).unwrap();
+    at(t + 10 * day).enqueue(&template).await.expect("templates always go");
 }
 
 on_both_backends!(

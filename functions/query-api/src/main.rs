@@ -2,21 +2,19 @@
 
 use std::sync::Arc;
 
-use wabridge::adapters::aws::{self, DynamoStore, TableNames};
-use wabridge::api::{self, ApiKeys, QueryState};
+use wabridge::adapters::aws::Aws;
+use wabridge::api::{self, ApiKeys};
+use wabridge::app::{App, Settings, resources};
 use wabridge::ports::SystemClock;
+use wabridge::runtime::lambda::{self, Error};
 use wabridge::{Config, telemetry};
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> Result<(), Error> {
     telemetry::init_json();
     let config = Config::from_env()?;
     let keys = ApiKeys::new(config.require_api_keys()?);
-    let sdk = aws::load_config().await;
-    let store = DynamoStore::new(aws::dynamo_client(&sdk), TableNames::from_env()?);
-    let state = QueryState {
-        read: Arc::new(store),
-        clock: Arc::new(SystemClock),
-    };
-    lambda_http::run(api::finish(api::query_router(state, keys))).await
+    let app = App::new(Settings::from_config(&config), Arc::new(SystemClock));
+    let aws = Aws::load(resources::QUERY_API).await;
+    lambda::serve_http(api::finish(api::query_router(app.query_state(aws.store()?), keys))).await
 }

@@ -2,31 +2,25 @@
 //! outbound queue. Refuses to start without API keys or an access token.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use wabridge::adapters::aws::{self, DynamoStore, SqsQueue, TableNames};
+use wabridge::adapters::aws::Aws;
 use wabridge::api::{self, ApiKeys};
-use wabridge::config::required_var;
+use wabridge::app::{App, Settings, resources};
 use wabridge::graph::GraphClient;
-use wabridge::outbound::service::SendService;
 use wabridge::ports::SystemClock;
+use wabridge::runtime::lambda::{self, Error};
 use wabridge::{Config, telemetry};
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> Result<(), Error> {
     telemetry::init_json();
     let config = Config::from_env()?;
     let keys = ApiKeys::new(config.require_api_keys()?);
-    let graph = GraphClient::from_config(&config, Duration::from_secs(10))?;
-    let sdk = aws::load_config().await;
-    let store = DynamoStore::new(aws::dynamo_client(&sdk), TableNames::from_env()?);
-    let queue = SqsQueue::new(aws::sqs_client(&sdk), required_var("WABRIDGE_OUTBOUND_QUEUE_URL")?);
-    let service = SendService::new(
-        Arc::new(store),
-        Arc::new(queue),
-        Arc::new(SystemClock),
-        graph,
-        config.phone_number_id.clone(),
-    );
-    lambda_http::run(api::finish(api::send_router(service, keys))).await
+    let app = App::new(Settings::from_config(&config), Arc::new(SystemClock));
+    let graph = GraphClient::from_config(&config, app.settings.graph_timeout)?;
+    let aws = Aws::load(resources::SEND_API).await;
+    let store = aws.store()?;
+    let pni = config.phone_number_id.clone();
+    let send = app.send_api(store.clone(), store.clone(), store, aws.outbound_queue()?, graph, pni);
+    lambda::serve_http(api::finish(api::send_router(send, keys))).await
 }

@@ -1,20 +1,17 @@
 //! `POST /webhook`: authenticate and queue. Refuses to start without the app secret (fail closed).
 
-use std::sync::Arc;
-
-use wabridge::adapters::aws::{self, S3Blobs, SqsQueue};
-use wabridge::config::required_var;
-use wabridge::inbound::ingest::Ingestor;
+use wabridge::adapters::aws::Aws;
+use wabridge::app::{App, Settings, resources};
+use wabridge::ports::SystemClock;
+use wabridge::runtime::lambda::{self, Error};
 use wabridge::{Config, api, telemetry};
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> Result<(), Error> {
     telemetry::init_json();
     let config = Config::from_env()?;
-    let secret = config.require_app_secret()?;
-    let sdk = aws::load_config().await;
-    let queue = SqsQueue::new(aws::sqs_client(&sdk), required_var("WABRIDGE_INBOUND_QUEUE_URL")?);
-    let blobs = S3Blobs::new(aws::s3_client(&sdk), required_var("WABRIDGE_BUCKET")?);
-    let ingestor = Ingestor::new(secret, Arc::new(queue), Arc::new(blobs));
-    lambda_http::run(api::finish(api::webhook_ingest_router(ingestor))).await
+    let app = App::new(Settings::from_config(&config), std::sync::Arc::new(SystemClock));
+    let aws = Aws::load(resources::WEBHOOK_INGEST).await;
+    let ingestor = app.ingestor(config.require_app_secret()?, aws.inbound_queue()?, aws.blobs()?);
+    lambda::serve_http(api::finish(api::webhook_ingest_router(ingestor))).await
 }

@@ -1,11 +1,11 @@
 //! `GET /webhook`: Meta's subscription handshake. Refuses to start without a verify token.
 
+use wabridge::runtime::lambda::{self, Error};
 use wabridge::{Config, api, telemetry};
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> Result<(), Error> {
     telemetry::init_json();
-    let config = Config::from_env()?;
-    let app = api::finish(api::webhook_verify_router(config.require_verify_token()?));
-    lambda_http::run(app).await
+    let token = Config::from_env()?.require_verify_token()?;
+    lambda::serve_http(api::finish(api::webhook_verify_router(token))).await
 }

@@ -7,7 +7,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::domain::InvalidInput;
+use crate::outbound::enqueue::SendError;
+use crate::outbound::read_receipt::ReadReceiptError;
 use crate::ports::PortError;
+use crate::timefmt::rfc3339;
 
 /// An error answer.
 #[derive(Debug)]
@@ -53,6 +56,58 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The JSON body: `{"error":{"code","message","details"}}`.
+    pub fn body(&self) -> Value {
+        json!({"error": {"code": self.code, "message": self.message, "details": self.details}})
+    }
+}
+
+impl From<SendError> for ApiError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Invalid { code, message, details } => {
+                let details = details
+                    .iter()
+                    .map(|d| json!({"field": d.field, "code": d.code, "reason": d.reason}))
+                    .collect();
+                Self::new(StatusCode::BAD_REQUEST, code, message).with_details(Value::Array(details))
+            }
+            SendError::WindowClosed { window_expires_at } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "window_closed",
+                "the customer has not written in the last 24 hours: only a template message can be sent",
+            )
+            .with_details(json!({
+                "window_expires_at": window_expires_at.and_then(rfc3339),
+                "hint": "send type \"template\" to re-open the conversation",
+            })),
+            SendError::QueueUnavailable(source) => {
+                tracing::error!(error = %error_chain(&source), "outbound queue unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "queue_unavailable",
+                    "the message could not be queued; retry",
+                )
+            }
+            SendError::Port(p) => p.into(),
+        }
+    }
+}
+
+impl From<ReadReceiptError> for ApiError {
+    fn from(e: ReadReceiptError) -> Self {
+        match e {
+            ReadReceiptError::UnknownMessage => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            ReadReceiptError::NotInbound => Self::new(StatusCode::BAD_REQUEST, "validation_failed", e.to_string()),
+            ReadReceiptError::Graph(g) => {
+                let info = g.info();
+                Self::new(StatusCode::BAD_GATEWAY, "graph_error", info.title)
+                    .with_details(json!({"code": info.code, "details": info.details}))
+            }
+            ReadReceiptError::Port(p) => p.into(),
+        }
+    }
 }
 
 impl From<InvalidInput> for ApiError {
@@ -72,7 +127,9 @@ impl From<PortError> for ApiError {
                 "unavailable",
                 "storage is unavailable; retry shortly",
             ),
-            PortError::Invalid { .. } => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"),
+            PortError::Misconfigured { .. } | PortError::Invalid { .. } => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+            }
         }
     }
 }
@@ -91,7 +148,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        let body = self.body();
         (self.status, Json(body)).into_response()
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod idempotency;
 mod query;
 mod send;
 mod webhook;
@@ -21,7 +22,7 @@ use axum::http::StatusCode;
 pub use auth::ApiKeys;
 pub use error::ApiError;
 pub use query::{QueryState, query_router};
-pub use send::send_router;
+pub use send::{SendApi, send_router};
 pub use webhook::{webhook_ingest_router, webhook_verify_router};
 
 /// Largest request body accepted: Lambda's synchronous payload limit.

@@ -1,62 +1,75 @@
-//! `POST /v1/messages` and `POST /v1/messages/{id}/read`: the send API a frontend uses.
+//! `POST /v1/messages` and `POST /v1/messages/{id}/read`: the send API a frontend uses. The use
+//! cases ([`Enqueuer`], [`ReadReceipts`]) know nothing of HTTP; this file parses the request, runs
+//! `Idempotency-Key`, and lets [`super::error`] turn their errors into answers.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router, middleware};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::auth::{ApiKeys, Caller, require_key};
 use super::error::ApiError;
+use super::idempotency::{Answer, IdempotentRequests, key_of};
 use crate::domain::{InvalidInput, Wamid};
-use crate::outbound::service::{Answer, SendService};
+use crate::outbound::enqueue::{Enqueuer, SendError};
+use crate::outbound::read_receipt::ReadReceipts;
+use crate::outbound::request::validate;
+
+/// What the send routes need.
+#[derive(Debug, Clone)]
+pub struct SendApi {
+    /// Validated sends go here.
+    pub enqueuer: Enqueuer,
+    /// Read receipts.
+    pub receipts: ReadReceipts,
+    /// `Idempotency-Key` handling.
+    pub idempotency: IdempotentRequests,
+}
 
 /// The send routes, behind the API key.
-pub fn send_router(service: SendService, keys: ApiKeys) -> Router {
+pub fn send_router(api: SendApi, keys: ApiKeys) -> Router {
     Router::new()
         .route("/v1/messages", post(send))
         .route("/v1/messages/{id}/read", post(mark_read))
         .route_layer(middleware::from_fn_with_state(keys, require_key))
-        .with_state(Arc::new(service))
-}
-
-fn respond(a: Answer) -> Response {
-    let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut res = (status, Json(a.body)).into_response();
-    if a.replayed {
-        res.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    res
+        .with_state(Arc::new(api))
 }
 
 async fn send(
-    State(service): State<Arc<SendService>>,
+    State(api): State<Arc<SendApi>>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(k)) => Some(k.trim()),
-        Some(Err(_)) => {
-            return Err(InvalidInput {
-                field: "Idempotency-Key",
-                reason: "must be visible ASCII".into(),
-            }
-            .into());
+    let json: Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("body is not JSON: {e}"),
+        )
+    })?;
+    let key = key_of(&headers)?;
+    let work = async {
+        let sent = match validate(&json) {
+            Ok(cmd) => api.enqueuer.enqueue(&cmd).await,
+            Err(details) => Err(SendError::invalid(details)),
+        };
+        match sent {
+            Ok(id) => Answer::new(StatusCode::ACCEPTED, json!({"id": id.to_string(), "status": "queued"})),
+            Err(e) => ApiError::from(e).into(),
         }
     };
-    Ok(respond(service.submit(&caller.0, key, &body).await?))
+    api.idempotency.run(&caller.0, key.as_deref(), &json, work).await
 }
 
 async fn mark_read(
-    State(service): State<Arc<SendService>>,
+    State(api): State<Arc<SendApi>>,
     id: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -84,5 +97,6 @@ async fn mark_read(
             }
         }
     };
-    Ok(respond(service.mark_read(&wamid, typing).await?))
+    api.receipts.mark_read(&wamid, typing).await?;
+    Ok(Json(json!({"status": "read", "typing_indicator": typing})).into_response())
 }

@@ -63,6 +63,22 @@ impl MessageId {
         Self(Ulid::from(u128::from_be_bytes(bytes)))
     }
 
+    /// The id of an effect of the message `wamid` (an auto-reply, a flow step, a download job):
+    /// the first 128 bits of SHA-256 over the wamid and `purpose` (`"rule:<id>"`, …). Every
+    /// redelivery of the triggering webhook derives the same id, so the store's conditional write
+    /// refuses the second copy and the effect happens once.
+    pub fn derived(wamid: &Wamid, purpose: &str) -> Self {
+        let mut h = Sha256::new();
+        h.update(wamid.as_str().as_bytes());
+        // A separator no wamid contains, so ("a", "bc") and ("ab", "c") cannot collide.
+        h.update([0u8]);
+        h.update(purpose.as_bytes());
+        let digest = h.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(Ulid::from(u128::from_be_bytes(bytes)))
+    }
+
     /// Parses our id (26 characters of Crockford base32).
     pub fn parse(s: &str) -> Result<Self, InvalidInput> {
         Ulid::from_string(s)
@@ -155,6 +171,17 @@ mod tests {
         let b = Wamid::parse("wamid.B").unwrap();
         assert_eq!(MessageId::for_wamid(&a), MessageId::for_wamid(&a));
         assert_ne!(MessageId::for_wamid(&a), MessageId::for_wamid(&b));
+    }
+
+    #[test]
+    fn derived_ids_are_stable_per_trigger_and_purpose_and_differ_from_the_message_id() {
+        let a = Wamid::parse("wamid.A").unwrap();
+        let reply = MessageId::derived(&a, "rule:1");
+        assert_eq!(reply, MessageId::derived(&a, "rule:1"));
+        assert_ne!(reply, MessageId::derived(&a, "rule:2"));
+        assert_ne!(reply, MessageId::derived(&Wamid::parse("wamid.B").unwrap(), "rule:1"));
+        assert_ne!(reply, MessageId::for_wamid(&a));
+        assert_eq!(MessageId::parse(&reply.to_string()).unwrap(), reply);
     }
 
     #[test]

@@ -4,4 +4,5 @@
 
 pub mod ingest;
 pub mod process;
+pub mod reactions;
 pub mod webhook;

@@ -1,6 +1,7 @@
 //! Inbound processing: one queue record is one webhook. Each update in it is applied idempotently
-//! (messages once per wamid, statuses monotonically, raw events once per content hash), so a record
-//! retried after a crash halfway through finishes the work without doing any of it twice.
+//! (messages once per wamid, statuses monotonically, raw events once per content hash) and then its
+//! [reactions](super::reactions) run, on every delivery, so a record retried after a crash halfway
+//! through finishes the work without doing any of it twice.
 
 use std::sync::Arc;
 
@@ -8,13 +9,15 @@ use tracing::{info, warn};
 
 use async_trait::async_trait;
 
-use crate::domain::{MessageId, SendChange};
+use super::reactions::{Applied, LinkOutbound, Reaction, ReactionError, Reactions};
+use crate::domain::Recorded;
 use crate::inbound::ingest::Envelope;
 use crate::inbound::webhook::{ParseError, Update, split};
 use crate::ports::{Blobs, Clock, Delivery, Inbox, Outbox, PortError};
 pub use crate::runtime::consume::{Handler, Outcome, RetryPolicy};
 
-/// Why a record could not be processed. Every kind is retried until the last attempt, then
+/// Why a record could not be processed. A record that can never succeed (not an envelope, not a
+/// webhook) is dead-lettered at once; every other kind is retried until the last attempt, then
 /// dead-lettered with this text as its reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -30,6 +33,16 @@ pub enum ProcessError {
     /// The store or blob storage failed.
     #[error(transparent)]
     Port(#[from] PortError),
+    /// A reaction failed in a way that may pass.
+    #[error("reaction failed: {0}")]
+    Reaction(#[from] ReactionError),
+}
+
+impl ProcessError {
+    /// Whether retrying the same record can never help.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Envelope(_) | Self::Parse(_))
+    }
 }
 
 /// What happened to the updates of one record.
@@ -49,7 +62,7 @@ pub struct Summary {
 #[derive(Clone)]
 pub struct Processor {
     inbox: Arc<dyn Inbox>,
-    outbox: Arc<dyn Outbox>,
+    reactions: Reactions,
     blobs: Arc<dyn Blobs>,
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
@@ -62,15 +75,22 @@ impl std::fmt::Debug for Processor {
 }
 
 impl Processor {
-    /// Builds the processor.
+    /// Builds the processor with its built-in reaction: statuses that carry our id link the
+    /// outbound message ([`LinkOutbound`]).
     pub fn new(inbox: Arc<dyn Inbox>, outbox: Arc<dyn Outbox>, blobs: Arc<dyn Blobs>, clock: Arc<dyn Clock>) -> Self {
         Self {
             inbox,
-            outbox,
+            reactions: Reactions::new().with(Arc::new(LinkOutbound::new(outbox))),
             blobs,
             clock,
             policy: RetryPolicy::default(),
         }
+    }
+
+    /// Adds a reaction, run after the ones already registered.
+    pub fn with_reaction(mut self, reaction: Arc<dyn Reaction>) -> Self {
+        self.reactions = self.reactions.with(reaction);
+        self
     }
 
     /// Sets how often and how patiently failed records are retried.
@@ -94,31 +114,28 @@ impl Processor {
         let updates = split(body, self.clock.now_ms())?;
         let mut summary = Summary::default();
         for update in &updates {
-            match update {
-                Update::Message(m) => match self.inbox.record_inbound(m).await? {
-                    crate::domain::Recorded::New => summary.new_messages += 1,
-                    crate::domain::Recorded::Duplicate => summary.duplicate_messages += 1,
-                },
+            let applied = match update {
+                Update::Message(m) => {
+                    let recorded = self.inbox.record_inbound(m).await?;
+                    match recorded {
+                        Recorded::New => summary.new_messages += 1,
+                        Recorded::Duplicate => summary.duplicate_messages += 1,
+                    }
+                    Applied::Message { message: m, recorded }
+                }
                 Update::Status(s) => {
                     self.inbox.apply_status(s).await?;
-                    // Our sends carry our id as callback data: a status proves Meta accepted a send
-                    // whose answer we never got (a timeout), so it is not sent again.
-                    if let Some(id) = s
-                        .biz_opaque_callback_data
-                        .as_deref()
-                        .and_then(|d| MessageId::parse(d).ok())
-                    {
-                        self.outbox
-                            .update_outbound(id, &SendChange::Accepted { wamid: s.wamid.clone() })
-                            .await?;
-                    }
                     summary.statuses += 1;
+                    Applied::Status(s)
                 }
                 Update::Event(e) => {
                     self.inbox.record_event(e).await?;
                     summary.events += 1;
+                    Applied::Event(e)
                 }
-            }
+            };
+            // On every delivery, not only the first: a crash may have come right after the write.
+            self.reactions.run(applied).await?;
         }
         Ok(summary)
     }
@@ -139,7 +156,10 @@ impl Processor {
                 warn!(record = %delivery.id, attempt = delivery.receive_count, error = %e, "webhook failed")
             }
         }
-        self.policy.outcome(result.map(drop), delivery.receive_count)
+        match result {
+            Err(e) if e.is_permanent() => Outcome::DeadLetter { reason: e.to_string() },
+            other => self.policy.outcome(other.map(drop), delivery.receive_count),
+        }
     }
 }
 

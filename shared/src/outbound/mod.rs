@@ -1,9 +1,11 @@
 //! The outbound path: the message a caller asks for ([`request`]), phone numbers ([`phone`]), the
-//! send API use case ([`service`]), rate limits ([`limits`]) and the queue consumer that calls Graph
+//! enqueue use case every sender of messages shares ([`enqueue`]), read receipts
+//! ([`read_receipt`]), rate limits ([`limits`]) and the queue consumer that calls Graph
 //! ([`sender`]).
 
+pub mod enqueue;
 pub mod limits;
 pub mod phone;
+pub mod read_receipt;
 pub mod request;
 pub mod sender;
-pub mod service;

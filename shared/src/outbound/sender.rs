@@ -17,9 +17,9 @@ use async_trait::async_trait;
 use futures::future::join_all;
 use tracing::{error, info, warn};
 
+use super::enqueue::OutboundRecord;
 use super::limits::{self, number_burst, number_key, pair_key};
 use super::request::{Recipient, graph_body};
-use super::service::OutboundRecord;
 use crate::domain::{ErrorInfo, MessageId, SendChange, SendState, StoredMessage};
 use crate::graph::{Disposition, GraphClient};
 use crate::ports::{Clock, Delivery, Outbox, PortError, RateLimiter};

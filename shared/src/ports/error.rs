@@ -15,6 +15,17 @@ pub enum PortError {
         #[source]
         source: BoxError,
     },
+    /// Infrastructure that will not work until an operator acts: access denied, a table, queue or
+    /// bucket that does not exist, a request the service calls invalid. Retrying cannot help; the
+    /// HTTP API answers an opaque 500 and the error is logged loudly with the operation.
+    #[error("{op} failed and will keep failing until the deployment is fixed")]
+    Misconfigured {
+        /// What was being done.
+        op: &'static str,
+        /// The SDK error, naming the resource.
+        #[source]
+        source: BoxError,
+    },
     /// Data the adapter cannot read back or write (a corrupt row, a missing key): retrying will not help.
     #[error("{op}: {reason}")]
     Invalid {
@@ -32,6 +43,19 @@ impl PortError {
             op,
             source: source.into(),
         }
+    }
+
+    /// Infrastructure that will not work until an operator acts.
+    pub fn misconfigured(op: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Misconfigured {
+            op,
+            source: source.into(),
+        }
+    }
+
+    /// Whether the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
     }
 
     /// A permanent data problem.

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::primitives::ByteStream;
 
+use crate::adapters::aws::sdk_err;
 use crate::ports::{Blobs, PortError};
 
 /// An S3 bucket.
@@ -34,7 +35,7 @@ impl Blobs for S3Blobs {
             .body(ByteStream::from(bytes))
             .send()
             .await
-            .map_err(|e| PortError::unavailable("put blob", e))?;
+            .map_err(sdk_err("put blob"))?;
         Ok(())
     }
 
@@ -42,7 +43,7 @@ impl Blobs for S3Blobs {
         let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(o) => o,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(PortError::unavailable("get blob", e)),
+            Err(e) => return Err(sdk_err("get blob")(e)),
         };
         let bytes = out
             .body

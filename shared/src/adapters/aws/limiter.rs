@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::expr::{get_n, get_s, n, s};
+use crate::adapters::aws::sdk_err;
 use crate::outbound::limits::{Bucket, penalize, take};
 use crate::ports::{Grant, PortError, RateLimiter};
 
@@ -42,7 +43,7 @@ impl DynamoRateLimiter {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| PortError::unavailable("read bucket", e))?;
+            .map_err(sdk_err("read bucket"))?;
         let Some(item) = out.item else { return Ok((None, 0)) };
         let tokens = get_s(&item, "tokens").and_then(|t| t.parse().ok()).unwrap_or(0.0);
         let bucket = Bucket {
@@ -80,7 +81,7 @@ impl DynamoRateLimiter {
             {
                 Ok(false)
             }
-            Err(e) => Err(PortError::unavailable("write bucket", e)),
+            Err(e) => Err(sdk_err("write bucket")(e)),
         }
     }
 }

@@ -13,7 +13,10 @@ pub use dynamo::DynamoStore;
 pub use limiter::DynamoRateLimiter;
 pub use queue::SqsQueue;
 
-use crate::config::{ConfigError, required_var};
+use std::sync::Arc;
+
+use crate::app::resources::{self as res, Function};
+use crate::config::ConfigError;
 
 /// The DynamoDB table names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,21 +33,25 @@ pub struct TableNames {
     pub events: String,
     /// `WABRIDGE_IDEMPOTENCY_TABLE`.
     pub idempotency: String,
-    /// `WABRIDGE_RATE_LIMITS_TABLE`.
-    pub rate_limits: String,
+    /// `WABRIDGE_RATE_LIMITS_TABLE`, for the functions that send (the others have no access).
+    pub rate_limits: Option<String>,
 }
 
 impl TableNames {
-    /// Reads the names from the environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    /// The store's tables, as `function` is given them.
+    pub fn for_function(function: &Function) -> Result<Self, ConfigError> {
         Ok(Self {
-            messages: required_var("WABRIDGE_MESSAGES_TABLE")?,
-            statuses: required_var("WABRIDGE_STATUSES_TABLE")?,
-            conversations: required_var("WABRIDGE_CONVERSATIONS_TABLE")?,
-            contacts: required_var("WABRIDGE_CONTACTS_TABLE")?,
-            events: required_var("WABRIDGE_EVENTS_TABLE")?,
-            idempotency: required_var("WABRIDGE_IDEMPOTENCY_TABLE")?,
-            rate_limits: required_var("WABRIDGE_RATE_LIMITS_TABLE")?,
+            messages: function.var(res::MESSAGES_TABLE)?,
+            statuses: function.var(res::STATUSES_TABLE)?,
+            conversations: function.var(res::CONVERSATIONS_TABLE)?,
+            contacts: function.var(res::CONTACTS_TABLE)?,
+            events: function.var(res::EVENTS_TABLE)?,
+            idempotency: function.var(res::IDEMPOTENCY_TABLE)?,
+            rate_limits: function
+                .reads
+                .contains(&res::RATE_LIMITS_TABLE)
+                .then(|| function.var(res::RATE_LIMITS_TABLE))
+                .transpose()?,
         })
     }
 
@@ -57,8 +64,67 @@ impl TableNames {
             contacts: format!("{prefix}-contacts"),
             events: format!("{prefix}-events"),
             idempotency: format!("{prefix}-idempotency"),
-            rate_limits: format!("{prefix}-rate-limits"),
+            rate_limits: Some(format!("{prefix}-rate-limits")),
         }
+    }
+}
+
+/// One function's AWS resources, resolved once at cold start from the variables
+/// [`crate::app::resources`] declares for it. Each accessor builds the adapter for one port and
+/// fails, naming the variable, if the function was not given that resource.
+#[derive(Debug, Clone)]
+pub struct Aws {
+    function: Function,
+    sdk: SdkConfig,
+}
+
+impl Aws {
+    /// Loads the SDK configuration for `function`.
+    pub async fn load(function: Function) -> Self {
+        Self {
+            function,
+            sdk: load_config().await,
+        }
+    }
+
+    /// The DynamoDB store (every store role).
+    pub fn store(&self) -> Result<Arc<DynamoStore>, ConfigError> {
+        Ok(Arc::new(DynamoStore::new(
+            dynamo_client(&self.sdk),
+            TableNames::for_function(&self.function)?,
+        )))
+    }
+
+    /// The shared rate-limit buckets.
+    pub fn limiter(&self) -> Result<Arc<DynamoRateLimiter>, ConfigError> {
+        let table = self.function.var(res::RATE_LIMITS_TABLE)?;
+        Ok(Arc::new(DynamoRateLimiter::new(dynamo_client(&self.sdk), table)))
+    }
+
+    /// The inbound queue; with its dead-letter queue when the function consumes it.
+    pub fn inbound_queue(&self) -> Result<Arc<SqsQueue>, ConfigError> {
+        self.queue(res::INBOUND_QUEUE_URL, res::INBOUND_DLQ_URL)
+    }
+
+    /// The outbound queue; with its dead-letter queue when the function consumes it.
+    pub fn outbound_queue(&self) -> Result<Arc<SqsQueue>, ConfigError> {
+        self.queue(res::OUTBOUND_QUEUE_URL, res::OUTBOUND_DLQ_URL)
+    }
+
+    fn queue(&self, url: &'static str, dlq: &'static str) -> Result<Arc<SqsQueue>, ConfigError> {
+        let mut queue = SqsQueue::new(sqs_client(&self.sdk), self.function.var(url)?);
+        if self.function.reads.contains(&dlq) {
+            queue = queue.with_dead_letter_queue(self.function.var(dlq)?);
+        }
+        Ok(Arc::new(queue))
+    }
+
+    /// The bucket for large webhook bodies.
+    pub fn blobs(&self) -> Result<Arc<S3Blobs>, ConfigError> {
+        Ok(Arc::new(S3Blobs::new(
+            s3_client(&self.sdk),
+            self.function.var(res::BUCKET)?,
+        )))
     }
 }
 
@@ -90,32 +156,71 @@ pub fn s3_client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3)
 }
 
-/// Handles one Lambda SQS event: each record goes to `handler`, and the answer lists the records to
-/// retry (`ReportBatchItemFailures`), so one bad record never fails the batch.
-pub async fn sqs_batch(
-    handler: &dyn crate::runtime::consume::Handler,
-    queue: &dyn crate::ports::Queue,
-    event: aws_lambda_events::event::sqs::SqsEvent,
-) -> aws_lambda_events::event::sqs::SqsBatchResponse {
-    let batch: Vec<crate::ports::Delivery> = event.records.into_iter().map(sqs_delivery).collect();
-    let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
-    for id in crate::runtime::consume::settle_lambda_batch(handler, queue, &batch).await {
-        response.add_failure(id);
+/// Error codes AWS answers when the deployment itself is wrong (a policy, a name, a request shape):
+/// retrying cannot help, so they fail fast instead of being retried until a queue gives up.
+const MISCONFIGURED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "MissingAuthenticationToken",
+    "ResourceNotFoundException",
+    "ValidationException",
+    "NoSuchBucket",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "KMS.AccessDeniedException",
+];
+
+/// For `map_err` on an SDK call: classifies the error as [`PortError::Misconfigured`] (access
+/// denied, missing resource, validation) or [`PortError::Unavailable`] (throttling, 5xx, timeouts,
+/// connection failures: anything that may pass), keeping it as the source.
+pub(crate) fn sdk_err<E, R>(op: &'static str) -> impl Fn(SdkError<E, R>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    move |e| {
+        if is_misconfiguration(e.code()) {
+            PortError::misconfigured(op, e)
+        } else {
+            PortError::unavailable(op, e)
+        }
     }
-    response
 }
 
-/// An SQS record from a Lambda event as a [`crate::ports::Delivery`]. A record missing its body
-/// still goes through its handler, fails, and is dead-lettered with that reason rather than vanishing.
-pub fn sqs_delivery(m: aws_lambda_events::event::sqs::SqsMessage) -> crate::ports::Delivery {
-    crate::ports::Delivery {
-        receive_count: m
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1),
-        id: m.message_id.unwrap_or_default(),
-        body: m.body.unwrap_or_default(),
-        receipt: m.receipt_handle.unwrap_or_default(),
+fn is_misconfiguration(code: Option<&str>) -> bool {
+    code.is_some_and(|c| MISCONFIGURED_CODES.contains(&c))
+}
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+use crate::ports::PortError;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_denied_missing_resources_and_validation_fail_fast_and_throttling_retries() {
+        for code in [
+            "AccessDeniedException",
+            "ResourceNotFoundException",
+            "ValidationException",
+            "NoSuchBucket",
+        ] {
+            assert!(is_misconfiguration(Some(code)), "{code}");
+        }
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "InternalServerError",
+        ] {
+            assert!(!is_misconfiguration(Some(code)), "{code}");
+        }
+        assert!(
+            !is_misconfiguration(None),
+            "timeouts and dispatch failures carry no code and may pass"
+        );
     }
 }

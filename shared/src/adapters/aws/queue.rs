@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 
-use crate::ports::{DeadLetter, Delivery, PortError, Queue, unavailable};
+use crate::adapters::aws::sdk_err;
+use crate::ports::{DeadLetter, Delivery, PortError, Queue};
 
 /// The message attribute that carries why a message was dead-lettered.
 pub const REASON_ATTRIBUTE: &str = "wabridge_reason";
@@ -66,7 +67,7 @@ impl Queue for SqsQueue {
             .message_body(body)
             .send()
             .await
-            .map_err(unavailable("send"))?;
+            .map_err(sdk_err("send"))?;
         Ok(())
     }
 
@@ -80,7 +81,7 @@ impl Queue for SqsQueue {
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
-            .map_err(unavailable("receive"))?;
+            .map_err(sdk_err("receive"))?;
         Ok(out
             .messages
             .unwrap_or_default()
@@ -109,7 +110,7 @@ impl Queue for SqsQueue {
             .receipt_handle(receipt)
             .send()
             .await
-            .map_err(unavailable("ack"))?;
+            .map_err(sdk_err("ack"))?;
         Ok(())
     }
 
@@ -121,7 +122,7 @@ impl Queue for SqsQueue {
             .visibility_timeout(secs_up(delay, MAX_VISIBILITY_SECS))
             .send()
             .await
-            .map_err(unavailable("retry later"))?;
+            .map_err(sdk_err("retry later"))?;
         Ok(())
     }
 
@@ -139,7 +140,7 @@ impl Queue for SqsQueue {
             .message_attributes(REASON_ATTRIBUTE, attr)
             .send()
             .await
-            .map_err(unavailable("dead letter"))?;
+            .map_err(sdk_err("dead letter"))?;
         self.ack(&delivery.receipt).await
     }
 
@@ -153,7 +154,7 @@ impl Queue for SqsQueue {
             .message_attribute_names("All")
             .send()
             .await
-            .map_err(unavailable("read dead letters"))?;
+            .map_err(sdk_err("read dead letters"))?;
         Ok(out
             .messages
             .unwrap_or_default()

@@ -1,6 +1,7 @@
 //! Idempotency on DynamoStore: `Idempotency-Key` claims.
 
 use crate::adapters::aws::expr::{Expr, get_n, get_s, n, s};
+use crate::adapters::aws::sdk_err;
 use crate::domain::IdempotencyClaim;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -40,7 +41,7 @@ impl Idempotency for DynamoStore {
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
-            Err(e) => return Err(PortError::unavailable("claim idempotency key", e)),
+            Err(e) => return Err(sdk_err("claim idempotency key")(e)),
         }
         let item = self.get(&self.t.idempotency, ("key", key)).await?.unwrap_or_default();
         let fingerprint = get_s(&item, "fingerprint").unwrap_or_default();
@@ -80,7 +81,7 @@ impl Idempotency for DynamoStore {
                     .as_service_error()
                     .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
             {
-                Err(PortError::unavailable("release idempotency key", e))
+                Err(sdk_err("release idempotency key")(e))
             }
             _ => Ok(()),
         }

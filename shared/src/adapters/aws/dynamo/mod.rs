@@ -18,11 +18,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
 use super::TableNames;
 use super::expr::{Expr, get_n, get_s, n, s};
+use crate::adapters::aws::sdk_err;
 use crate::domain::{
     Contact, Conversation, DeliveryStatus, Direction, LastMessage, Recorded, SendProgress, SendState, StatusRecord,
     StoredMessage, Wamid, seq_key,
 };
-use crate::ports::{PortError, unavailable};
+use crate::ports::PortError;
 use crate::read::MessageView;
 
 type Item = HashMap<String, AttributeValue>;
@@ -60,7 +61,7 @@ fn ignore_condition(r: Result<(), SdkError<UpdateItemError>>, op: &'static str) 
         {
             Ok(())
         }
-        Err(e) => Err(PortError::unavailable(op, e)),
+        Err(e) => Err(sdk_err(op)(e)),
         Ok(()) => Ok(()),
     }
 }
@@ -110,7 +111,7 @@ impl DynamoStore {
             {
                 Ok(Recorded::Duplicate)
             }
-            Err(e) => Err(PortError::unavailable(op, e)),
+            Err(e) => Err(sdk_err(op)(e)),
         }
     }
 
@@ -199,7 +200,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(unavailable("get item"))?;
+            .map_err(sdk_err("get item"))?;
         Ok(out.item)
     }
 
@@ -235,7 +236,7 @@ impl DynamoStore {
                     .request_items(&self.t.statuses, request)
                     .send()
                     .await
-                    .map_err(unavailable("batch get statuses"))?;
+                    .map_err(sdk_err("batch get statuses"))?;
                 for item in res
                     .responses
                     .and_then(|mut r| r.remove(&self.t.statuses))
@@ -309,7 +310,7 @@ impl DynamoStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(unavailable("query"))?;
+                .map_err(sdk_err("query"))?;
             out.extend(page.items.unwrap_or_default());
             start = page.last_evaluated_key;
             if start.is_none() || out.len() as u32 >= want {

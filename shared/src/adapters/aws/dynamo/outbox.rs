@@ -1,6 +1,7 @@
 //! Outbox on DynamoStore: the send state machine of outbound messages.
 
 use crate::adapters::aws::expr::{Expr, n, s};
+use crate::adapters::aws::sdk_err;
 use crate::domain::{CustomerKey, MessageId, Recorded, SendChange, SendProgress, SendState, StoredMessage};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -70,7 +71,7 @@ impl Outbox for DynamoStore {
             Ok(out) => out.attributes,
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
-                _ => return Err(PortError::unavailable("update outbound", err)),
+                _ => return Err(sdk_err("update outbound")(err)),
             },
         };
         Ok(item.as_ref().map(progress_of).transpose()?.flatten())

@@ -1,0 +1,185 @@
+//! The one place that wires things. [`Settings`] holds every tuning knob; [`App`] has one factory
+//! per use case, each taking only the ports that use case uses, so a Lambda function builds exactly
+//! what its IAM policy allows; [`Ports`] bundles every port for the places that run everything at
+//! once (the local stack, the test harness), and [`App::router`] and [`App::consumers`] wire them.
+//! [`resources`] declares every name the code reads from the environment.
+
+pub mod resources;
+mod settings;
+
+use std::sync::Arc;
+
+use axum::Router;
+use secrecy::SecretString;
+
+pub use settings::Settings;
+
+use crate::api::idempotency::IdempotentRequests;
+use crate::api::{self, ApiKeys, QueryState, SendApi};
+use crate::graph::GraphClient;
+use crate::inbound::ingest::Ingestor;
+use crate::inbound::process::Processor;
+use crate::inbound::reactions::Reaction;
+use crate::outbound::enqueue::Enqueuer;
+use crate::outbound::read_receipt::ReadReceipts;
+use crate::outbound::sender::Sender;
+use crate::ports::{Blobs, Clock, Idempotency, Inbox, Outbox, Queue, RateLimiter, ReadModel, Store};
+
+/// Factories for the use cases, over the settings and the clock they share.
+#[derive(Clone)]
+pub struct App {
+    /// Tuning knobs.
+    pub settings: Settings,
+    /// The time: the system clock, or a test's manual one.
+    pub clock: Arc<dyn Clock>,
+    reactions: Vec<Arc<dyn Reaction>>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every port, for the places that run every use case in one process.
+#[derive(Clone)]
+pub struct Ports {
+    /// Every store role.
+    pub store: Arc<dyn Store>,
+    /// Webhooks waiting to be processed.
+    pub inbound: Arc<dyn Queue>,
+    /// Messages waiting to be sent.
+    pub outbound: Arc<dyn Queue>,
+    /// Large webhook bodies.
+    pub blobs: Arc<dyn Blobs>,
+    /// Shared rate-limit buckets.
+    pub limiter: Arc<dyn RateLimiter>,
+}
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ports").finish_non_exhaustive()
+    }
+}
+
+/// The credentials the HTTP surface checks.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    /// Signs Meta's webhooks.
+    pub app_secret: SecretString,
+    /// Meta's subscription handshake.
+    pub verify_token: SecretString,
+    /// Bearer keys for `/v1`.
+    pub api_keys: Vec<SecretString>,
+}
+
+impl App {
+    /// An app with these settings and clock, and no reactions beyond the built-in ones.
+    pub fn new(settings: Settings, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            settings,
+            clock,
+            reactions: Vec::new(),
+        }
+    }
+
+    /// Registers a reaction every processor built from now on runs after the built-in ones.
+    pub fn with_reaction(mut self, reaction: Arc<dyn Reaction>) -> Self {
+        self.reactions.push(reaction);
+        self
+    }
+
+    /// `POST /webhook`: verify and queue.
+    pub fn ingestor(&self, app_secret: SecretString, queue: Arc<dyn Queue>, blobs: Arc<dyn Blobs>) -> Ingestor {
+        Ingestor::new(app_secret, queue, blobs).with_max_queue_bytes(self.settings.max_queue_bytes)
+    }
+
+    /// The inbound processor with every registered reaction.
+    pub fn processor(&self, inbox: Arc<dyn Inbox>, outbox: Arc<dyn Outbox>, blobs: Arc<dyn Blobs>) -> Processor {
+        let mut p = Processor::new(inbox, outbox, blobs, self.clock.clone()).with_policy(self.settings.inbound_retry);
+        for r in &self.reactions {
+            p = p.with_reaction(r.clone());
+        }
+        p
+    }
+
+    /// The outbound sender.
+    pub fn sender(&self, outbox: Arc<dyn Outbox>, limiter: Arc<dyn RateLimiter>, graph: GraphClient) -> Sender {
+        Sender::new(outbox, graph, limiter, self.clock.clone(), self.settings.sender)
+    }
+
+    /// The enqueue use case every sender of messages shares.
+    pub fn enqueuer(
+        &self,
+        outbox: Arc<dyn Outbox>,
+        read: Arc<dyn ReadModel>,
+        queue: Arc<dyn Queue>,
+        default_phone_number_id: Option<String>,
+    ) -> Enqueuer {
+        Enqueuer::new(outbox, read, queue, self.clock.clone(), default_phone_number_id)
+    }
+
+    /// What the send routes need.
+    pub fn send_api(
+        &self,
+        outbox: Arc<dyn Outbox>,
+        idempotency: Arc<dyn Idempotency>,
+        read: Arc<dyn ReadModel>,
+        queue: Arc<dyn Queue>,
+        graph: GraphClient,
+        default_phone_number_id: Option<String>,
+    ) -> SendApi {
+        SendApi {
+            enqueuer: self.enqueuer(outbox, read.clone(), queue, default_phone_number_id.clone()),
+            receipts: ReadReceipts::new(read, graph, default_phone_number_id),
+            idempotency: IdempotentRequests::new(idempotency, self.clock.clone()),
+        }
+    }
+
+    /// What the query routes need.
+    pub fn query_state(&self, read: Arc<dyn ReadModel>) -> QueryState {
+        QueryState {
+            read,
+            clock: self.clock.clone(),
+        }
+    }
+
+    /// Every route the deployed functions serve, on one router, finished with the JSON fallbacks:
+    /// what the local stack and the tests serve.
+    pub fn router(
+        &self,
+        ports: &Ports,
+        secrets: &Secrets,
+        graph: GraphClient,
+        default_phone_number_id: Option<String>,
+    ) -> Router {
+        let keys = ApiKeys::new(secrets.api_keys.clone());
+        let ingestor = self.ingestor(secrets.app_secret.clone(), ports.inbound.clone(), ports.blobs.clone());
+        let s = &ports.store;
+        let send = self.send_api(
+            s.clone(),
+            s.clone(),
+            s.clone(),
+            ports.outbound.clone(),
+            graph,
+            default_phone_number_id,
+        );
+        api::finish(
+            api::webhook_verify_router(secrets.verify_token.clone())
+                .merge(api::webhook_ingest_router(ingestor))
+                .merge(api::query_router(self.query_state(s.clone()), keys.clone()))
+                .merge(api::send_router(send, keys)),
+        )
+    }
+
+    /// The two queue consumers over every port: the inbound processor and the outbound sender.
+    pub fn consumers(&self, ports: &Ports, graph: GraphClient) -> (Processor, Sender) {
+        let s = &ports.store;
+        (
+            self.processor(s.clone(), s.clone(), ports.blobs.clone()),
+            self.sender(s.clone(), ports.limiter.clone(), graph),
+        )
+    }
+}

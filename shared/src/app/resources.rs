@@ -1,0 +1,169 @@
+//! Every name the code reads from the environment, declared once, with which function reads it.
+//! `template.yaml` must give each function exactly these variables: a test in `tests/` reads the
+//! template and fails on a variable the code does not read or one the code needs and is not given.
+
+/// `WHATSAPP_APP_SECRET`.
+pub const APP_SECRET: &str = "WHATSAPP_APP_SECRET";
+/// `WHATSAPP_WEBHOOK_VERIFY_TOKEN`.
+pub const VERIFY_TOKEN: &str = "WHATSAPP_WEBHOOK_VERIFY_TOKEN";
+/// `WHATSAPP_ACCESS_TOKEN`.
+pub const ACCESS_TOKEN: &str = "WHATSAPP_ACCESS_TOKEN";
+/// `WHATSAPP_PHONE_NUMBER_ID`.
+pub const PHONE_NUMBER_ID: &str = "WHATSAPP_PHONE_NUMBER_ID";
+/// `WHATSAPP_API_VERSION`.
+pub const API_VERSION: &str = "WHATSAPP_API_VERSION";
+/// `WABRIDGE_API_KEYS`.
+pub const API_KEYS: &str = "WABRIDGE_API_KEYS";
+/// `WABRIDGE_MAX_RECEIVES`.
+pub const MAX_RECEIVES: &str = "WABRIDGE_MAX_RECEIVES";
+/// `WABRIDGE_THROUGHPUT_MPS`.
+pub const THROUGHPUT_MPS: &str = "WABRIDGE_THROUGHPUT_MPS";
+/// `RUST_LOG`: every function's log filter.
+pub const LOG_LEVEL: &str = "RUST_LOG";
+
+/// `WABRIDGE_MESSAGES_TABLE`.
+pub const MESSAGES_TABLE: &str = "WABRIDGE_MESSAGES_TABLE";
+/// `WABRIDGE_STATUSES_TABLE`.
+pub const STATUSES_TABLE: &str = "WABRIDGE_STATUSES_TABLE";
+/// `WABRIDGE_CONVERSATIONS_TABLE`.
+pub const CONVERSATIONS_TABLE: &str = "WABRIDGE_CONVERSATIONS_TABLE";
+/// `WABRIDGE_CONTACTS_TABLE`.
+pub const CONTACTS_TABLE: &str = "WABRIDGE_CONTACTS_TABLE";
+/// `WABRIDGE_EVENTS_TABLE`.
+pub const EVENTS_TABLE: &str = "WABRIDGE_EVENTS_TABLE";
+/// `WABRIDGE_IDEMPOTENCY_TABLE`.
+pub const IDEMPOTENCY_TABLE: &str = "WABRIDGE_IDEMPOTENCY_TABLE";
+/// `WABRIDGE_RATE_LIMITS_TABLE`.
+pub const RATE_LIMITS_TABLE: &str = "WABRIDGE_RATE_LIMITS_TABLE";
+/// `WABRIDGE_INBOUND_QUEUE_URL`.
+pub const INBOUND_QUEUE_URL: &str = "WABRIDGE_INBOUND_QUEUE_URL";
+/// `WABRIDGE_INBOUND_DLQ_URL`.
+pub const INBOUND_DLQ_URL: &str = "WABRIDGE_INBOUND_DLQ_URL";
+/// `WABRIDGE_OUTBOUND_QUEUE_URL`.
+pub const OUTBOUND_QUEUE_URL: &str = "WABRIDGE_OUTBOUND_QUEUE_URL";
+/// `WABRIDGE_OUTBOUND_DLQ_URL`.
+pub const OUTBOUND_DLQ_URL: &str = "WABRIDGE_OUTBOUND_DLQ_URL";
+/// `WABRIDGE_BUCKET`.
+pub const BUCKET: &str = "WABRIDGE_BUCKET";
+
+/// The tables behind the store roles: a function that builds the store reads them all.
+pub const STORE_TABLES: &[&str] = &[
+    MESSAGES_TABLE,
+    STATUSES_TABLE,
+    CONVERSATIONS_TABLE,
+    CONTACTS_TABLE,
+    EVENTS_TABLE,
+    IDEMPOTENCY_TABLE,
+];
+
+/// One Lambda function and the variables it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Function {
+    /// The binary name (`BuildProperties.Binary` in `template.yaml`).
+    pub name: &'static str,
+    /// Resource names and settings it reads, `RUST_LOG` included.
+    pub reads: &'static [&'static str],
+}
+
+/// `GET /webhook`.
+pub const WEBHOOK_VERIFY: Function = Function {
+    name: "webhook-verify",
+    reads: &[LOG_LEVEL, VERIFY_TOKEN],
+};
+/// `POST /webhook` onto the inbound queue.
+pub const WEBHOOK_INGEST: Function = Function {
+    name: "webhook-ingest",
+    reads: &[LOG_LEVEL, APP_SECRET, INBOUND_QUEUE_URL, BUCKET],
+};
+/// The inbound queue consumer.
+pub const INBOUND_PROCESSOR: Function = Function {
+    name: "inbound-processor",
+    reads: &[
+        LOG_LEVEL,
+        MAX_RECEIVES,
+        MESSAGES_TABLE,
+        STATUSES_TABLE,
+        CONVERSATIONS_TABLE,
+        CONTACTS_TABLE,
+        EVENTS_TABLE,
+        IDEMPOTENCY_TABLE,
+        INBOUND_QUEUE_URL,
+        INBOUND_DLQ_URL,
+        BUCKET,
+    ],
+};
+/// `/v1/...` reads and `/health`.
+pub const QUERY_API: Function = Function {
+    name: "query-api",
+    reads: &[
+        LOG_LEVEL,
+        API_KEYS,
+        MESSAGES_TABLE,
+        STATUSES_TABLE,
+        CONVERSATIONS_TABLE,
+        CONTACTS_TABLE,
+        EVENTS_TABLE,
+        IDEMPOTENCY_TABLE,
+    ],
+};
+/// `POST /v1/messages` and read receipts.
+pub const SEND_API: Function = Function {
+    name: "send-api",
+    reads: &[
+        LOG_LEVEL,
+        API_KEYS,
+        ACCESS_TOKEN,
+        PHONE_NUMBER_ID,
+        API_VERSION,
+        MESSAGES_TABLE,
+        STATUSES_TABLE,
+        CONVERSATIONS_TABLE,
+        CONTACTS_TABLE,
+        EVENTS_TABLE,
+        IDEMPOTENCY_TABLE,
+        OUTBOUND_QUEUE_URL,
+    ],
+};
+/// The outbound queue consumer that calls Graph.
+pub const OUTBOUND_SENDER: Function = Function {
+    name: "outbound-sender",
+    reads: &[
+        LOG_LEVEL,
+        ACCESS_TOKEN,
+        API_VERSION,
+        THROUGHPUT_MPS,
+        MESSAGES_TABLE,
+        STATUSES_TABLE,
+        CONVERSATIONS_TABLE,
+        CONTACTS_TABLE,
+        EVENTS_TABLE,
+        IDEMPOTENCY_TABLE,
+        RATE_LIMITS_TABLE,
+        OUTBOUND_QUEUE_URL,
+        OUTBOUND_DLQ_URL,
+    ],
+};
+
+/// Every function.
+pub const FUNCTIONS: &[Function] = &[
+    WEBHOOK_VERIFY,
+    WEBHOOK_INGEST,
+    INBOUND_PROCESSOR,
+    QUERY_API,
+    SEND_API,
+    OUTBOUND_SENDER,
+];
+
+impl Function {
+    /// A variable this function reads, from the environment; an error naming it if it is not
+    /// declared for this function (a bug) or not set (a deployment fault).
+    pub fn var(&self, name: &'static str) -> Result<String, crate::config::ConfigError> {
+        if !self.reads.contains(&name) {
+            return Err(crate::config::ConfigError {
+                var: name,
+                reason: format!("is not declared for {} in app::resources", self.name),
+            });
+        }
+        crate::config::required_var(name)
+    }
+}

@@ -1,0 +1,83 @@
+//! Every tuning knob in one place. [`Settings::from_config`] is what Lambda runs;
+//! [`Settings::local`] and [`Settings::for_tests`] are named overrides of it, so no other file
+//! carries a retry delay or a timeout of its own.
+
+use std::time::Duration;
+
+use crate::Config;
+use crate::inbound::ingest::DEFAULT_MAX_QUEUE_BYTES;
+use crate::outbound::sender::SenderConfig;
+use crate::runtime::consume::RetryPolicy;
+
+/// How the use cases behave.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Settings {
+    /// Back-off and attempts of the inbound processor before a webhook is dead-lettered.
+    pub inbound_retry: RetryPolicy,
+    /// The outbound sender: throughput, attempts, back-off, the re-check after an unanswered send.
+    pub sender: SenderConfig,
+    /// How long a Graph call may take.
+    pub graph_timeout: Duration,
+    /// Webhook bodies larger than this go through blob storage (SQS takes 256 KiB).
+    pub max_queue_bytes: usize,
+    /// Local queues: how long a received record stays hidden (SQS's default is 30 s).
+    pub queue_visibility: Duration,
+    /// Local stack: concurrent workers per queue.
+    pub workers: usize,
+}
+
+impl Settings {
+    /// The deployed defaults, with what the environment overrides (`WABRIDGE_MAX_RECEIVES`,
+    /// `WABRIDGE_THROUGHPUT_MPS`).
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            inbound_retry: RetryPolicy {
+                max_receives: config.max_receives,
+                ..RetryPolicy::default()
+            },
+            sender: SenderConfig {
+                throughput_mps: config.throughput_mps,
+                ..SenderConfig::default()
+            },
+            graph_timeout: Duration::from_secs(10),
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            queue_visibility: Duration::from_secs(30),
+            workers: 2,
+        }
+    }
+
+    /// The laptop stack: quicker retries and re-checks, so a demo recovers in seconds.
+    pub fn local(config: &Config) -> Self {
+        let deployed = Self::from_config(config);
+        Self {
+            inbound_retry: RetryPolicy {
+                base_delay: Duration::from_secs(1),
+                max_delay: Duration::from_secs(60),
+                ..deployed.inbound_retry
+            },
+            sender: SenderConfig {
+                recheck_after: Duration::from_secs(15),
+                ..deployed.sender
+            },
+            ..deployed
+        }
+    }
+
+    /// Tests: no back-off, three inbound attempts, one-second Graph timeouts and visibility, so a
+    /// "crash" is redelivered quickly and retries run out within a test.
+    pub fn for_tests() -> Self {
+        let zero = RetryPolicy {
+            max_receives: 3,
+            base_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        };
+        Self {
+            inbound_retry: zero,
+            sender: SenderConfig::default(),
+            graph_timeout: Duration::from_secs(1),
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            queue_visibility: Duration::from_secs(1),
+            workers: 2,
+        }
+    }
+}

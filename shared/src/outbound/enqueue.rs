@@ -1,0 +1,229 @@
+//! Sending as a use case any caller can use: the send API, automation, flows and the scheduler all
+//! hand a validated [`SendCommand`] to [`Enqueuer::enqueue`], which enforces the 24-hour rule, stores
+//! the message as `queued` and puts its id on the outbound queue. The sender does the rest.
+//!
+//! **Exactly once with derived ids.** A caller that reacts to something (an inbound message, a due
+//! reminder) passes an id derived from what triggered it ([`MessageId::derived`]). Enqueueing that id
+//! again stores nothing new; if the first attempt crashed between the store write and the queue, the
+//! message is still `queued` and goes on the queue again. Duplicate queue records are harmless: the
+//! sender claims each Graph attempt with a conditional write and treats a final state as done.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::request::{FieldError, Recipient, SendCommand};
+use crate::domain::{CustomerKey, Direction, ErrorInfo, MessageId, Recorded, SendChange, SendState, StoredMessage};
+use crate::ports::{Clock, Outbox, PortError, Queue, ReadModel};
+
+/// What the outbound queue carries: just our message id; the message itself is in the store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutboundRecord {
+    /// Our message id.
+    pub id: String,
+}
+
+/// Why a message was not enqueued.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The message breaks WhatsApp's rules; `details` lists each wrong field.
+    #[error("{message}")]
+    Invalid {
+        /// Stable code: `validation_failed`, `invalid_phone_number` or `unsupported_type`.
+        code: &'static str,
+        /// For people.
+        message: String,
+        /// One entry per wrong field.
+        details: Vec<FieldError>,
+    },
+    /// A free-form message outside the customer's 24-hour window.
+    #[error("the customer's 24-hour window is closed")]
+    WindowClosed {
+        /// When the window closed (Unix ms), if the customer ever wrote.
+        window_expires_at: Option<i64>,
+    },
+    /// The message is stored but could not be put on the queue; it is marked failed.
+    #[error("the outbound queue is unavailable")]
+    QueueUnavailable(#[source] PortError),
+    /// The store failed.
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+impl SendError {
+    /// The error for a command that failed validation, coded by its most telling field error.
+    pub fn invalid(details: Vec<FieldError>) -> Self {
+        let code = if details.iter().any(|e| e.code == "invalid_phone_number") {
+            "invalid_phone_number"
+        } else if details.iter().any(|e| e.code == "unsupported_type") {
+            "unsupported_type"
+        } else {
+            "validation_failed"
+        };
+        Self::Invalid {
+            code,
+            message: "the message does not meet WhatsApp's rules".into(),
+            details,
+        }
+    }
+}
+
+/// The enqueue use case.
+#[derive(Clone)]
+pub struct Enqueuer {
+    outbox: Arc<dyn Outbox>,
+    read: Arc<dyn ReadModel>,
+    queue: Arc<dyn Queue>,
+    clock: Arc<dyn Clock>,
+    default_phone_number_id: Option<String>,
+}
+
+impl std::fmt::Debug for Enqueuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enqueuer")
+            .field("default_phone_number_id", &self.default_phone_number_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Enqueuer {
+    /// Wires the use case. `read` answers whether the customer's window is open; messages without a
+    /// `phone_number_id` go through `default_phone_number_id`.
+    pub fn new(
+        outbox: Arc<dyn Outbox>,
+        read: Arc<dyn ReadModel>,
+        queue: Arc<dyn Queue>,
+        clock: Arc<dyn Clock>,
+        default_phone_number_id: Option<String>,
+    ) -> Self {
+        Self {
+            outbox,
+            read,
+            queue,
+            clock,
+            default_phone_number_id,
+        }
+    }
+
+    /// Enqueues a new message under a fresh id. If the queue refuses it, the message is marked
+    /// failed ("could not be queued"): the caller is told to retry and will do so under a new id.
+    pub async fn enqueue(&self, cmd: &SendCommand) -> Result<MessageId, SendError> {
+        self.enqueue_once(MessageId::new(), cmd, Fresh::Yes).await
+    }
+
+    /// Enqueues `cmd` under `id`, at most once per id: repeating the call with the same id stores
+    /// nothing new and only re-queues a message that is still `queued`. If the queue refuses it, the
+    /// message stays `queued` and [`SendError::QueueUnavailable`] asks the caller to retry with the
+    /// same id, which puts it on the queue then.
+    pub async fn enqueue_as(&self, id: MessageId, cmd: &SendCommand) -> Result<MessageId, SendError> {
+        self.enqueue_once(id, cmd, Fresh::No).await
+    }
+
+    async fn enqueue_once(&self, id: MessageId, cmd: &SendCommand, fresh: Fresh) -> Result<MessageId, SendError> {
+        let Some(pni) = cmd
+            .phone_number_id
+            .clone()
+            .or_else(|| self.default_phone_number_id.clone())
+        else {
+            return Err(SendError::Invalid {
+                code: "validation_failed",
+                message: "no business number: give phone_number_id or set WHATSAPP_PHONE_NUMBER_ID".into(),
+                details: vec![FieldError {
+                    field: "phone_number_id".into(),
+                    code: "required",
+                    reason: "is required".into(),
+                }],
+            });
+        };
+        let customer = CustomerKey::parse(cmd.recipient.key()).map_err(|e| SendError::Invalid {
+            code: "validation_failed",
+            message: "the message does not meet WhatsApp's rules".into(),
+            details: vec![FieldError {
+                field: "to".into(),
+                code: "invalid",
+                reason: e.reason,
+            }],
+        })?;
+        let now = self.clock.now_ms();
+        if fresh == Fresh::No
+            && let Some((_, progress)) = self.outbox.outbound(id).await?
+        {
+            if progress.state == SendState::Queued {
+                self.put_on_queue(id, fresh).await?;
+            }
+            return Ok(id);
+        }
+        if cmd.needs_open_window() {
+            let conversation = self.read.conversation(&customer, now).await?;
+            if !conversation.as_ref().is_some_and(|c| c.window_open) {
+                return Err(SendError::WindowClosed {
+                    window_expires_at: conversation.and_then(|c| c.window_expires_at),
+                });
+            }
+        }
+        let msg = outbound_message(id, cmd, pni, customer, now);
+        if self.outbox.record_outbound(&msg).await? == Recorded::Duplicate {
+            // A concurrent call with the same id stored it first: that call queues it.
+            return Ok(id);
+        }
+        self.put_on_queue(id, fresh).await?;
+        Ok(id)
+    }
+
+    async fn put_on_queue(&self, id: MessageId, fresh: Fresh) -> Result<(), SendError> {
+        let record = serde_json::to_string(&OutboundRecord { id: id.to_string() })
+            .map_err(|e| PortError::invalid("outbound record", e.to_string()))?;
+        if let Err(e) = self.queue.send(&record).await {
+            if fresh == Fresh::No {
+                return Err(SendError::QueueUnavailable(e));
+            }
+            // Not queued means never sent, and the caller retries under a new id: say so on the
+            // message instead of leaving it "queued".
+            let error = ErrorInfo {
+                code: 0,
+                title: "could not be queued".into(),
+                details: Some(e.to_string()),
+            };
+            self.outbox.update_outbound(id, &SendChange::Failed { error }).await?;
+            return Err(SendError::QueueUnavailable(e));
+        }
+        Ok(())
+    }
+}
+
+/// Whether an id was made for this call (so no earlier call can have stored it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    Yes,
+    No,
+}
+
+fn outbound_message(id: MessageId, cmd: &SendCommand, pni: String, customer: CustomerKey, now: i64) -> StoredMessage {
+    let (wa_id, user_id) = match &cmd.recipient {
+        Recipient::WaId(w) => (Some(w.clone()), None),
+        Recipient::UserId(u) => (None, Some(u.clone())),
+    };
+    StoredMessage {
+        id,
+        wamid: None,
+        phone_number_id: pni,
+        customer,
+        wa_id,
+        user_id,
+        direction: Direction::Outbound,
+        msg_type: cmd.msg_type.clone(),
+        text: cmd.text.clone(),
+        content: cmd.content.clone(),
+        context: cmd.context.clone(),
+        referral: None,
+        error: None,
+        status: "queued".into(),
+        timestamp_ms: now,
+        opens_window: false,
+        profile_name: None,
+        extra: cmd
+            .callback_data
+            .as_ref()
+            .map(|d| json!({"biz_opaque_callback_data": d})),
+    }
+}
