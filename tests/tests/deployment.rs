@@ -1,0 +1,97 @@
+//! The SAM template and the code agree: every function is given exactly the variables the code
+//! declares it reads (`wabridge::app::resources`), no more and no fewer.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+
+use serde_yaml::Value;
+use wabridge::app::resources::{FUNCTIONS, Function};
+
+fn template() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn variable_names(v: Option<&Value>) -> BTreeSet<String> {
+    v.and_then(|v| v.get("Environment"))
+        .and_then(|e| e.get("Variables"))
+        .and_then(Value::as_mapping)
+        .map(|m| m.keys().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// Binary name → the variables the template gives it (its own and the globals).
+fn functions_in_template() -> Vec<(String, BTreeSet<String>)> {
+    let t = template();
+    let globals = variable_names(t.get("Globals").and_then(|g| g.get("Function")));
+    let resources = t.get("Resources").and_then(Value::as_mapping).unwrap();
+    resources
+        .values()
+        .filter(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
+        .map(|r| {
+            let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_owned();
+            let mut vars = variable_names(r.get("Properties"));
+            vars.extend(globals.iter().cloned());
+            (binary, vars)
+        })
+        .collect()
+}
+
+fn declared(f: &Function) -> BTreeSet<String> {
+    f.reads.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[test]
+fn every_function_in_the_template_is_given_exactly_the_variables_its_code_reads() {
+    let in_template = functions_in_template();
+    let mut problems = Vec::new();
+    for (binary, given) in &in_template {
+        let Some(f) = FUNCTIONS.iter().find(|f| f.name == binary) else {
+            problems.push(format!(
+                "{binary}: in template.yaml but not in app::resources::FUNCTIONS"
+            ));
+            continue;
+        };
+        let wanted = declared(f);
+        for extra in given.difference(&wanted) {
+            problems.push(format!("{binary}: given {extra}, which the code does not read"));
+        }
+        for missing in wanted.difference(given) {
+            problems.push(format!("{binary}: reads {missing}, which the template does not set"));
+        }
+    }
+    for f in FUNCTIONS {
+        if !in_template.iter().any(|(b, _)| b == f.name) {
+            problems.push(format!(
+                "{}: declared in code but not deployed by template.yaml",
+                f.name
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "template.yaml and the code disagree:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn every_function_crate_is_declared_and_deployed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
+    let crates: BTreeSet<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let declared: BTreeSet<String> = FUNCTIONS.iter().map(|f| f.name.to_owned()).collect();
+    assert_eq!(crates, declared);
+}
+
+#[test]
+fn a_variable_a_function_does_not_declare_is_refused_by_name() {
+    let e = wabridge::app::resources::WEBHOOK_VERIFY
+        .var(wabridge::app::resources::MESSAGES_TABLE)
+        .unwrap_err();
+    assert_eq!(e.var, "WABRIDGE_MESSAGES_TABLE");
+    assert!(e.reason.contains("webhook-verify"), "{e}");
+}
