@@ -207,6 +207,21 @@ async fn the_subscription_handshake_answers_the_challenge_only_to_the_right_toke
     }
 }
 
+async fn a_customer_known_only_by_user_id_is_stored_under_that_id(b: Backend) {
+    let p = Pipeline::new(b);
+    assert_eq!(p.post_webhook(&fixture("webhooks/username_only.json")).await.status, 200);
+    p.drain(Duration::ZERO).await;
+    let m = message(&p, "wamid.USERNAMEONLY01").await;
+    assert_eq!(m["user_id"], "ZA.9988776655443322");
+    assert_eq!(m["wa_id"], Value::Null);
+    assert_eq!(m["text"], "Hello from my username");
+    let c = conversation(&p, "ZA.9988776655443322").await;
+    assert_eq!(c["name"], "Nomsa");
+    assert_eq!(c["last_message"]["text"], "Hello from my username");
+    let page = p.get("/v1/conversations/ZA.9988776655443322/messages").await.json();
+    assert_eq!(page["data"][0]["wamid"], "wamid.USERNAMEONLY01");
+}
+
 async fn a_poison_record_is_dead_lettered_on_its_first_attempt_and_the_rest_are_stored(b: Backend) {
     let p = Pipeline::new(b);
     p.backend.queue.send("this is not an envelope").await.unwrap();
@@ -436,6 +451,7 @@ on_both_backends!(
     bad_missing_and_reserialised_signatures_are_refused_and_nothing_is_queued,
     the_subscription_handshake_answers_the_challenge_only_to_the_right_token,
     a_poison_record_is_dead_lettered_on_its_first_attempt_and_the_rest_are_stored,
+    a_customer_known_only_by_user_id_is_stored_under_that_id,
     store_failures_mid_webhook_are_retried_without_double_counting,
     a_crash_mid_batch_loses_nothing_and_doubles_nothing,
     a_body_over_the_queue_limit_travels_through_blob_storage,

@@ -153,6 +153,18 @@ fn contacts_match_by_wa_id_and_business_scoped_ids_are_kept() {
 }
 
 #[test]
+fn a_message_with_neither_from_nor_from_user_id_belongs_to_the_changes_only_contact() {
+    let (m, _, events) = parts(&fixture("webhooks/username_only.json"));
+    assert!(events.is_empty(), "stored as a message, not kept raw: {events:?}");
+    let n = &m["wamid.USERNAMEONLY01"];
+    assert_eq!(n.wa_id, None);
+    assert_eq!(n.user_id.as_deref(), Some("ZA.9988776655443322"));
+    assert_eq!(n.customer.as_str(), "ZA.9988776655443322");
+    assert_eq!(n.profile_name.as_deref(), Some("Nomsa"));
+    assert_eq!(n.text.as_deref(), Some("Hello from my username"));
+}
+
+#[test]
 fn statuses_carry_errors_conversation_pricing_and_callback_data() {
     let (_, sts, _) = parts(&fixture("webhooks/all_types.json"));
     let by: HashMap<&str, _> = sts.iter().map(|s| (s.wamid.as_str(), s)).collect();

@@ -175,10 +175,20 @@ fn parse_message(m: &Value, pni: Option<&str>, contacts: &[WireContact], receive
     let wamid = Wamid::parse(obj.get("id")?.as_str()?).ok()?;
     let wa_id = str_field(m, "from").filter(|s| !s.is_empty());
     let from_user_id = str_field(m, "from_user_id").filter(|s| !s.is_empty());
-    let contact = contacts.iter().find(|c| match (&wa_id, &from_user_id) {
-        (Some(w), _) if c.wa_id.as_ref() == Some(w) => true,
-        (_, Some(u)) => c.user_id.as_ref() == Some(u),
-        _ => false,
+    let contact = match (&wa_id, &from_user_id) {
+        // Customers who adopted a username may reach us with neither `from` nor `from_user_id`:
+        // the change's only contact is then the sender.
+        (None, None) if contacts.len() == 1 => contacts.first(),
+        _ => contacts.iter().find(|c| match (&wa_id, &from_user_id) {
+            (Some(w), _) if c.wa_id.as_ref() == Some(w) => true,
+            (_, Some(u)) => c.user_id.as_ref() == Some(u),
+            _ => false,
+        }),
+    };
+    let wa_id = wa_id.or_else(|| {
+        contact
+            .and_then(|c| c.wa_id.clone())
+            .filter(|w| !w.is_empty() && from_user_id.is_none())
     });
     let user_id = from_user_id.or_else(|| contact.and_then(|c| c.user_id.clone()));
     let customer = CustomerKey::parse(wa_id.as_deref().or(user_id.as_deref())?).ok()?;
