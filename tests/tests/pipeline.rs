@@ -209,7 +209,10 @@ async fn the_subscription_handshake_answers_the_challenge_only_to_the_right_toke
 
 async fn a_customer_known_only_by_user_id_is_stored_under_that_id(b: Backend) {
     let p = Pipeline::new(b);
-    assert_eq!(p.post_webhook(&fixture("webhooks/username_only.json")).await.status, 200);
+    assert_eq!(
+        p.post_webhook(&fixture("webhooks/username_only.json")).await.status,
+        200
+    );
     p.drain(Duration::ZERO).await;
     let m = message(&p, "wamid.USERNAMEONLY01").await;
     assert_eq!(m["user_id"], "ZA.9988776655443322");
@@ -438,6 +441,13 @@ async fn the_query_api_answers_bad_requests_with_clear_json_errors(b: Backend) {
         .await;
     assert_eq!(wrong_method.status, 405);
     assert_eq!(wrong_method.json()["error"]["code"], "method_not_allowed");
+    // Rejections axum makes before any handler runs are JSON too: a body over the 6 MB limit.
+    let huge = vec![b'x'; wabridge::api::MAX_BODY_BYTES + 1];
+    let too_large = p.post_raw(&huge, Some("sha256=00")).await;
+    assert_eq!(too_large.status, 413, "{}", String::from_utf8_lossy(&too_large.body));
+    assert_eq!(too_large.content_type.as_deref(), Some("application/json"));
+    assert_eq!(too_large.json()["error"]["code"], "payload_too_large");
+    assert!(too_large.json()["error"]["message"].is_string());
     // And the happy path uses the cursor it was given.
     let first = call("/v1/contacts?limit=1", Some(API_KEY)).await.json();
     assert_eq!(first["data"].as_array().unwrap().len(), 1);

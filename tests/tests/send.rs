@@ -466,6 +466,19 @@ async fn bad_sends_get_field_errors_and_nothing_is_stored_or_sent(b: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 400);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "invalid_json", "{err}");
+    let res = rig
+        .http
+        .post(format!("{}/v1/messages", rig.base))
+        .bearer_auth(API_KEY)
+        .body(vec![b' '; wabridge::api::MAX_BODY_BYTES + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 413);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "payload_too_large", "{err}");
     let unauth = rig
         .http
         .post(format!("{}/v1/messages", rig.base))

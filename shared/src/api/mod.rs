@@ -16,8 +16,10 @@ mod send;
 mod webhook;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 
 pub use auth::ApiKeys;
 pub use error::ApiError;
@@ -28,8 +30,9 @@ pub use webhook::{webhook_ingest_router, webhook_verify_router};
 /// Largest request body accepted: Lambda's synchronous payload limit.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
-/// Adds what every deployed router needs: JSON answers for unknown routes and wrong methods, and the
-/// body limit. Call once, on the composed router.
+/// Adds what every deployed router needs: JSON answers for unknown routes and wrong methods, the
+/// body limit, and JSON for every error axum answers before a handler runs (a body over the limit,
+/// an unreadable path). Call once, on the composed router.
 pub fn finish(router: Router) -> Router {
     router
         .fallback(|| async { ApiError::not_found("route") })
@@ -41,4 +44,44 @@ pub fn finish(router: Router) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// Rewrites an error answer that is not JSON (axum's plain-text rejections) into
+/// `{"error":{"code","message","details"}}` with the same status, keeping its other headers.
+async fn json_errors(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    // A server error's text may name internals: it is replaced, not passed on.
+    let message = match String::from_utf8_lossy(&text).trim() {
+        _ if status.is_server_error() => "internal error".to_owned(),
+        "" => status.canonical_reason().unwrap_or("error").to_owned(),
+        t => t.to_owned(),
+    };
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        s if s.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let json = ApiError::new(status, code, message).into_response();
+    let (json_parts, json_body) = json.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    drop(json_parts);
+    Response::from_parts(parts, Body::new(json_body))
 }
