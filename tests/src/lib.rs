@@ -79,11 +79,22 @@ impl std::fmt::Debug for Backend {
 impl Backend {
     /// Fresh embedded ports in a temporary folder.
     pub async fn embedded() -> Self {
+        Self::embedded_at(Arc::new(SystemClock)).await
+    }
+
+    /// Fresh embedded ports whose store and queues read time from `clock`.
+    pub async fn embedded_at(clock: Arc<dyn Clock>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("store.db")).unwrap();
-        let queue = SqliteQueue::open(&dir.path().join("queue.db"), "inbound", VISIBILITY).unwrap();
+        let store = SqliteStore::open(&dir.path().join("store.db"))
+            .unwrap()
+            .with_clock(clock.clone());
+        let queue = SqliteQueue::open(&dir.path().join("queue.db"), "inbound", VISIBILITY)
+            .unwrap()
+            .with_clock(clock.clone());
         let blobs = FolderBlobs::new(dir.path().join("blobs"));
-        let outbound = SqliteQueue::open(&dir.path().join("queue.db"), "outbound", VISIBILITY).unwrap();
+        let outbound = SqliteQueue::open(&dir.path().join("queue.db"), "outbound", VISIBILITY)
+            .unwrap()
+            .with_clock(clock);
         Self {
             kind: Kind::Embedded,
             store: Arc::new(store),
@@ -97,6 +108,11 @@ impl Backend {
 
     /// Fresh AWS ports on moto: new tables, queue, DLQ and bucket under a unique prefix.
     pub async fn aws() -> Self {
+        Self::aws_at(Arc::new(SystemClock)).await
+    }
+
+    /// Fresh AWS ports whose store reads time from `clock`.
+    pub async fn aws_at(clock: Arc<dyn Clock>) -> Self {
         assert!(
             std::env::var_os("WABRIDGE_TEST_AWS").is_some() && std::env::var_os("AWS_ENDPOINT_URL").is_some(),
             "the AWS adapter tests need moto server: run ./scripts/test, which starts it and sets AWS_ENDPOINT_URL"
@@ -153,7 +169,7 @@ impl Backend {
         let limiter = DynamoRateLimiter::new(dynamo.clone(), tables.rate_limits.clone().unwrap());
         Self {
             kind: Kind::Aws,
-            store: Arc::new(DynamoStore::new(dynamo, tables)),
+            store: Arc::new(DynamoStore::new(dynamo, tables).with_clock(clock)),
             queue: Arc::new(SqsQueue::new(sqs, url).with_dead_letter_queue(dlq)),
             blobs: Arc::new(S3Blobs::new(s3, prefix)),
             outbound: Arc::new(outbound),
@@ -164,9 +180,15 @@ impl Backend {
 
     /// The backend of `kind`.
     pub async fn of(kind: Kind) -> Self {
+        Self::at(kind, Arc::new(SystemClock)).await
+    }
+
+    /// The backend of `kind`, its adapters reading time from `clock` (a [`ManualClock`] in tests
+    /// that move time).
+    pub async fn at(kind: Kind, clock: Arc<dyn Clock>) -> Self {
         match kind {
-            Kind::Embedded => Self::embedded().await,
-            Kind::Aws => Self::aws().await,
+            Kind::Embedded => Self::embedded_at(clock).await,
+            Kind::Aws => Self::aws_at(clock).await,
         }
     }
 }

@@ -670,3 +670,40 @@ on_both_backends!(
     retry_later_hides_for_the_delay_and_dead_letters_keep_their_reason,
     blobs_round_trip_and_missing_is_none,
 );
+
+/// Idempotency keys expire by the store's clock: a manual one, so a day passes without sleeping.
+async fn an_idempotency_key_expires_a_day_later_by_the_stores_clock(kind: wabridge_tests::Kind) {
+    let t0 = 1_763_800_000_000;
+    let clock = wabridge_tests::ManualClock::at(t0);
+    let b = Backend::at(kind, clock.clone()).await;
+    let day = 24 * 3600 * 1000;
+    let key = "caller:expiring";
+    assert_eq!(
+        b.store.claim_idempotency(key, "fp", t0 + day).await.unwrap(),
+        IdempotencyClaim::New
+    );
+    b.store.finish_idempotency(key, 202, &json!({"id": "x"})).await.unwrap();
+    clock.advance(std::time::Duration::from_millis(day as u64 - 1));
+    assert!(matches!(
+        b.store.claim_idempotency(key, "fp", t0 + 2 * day).await.unwrap(),
+        IdempotencyClaim::Answered { status: 202, .. }
+    ));
+    clock.advance(std::time::Duration::from_millis(2));
+    assert_eq!(
+        b.store.claim_idempotency(key, "fp", t0 + 2 * day).await.unwrap(),
+        IdempotencyClaim::New,
+        "expired keys are claimed afresh"
+    );
+}
+
+mod clocked {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded_an_idempotency_key_expires_a_day_later_by_the_stores_clock() {
+        super::an_idempotency_key_expires_a_day_later_by_the_stores_clock(wabridge_tests::Kind::Embedded).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn aws_an_idempotency_key_expires_a_day_later_by_the_stores_clock() {
+        super::an_idempotency_key_expires_a_day_later_by_the_stores_clock(wabridge_tests::Kind::Aws).await
+    }
+}

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Notify;
 
 use super::{IMMEDIATE, blocking, open, sql_err};
-use crate::ports::{DeadLetter, Delivery, PortError, Queue};
+use crate::ports::{Clock, DeadLetter, Delivery, PortError, Queue, SystemClock};
 
 /// One named queue in a SQLite file (several queues may share the file).
 #[derive(Clone)]
@@ -21,6 +21,7 @@ pub struct SqliteQueue {
     name: Arc<str>,
     visibility: Duration,
     notify: Arc<Notify>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for SqliteQueue {
@@ -30,10 +31,6 @@ impl std::fmt::Debug for SqliteQueue {
             .field("visibility", &self.visibility)
             .finish()
     }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 fn lock(conn: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>, PortError> {
@@ -70,13 +67,20 @@ impl SqliteQueue {
             name: name.into(),
             visibility,
             notify: Arc::new(Notify::new()),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Reads time (visibility, back-off) from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn take(&self, max: u32) -> Result<Vec<Delivery>, PortError> {
         let mut conn = lock(&self.conn)?;
         let tx = conn.transaction_with_behavior(IMMEDIATE).map_err(sql_err("receive"))?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let rows: Vec<(i64, String, u32)> = {
             let mut stmt = tx
                 .prepare_cached(
@@ -133,11 +137,12 @@ impl SqliteQueue {
 impl Queue for SqliteQueue {
     async fn send(&self, body: &str) -> Result<(), PortError> {
         let (conn, name, body) = (self.conn.clone(), self.name.clone(), body.to_owned());
+        let now = self.clock.now_ms();
         blocking("send", move || {
             lock(&conn)?
                 .execute(
                     "INSERT INTO queue (queue, body, visible_at) VALUES (?1, ?2, ?3)",
-                    params![&*name, body, now_ms()],
+                    params![&*name, body, now],
                 )
                 .map_err(sql_err("send"))
         })
@@ -175,7 +180,7 @@ impl Queue for SqliteQueue {
 
     async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), PortError> {
         let (conn, id, receipt) = (self.conn.clone(), Self::row_of(receipt)?, receipt.to_owned());
-        let at = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        let at = self.clock.now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
         blocking("retry later", move || {
             lock(&conn)?
                 .execute(
@@ -190,6 +195,7 @@ impl Queue for SqliteQueue {
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), PortError> {
         let (conn, name) = (self.conn.clone(), self.name.clone());
+        let now = self.clock.now_ms();
         let (id, receipt, reason) = (
             Self::row_of(&delivery.receipt)?,
             delivery.receipt.clone(),
@@ -209,7 +215,7 @@ impl Queue for SqliteQueue {
             if let Some((body, count)) = row {
                 tx.execute(
                     "INSERT INTO dead_letters (queue, body, reason, receive_count, failed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![&*name, body, reason, count, now_ms()],
+                    params![&*name, body, reason, count, now],
                 )
                 .map_err(sql_err("dead letter"))?;
                 tx.execute("DELETE FROM queue WHERE id = ?1", [id]).map_err(sql_err("dead letter"))?;

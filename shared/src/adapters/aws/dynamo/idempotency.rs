@@ -17,7 +17,7 @@ impl Idempotency for DynamoStore {
         fingerprint: &str,
         expires_ms: i64,
     ) -> Result<IdempotencyClaim, PortError> {
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = self.clock.now_ms();
         let mut item = Item::new();
         item.insert("key".into(), s(key));
         item.insert("fingerprint".into(), s(fingerprint));

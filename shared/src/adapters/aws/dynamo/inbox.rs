@@ -61,13 +61,13 @@ impl Inbox for DynamoStore {
     }
 
     async fn record_event(&self, event: &RawEvent) -> Result<Recorded, PortError> {
-        let now = chrono::Utc::now();
+        let now_ms = self.clock.now_ms();
         let mut item = Item::new();
         item.insert("id".into(), s(&event.id));
         item.insert("field".into(), s(&event.field));
-        item.insert("seq".into(), s(seq_key(now.timestamp_millis(), &event.id)));
+        item.insert("seq".into(), s(seq_key(now_ms, &event.id)));
         item.insert("doc".into(), to_json(event)?);
-        item.insert("expires_at".into(), n(now.timestamp() + EVENT_TTL_SECS));
+        item.insert("expires_at".into(), n(now_ms / 1000 + EVENT_TTL_SECS));
         self.put_once(&self.t.events, item, "record event").await
     }
 

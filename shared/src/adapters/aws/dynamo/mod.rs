@@ -23,7 +23,9 @@ use crate::domain::{
     Contact, Conversation, DeliveryStatus, Direction, LastMessage, Recorded, SendProgress, SendState, StatusRecord,
     StoredMessage, Wamid, seq_key,
 };
-use crate::ports::PortError;
+use std::sync::Arc;
+
+use crate::ports::{Clock, PortError, SystemClock};
 use crate::read::MessageView;
 
 type Item = HashMap<String, AttributeValue>;
@@ -34,10 +36,19 @@ const LIST: &str = "all";
 const EVENT_TTL_SECS: i64 = 90 * 24 * 3600;
 
 /// The DynamoDB store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
     t: TableNames,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoStore")
+            .field("tables", &self.t)
+            .finish_non_exhaustive()
+    }
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<AttributeValue, PortError> {
@@ -69,7 +80,17 @@ fn ignore_condition(r: Result<(), SdkError<UpdateItemError>>, op: &'static str) 
 impl DynamoStore {
     /// Wraps a client and the table names.
     pub fn new(client: Client, tables: TableNames) -> Self {
-        Self { client, t: tables }
+        Self {
+            client,
+            t: tables,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Reads time (idempotency expiry, event retention) from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn message_item(m: &StoredMessage) -> Result<Item, PortError> {

@@ -17,7 +17,7 @@ impl Idempotency for SqliteStore {
         expires_ms: i64,
     ) -> Result<IdempotencyClaim, PortError> {
         let (key, fp) = (key.to_owned(), fingerprint.to_owned());
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = self.clock.now_ms();
         self.write("claim idempotency key", move |tx| {
             let op = sql_err("claim idempotency key");
             tx.execute(

@@ -16,7 +16,7 @@ use crate::domain::{
     Contact, Conversation, Direction, LastMessage, MessageId, Recorded, SendProgress, SendState, StatusRecord,
     StoredMessage, Wamid, seq_key,
 };
-use crate::ports::PortError;
+use crate::ports::{Clock, PortError, SystemClock};
 use crate::read::MessageView;
 
 const SCHEMA: &str = "
@@ -99,6 +99,7 @@ fn migrate(conn: &Connection) -> Result<(), PortError> {
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -123,7 +124,14 @@ impl SqliteStore {
         migrate(&conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Reads time (idempotency expiry) from `clock` instead of the system's.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     async fn with<T: Send + 'static>(
