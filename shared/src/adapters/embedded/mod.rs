@@ -47,3 +47,53 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| PortError::unavailable(op, e))?
 }
+
+/// One numbered schema change of an embedded database. Migrations run in order, each in its own
+/// transaction together with the `PRAGMA user_version` that records it, so a data dir made by any
+/// earlier release opens and upgrades in place, and a crash mid-upgrade leaves a version to resume
+/// from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Migration {
+    /// Statements to run.
+    Sql(&'static str),
+    /// Columns as (table, column, type), each added only if missing: releases before numbered
+    /// migrations added them this way, so a file from one of those may already have some.
+    AddColumns(&'static [(&'static str, &'static str, &'static str)]),
+}
+
+/// Brings `conn` up to `migrations.len()`; a file newer than this code is refused.
+pub(crate) fn migrate(conn: &mut rusqlite::Connection, migrations: &[Migration]) -> Result<(), PortError> {
+    let op = sql_err("migrate");
+    let target = u32::try_from(migrations.len()).map_err(|_| PortError::invalid("migrate", "too many"))?;
+    loop {
+        let tx = conn.transaction_with_behavior(IMMEDIATE).map_err(&op)?;
+        let version: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(&op)?;
+        if version > target {
+            return Err(PortError::invalid(
+                "migrate",
+                format!("data was written by a newer wabridge (schema {version}, this one knows {target})"),
+            ));
+        }
+        let Some(step) = migrations.get(version as usize) else {
+            return Ok(());
+        };
+        match step {
+            Migration::Sql(sql) => tx.execute_batch(sql).map_err(&op)?,
+            Migration::AddColumns(columns) => {
+                for (table, column, kind) in *columns {
+                    let present: bool = tx
+                        .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))
+                        .and_then(|mut s| s.exists([column]))
+                        .map_err(&op)?;
+                    if !present {
+                        tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
+                            .map_err(&op)?;
+                    }
+                }
+            }
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1))
+            .map_err(&op)?;
+        tx.commit().map_err(&op)?;
+    }
+}

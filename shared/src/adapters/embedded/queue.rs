@@ -11,8 +11,32 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Notify;
 
-use super::{IMMEDIATE, blocking, open, sql_err};
+use super::{IMMEDIATE, Migration, blocking, migrate, open, sql_err};
 use crate::ports::{Clock, DeadLetter, Delivery, PortError, Queue, SystemClock};
+
+/// The queue file's schema history. Append, never edit: a file records how many it has applied.
+const MIGRATIONS: &[Migration] = &[
+    // 1: queues and their dead letters (IF NOT EXISTS: files from before numbered migrations).
+    Migration::Sql(
+        "CREATE TABLE IF NOT EXISTS queue (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue TEXT NOT NULL,
+        body TEXT NOT NULL,
+        visible_at INTEGER NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 0,
+        receipt TEXT
+    );
+    CREATE INDEX IF NOT EXISTS queue_visible ON queue(queue, visible_at, id);
+    CREATE TABLE IF NOT EXISTS dead_letters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue TEXT NOT NULL,
+        body TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        receive_count INTEGER NOT NULL,
+        failed_at INTEGER NOT NULL
+    );",
+    ),
+];
 
 /// One named queue in a SQLite file (several queues may share the file).
 #[derive(Clone)]
@@ -41,27 +65,8 @@ fn lock(conn: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection
 impl SqliteQueue {
     /// Opens (creating) queue `name` in the SQLite file at `path`.
     pub fn open(path: &Path, name: &str, visibility: Duration) -> Result<Self, PortError> {
-        let conn = open(path)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS queue (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                queue TEXT NOT NULL,
-                body TEXT NOT NULL,
-                visible_at INTEGER NOT NULL,
-                receive_count INTEGER NOT NULL DEFAULT 0,
-                receipt TEXT
-            );
-            CREATE INDEX IF NOT EXISTS queue_visible ON queue(queue, visible_at, id);
-            CREATE TABLE IF NOT EXISTS dead_letters (
-                id INTEGER PRIMARY KEY AUTOINCREMENT,
-                queue TEXT NOT NULL,
-                body TEXT NOT NULL,
-                reason TEXT NOT NULL,
-                receive_count INTEGER NOT NULL,
-                failed_at INTEGER NOT NULL
-            );",
-        )
-        .map_err(sql_err("create queue tables"))?;
+        let mut conn = open(path)?;
+        migrate(&mut conn, MIGRATIONS)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             name: name.into(),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{IMMEDIATE, blocking, open, sql_err};
+use super::{IMMEDIATE, Migration, blocking, migrate, open, sql_err};
 use crate::domain::{
     Contact, Conversation, Direction, LastMessage, MessageId, Recorded, SendProgress, SendState, StatusRecord,
     StoredMessage, Wamid, seq_key,
@@ -72,28 +72,19 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 ";
 
-/// Columns added after the first release, as (table, column, type): added in place to older files.
-const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
-    ("messages", "state", "TEXT"),
-    ("messages", "attempts", "INTEGER NOT NULL DEFAULT 0"),
-    ("messages", "last_attempt", "INTEGER"),
-    ("messages", "error", "TEXT"),
-    ("conversations", "window_closed_at", "INTEGER"),
+/// The store's schema history. Append, never edit: a data dir records how many it has applied.
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    // 1: the first release's tables (IF NOT EXISTS: files from before numbered migrations have them).
+    Migration::Sql(SCHEMA),
+    // 2: the sender's progress on outbound messages, and windows Meta told us are closed.
+    Migration::AddColumns(&[
+        ("messages", "state", "TEXT"),
+        ("messages", "attempts", "INTEGER NOT NULL DEFAULT 0"),
+        ("messages", "last_attempt", "INTEGER"),
+        ("messages", "error", "TEXT"),
+        ("conversations", "window_closed_at", "INTEGER"),
+    ]),
 ];
-
-fn migrate(conn: &Connection) -> Result<(), PortError> {
-    for (table, column, kind) in ADDED_COLUMNS {
-        let present: bool = conn
-            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))
-            .and_then(|mut s| s.exists([column]))
-            .map_err(sql_err("migrate"))?;
-        if !present {
-            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))
-                .map_err(sql_err("migrate"))?;
-        }
-    }
-    Ok(())
-}
 
 /// The SQLite store.
 #[derive(Clone)]
@@ -119,9 +110,8 @@ fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, PortError> {
 impl SqliteStore {
     /// Opens (creating) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, PortError> {
-        let conn = open(path)?;
-        conn.execute_batch(SCHEMA).map_err(sql_err("create tables"))?;
-        migrate(&conn)?;
+        let mut conn = open(path)?;
+        migrate(&mut conn, MIGRATIONS)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             clock: Arc::new(SystemClock),

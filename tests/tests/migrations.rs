@@ -1,0 +1,133 @@
+//! The embedded store upgrades in place: a data dir written by a release from before numbered
+//! migrations (schema version 0, with or without the columns later releases added) opens, keeps its
+//! messages, gains what the current code needs, and records the schema version it now has.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::json;
+use wabridge::adapters::embedded::SqliteStore;
+use wabridge::domain::{MessageRef, SendState, Wamid};
+use wabridge::inbound::webhook::{Update, split};
+use wabridge::ports::{Outbox, ReadModel};
+use wabridge_infra::simulate;
+
+/// The tables exactly as the first release created them.
+const FIRST_RELEASE: &str = "
+CREATE TABLE messages (id TEXT PRIMARY KEY, wamid TEXT, customer TEXT NOT NULL, seq TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX messages_by_wamid ON messages(wamid);
+CREATE INDEX messages_by_customer ON messages(customer, seq);
+CREATE TABLE statuses (wamid TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE conversations (customer TEXT PRIMARY KEY, wa_id TEXT, user_id TEXT, phone_number_id TEXT, name TEXT,
+    last_message TEXT, last_seq TEXT, last_message_at INTEGER, activity TEXT, unread INTEGER NOT NULL DEFAULT 0,
+    last_inbound_at INTEGER);
+CREATE INDEX conversations_by_activity ON conversations(activity);
+CREATE TABLE contacts (customer TEXT PRIMARY KEY, wa_id TEXT, user_id TEXT, name TEXT, phone_number_id TEXT,
+    first_seen_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL);
+CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, field TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX events_by_field ON events(field, seq);
+CREATE TABLE idempotency (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER, body TEXT,
+    expires_at INTEGER NOT NULL);
+";
+
+/// What the last release before numbered migrations added, in place, on open.
+const LAST_UNVERSIONED_RELEASE: &str = "
+ALTER TABLE messages ADD COLUMN state TEXT;
+ALTER TABLE messages ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN last_attempt INTEGER;
+ALTER TABLE messages ADD COLUMN error TEXT;
+ALTER TABLE conversations ADD COLUMN window_closed_at INTEGER;
+";
+
+fn legacy_data_dir(with_added_columns: bool) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(FIRST_RELEASE).unwrap();
+    if with_added_columns {
+        conn.execute_batch(LAST_UNVERSIONED_RELEASE).unwrap();
+    }
+    // A message as those releases stored it: the document, keyed by id and wamid.
+    let body = simulate::inbound(
+        "100000000000001",
+        "27820000001",
+        "Ayanda",
+        "wamid.LEGACY1",
+        1_763_800_000,
+        "text",
+        json!({"body": "from an old data dir"}),
+    );
+    let updates = split(&serde_json::to_vec(&body).unwrap(), 0).unwrap();
+    let Update::Message(m) = &updates[0] else {
+        panic!("{updates:?}")
+    };
+    conn.execute(
+        "INSERT INTO messages (id, wamid, customer, seq, doc) VALUES (?1, ?2, ?3, ?4, ?5)",
+        rusqlite::params![
+            m.id.to_string(),
+            "wamid.LEGACY1",
+            m.customer.as_str(),
+            m.seq(),
+            serde_json::to_string(m).unwrap()
+        ],
+    )
+    .unwrap();
+    (dir, path)
+}
+
+fn schema_version(path: &std::path::Path) -> u32 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test]
+async fn data_dirs_from_releases_before_numbered_migrations_open_and_upgrade_in_place() {
+    for with_added_columns in [false, true] {
+        let (_dir, path) = legacy_data_dir(with_added_columns);
+        assert_eq!(schema_version(&path), 0);
+        let store = SqliteStore::open(&path).unwrap();
+        let old = store
+            .message(&MessageRef::Wamid(Wamid::parse("wamid.LEGACY1").unwrap()))
+            .await
+            .unwrap()
+            .expect("the old message is still there");
+        assert_eq!(old.text.as_deref(), Some("from an old data dir"));
+        // The sender's columns exist now: an outbound message records and reports its progress.
+        let out = wabridge::domain::StoredMessage {
+            id: wabridge::domain::MessageId::new(),
+            direction: wabridge::domain::Direction::Outbound,
+            wamid: None,
+            ..old_doc(&path)
+        };
+        store.record_outbound(&out).await.unwrap();
+        let (_, progress) = store.outbound(out.id).await.unwrap().unwrap();
+        assert_eq!(progress.state, SendState::Queued);
+        drop(store);
+        let upgraded = schema_version(&path);
+        assert!(upgraded >= 2, "version recorded: {upgraded}");
+        // Opening again changes nothing.
+        drop(SqliteStore::open(&path).unwrap());
+        assert_eq!(schema_version(&path), upgraded);
+    }
+}
+
+#[tokio::test]
+async fn a_data_dir_from_a_newer_release_is_refused_rather_than_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA user_version = 999").unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path).unwrap_err().to_string();
+    assert!(err.contains("newer wabridge"), "{err}");
+}
+
+fn old_doc(path: &std::path::Path) -> wabridge::domain::StoredMessage {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let doc: String = conn
+        .query_row("SELECT doc FROM messages WHERE wamid = 'wamid.LEGACY1'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    serde_json::from_str(&doc).unwrap()
+}
