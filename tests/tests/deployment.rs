@@ -77,6 +77,25 @@ fn every_function_in_the_template_is_given_exactly_the_variables_its_code_reads(
 }
 
 #[test]
+fn sam_builds_each_function_from_its_own_crate() {
+    // `sam build` runs `cargo lambda build --bin <Binary>` in CodeUri: from the workspace root
+    // cargo would look only in the default members and find no such binary.
+    let t = template();
+    for r in t["Resources"].as_mapping().unwrap().values() {
+        if r.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        assert_eq!(r["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
+        assert_eq!(
+            r["Properties"]["CodeUri"].as_str(),
+            Some(format!("functions/{binary}").as_str()),
+            "{binary}"
+        );
+    }
+}
+
+#[test]
 fn every_function_crate_is_declared_and_deployed() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../functions");
     let crates: BTreeSet<String> = std::fs::read_dir(dir)
