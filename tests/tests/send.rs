@@ -4,199 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde_json::{Value, json};
-use tokio::task::JoinHandle;
 use wabridge::api::ApiError;
-use wabridge::app::{App, Ports, Secrets, Settings};
-use wabridge::graph::GraphClient;
 use wabridge::inbound::process::Processor;
 use wabridge::outbound::enqueue::{Enqueuer, SendError};
 use wabridge::outbound::request::validate;
 use wabridge::outbound::sender::SenderConfig;
-use wabridge::ports::{Clock, Store, SystemClock};
-use wabridge::runtime::consume::{Handler, RetryPolicy};
-use wabridge_infra::sandbox::{Fault, Sandbox, SandboxConfig, Template};
+use wabridge_infra::sandbox::{Fault, Template};
 use wabridge_infra::simulate;
-use wabridge_tests::{API_KEY, Backend, FlakyStore, SECRET, enc, on_both_backends, settle_one_batch};
-
-const PNI: &str = "100000000000001";
-
-/// A whole sending stack on one backend, with the sandbox as Meta and workers draining both queues.
-struct Rig {
-    base: String,
-    http: reqwest::Client,
-    sandbox: Sandbox,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-fn fast_config() -> SenderConfig {
-    SenderConfig {
-        throughput_mps: 1000.0,
-        max_attempts: 8,
-        retry: RetryPolicy {
-            max_receives: u32::MAX,
-            base_delay: Duration::from_millis(50),
-            max_delay: Duration::from_millis(200),
-        },
-        recheck_after: Duration::from_secs(3),
-        max_receives: 100,
-        throughput_pause: Duration::from_millis(100),
-        pair_pause: Duration::from_millis(100),
-    }
-}
-
-impl Rig {
-    async fn start(backend: Backend, config: SenderConfig, store_faults: Vec<usize>) -> Self {
-        let backend = Arc::new(backend);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let sandbox = Sandbox::new(SandboxConfig {
-            webhook_url: Some(format!("http://{addr}/webhook")),
-            app_secret: SecretString::from(SECRET),
-            status_delays: [Duration::from_millis(50); 3],
-        });
-        let sb_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sb_base = format!("http://{}", sb_listener.local_addr().unwrap());
-        let mut tasks = vec![sandbox.serve(sb_listener)];
-        let graph = GraphClient::new(
-            &sb_base,
-            "v25.0",
-            SecretString::from("test-token"),
-            Duration::from_secs(1),
-        )
-        .unwrap();
-        let store: Arc<dyn Store> = if store_faults.is_empty() {
-            backend.store.clone()
-        } else {
-            Arc::new(FlakyStore::new(backend.store.clone(), store_faults))
-        };
-        let settings = Settings {
-            inbound_retry: RetryPolicy {
-                max_receives: 5,
-                base_delay: Duration::ZERO,
-                max_delay: Duration::ZERO,
-            },
-            sender: config,
-            ..Settings::for_tests()
-        };
-        let app = App::new(settings, Arc::new(SystemClock));
-        let ports = Ports {
-            store: backend.store.clone(),
-            inbound: backend.queue.clone(),
-            outbound: backend.outbound.clone(),
-            blobs: backend.blobs.clone(),
-            limiter: backend.limiter.clone(),
-        };
-        let secrets = Secrets {
-            app_secret: SecretString::from(SECRET),
-            verify_token: SecretString::from("unused"),
-            api_keys: vec![SecretString::from(API_KEY)],
-        };
-        let router = app.router(&ports, &secrets, graph.clone(), Some(PNI.into()));
-        tasks.push(tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        }));
-        let processor: Arc<dyn Handler> =
-            Arc::new(app.processor(backend.store.clone(), backend.store.clone(), backend.blobs.clone()));
-        // The sender writes through `store`, which may inject faults.
-        let sender = app.sender(store, backend.limiter.clone(), graph);
-        let handler: Arc<dyn Handler> = Arc::new(sender.clone());
-        for (h, outbound) in [(processor, false), (handler, true)] {
-            let b = backend.clone();
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let q = if outbound {
-                        b.outbound.as_ref()
-                    } else {
-                        b.queue.as_ref()
-                    };
-                    if settle_one_batch(b.kind, h.as_ref(), q).await == 0 {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                }
-            }));
-        }
-        Self {
-            base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
-            sandbox,
-            tasks,
-        }
-    }
-
-    async fn post(&self, path: &str, body: &Value, idempotency_key: Option<&str>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(API_KEY)
-            .json(body);
-        if let Some(k) = idempotency_key {
-            req = req.header("Idempotency-Key", k);
-        }
-        let res = req.send().await.unwrap();
-        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let res = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(API_KEY)
-            .send()
-            .await
-            .unwrap();
-        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
-    }
-
-    /// The customer writes, which opens the 24-hour window.
-    async fn customer_writes(&self, from: &str) {
-        let wamid = simulate::new_wamid();
-        let ts = chrono::Utc::now().timestamp();
-        let body = simulate::inbound(PNI, from, "Customer", &wamid, ts, "text", json!({"body": "hello"}));
-        let raw = serde_json::to_vec(&body).unwrap();
-        assert_eq!(
-            simulate::post(&self.http, &self.base, &SecretString::from(SECRET), &raw)
-                .await
-                .unwrap(),
-            200
-        );
-        self.wait(&wamid, |m| m["status"] == "received", 10).await;
-    }
-
-    async fn wait(&self, id: &str, pred: impl Fn(&Value) -> bool, secs: u64) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        let mut last = Value::Null;
-        while tokio::time::Instant::now() < deadline {
-            let (code, m) = self.get(&format!("/v1/messages/{}", enc(id))).await;
-            if code == 200 && pred(&m) {
-                return m;
-            }
-            last = m;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("message {id} never matched; last seen {last}");
-    }
-
-    fn sent_to(&self, id: &str) -> usize {
-        self.sandbox
-            .accepted()
-            .iter()
-            .filter(|r| r["biz_opaque_callback_data"] == id)
-            .count()
-    }
-}
+use wabridge_tests::rig::{PNI, Rig, fast_config};
+use wabridge_tests::{API_KEY, Backend, enc, on_both_backends};
 
 fn text(to: &str, body: &str) -> Value {
     json!({"to": to, "type": "text", "text": {"body": body}})
@@ -492,14 +311,6 @@ async fn bad_sends_get_field_errors_and_nothing_is_stored_or_sent(b: Backend) {
     assert!(rig.sandbox.accepted().is_empty());
 }
 
-struct FixedClock(i64);
-
-impl Clock for FixedClock {
-    fn now_ms(&self) -> i64 {
-        self.0
-    }
-}
-
 async fn the_window_is_open_until_24_hours_after_the_customers_last_message(b: Backend) {
     let t = 1_763_800_000_000;
     let body = simulate::inbound(
@@ -515,7 +326,7 @@ async fn the_window_is_open_until_24_hours_after_the_customers_last_message(b: B
         b.store.clone(),
         b.store.clone(),
         b.blobs.clone(),
-        Arc::new(FixedClock(t)),
+        wabridge_tests::ManualClock::at(t),
     );
     processor.apply(&serde_json::to_vec(&body).unwrap()).await.unwrap();
     let at = |now: i64| {
@@ -523,7 +334,7 @@ async fn the_window_is_open_until_24_hours_after_the_customers_last_message(b: B
             b.store.clone(),
             b.store.clone(),
             b.outbound.clone(),
-            Arc::new(FixedClock(now)),
+            wabridge_tests::ManualClock::at(now),
             Some(PNI.into()),
         )
     };

@@ -1,0 +1,163 @@
+//! Fault injection: a store whose writes fail at chosen calls, a queue that is down for a while.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use wabridge::domain::{
+    Contact, Conversation, CustomerKey, IdempotencyClaim, MessageId, MessageRef, RawEvent, Recorded, SendChange,
+    SendProgress, StatusUpdate, StoredMessage,
+};
+use wabridge::ports::{Delivery, Idempotency, Inbox, Outbox, PortError, Queue, ReadModel, Store};
+use wabridge::read::{MessageView, Page, PageRequest};
+
+/// A store whose writes fail at chosen call numbers, as DynamoDB throttling or a locked file would.
+#[allow(missing_debug_implementations)]
+pub struct FlakyStore {
+    inner: Arc<dyn Store>,
+    /// Writes attempted so far.
+    pub calls: std::sync::atomic::AtomicUsize,
+    fail_at: Vec<usize>,
+}
+
+impl FlakyStore {
+    /// Fails the writes numbered in `fail_at` (1-based), passes everything else to `inner`.
+    pub fn new(inner: Arc<dyn Store>, fail_at: Vec<usize>) -> Self {
+        Self {
+            inner,
+            calls: std::sync::atomic::AtomicUsize::new(0),
+            fail_at,
+        }
+    }
+
+    fn tick(&self) -> Result<(), PortError> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if self.fail_at.contains(&n) {
+            return Err(PortError::unavailable("injected", std::io::Error::other("throttled")));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Inbox for FlakyStore {
+    async fn record_inbound(&self, m: &StoredMessage) -> Result<Recorded, PortError> {
+        self.tick()?;
+        self.inner.record_inbound(m).await
+    }
+    async fn apply_status(&self, s: &StatusUpdate) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.apply_status(s).await
+    }
+    async fn record_event(&self, e: &RawEvent) -> Result<Recorded, PortError> {
+        self.tick()?;
+        self.inner.record_event(e).await
+    }
+    async fn events(&self, f: &str, l: u32) -> Result<Vec<RawEvent>, PortError> {
+        self.inner.events(f, l).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Outbox for FlakyStore {
+    async fn record_outbound(&self, m: &StoredMessage) -> Result<Recorded, PortError> {
+        self.tick()?;
+        self.inner.record_outbound(m).await
+    }
+    async fn outbound(&self, id: MessageId) -> Result<Option<(StoredMessage, SendProgress)>, PortError> {
+        self.inner.outbound(id).await
+    }
+    async fn update_outbound(&self, id: MessageId, c: &SendChange) -> Result<Option<SendProgress>, PortError> {
+        self.tick()?;
+        self.inner.update_outbound(id, c).await
+    }
+    async fn close_window(&self, c: &CustomerKey, at: i64) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.close_window(c, at).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Idempotency for FlakyStore {
+    async fn claim_idempotency(&self, k: &str, f: &str, e: i64) -> Result<IdempotencyClaim, PortError> {
+        self.tick()?;
+        self.inner.claim_idempotency(k, f, e).await
+    }
+    async fn finish_idempotency(&self, k: &str, s: u16, b: &Value) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.finish_idempotency(k, s, b).await
+    }
+    async fn release_idempotency(&self, k: &str) -> Result<(), PortError> {
+        self.inner.release_idempotency(k).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ReadModel for FlakyStore {
+    async fn message(&self, r: &MessageRef) -> Result<Option<MessageView>, PortError> {
+        self.inner.message(r).await
+    }
+    async fn conversation_messages(&self, c: &CustomerKey, p: &PageRequest) -> Result<Page<MessageView>, PortError> {
+        self.inner.conversation_messages(c, p).await
+    }
+    async fn conversations(&self, p: &PageRequest, now: i64) -> Result<Page<Conversation>, PortError> {
+        self.inner.conversations(p, now).await
+    }
+    async fn conversation(&self, c: &CustomerKey, now: i64) -> Result<Option<Conversation>, PortError> {
+        self.inner.conversation(c, now).await
+    }
+    async fn contacts(&self, p: &PageRequest) -> Result<Page<Contact>, PortError> {
+        self.inner.contacts(p).await
+    }
+    async fn contact(&self, c: &CustomerKey) -> Result<Option<Contact>, PortError> {
+        self.inner.contact(c).await
+    }
+    async fn ping(&self) -> Result<(), PortError> {
+        self.inner.ping().await
+    }
+}
+
+/// A queue whose first `fail_sends` sends fail, as SQS does in an outage.
+#[allow(missing_debug_implementations)]
+pub struct FlakyQueue {
+    inner: Arc<dyn Queue>,
+    fail_sends: std::sync::atomic::AtomicUsize,
+}
+
+impl FlakyQueue {
+    /// Fails the next `n` sends, then passes everything to `inner`.
+    pub fn new(inner: Arc<dyn Queue>, n: usize) -> Self {
+        Self {
+            inner,
+            fail_sends: std::sync::atomic::AtomicUsize::new(n),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Queue for FlakyQueue {
+    async fn send(&self, body: &str) -> Result<(), PortError> {
+        let left = self.fail_sends.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.fail_sends.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(PortError::unavailable("injected", std::io::Error::other("queue down")));
+        }
+        self.inner.send(body).await
+    }
+    async fn receive(&self, max: u32, wait: Duration) -> Result<Vec<Delivery>, PortError> {
+        self.inner.receive(max, wait).await
+    }
+    async fn ack(&self, receipt: &str) -> Result<(), PortError> {
+        self.inner.ack(receipt).await
+    }
+    async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), PortError> {
+        self.inner.retry_later(receipt, delay).await
+    }
+    async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), PortError> {
+        self.inner.dead_letter(delivery, reason).await
+    }
+    async fn dead_letters(&self, max: u32) -> Result<Vec<wabridge::ports::DeadLetter>, PortError> {
+        self.inner.dead_letters(max).await
+    }
+}

@@ -1,0 +1,200 @@
+//! The sending rig: a whole stack on one backend, with the Graph API sandbox as Meta and workers
+//! draining both queues, so tests drive it over HTTP and count what Meta received.
+
+#![allow(missing_debug_implementations)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use wabridge::app::{App, Ports, Secrets, Settings};
+use wabridge::graph::GraphClient;
+use wabridge::outbound::sender::SenderConfig;
+use wabridge::ports::{Store, SystemClock};
+use wabridge::runtime::consume::{Handler, RetryPolicy};
+use wabridge_infra::sandbox::{Sandbox, SandboxConfig};
+use wabridge_infra::simulate;
+
+use crate::{API_KEY, Backend, FlakyStore, SECRET, enc, settle_one_batch};
+
+/// The business number the rig sends from.
+pub const PNI: &str = "100000000000001";
+
+/// A whole sending stack on one backend, with the sandbox as Meta and workers draining both queues.
+pub struct Rig {
+    /// The stack's base URL.
+    pub base: String,
+    /// A client for it.
+    pub http: reqwest::Client,
+    /// Meta, played by the sandbox.
+    pub sandbox: Sandbox,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Sender settings that retry in milliseconds, so faults resolve within a test.
+pub fn fast_config() -> SenderConfig {
+    SenderConfig {
+        throughput_mps: 1000.0,
+        max_attempts: 8,
+        retry: RetryPolicy {
+            max_receives: u32::MAX,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(200),
+        },
+        recheck_after: Duration::from_secs(3),
+        max_receives: 100,
+        throughput_pause: Duration::from_millis(100),
+        pair_pause: Duration::from_millis(100),
+    }
+}
+
+impl Rig {
+    pub async fn start(backend: Backend, config: SenderConfig, store_faults: Vec<usize>) -> Self {
+        let backend = Arc::new(backend);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sandbox = Sandbox::new(SandboxConfig {
+            webhook_url: Some(format!("http://{addr}/webhook")),
+            app_secret: SecretString::from(SECRET),
+            status_delays: [Duration::from_millis(50); 3],
+        });
+        let sb_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sb_base = format!("http://{}", sb_listener.local_addr().unwrap());
+        let mut tasks = vec![sandbox.serve(sb_listener)];
+        let graph = GraphClient::new(
+            &sb_base,
+            "v25.0",
+            SecretString::from("test-token"),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let store: Arc<dyn Store> = if store_faults.is_empty() {
+            backend.store.clone()
+        } else {
+            Arc::new(FlakyStore::new(backend.store.clone(), store_faults))
+        };
+        let settings = Settings {
+            inbound_retry: RetryPolicy {
+                max_receives: 5,
+                base_delay: Duration::ZERO,
+                max_delay: Duration::ZERO,
+            },
+            sender: config,
+            ..Settings::for_tests()
+        };
+        let app = App::new(settings, Arc::new(SystemClock));
+        let ports = Ports {
+            store: backend.store.clone(),
+            inbound: backend.queue.clone(),
+            outbound: backend.outbound.clone(),
+            blobs: backend.blobs.clone(),
+            limiter: backend.limiter.clone(),
+        };
+        let secrets = Secrets {
+            app_secret: SecretString::from(SECRET),
+            verify_token: SecretString::from("unused"),
+            api_keys: vec![SecretString::from(API_KEY)],
+        };
+        let router = app.router(&ports, &secrets, graph.clone(), Some(PNI.into()));
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        }));
+        let processor: Arc<dyn Handler> =
+            Arc::new(app.processor(backend.store.clone(), backend.store.clone(), backend.blobs.clone()));
+        // The sender writes through `store`, which may inject faults.
+        let sender = app.sender(store, backend.limiter.clone(), graph);
+        let handler: Arc<dyn Handler> = Arc::new(sender.clone());
+        for (h, outbound) in [(processor, false), (handler, true)] {
+            let b = backend.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let q = if outbound {
+                        b.outbound.as_ref()
+                    } else {
+                        b.queue.as_ref()
+                    };
+                    if settle_one_batch(b.kind, h.as_ref(), q).await == 0 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }));
+        }
+        Self {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            sandbox,
+            tasks,
+        }
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, idempotency_key: Option<&str>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(API_KEY)
+            .json(body);
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let res = req.send().await.unwrap();
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The customer writes, which opens the 24-hour window.
+    pub async fn customer_writes(&self, from: &str) {
+        let wamid = simulate::new_wamid();
+        let ts = chrono::Utc::now().timestamp();
+        let body = simulate::inbound(PNI, from, "Customer", &wamid, ts, "text", json!({"body": "hello"}));
+        let raw = serde_json::to_vec(&body).unwrap();
+        assert_eq!(
+            simulate::post(&self.http, &self.base, &SecretString::from(SECRET), &raw)
+                .await
+                .unwrap(),
+            200
+        );
+        self.wait(&wamid, |m| m["status"] == "received", 10).await;
+    }
+
+    pub async fn wait(&self, id: &str, pred: impl Fn(&Value) -> bool, secs: u64) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        let mut last = Value::Null;
+        while tokio::time::Instant::now() < deadline {
+            let (code, m) = self.get(&format!("/v1/messages/{}", enc(id))).await;
+            if code == 200 && pred(&m) {
+                return m;
+            }
+            last = m;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("message {id} never matched; last seen {last}");
+    }
+
+    pub fn sent_to(&self, id: &str) -> usize {
+        self.sandbox
+            .accepted()
+            .iter()
+            .filter(|r| r["biz_opaque_callback_data"] == id)
+            .count()
+    }
+}

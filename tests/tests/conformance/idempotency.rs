@@ -1,0 +1,88 @@
+//! The idempotency role: one claimant per key, answers replayed, keys expire.
+
+use super::*;
+
+async fn one_concurrent_claimant_wins_an_idempotency_key(b: Backend) {
+    // Claims are kept until their expiry, judged against the real clock.
+    let day = chrono::Utc::now().timestamp_millis() + 86_400_000;
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let s = b.store.clone();
+            tokio::spawn(async move { s.claim_idempotency("caller:key-1", "fp-a", day).await.unwrap() })
+        })
+        .collect();
+    let mut new = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            IdempotencyClaim::New => new += 1,
+            IdempotencyClaim::InProgress { fingerprint } => assert_eq!(fingerprint, "fp-a"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(new, 1);
+    b.store
+        .finish_idempotency("caller:key-1", 202, &json!({"id": "x"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.store.claim_idempotency("caller:key-1", "fp-b", day).await.unwrap(),
+        IdempotencyClaim::Answered {
+            fingerprint: "fp-a".into(),
+            status: 202,
+            body: json!({"id": "x"})
+        }
+    );
+    b.store.claim_idempotency("caller:key-2", "fp", day).await.unwrap();
+    b.store.release_idempotency("caller:key-2").await.unwrap();
+    assert_eq!(
+        b.store.claim_idempotency("caller:key-2", "fp", day).await.unwrap(),
+        IdempotencyClaim::New,
+        "released keys are free"
+    );
+    // An expired key is free again, even before the store's own clean-up removes it.
+    let past = chrono::Utc::now().timestamp_millis() - 1;
+    b.store.claim_idempotency("caller:key-3", "fp", past).await.unwrap();
+    assert_eq!(
+        b.store.claim_idempotency("caller:key-3", "fp2", day).await.unwrap(),
+        IdempotencyClaim::New
+    );
+}
+
+/// Idempotency keys expire by the store's clock: a manual one, so a day passes without sleeping.
+async fn an_idempotency_key_expires_a_day_later_by_the_stores_clock(kind: wabridge_tests::Kind) {
+    let t0 = 1_763_800_000_000;
+    let clock = wabridge_tests::ManualClock::at(t0);
+    let b = Backend::at(kind, clock.clone()).await;
+    let day = 24 * 3600 * 1000;
+    let key = "caller:expiring";
+    assert_eq!(
+        b.store.claim_idempotency(key, "fp", t0 + day).await.unwrap(),
+        IdempotencyClaim::New
+    );
+    b.store.finish_idempotency(key, 202, &json!({"id": "x"})).await.unwrap();
+    clock.advance(std::time::Duration::from_millis(day as u64 - 1));
+    assert!(matches!(
+        b.store.claim_idempotency(key, "fp", t0 + 2 * day).await.unwrap(),
+        IdempotencyClaim::Answered { status: 202, .. }
+    ));
+    clock.advance(std::time::Duration::from_millis(2));
+    assert_eq!(
+        b.store.claim_idempotency(key, "fp", t0 + 2 * day).await.unwrap(),
+        IdempotencyClaim::New,
+        "expired keys are claimed afresh"
+    );
+}
+
+on_both_backends!(one_concurrent_claimant_wins_an_idempotency_key,);
+
+mod clocked {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded_an_idempotency_key_expires_a_day_later_by_the_stores_clock() {
+        super::an_idempotency_key_expires_a_day_later_by_the_stores_clock(wabridge_tests::Kind::Embedded).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn aws_an_idempotency_key_expires_a_day_later_by_the_stores_clock() {
+        super::an_idempotency_key_expires_a_day_later_by_the_stores_clock(wabridge_tests::Kind::Aws).await
+    }
+}

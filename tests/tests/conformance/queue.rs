@@ -1,0 +1,51 @@
+//! The queue port: redelivery, receive counts, back-off, dead letters.
+
+use super::*;
+
+async fn the_queue_redelivers_what_was_not_acked_and_counts_receives(b: Backend) {
+    let q = &b.queue;
+    q.send("one").await.unwrap();
+    let first = q.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].body.as_str(), first[0].receive_count), ("one", 1));
+    assert!(
+        q.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "hidden while in flight"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let again = q.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(again.len(), 1, "visible again after the visibility timeout");
+    assert_eq!(again[0].receive_count, 2);
+    q.ack(&again[0].receipt).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        q.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "acked means gone"
+    );
+}
+
+async fn retry_later_hides_for_the_delay_and_dead_letters_keep_their_reason(b: Backend) {
+    let q = &b.queue;
+    q.send("later").await.unwrap();
+    let d = q.receive(10, Duration::from_secs(1)).await.unwrap().remove(0);
+    q.retry_later(&d.receipt, Duration::ZERO).await.unwrap();
+    let d = q.receive(10, Duration::from_secs(1)).await.unwrap().remove(0);
+    assert_eq!(d.receive_count, 2);
+    q.dead_letter(&d, "envelope unreadable").await.unwrap();
+    let dead = q.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].body.as_str(), dead[0].reason.as_str()),
+        ("later", "envelope unreadable")
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        q.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "moved, not copied"
+    );
+}
+
+on_both_backends!(
+    the_queue_redelivers_what_was_not_acked_and_counts_receives,
+    retry_later_hides_for_the_delay_and_dead_letters_keep_their_reason,
+);

@@ -1,0 +1,150 @@
+//! The read model: pages, conversations, contacts, absent things.
+
+use super::*;
+
+async fn conversation_pages_walk_back_in_time_and_stay_stable_under_inserts(b: Backend) {
+    let c = "27820000009";
+    for i in 0..25 {
+        b.store
+            .record_inbound(&inbound(&format!("wamid.P{i:02}"), c, T0 + i * 1000, &format!("m{i}")))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let p = b
+            .store
+            .conversation_messages(&key(c), &page(10, cursor.clone()))
+            .await
+            .unwrap();
+        let texts: Vec<String> = p.data.iter().map(|m| m.text.clone().unwrap()).collect();
+        let times: Vec<i64> = p.data.iter().map(|m| m.timestamp.unwrap()).collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "oldest first within a page: {times:?}"
+        );
+        seen.splice(0..0, texts);
+        pages += 1;
+        if pages == 1 {
+            // New messages arriving between pages must not shift what the cursor returns next.
+            for i in 25..30 {
+                b.store
+                    .record_inbound(&inbound(&format!("wamid.P{i:02}"), c, T0 + i * 1000, &format!("m{i}")))
+                    .await
+                    .unwrap();
+            }
+        }
+        match p.next_cursor {
+            Some(next) => cursor = Some(wabridge::read::Cursor::decode(&next, &messages_list(&key(c))).unwrap()),
+            None => break,
+        }
+    }
+    let want: Vec<String> = (0..25).map(|i| format!("m{i}")).collect();
+    assert_eq!(
+        seen, want,
+        "every original message once, in order, across {pages} pages"
+    );
+    assert_eq!(pages, 3);
+}
+
+async fn conversations_list_newest_activity_first_with_window_and_unread(b: Backend) {
+    b.store
+        .record_inbound(&inbound("wamid.A1", "111", T0, "a1"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.B1", "222", T0 + 1000, "b1"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.C1", "333", T0 + 2000, "c1"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.A2", "111", T0 + 3000, "a2"))
+        .await
+        .unwrap();
+    // An older message arriving late changes neither the last message nor the window.
+    b.store
+        .record_inbound(&inbound("wamid.A0", "111", T0 - 60_000, "a0"))
+        .await
+        .unwrap();
+
+    let first = b.store.conversations(&page(2, None), T0 + 3000).await.unwrap();
+    let who: Vec<_> = first.data.iter().map(|c| c.wa_id.clone().unwrap()).collect();
+    assert_eq!(who, ["111", "333"]);
+    let a = &first.data[0];
+    assert_eq!(a.unread, 3);
+    assert_eq!(a.last_message.as_ref().unwrap().text.as_deref(), Some("a2"));
+    assert_eq!(a.last_message_at, Some(T0 + 3000));
+    assert_eq!(a.name.as_deref(), Some(format!("name-{}", T0 + 3000).as_str()));
+    assert_eq!(a.window_expires_at, Some(T0 + 3000 + WINDOW_MS));
+    assert!(a.window_open);
+    let after = wabridge::read::Cursor::decode(first.next_cursor.as_ref().unwrap(), "conversations").unwrap();
+    let second = b.store.conversations(&page(2, Some(after)), T0).await.unwrap();
+    assert_eq!(
+        second.data.iter().map(|c| c.wa_id.clone().unwrap()).collect::<Vec<_>>(),
+        ["222"]
+    );
+    assert_eq!(second.next_cursor, None);
+    let later = b
+        .store
+        .conversation(&key("111"), T0 + 3000 + WINDOW_MS)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!later.window_open, "closed 24 hours after the customer's last message");
+}
+
+async fn contacts_keep_first_and_last_seen_and_the_latest_name(b: Backend) {
+    b.store
+        .record_inbound(&inbound("wamid.K2", "555", T0 + 2000, "x"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.K1", "555", T0 + 1000, "x"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.K3", "555", T0 + 3000, "x"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.L1", "666", T0, "x"))
+        .await
+        .unwrap();
+    let k = b.store.contact(&key("555")).await.unwrap().unwrap();
+    assert_eq!((k.first_seen_at, k.last_seen_at), (Some(T0 + 1000), Some(T0 + 3000)));
+    assert_eq!(k.name.as_deref(), Some(format!("name-{}", T0 + 3000).as_str()));
+    assert_eq!(k.wa_id.as_deref(), Some("555"));
+    let p1 = b.store.contacts(&page(1, None)).await.unwrap();
+    assert_eq!(p1.data[0].wa_id.as_deref(), Some("555"));
+    let after = wabridge::read::Cursor::decode(p1.next_cursor.as_ref().unwrap(), "contacts").unwrap();
+    let p2 = b.store.contacts(&page(1, Some(after))).await.unwrap();
+    assert_eq!(p2.data[0].wa_id.as_deref(), Some("666"));
+    assert_eq!(p2.next_cursor, None);
+    assert!(b.store.contact(&key("777")).await.unwrap().is_none());
+}
+
+async fn unknown_messages_are_absent_not_errors(b: Backend) {
+    assert!(b.store.message(&wamid_ref("wamid.NOPE")).await.unwrap().is_none());
+    assert!(
+        b.store
+            .message(&MessageRef::Id(MessageId::new()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(b.store.conversation(&key("000"), T0).await.unwrap().is_none());
+    assert!(b.store.contact(&key("000")).await.unwrap().is_none());
+    b.store.ping().await.unwrap();
+}
+
+on_both_backends!(
+    conversation_pages_walk_back_in_time_and_stay_stable_under_inserts,
+    conversations_list_newest_activity_first_with_window_and_unread,
+    contacts_keep_first_and_last_seen_and_the_latest_name,
+    unknown_messages_are_absent_not_errors,
+);
