@@ -25,6 +25,22 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked --root .tools/cargo "cargo-nextest@$NEXTEST_VERSION"
 fi
 
+# The deploy check (./scripts/test --deploy) also needs SAM and cargo-lambda (which brings zig).
+if [ "${1:-}" = "--deploy" ]; then
+  SAM_VERSION=1.170.0
+  CARGO_LAMBDA_VERSION=1.9.2
+  DEPLOY_VENV=.tools/deploy-venv
+  DEPLOY_STAMP="$DEPLOY_VENV/.installed-sam-$SAM_VERSION-cargo-lambda-$CARGO_LAMBDA_VERSION"
+  if [ ! -f "$DEPLOY_STAMP" ]; then
+    echo "tools: installing aws-sam-cli==$SAM_VERSION and cargo-lambda==$CARGO_LAMBDA_VERSION into $DEPLOY_VENV" >&2
+    rm -rf "$DEPLOY_VENV"
+    python3 -m venv "$DEPLOY_VENV"
+    "$DEPLOY_VENV/bin/pip" install --quiet --disable-pip-version-check \
+      "aws-sam-cli==$SAM_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION"
+    touch "$DEPLOY_STAMP"
+  fi
+fi
+
 for component in rustfmt clippy; do
   if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
     rustup component add "$component"

@@ -80,23 +80,9 @@ fn meta_error(status: StatusCode, code: i64, message: &str, details: &str) -> Re
     (status, axum::Json(body)).into_response()
 }
 
-/// Titles of the codes the sandbox can be asked to answer with.
+/// Meta's title for a code the sandbox answers with, from the shared catalogue.
 fn title_of(code: i64) -> &'static str {
-    match code {
-        4 => "Application request limit reached",
-        130429 => "Rate limit hit",
-        131056 => "(Business Account, Consumer Account) pair rate limit hit",
-        131000 => "Something went wrong",
-        131016 => "Service unavailable",
-        131026 => "Message undeliverable",
-        131047 => "Re-engagement message",
-        131051 => "Unsupported message type",
-        132000 => "Template Param Count Mismatch",
-        132001 => "Template does not exist",
-        190 => "Invalid OAuth access token",
-        368 => "Temporarily blocked for policies violations",
-        _ => "Error",
-    }
+    wabridge::graph::errors::title(code)
 }
 
 impl Sandbox {

@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::errors::{self, Meaning};
 use crate::domain::{ErrorInfo, Wamid};
 
 /// What Graph answered to a send.
@@ -65,15 +66,13 @@ pub enum GraphError {
     Decode(String),
 }
 
-/// Meta codes worth retrying: throttling (4, 80007, 130429, 131056 pair rate), temporary errors
-/// (131000 something went wrong, 131016 service unavailable, 131057 account in maintenance).
-const RETRY_CODES: &[i64] = &[1, 2, 4, 17, 341, 80007, 130429, 131000, 131016, 131056, 131057];
-
 impl GraphError {
     /// What to do next.
     pub fn disposition(&self) -> Disposition {
         match self {
-            Self::Api { code, status, .. } if RETRY_CODES.contains(code) || *status == 429 || *status >= 500 => {
+            Self::Api { code, status, .. }
+                if errors::meaning(*code).is_retryable() || *status == 429 || *status >= 500 =>
+            {
                 Disposition::Retry
             }
             Self::Api { .. } => Disposition::Fail,
@@ -82,6 +81,11 @@ impl GraphError {
             Self::Connect(_) => Disposition::Retry,
             Self::Timeout | Self::Decode(_) => Disposition::Ambiguous,
         }
+    }
+
+    /// What Meta's code means, when Meta gave one.
+    pub fn meaning(&self) -> Option<Meaning> {
+        self.code().map(errors::meaning)
     }
 
     /// Meta's code, when Meta gave one.

@@ -1,6 +1,8 @@
-//! Meta's Graph API: the HTTP client ([`client`]) the sender, read receipts and the sandbox's tests
-//! use.
+//! Meta's Graph API: the HTTP client ([`client`]) and the catalogue of Meta's error codes
+//! ([`errors`]) that the client, the sender and the sandbox share.
 
 pub mod client;
+pub mod errors;
 
 pub use client::{Accepted, Disposition, GraphClient, GraphError, parse_accepted, parse_error, parse_success};
+pub use errors::Meaning;

@@ -21,7 +21,7 @@ use super::enqueue::OutboundRecord;
 use super::limits::{self, number_burst, number_key, pair_key};
 use super::request::{Recipient, graph_body};
 use crate::domain::{ErrorInfo, MessageId, SendChange, SendState, StoredMessage};
-use crate::graph::{Disposition, GraphClient};
+use crate::graph::{Disposition, GraphClient, Meaning};
 use crate::ports::{Clock, Delivery, Outbox, PortError, RateLimiter};
 use crate::runtime::consume::{Handler, Outcome, RetryPolicy};
 
@@ -212,16 +212,16 @@ impl Sender {
                 Ok(Outcome::Done)
             }
             Err(e) => {
-                let code = e.code();
+                let meaning = e.meaning();
                 match e.disposition() {
                     Disposition::Retry => {
-                        if code == Some(130429) || code == Some(80007) || code == Some(4) {
+                        if meaning == Some(Meaning::ThrottleNumber) {
                             let rate = self.config.throughput_mps;
                             self.limiter
                                 .penalize(&number_key(&pni), rate, self.config.throughput_pause, now)
                                 .await?;
                         }
-                        if code == Some(131056) {
+                        if meaning == Some(Meaning::ThrottlePair) {
                             let pause = self.config.pair_pause;
                             self.limiter
                                 .penalize(&pair, limits::PAIR_RATE_PER_SEC, pause, now)
@@ -244,10 +244,10 @@ impl Sender {
                         })
                     }
                     Disposition::Fail => {
-                        if code == Some(190) {
+                        if meaning == Some(Meaning::TokenRevoked) {
                             error!(msg_id = %id, "Graph rejected the access token (190): every send will fail until WHATSAPP_ACCESS_TOKEN is replaced");
                         }
-                        if code == Some(131047) {
+                        if meaning == Some(Meaning::WindowClosed) {
                             self.outbox.close_window(&msg.customer, now).await?;
                         }
                         warn!(msg_id = %id, error = %e, "failed");
