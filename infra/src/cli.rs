@@ -1,0 +1,118 @@
+//! The `wabridge` command line: its commands and their flags. Each command runs in its own file
+//! under `commands/`.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "wabridge",
+    version,
+    about = "WhatsApp Business Cloud API backend: local stack and tools"
+)]
+pub struct Cli {
+    /// What to do; `serve` when absent.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the local stack (the default): webhooks, query API and inbound workers on one port.
+    Serve,
+    /// Sign and post a webhook to a running stack, as Meta would.
+    Simulate {
+        #[command(subcommand)]
+        what: Simulate,
+        /// The stack's base URL (default: http://$WABRIDGE_LISTEN).
+        #[arg(long, global = true)]
+        url: Option<String>,
+    },
+    /// Send a message through a running stack and follow its statuses.
+    Send {
+        /// Recipient number (any common format) .
+        #[arg(long)]
+        to: String,
+        /// Text body.
+        #[arg(long, conflicts_with = "template")]
+        text: Option<String>,
+        /// Template name (e.g. hello_world).
+        #[arg(long)]
+        template: Option<String>,
+        /// Template language.
+        #[arg(long, default_value = "en_US")]
+        language: String,
+        /// The stack's base URL (default: http://$WABRIDGE_LISTEN).
+        #[arg(long)]
+        url: Option<String>,
+        /// Seconds to follow statuses for.
+        #[arg(long, default_value_t = 30)]
+        follow: u64,
+    },
+    /// Print messages as they arrive at a running stack.
+    Tail {
+        /// The stack's base URL (default: http://$WABRIDGE_LISTEN).
+        #[arg(long)]
+        url: Option<String>,
+        /// Print what is already stored first.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Measure sender throughput against the sandbox at each limit and write a report.
+    BenchSend {
+        /// Limits to run at, messages per second.
+        #[arg(long, value_delimiter = ',', default_value = "80,1000")]
+        mps: Vec<f64>,
+        /// Seconds of sending at each limit.
+        #[arg(long, default_value_t = 8.0)]
+        seconds: f64,
+        /// Where to write the Markdown report.
+        #[arg(long, default_value = "target/reports/send.md")]
+        report: std::path::PathBuf,
+    },
+    /// Load-run a fresh local stack and write a report.
+    Load {
+        /// Webhooks to post.
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Distinct customers.
+        #[arg(long, default_value_t = 100)]
+        customers: usize,
+        /// Where to write the Markdown report.
+        #[arg(long, default_value = "target/reports/load.md")]
+        report: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum Simulate {
+    /// A customer's message: text by default, or an image.
+    Inbound {
+        /// Customer number (wa_id digits; '+', spaces and dashes are dropped).
+        #[arg(long)]
+        from: String,
+        /// Text body (or the image caption with --image).
+        #[arg(long)]
+        text: Option<String>,
+        /// Send an image with this media id instead of text.
+        #[arg(long)]
+        image: Option<String>,
+        /// Profile name.
+        #[arg(long, default_value = "Simulated Customer")]
+        name: String,
+    },
+    /// A delivery status for a message the business sent.
+    Status {
+        /// The message's wamid.
+        #[arg(long)]
+        id: String,
+        /// sent, delivered, read, played, deleted or failed.
+        #[arg(long)]
+        status: String,
+        /// Recipient number.
+        #[arg(long)]
+        to: String,
+    },
+}

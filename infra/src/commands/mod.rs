@@ -1,0 +1,15 @@
+//! One file per `wabridge` command.
+
+pub mod bench_send;
+pub mod load;
+pub mod send;
+pub mod serve;
+pub mod simulate;
+pub mod tail;
+
+use wabridge::Config;
+
+/// The running stack's address: `--url`, or the one `WABRIDGE_LISTEN` configures.
+pub fn base_url(config: &Config, url: Option<String>) -> String {
+    url.unwrap_or_else(|| format!("http://{}", config.listen))
+}
