@@ -165,12 +165,10 @@ impl Processor {
 
 #[async_trait]
 impl Handler for Processor {
+    /// The records of a batch are independent webhooks: they are applied concurrently (every write
+    /// is idempotent and order-free), so their store writes can share commits.
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
-        let mut out = Vec::with_capacity(batch.len());
-        for d in batch {
-            out.push(self.process(d).await);
-        }
-        out
+        futures::future::join_all(batch.iter().map(|d| self.process(d))).await
     }
 }
 

@@ -96,9 +96,8 @@ pub async fn settle(queue: &dyn Queue, delivery: &Delivery, outcome: &Outcome) -
 pub async fn poll_once(handler: &dyn Handler, queue: &dyn Queue, wait: Duration) -> Result<usize, PortError> {
     let batch = queue.receive(10, wait).await?;
     let outcomes = handler.handle_batch(&batch).await;
-    for (d, o) in batch.iter().zip(&outcomes) {
-        settle(queue, d, o).await?;
-    }
+    let settled = futures::future::join_all(batch.iter().zip(&outcomes).map(|(d, o)| settle(queue, d, o))).await;
+    settled.into_iter().collect::<Result<Vec<()>, PortError>>()?;
     Ok(batch.len())
 }
 

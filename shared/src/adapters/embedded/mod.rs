@@ -1,6 +1,7 @@
 //! The embedded backend: everything in one data folder, durable across restarts.
 
 mod blobs;
+mod group;
 mod limiter;
 mod queue;
 mod sqlite;
@@ -22,7 +23,8 @@ pub(crate) fn sql_err(op: &'static str) -> impl Fn(rusqlite::Error) -> PortError
 
 /// Opens a SQLite file with the settings every embedded adapter uses: WAL so readers do not block the
 /// writer, a busy timeout instead of immediate lock errors, and an fsync per commit, so a webhook
-/// acknowledged to Meta survives a power cut as well as a crash.
+/// acknowledged to Meta survives a power cut as well as a crash. Writes are grouped into commits
+/// ([`group`]), so the fsyncs are shared rather than skipped.
 pub(crate) fn open(path: &std::path::Path) -> Result<rusqlite::Connection, PortError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| PortError::unavailable("create data dir", e))?;

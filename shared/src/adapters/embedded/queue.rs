@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Notify;
 
+use super::group::GroupCommit;
 use super::{IMMEDIATE, Migration, blocking, migrate, open, sql_err};
 use crate::ports::{Clock, DeadLetter, Delivery, PortError, Queue, SystemClock};
 
@@ -45,6 +46,7 @@ pub struct SqliteQueue {
     name: Arc<str>,
     visibility: Duration,
     notify: Arc<Notify>,
+    writer: GroupCommit,
     clock: Arc<dyn Clock>,
 }
 
@@ -67,8 +69,10 @@ impl SqliteQueue {
     pub fn open(path: &Path, name: &str, visibility: Duration) -> Result<Self, PortError> {
         let mut conn = open(path)?;
         migrate(&mut conn, MIGRATIONS)?;
+        let conn = Arc::new(Mutex::new(conn));
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: GroupCommit::start(conn.clone(), name)?,
+            conn,
             name: name.into(),
             visibility,
             notify: Arc::new(Notify::new()),
@@ -141,17 +145,17 @@ impl SqliteQueue {
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn send(&self, body: &str) -> Result<(), PortError> {
-        let (conn, name, body) = (self.conn.clone(), self.name.clone(), body.to_owned());
+        let (name, body) = (self.name.clone(), body.to_owned());
         let now = self.clock.now_ms();
-        blocking("send", move || {
-            lock(&conn)?
-                .execute(
+        self.writer
+            .write("send", move |tx| {
+                tx.execute(
                     "INSERT INTO queue (queue, body, visible_at) VALUES (?1, ?2, ?3)",
                     params![&*name, body, now],
                 )
                 .map_err(sql_err("send"))
-        })
-        .await?;
+            })
+            .await?;
         self.notify.notify_waiters();
         Ok(())
     }
@@ -173,42 +177,40 @@ impl Queue for SqliteQueue {
     }
 
     async fn ack(&self, receipt: &str) -> Result<(), PortError> {
-        let (conn, id, receipt) = (self.conn.clone(), Self::row_of(receipt)?, receipt.to_owned());
-        blocking("ack", move || {
-            lock(&conn)?
-                .execute("DELETE FROM queue WHERE id = ?1 AND receipt = ?2", params![id, receipt])
-                .map_err(sql_err("ack"))
-                .map(drop)
-        })
-        .await
+        let (id, receipt) = (Self::row_of(receipt)?, receipt.to_owned());
+        self.writer
+            .write("ack", move |tx| {
+                tx.execute("DELETE FROM queue WHERE id = ?1 AND receipt = ?2", params![id, receipt])
+                    .map_err(sql_err("ack"))
+                    .map(drop)
+            })
+            .await
     }
 
     async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), PortError> {
-        let (conn, id, receipt) = (self.conn.clone(), Self::row_of(receipt)?, receipt.to_owned());
+        let (id, receipt) = (Self::row_of(receipt)?, receipt.to_owned());
         let at = self.clock.now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-        blocking("retry later", move || {
-            lock(&conn)?
-                .execute(
+        self.writer
+            .write("retry later", move |tx| {
+                tx.execute(
                     "UPDATE queue SET visible_at = ?1 WHERE id = ?2 AND receipt = ?3",
                     params![at, id, receipt],
                 )
                 .map_err(sql_err("retry later"))
                 .map(drop)
-        })
-        .await
+            })
+            .await
     }
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), PortError> {
-        let (conn, name) = (self.conn.clone(), self.name.clone());
+        let name = self.name.clone();
         let now = self.clock.now_ms();
         let (id, receipt, reason) = (
             Self::row_of(&delivery.receipt)?,
             delivery.receipt.clone(),
             reason.to_owned(),
         );
-        blocking("dead letter", move || {
-            let mut conn = lock(&conn)?;
-            let tx = conn.transaction_with_behavior(IMMEDIATE).map_err(sql_err("dead letter"))?;
+        self.writer.write("dead letter", move |tx| {
             let row: Option<(String, u32)> = tx
                 .query_row(
                     "SELECT body, receive_count FROM queue WHERE id = ?1 AND receipt = ?2",
@@ -225,7 +227,7 @@ impl Queue for SqliteQueue {
                 .map_err(sql_err("dead letter"))?;
                 tx.execute("DELETE FROM queue WHERE id = ?1", [id]).map_err(sql_err("dead letter"))?;
             }
-            tx.commit().map_err(sql_err("dead letter"))
+            Ok(())
         })
         .await
     }

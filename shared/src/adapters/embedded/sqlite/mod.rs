@@ -1,5 +1,6 @@
-//! The store in SQLite. Each write is one transaction, so the de-duplication of a message and the
-//! counters it bumps commit together or not at all.
+//! The store in SQLite. Each write is atomic (its own savepoint), so the de-duplication of a message
+//! and the counters it bumps commit together or not at all; concurrent writes share one commit
+//! ([`super::group`]).
 
 mod idempotency;
 mod inbox;
@@ -11,7 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{IMMEDIATE, Migration, blocking, migrate, open, sql_err};
+use super::group::GroupCommit;
+use super::{Migration, blocking, migrate, open, sql_err};
 use crate::domain::{
     Contact, Conversation, Direction, LastMessage, MessageId, Recorded, SendProgress, SendState, StatusRecord,
     StoredMessage, Wamid, seq_key,
@@ -90,6 +92,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    writer: GroupCommit,
     clock: Arc<dyn Clock>,
 }
 
@@ -112,8 +115,10 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, PortError> {
         let mut conn = open(path)?;
         migrate(&mut conn, MIGRATIONS)?;
+        let conn = Arc::new(Mutex::new(conn));
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: GroupCommit::start(conn.clone(), "store")?,
+            conn,
             clock: Arc::new(SystemClock),
         })
     }
@@ -144,13 +149,7 @@ impl SqliteStore {
         op: &'static str,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, PortError> + Send + 'static,
     ) -> Result<T, PortError> {
-        self.with(op, move |conn| {
-            let tx = conn.transaction_with_behavior(IMMEDIATE).map_err(sql_err(op))?;
-            let out = f(&tx)?;
-            tx.commit().map_err(sql_err(op))?;
-            Ok(out)
-        })
-        .await
+        self.writer.write(op, f).await
     }
 }
 

@@ -1,0 +1,121 @@
+//! Group commit: concurrent writes to one SQLite file share one transaction and one fsync, the way
+//! databases commit a log. Each write runs inside its own savepoint, so one that fails rolls back
+//! alone; every caller is answered only after the shared COMMIT is durable, so an acknowledged
+//! webhook still survives a power cut. Under load, a commit carries as many writes as arrived while
+//! the previous one was syncing; alone, a write commits at once.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, Transaction};
+
+use super::{IMMEDIATE, sql_err};
+use crate::ports::PortError;
+
+/// Most writes in one transaction, so a burst cannot hold the file for long.
+const MAX_BATCH: usize = 256;
+
+/// What a job hands back after running: the answer to send once the commit's outcome is known.
+type Reply = Box<dyn FnOnce(Option<&rusqlite::Error>) + Send>;
+/// One write, run inside the shared transaction.
+type Job = Box<dyn FnOnce(&Transaction<'_>) -> Reply + Send>;
+
+/// A writer thread that commits queued writes in groups.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupCommit {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl GroupCommit {
+    /// Starts the writer for `conn`; it stops when the last handle is dropped.
+    pub(crate) fn start(conn: Arc<Mutex<Connection>>, name: &str) -> Result<Self, PortError> {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name(format!("wabridge-commit-{name}"))
+            .spawn(move || writer(&conn, &rx))
+            .map_err(|e| PortError::unavailable("start writer", e))?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `f` in the next group transaction and answers once that transaction has committed.
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, PortError> + Send + 'static,
+    ) -> Result<T, PortError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |tx| {
+            let result = in_savepoint(tx, op, f);
+            Box::new(move |commit_error| {
+                let result = match commit_error {
+                    None => result,
+                    Some(e) => Err(sql_err(op)(clone_error(e))),
+                };
+                let _ = answer.send(result);
+            })
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| PortError::unavailable(op, std::io::Error::other("writer stopped")))?;
+        answered
+            .await
+            .map_err(|_| PortError::unavailable(op, std::io::Error::other("writer dropped the write")))?
+    }
+}
+
+fn in_savepoint<T>(
+    tx: &Transaction<'_>,
+    op: &'static str,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, PortError>,
+) -> Result<T, PortError> {
+    tx.execute_batch("SAVEPOINT w").map_err(sql_err(op))?;
+    let result = f(tx);
+    let end = if result.is_ok() {
+        "RELEASE w"
+    } else {
+        "ROLLBACK TO w; RELEASE w"
+    };
+    tx.execute_batch(end).map_err(sql_err(op))?;
+    result
+}
+
+/// rusqlite errors are not `Clone`; each caller of a failed commit gets its own copy.
+fn clone_error(e: &rusqlite::Error) -> rusqlite::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, msg) => rusqlite::Error::SqliteFailure(*code, msg.clone()),
+        other => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(other.to_string()),
+        ),
+    }
+}
+
+fn writer(conn: &Mutex<Connection>, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // A job dropped without running drops its answer channel: its caller gets a retryable
+        // "writer dropped the write" error and nothing was written.
+        let Ok(mut guard) = conn.lock() else {
+            tracing::error!("writer: connection lock poisoned; stopping");
+            return;
+        };
+        let tx = match guard.transaction_with_behavior(IMMEDIATE) {
+            Ok(tx) => tx,
+            Err(e) => {
+                tracing::warn!(error = %e, writes = batch.len(), "writer: could not begin a transaction");
+                continue;
+            }
+        };
+        let replies: Vec<Reply> = batch.into_iter().map(|job| job(&tx)).collect();
+        let committed = tx.commit();
+        for reply in replies {
+            reply(committed.as_ref().err());
+        }
+    }
+}
