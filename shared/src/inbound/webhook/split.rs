@@ -35,24 +35,24 @@ pub enum ParseError {
 /// Parses a raw webhook body into updates. `received_ms` stands in for a missing or unreadable
 /// timestamp.
 pub fn split(body: &[u8], received_ms: i64) -> Result<Vec<Update>, ParseError> {
-    let root: Value = serde_json::from_slice(body)?;
-    let entries = root
-        .get("entry")
-        .and_then(Value::as_array)
-        .ok_or(ParseError::NotAWebhook)?;
+    let mut root: Value = serde_json::from_slice(body)?;
+    // The tree is taken apart, not copied: each piece moves into the update that keeps it.
+    let entries = match root.get_mut("entry") {
+        Some(Value::Array(entries)) => std::mem::take(entries),
+        _ => return Err(ParseError::NotAWebhook),
+    };
     let mut out = Vec::new();
-    for entry in entries {
+    for mut entry in entries {
         let entry_id = entry.get("id").and_then(id_text);
-        let changes = entry
-            .get("changes")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        for change in changes {
+        let changes = match entry.get_mut("changes") {
+            Some(Value::Array(changes)) => std::mem::take(changes),
+            _ => Vec::new(),
+        };
+        for mut change in changes {
+            let value = change.get_mut("value").map_or(Value::Null, Value::take);
             let field = change.get("field").and_then(Value::as_str).unwrap_or("unknown");
-            let value = change.get("value").cloned().unwrap_or(Value::Null);
             if field == "messages" {
-                split_messages(&value, entry_id.as_deref(), received_ms, &mut out);
+                split_messages(value, entry_id.as_deref(), received_ms, &mut out);
             } else {
                 let pni = phone_number_id(&value);
                 out.push(Update::Event(RawEvent::new(
@@ -97,18 +97,18 @@ struct WireProfile {
     name: Option<String>,
 }
 
-fn split_messages(value: &Value, entry_id: Option<&str>, received_ms: i64, out: &mut Vec<Update>) {
-    let pni = phone_number_id(value);
+fn split_messages(mut value: Value, entry_id: Option<&str>, received_ms: i64, out: &mut Vec<Update>) {
+    let pni = phone_number_id(&value);
     let contacts: Vec<WireContact> = value
         .get("contacts")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|c| serde_json::from_value(c.clone()).ok())
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|c| WireContact::deserialize(c).ok()).collect())
         .unwrap_or_default();
-    let items = |key: &str| value.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut items = |key: &str| match value.get_mut(key) {
+        Some(Value::Array(items)) => std::mem::take(items),
+        _ => Vec::new(),
+    };
+    let (messages, statuses, errors) = (items("messages"), items("statuses"), items("errors"));
     let raw = |kind: &str, payload: Value| {
         Update::Event(RawEvent::new(
             "messages",
@@ -119,19 +119,18 @@ fn split_messages(value: &Value, entry_id: Option<&str>, received_ms: i64, out: 
         ))
     };
 
-    for m in items("messages") {
-        match parse_message(&m, pni.as_deref(), &contacts, received_ms) {
-            Some(msg) => out.push(Update::Message(Box::new(msg))),
-            None => out.push(raw("message", m)),
+    for m in messages {
+        match parse_message(m, pni.as_deref(), &contacts, received_ms) {
+            Ok(msg) => out.push(Update::Message(Box::new(msg))),
+            Err(m) => out.push(raw("message", m)),
         }
     }
-    for s in items("statuses") {
+    for s in statuses {
         match parse_status(&s, pni.as_deref(), received_ms) {
             Some(st) => out.push(Update::Status(st)),
             None => out.push(raw("status", s)),
         }
     }
-    let errors = items("errors");
     if !errors.is_empty() {
         out.push(raw("errors", Value::Array(errors)));
     }
@@ -170,7 +169,57 @@ pub(crate) fn first_error(v: Option<&Value>) -> Option<ErrorInfo> {
     Some(ErrorInfo { code, title, details })
 }
 
-fn parse_message(m: &Value, pni: Option<&str>, contacts: &[WireContact], received_ms: i64) -> Option<StoredMessage> {
+/// A message, or the item back unchanged (to keep raw) when it has no usable id or sender.
+fn parse_message(
+    m: Value,
+    pni: Option<&str>,
+    contacts: &[WireContact],
+    received_ms: i64,
+) -> Result<StoredMessage, Value> {
+    let Some((wamid, customer, wa_id, user_id, contact)) = identify(&m, contacts) else {
+        return Err(m);
+    };
+    let Value::Object(mut obj) = m else { return Err(m) };
+    let msg_type = obj.get("type").and_then(Value::as_str).unwrap_or("unknown").to_owned();
+    let content = obj.remove(&msg_type).unwrap_or(Value::Null);
+    let text = text_of(&msg_type, &content);
+    let timestamp_ms = timestamp_ms(obj.get("timestamp")).unwrap_or(received_ms);
+    let error = first_error(obj.get("errors"));
+    let context = obj.remove("context");
+    let referral = obj.remove("referral");
+    Ok(StoredMessage {
+        id: MessageId::for_wamid(&wamid),
+        wamid: Some(wamid),
+        phone_number_id: pni.unwrap_or_default().to_owned(),
+        customer,
+        wa_id,
+        user_id,
+        direction: Direction::Inbound,
+        opens_window: msg_type != "system",
+        text,
+        content,
+        context,
+        referral,
+        error,
+        status: "received".to_owned(),
+        timestamp_ms,
+        profile_name: contact.and_then(|c| c.profile.as_ref()).and_then(|p| p.name.clone()),
+        msg_type,
+        extra: leftover(obj),
+    })
+}
+
+/// The message's wamid and its sender: `(wamid, customer, wa_id, user_id, contact)`.
+fn identify<'c>(
+    m: &Value,
+    contacts: &'c [WireContact],
+) -> Option<(
+    Wamid,
+    CustomerKey,
+    Option<String>,
+    Option<String>,
+    Option<&'c WireContact>,
+)> {
     let obj = m.as_object()?;
     let wamid = Wamid::parse(obj.get("id")?.as_str()?).ok()?;
     let wa_id = str_field(m, "from").filter(|s| !s.is_empty());
@@ -192,50 +241,16 @@ fn parse_message(m: &Value, pni: Option<&str>, contacts: &[WireContact], receive
     });
     let user_id = from_user_id.or_else(|| contact.and_then(|c| c.user_id.clone()));
     let customer = CustomerKey::parse(wa_id.as_deref().or(user_id.as_deref())?).ok()?;
-    let msg_type = str_field(m, "type").unwrap_or_else(|| "unknown".to_owned());
-    let content = obj.get(&msg_type).cloned().unwrap_or(Value::Null);
-    let text = text_of(&msg_type, &content);
-    Some(StoredMessage {
-        id: MessageId::for_wamid(&wamid),
-        wamid: Some(wamid),
-        phone_number_id: pni.unwrap_or_default().to_owned(),
-        customer,
-        wa_id,
-        user_id,
-        direction: Direction::Inbound,
-        opens_window: msg_type != "system",
-        text,
-        content,
-        context: obj.get("context").cloned(),
-        referral: obj.get("referral").cloned(),
-        error: first_error(obj.get("errors")),
-        status: "received".to_owned(),
-        timestamp_ms: timestamp_ms(obj.get("timestamp")).unwrap_or(received_ms),
-        profile_name: contact.and_then(|c| c.profile.as_ref()).and_then(|p| p.name.clone()),
-        msg_type,
-        extra: leftover(obj),
-    })
+    Some((wamid, customer, wa_id, user_id, contact))
 }
 
-/// Top-level message fields we do not model, kept so nothing is lost.
-fn leftover(obj: &Map<String, Value>) -> Option<Value> {
-    let known = [
-        "id",
-        "from",
-        "from_user_id",
-        "timestamp",
-        "type",
-        "context",
-        "referral",
-        "errors",
-    ];
-    let msg_type = obj.get("type").and_then(Value::as_str).unwrap_or("");
-    let rest: Map<String, Value> = obj
-        .iter()
-        .filter(|(k, _)| !known.contains(&k.as_str()) && k.as_str() != msg_type)
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    (!rest.is_empty()).then_some(Value::Object(rest))
+/// Top-level message fields we do not model, kept so nothing is lost. The type's content, context
+/// and referral have already been taken out.
+fn leftover(mut obj: Map<String, Value>) -> Option<Value> {
+    for known in ["id", "from", "from_user_id", "timestamp", "type", "errors"] {
+        obj.remove(known);
+    }
+    (!obj.is_empty()).then_some(Value::Object(obj))
 }
 
 /// The human-readable text of a message: body, caption, or the title of a reply.
