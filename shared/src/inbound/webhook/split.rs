@@ -176,7 +176,14 @@ fn parse_message(
     contacts: &[WireContact],
     received_ms: i64,
 ) -> Result<StoredMessage, Value> {
-    let Some((wamid, customer, wa_id, user_id, contact)) = identify(&m, contacts) else {
+    let Some(Sender {
+        wamid,
+        customer,
+        wa_id,
+        user_id,
+        contact,
+    }) = identify(&m, contacts)
+    else {
         return Err(m);
     };
     let Value::Object(mut obj) = m else { return Err(m) };
@@ -209,17 +216,17 @@ fn parse_message(
     })
 }
 
-/// The message's wamid and its sender: `(wamid, customer, wa_id, user_id, contact)`.
-fn identify<'c>(
-    m: &Value,
-    contacts: &'c [WireContact],
-) -> Option<(
-    Wamid,
-    CustomerKey,
-    Option<String>,
-    Option<String>,
-    Option<&'c WireContact>,
-)> {
+/// Who sent a message, as the webhook tells it.
+struct Sender<'c> {
+    wamid: Wamid,
+    customer: CustomerKey,
+    wa_id: Option<String>,
+    user_id: Option<String>,
+    contact: Option<&'c WireContact>,
+}
+
+/// The message's wamid and its sender.
+fn identify<'c>(m: &Value, contacts: &'c [WireContact]) -> Option<Sender<'c>> {
     let obj = m.as_object()?;
     let wamid = Wamid::parse(obj.get("id")?.as_str()?).ok()?;
     let wa_id = str_field(m, "from").filter(|s| !s.is_empty());
@@ -241,7 +248,13 @@ fn identify<'c>(
     });
     let user_id = from_user_id.or_else(|| contact.and_then(|c| c.user_id.clone()));
     let customer = CustomerKey::parse(wa_id.as_deref().or(user_id.as_deref())?).ok()?;
-    Some((wamid, customer, wa_id, user_id, contact))
+    Some(Sender {
+        wamid,
+        customer,
+        wa_id,
+        user_id,
+        contact,
+    })
 }
 
 /// Top-level message fields we do not model, kept so nothing is lost. The type's content, context
