@@ -214,16 +214,25 @@ pub async fn send_run(limit_mps: f64, count: usize, data_dir: &Path) -> anyhow::
     use wabridge::app::{App, Settings};
     use wabridge::graph::GraphClient;
     use wabridge::outbound::request::validate;
-    use wabridge::outbound::sender::{Sender, SenderConfig};
+    use wabridge::outbound::sender::SenderConfig;
     use wabridge::ports::{Clock, SystemClock};
     use wabridge::runtime::consume::{self, Handler};
 
     std::fs::create_dir_all(data_dir)?;
+    let config = wabridge::Config::from_env()?;
+    let deployed = Settings::from_config(&config);
+    let settings = Settings {
+        sender: SenderConfig {
+            throughput_mps: limit_mps,
+            ..deployed.sender
+        },
+        ..deployed
+    };
     let store = Arc::new(SqliteStore::open(&data_dir.join("store.db"))?);
     let outbound = Arc::new(SqliteQueue::open(
         &data_dir.join("queue.db"),
         "outbound",
-        Duration::from_secs(30),
+        settings.queue_visibility,
     )?);
     let sandbox = crate::sandbox::Sandbox::new(crate::sandbox::SandboxConfig {
         webhook_url: None,
@@ -235,12 +244,12 @@ pub async fn send_run(limit_mps: f64, count: usize, data_dir: &Path) -> anyhow::
     let server = sandbox.serve(listener);
     let graph = GraphClient::new(
         &base,
-        "v25.0",
+        &config.api_version,
         secrecy::SecretString::from("bench"),
-        Duration::from_secs(10),
+        settings.graph_timeout,
     )?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let app = App::new(Settings::from_config(&wabridge::Config::from_env()?), clock.clone());
+    let app = App::new(settings, clock);
     let enqueuer = app.enqueuer(
         store.clone(),
         store.clone(),
@@ -253,17 +262,7 @@ pub async fn send_run(limit_mps: f64, count: usize, data_dir: &Path) -> anyhow::
         let cmd = validate(&body).map_err(|e| anyhow::anyhow!("invalid bench message: {e:?}"))?;
         enqueuer.enqueue(&cmd).await?;
     }
-    let config = SenderConfig {
-        throughput_mps: limit_mps,
-        ..SenderConfig::default()
-    };
-    let sender: Arc<dyn Handler> = Arc::new(Sender::new(
-        store,
-        graph,
-        Arc::new(MemoryRateLimiter::default()),
-        clock,
-        config,
-    ));
+    let sender: Arc<dyn Handler> = Arc::new(app.sender(store, Arc::new(MemoryRateLimiter::default()), graph));
     let deadline = Instant::now() + Duration::from_secs((count as f64 / limit_mps * 3.0 + 30.0) as u64);
     let workers: Vec<_> = (0..4)
         .map(|_| {
