@@ -186,8 +186,10 @@ impl LocalStack {
         let (processor, sender) = self.consumers();
         let processor: Arc<dyn Handler> = Arc::new(processor);
         let sender: Arc<dyn Handler> = Arc::new(sender);
-        let mut workers = spawn_consumers(processor, self.queue.clone(), n, stop.clone());
-        workers.extend(spawn_consumers(sender, self.outbound.clone(), n, stop));
+        let inbound_batch = self.app.settings.inbound_batch;
+        let mut workers = spawn_consumers(processor, self.queue.clone(), n, inbound_batch, stop.clone());
+        // The sender takes SQS-sized batches: its rate-limit grants are sized per batch.
+        workers.extend(spawn_consumers(sender, self.outbound.clone(), n, 10, stop));
         workers
     }
 
@@ -213,6 +215,7 @@ fn spawn_consumers(
     handler: Arc<dyn Handler>,
     queue: Arc<dyn Queue>,
     n: usize,
+    batch: u32,
     stop: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     (0..n)
@@ -220,9 +223,9 @@ fn spawn_consumers(
             let (handler, queue, stop) = (handler.clone(), queue.clone(), stop.clone());
             tokio::spawn(async move {
                 while !*stop.borrow() {
-                    if let Err(e) =
-                        consume::poll_once(handler.as_ref(), queue.as_ref(), Duration::from_millis(500)).await
-                    {
+                    let polled =
+                        consume::poll_batch(handler.as_ref(), queue.as_ref(), batch, Duration::from_millis(500)).await;
+                    if let Err(e) = polled {
                         tracing::error!(error = %e, "worker: queue unavailable; pausing");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }

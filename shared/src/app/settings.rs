@@ -24,6 +24,9 @@ pub struct Settings {
     pub queue_visibility: Duration,
     /// Local stack: concurrent workers per queue.
     pub workers: usize,
+    /// Local stack: webhooks one inbound worker takes at once (SQS gives Lambda at most 10). They
+    /// are applied concurrently, so their writes share commits.
+    pub inbound_batch: u32,
 }
 
 impl Settings {
@@ -43,6 +46,7 @@ impl Settings {
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
             queue_visibility: Duration::from_secs(30),
             workers: 2,
+            inbound_batch: 10,
         }
     }
 
@@ -59,6 +63,7 @@ impl Settings {
                 recheck_after: Duration::from_secs(15),
                 ..deployed.sender
             },
+            inbound_batch: 100,
             ..deployed
         }
     }
@@ -78,6 +83,7 @@ impl Settings {
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
             queue_visibility: Duration::from_secs(1),
             workers: 2,
+            inbound_batch: 10,
         }
     }
 }

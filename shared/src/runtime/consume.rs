@@ -92,9 +92,21 @@ pub async fn settle(queue: &dyn Queue, delivery: &Delivery, outcome: &Outcome) -
     }
 }
 
-/// Receives one batch (waiting up to `wait`), handles and settles it; returns how many it received.
+/// Receives one batch of up to 10 (SQS's batch), waiting up to `wait`, handles and settles it;
+/// returns how many it received.
 pub async fn poll_once(handler: &dyn Handler, queue: &dyn Queue, wait: Duration) -> Result<usize, PortError> {
-    let batch = queue.receive(10, wait).await?;
+    poll_batch(handler, queue, 10, wait).await
+}
+
+/// [`poll_once`] with up to `max` records: a local queue gives larger batches, whose writes then
+/// share commits.
+pub async fn poll_batch(
+    handler: &dyn Handler,
+    queue: &dyn Queue,
+    max: u32,
+    wait: Duration,
+) -> Result<usize, PortError> {
+    let batch = queue.receive(max, wait).await?;
     let outcomes = handler.handle_batch(&batch).await;
     let settled = futures::future::join_all(batch.iter().zip(&outcomes).map(|(d, o)| settle(queue, d, o))).await;
     settled.into_iter().collect::<Result<Vec<()>, PortError>>()?;

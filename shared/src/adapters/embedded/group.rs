@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, Transaction};
 
-use super::{IMMEDIATE, sql_err};
+use super::{IMMEDIATE, exec, sql_err};
 use crate::ports::PortError;
 
 /// Most writes in one transaction, so a burst cannot hold the file for long.
@@ -68,14 +68,12 @@ fn in_savepoint<T>(
     op: &'static str,
     f: impl FnOnce(&Transaction<'_>) -> Result<T, PortError>,
 ) -> Result<T, PortError> {
-    tx.execute_batch("SAVEPOINT w").map_err(sql_err(op))?;
+    exec(tx, "SAVEPOINT w", []).map_err(sql_err(op))?;
     let result = f(tx);
-    let end = if result.is_ok() {
-        "RELEASE w"
-    } else {
-        "ROLLBACK TO w; RELEASE w"
-    };
-    tx.execute_batch(end).map_err(sql_err(op))?;
+    if result.is_err() {
+        exec(tx, "ROLLBACK TO w", []).map_err(sql_err(op))?;
+    }
+    exec(tx, "RELEASE w", []).map_err(sql_err(op))?;
     result
 }
 

@@ -32,7 +32,14 @@ pub(crate) fn open(path: &std::path::Path) -> Result<rusqlite::Connection, PortE
     let conn = rusqlite::Connection::open(path).map_err(sql_err("open sqlite"))?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;")
         .map_err(sql_err("configure sqlite"))?;
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// Runs one statement through the connection's statement cache: the hot writes are the same few
+/// statements over and over, and preparing each anew costs more than running it.
+pub(crate) fn exec<P: rusqlite::Params>(conn: &rusqlite::Connection, sql: &str, params: P) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
 }
 
 /// Write transactions take the write lock up front: a deferred transaction that upgrades from read

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::Notify;
 
 use super::group::GroupCommit;
-use super::{IMMEDIATE, Migration, blocking, migrate, open, sql_err};
+use super::{Migration, blocking, exec, migrate, open, sql_err};
 use crate::ports::{Clock, DeadLetter, Delivery, PortError, Queue, SystemClock};
 
 /// The queue file's schema history. Append, never edit: a file records how many it has applied.
@@ -86,43 +86,6 @@ impl SqliteQueue {
         self
     }
 
-    fn take(&self, max: u32) -> Result<Vec<Delivery>, PortError> {
-        let mut conn = lock(&self.conn)?;
-        let tx = conn.transaction_with_behavior(IMMEDIATE).map_err(sql_err("receive"))?;
-        let now = self.clock.now_ms();
-        let rows: Vec<(i64, String, u32)> = {
-            let mut stmt = tx
-                .prepare_cached(
-                    "SELECT id, body, receive_count FROM queue WHERE queue = ?1 AND visible_at <= ?2 ORDER BY id LIMIT ?3",
-                )
-                .map_err(sql_err("receive"))?;
-            stmt.query_map(params![&*self.name, now, max], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .map_err(sql_err("receive"))?
-            .collect::<Result<_, _>>()
-            .map_err(sql_err("receive"))?
-        };
-        let hidden_until = now + i64::try_from(self.visibility.as_millis()).unwrap_or(i64::MAX / 2);
-        let mut out = Vec::with_capacity(rows.len());
-        for (id, body, count) in rows {
-            let receipt = format!("{id}:{}", ulid::Ulid::new());
-            tx.execute(
-                "UPDATE queue SET visible_at = ?1, receive_count = receive_count + 1, receipt = ?2 WHERE id = ?3",
-                params![hidden_until, receipt, id],
-            )
-            .map_err(sql_err("receive"))?;
-            out.push(Delivery {
-                id: id.to_string(),
-                body,
-                receive_count: count + 1,
-                receipt,
-            });
-        }
-        tx.commit().map_err(sql_err("receive"))?;
-        Ok(out)
-    }
-
     fn row_of(receipt: &str) -> Result<i64, PortError> {
         receipt
             .split_once(':')
@@ -142,6 +105,38 @@ impl SqliteQueue {
     }
 }
 
+/// Takes up to `max` visible messages of queue `name`, hiding them until `hidden_until`.
+fn take(tx: &Transaction<'_>, name: &str, now: i64, hidden_until: i64, max: u32) -> Result<Vec<Delivery>, PortError> {
+    let rows: Vec<(i64, String, u32)> = {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT id, body, receive_count FROM queue WHERE queue = ?1 AND visible_at <= ?2 ORDER BY id LIMIT ?3",
+            )
+            .map_err(sql_err("receive"))?;
+        stmt.query_map(params![name, now, max], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(sql_err("receive"))?
+            .collect::<Result<_, _>>()
+            .map_err(sql_err("receive"))?
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, body, count) in rows {
+        let receipt = format!("{id}:{}", ulid::Ulid::new());
+        exec(
+            tx,
+            "UPDATE queue SET visible_at = ?1, receive_count = receive_count + 1, receipt = ?2 WHERE id = ?3",
+            params![hidden_until, receipt, id],
+        )
+        .map_err(sql_err("receive"))?;
+        out.push(Delivery {
+            id: id.to_string(),
+            body,
+            receive_count: count + 1,
+            receipt,
+        });
+    }
+    Ok(out)
+}
+
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn send(&self, body: &str) -> Result<(), PortError> {
@@ -149,7 +144,8 @@ impl Queue for SqliteQueue {
         let now = self.clock.now_ms();
         self.writer
             .write("send", move |tx| {
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO queue (queue, body, visible_at) VALUES (?1, ?2, ?3)",
                     params![&*name, body, now],
                 )
@@ -164,8 +160,12 @@ impl Queue for SqliteQueue {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let notified = self.notify.notified();
-            let me = self.clone();
-            let batch = blocking("receive", move || me.take(max)).await?;
+            let (name, now) = (self.name.clone(), self.clock.now_ms());
+            let hidden_until = now + i64::try_from(self.visibility.as_millis()).unwrap_or(i64::MAX / 2);
+            let batch = self
+                .writer
+                .write("receive", move |tx| take(tx, &name, now, hidden_until, max))
+                .await?;
             let now = tokio::time::Instant::now();
             if !batch.is_empty() || now >= deadline {
                 return Ok(batch);
@@ -180,9 +180,13 @@ impl Queue for SqliteQueue {
         let (id, receipt) = (Self::row_of(receipt)?, receipt.to_owned());
         self.writer
             .write("ack", move |tx| {
-                tx.execute("DELETE FROM queue WHERE id = ?1 AND receipt = ?2", params![id, receipt])
-                    .map_err(sql_err("ack"))
-                    .map(drop)
+                exec(
+                    tx,
+                    "DELETE FROM queue WHERE id = ?1 AND receipt = ?2",
+                    params![id, receipt],
+                )
+                .map_err(sql_err("ack"))
+                .map(drop)
             })
             .await
     }
@@ -192,7 +196,8 @@ impl Queue for SqliteQueue {
         let at = self.clock.now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
         self.writer
             .write("retry later", move |tx| {
-                tx.execute(
+                exec(
+                    tx,
                     "UPDATE queue SET visible_at = ?1 WHERE id = ?2 AND receipt = ?3",
                     params![at, id, receipt],
                 )
@@ -220,12 +225,13 @@ impl Queue for SqliteQueue {
                 .optional()
                 .map_err(sql_err("dead letter"))?;
             if let Some((body, count)) = row {
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO dead_letters (queue, body, reason, receive_count, failed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![&*name, body, reason, count, now],
                 )
                 .map_err(sql_err("dead letter"))?;
-                tx.execute("DELETE FROM queue WHERE id = ?1", [id]).map_err(sql_err("dead letter"))?;
+                exec(tx, "DELETE FROM queue WHERE id = ?1", [id]).map_err(sql_err("dead letter"))?;
             }
             Ok(())
         })

@@ -1,6 +1,6 @@
 //! Idempotency on SqliteStore: `Idempotency-Key` claims.
 
-use crate::adapters::embedded::sql_err;
+use crate::adapters::embedded::{exec, sql_err};
 use crate::domain::IdempotencyClaim;
 use async_trait::async_trait;
 use rusqlite::params;
@@ -20,17 +20,18 @@ impl Idempotency for SqliteStore {
         let now = self.clock.now_ms();
         self.write("claim idempotency key", move |tx| {
             let op = sql_err("claim idempotency key");
-            tx.execute(
+            exec(
+                tx,
                 "DELETE FROM idempotency WHERE key = ?1 AND expires_at < ?2",
                 params![key, now],
             )
             .map_err(&op)?;
-            let n = tx
-                .execute(
-                    "INSERT OR IGNORE INTO idempotency (key, fingerprint, expires_at) VALUES (?1, ?2, ?3)",
-                    params![key, fp, expires_ms],
-                )
-                .map_err(&op)?;
+            let n = exec(
+                tx,
+                "INSERT OR IGNORE INTO idempotency (key, fingerprint, expires_at) VALUES (?1, ?2, ?3)",
+                params![key, fp, expires_ms],
+            )
+            .map_err(&op)?;
             if n == 1 {
                 return Ok(IdempotencyClaim::New);
             }
@@ -56,7 +57,8 @@ impl Idempotency for SqliteStore {
     async fn finish_idempotency(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<(), PortError> {
         let (key, body) = (key.to_owned(), json(body)?);
         self.write("finish idempotency key", move |tx| {
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE idempotency SET status = ?2, body = ?3 WHERE key = ?1",
                 params![key, status, body],
             )
@@ -69,7 +71,7 @@ impl Idempotency for SqliteStore {
     async fn release_idempotency(&self, key: &str) -> Result<(), PortError> {
         let key = key.to_owned();
         self.write("release idempotency key", move |tx| {
-            tx.execute("DELETE FROM idempotency WHERE key = ?1 AND status IS NULL", [key])
+            exec(tx, "DELETE FROM idempotency WHERE key = ?1 AND status IS NULL", [key])
                 .map_err(sql_err("release idempotency key"))
                 .map(drop)
         })

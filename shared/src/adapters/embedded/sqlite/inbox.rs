@@ -1,6 +1,6 @@
 //! Inbox on SqliteStore: what the inbound processor writes: messages, statuses and raw events.
 
-use crate::adapters::embedded::sql_err;
+use crate::adapters::embedded::{exec, sql_err};
 use crate::domain::{RawEvent, Recorded, StatusUpdate, StoredMessage};
 use async_trait::async_trait;
 use rusqlite::params;
@@ -26,7 +26,8 @@ impl Inbox for SqliteStore {
         self.write("apply status", move |tx| {
             let mut rec = status_of(tx, u.wamid.as_str())?.unwrap_or_default();
             rec.apply(&u);
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO statuses (wamid, doc) VALUES (?1, ?2) ON CONFLICT(wamid) DO UPDATE SET doc = excluded.doc",
                 params![u.wamid.as_str(), json(&rec)?],
             )
@@ -39,12 +40,12 @@ impl Inbox for SqliteStore {
     async fn record_event(&self, event: &RawEvent) -> Result<Recorded, PortError> {
         let e = event.clone();
         self.write("record event", move |tx| {
-            let n = tx
-                .execute(
-                    "INSERT OR IGNORE INTO events (id, field, doc) VALUES (?1, ?2, ?3)",
-                    params![e.id, e.field, json(&e)?],
-                )
-                .map_err(sql_err("record event"))?;
+            let n = exec(
+                tx,
+                "INSERT OR IGNORE INTO events (id, field, doc) VALUES (?1, ?2, ?3)",
+                params![e.id, e.field, json(&e)?],
+            )
+            .map_err(sql_err("record event"))?;
             Ok(if n == 1 { Recorded::New } else { Recorded::Duplicate })
         })
         .await

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::group::GroupCommit;
-use super::{Migration, blocking, migrate, open, sql_err};
+use super::{Migration, blocking, exec, migrate, open, sql_err};
 use crate::domain::{
     Contact, Conversation, Direction, LastMessage, MessageId, Recorded, SendProgress, SendState, StatusRecord,
     StoredMessage, Wamid, seq_key,
@@ -159,19 +159,19 @@ fn insert_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<Recorded, P
         Direction::Outbound if m.wamid.is_some() => Some(SendState::Accepted.as_str()),
         Direction::Outbound => Some(SendState::Queued.as_str()),
     };
-    let n = tx
-        .execute(
-            "INSERT OR IGNORE INTO messages (id, wamid, customer, seq, doc, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                m.id.to_string(),
-                m.wamid.as_ref().map(Wamid::as_str),
-                m.customer.as_str(),
-                m.seq(),
-                json(m)?,
-                state
-            ],
-        )
-        .map_err(sql_err("insert message"))?;
+    let n = exec(
+        tx,
+        "INSERT OR IGNORE INTO messages (id, wamid, customer, seq, doc, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            m.id.to_string(),
+            m.wamid.as_ref().map(Wamid::as_str),
+            m.customer.as_str(),
+            m.seq(),
+            json(m)?,
+            state
+        ],
+    )
+    .map_err(sql_err("insert message"))?;
     Ok(if n == 1 { Recorded::New } else { Recorded::Duplicate })
 }
 
@@ -179,7 +179,8 @@ fn insert_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<Recorded, P
 fn advance_conversation(tx: &Transaction<'_>, m: &StoredMessage, new_inbound: bool) -> Result<(), PortError> {
     let op = sql_err("update conversation");
     let c = m.customer.as_str();
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO conversations (customer, wa_id, user_id, phone_number_id) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(customer) DO UPDATE SET wa_id = COALESCE(wa_id, excluded.wa_id),
                                              user_id = COALESCE(user_id, excluded.user_id)",
@@ -187,8 +188,12 @@ fn advance_conversation(tx: &Transaction<'_>, m: &StoredMessage, new_inbound: bo
     )
     .map_err(&op)?;
     if new_inbound {
-        tx.execute("UPDATE conversations SET unread = unread + 1 WHERE customer = ?1", [c])
-            .map_err(&op)?;
+        exec(
+            tx,
+            "UPDATE conversations SET unread = unread + 1 WHERE customer = ?1",
+            [c],
+        )
+        .map_err(&op)?;
     }
     let last = LastMessage {
         id: m.id.to_string(),
@@ -196,7 +201,8 @@ fn advance_conversation(tx: &Transaction<'_>, m: &StoredMessage, new_inbound: bo
         text: m.text.clone(),
         direction: m.direction,
     };
-    tx.execute(
+    exec(
+        tx,
         "UPDATE conversations SET last_message = ?2, last_seq = ?3, last_message_at = ?4, activity = ?5,
                 phone_number_id = ?6, name = COALESCE(?7, name)
          WHERE customer = ?1 AND (last_seq IS NULL OR last_seq < ?3)",
@@ -212,7 +218,8 @@ fn advance_conversation(tx: &Transaction<'_>, m: &StoredMessage, new_inbound: bo
     )
     .map_err(&op)?;
     if m.direction == Direction::Inbound && m.opens_window {
-        tx.execute(
+        exec(
+            tx,
             "UPDATE conversations SET last_inbound_at = ?2
              WHERE customer = ?1 AND (last_inbound_at IS NULL OR last_inbound_at < ?2)",
             params![c, m.timestamp_ms],
@@ -223,7 +230,8 @@ fn advance_conversation(tx: &Transaction<'_>, m: &StoredMessage, new_inbound: bo
 }
 
 fn upsert_contact(tx: &Transaction<'_>, m: &StoredMessage) -> Result<(), PortError> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO contacts (customer, wa_id, user_id, name, phone_number_id, first_seen_at, last_seen_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
          ON CONFLICT(customer) DO UPDATE SET

@@ -1,6 +1,6 @@
 //! Outbox on SqliteStore: the send state machine of outbound messages.
 
-use crate::adapters::embedded::sql_err;
+use crate::adapters::embedded::{exec, sql_err};
 use crate::domain::{CustomerKey, MessageId, Recorded, SendChange, SendProgress, StoredMessage};
 use async_trait::async_trait;
 use rusqlite::params;
@@ -35,22 +35,26 @@ impl Outbox for SqliteStore {
             let op = sql_err("update outbound");
             let not_final = "id = ?1 AND state IN ('queued', 'sending')";
             match &change {
-                SendChange::Attempt { at_ms, after_attempts } => tx.execute(
+                SendChange::Attempt { at_ms, after_attempts } => exec(
+                    tx,
                     &format!(
                         "UPDATE messages SET state = 'sending', attempts = attempts + 1, last_attempt = ?2
                          WHERE {not_final} AND attempts = ?3"
                     ),
                     params![id.to_string(), at_ms, after_attempts],
                 ),
-                SendChange::Accepted { wamid } => tx.execute(
+                SendChange::Accepted { wamid } => exec(
+                    tx,
                     &format!("UPDATE messages SET state = 'accepted', wamid = ?2 WHERE {not_final}"),
                     params![id.to_string(), wamid.as_str()],
                 ),
-                SendChange::Deferred { error } => tx.execute(
+                SendChange::Deferred { error } => exec(
+                    tx,
                     &format!("UPDATE messages SET state = 'queued', error = ?2 WHERE {not_final}"),
                     params![id.to_string(), json(error)?],
                 ),
-                SendChange::Failed { error } => tx.execute(
+                SendChange::Failed { error } => exec(
+                    tx,
                     &format!("UPDATE messages SET state = 'failed', error = ?2 WHERE {not_final}"),
                     params![id.to_string(), json(error)?],
                 ),
@@ -64,7 +68,8 @@ impl Outbox for SqliteStore {
     async fn close_window(&self, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError> {
         let c = customer.clone();
         self.write("close window", move |tx| {
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE conversations SET window_closed_at = ?2
                  WHERE customer = ?1 AND (window_closed_at IS NULL OR window_closed_at < ?2)",
                 params![c.as_str(), at_ms],
