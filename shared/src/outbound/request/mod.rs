@@ -1,0 +1,319 @@
+//! `POST /v1/messages` bodies, validated against WhatsApp's rules before anything is stored, with one
+//! `details` entry per wrong field. The body mirrors Meta's message object, so what passes here is
+//! what the Graph client sends (plus `messaging_product`, the recipient and our callback data).
+
+use serde_json::{Map, Value, json};
+
+use super::phone;
+
+mod kinds;
+
+use kinds::{contacts, interactive, location, media, reaction, template, text};
+
+/// Meta's limits (characters, not bytes).
+pub mod limits {
+    /// Text message body.
+    pub const TEXT_BODY: usize = 4096;
+    /// Media caption.
+    pub const CAPTION: usize = 1024;
+    /// Interactive body text.
+    pub const INTERACTIVE_BODY: usize = 1024;
+    /// Interactive header and footer text.
+    pub const HEADER_FOOTER: usize = 60;
+    /// Reply buttons per message.
+    pub const BUTTONS: usize = 3;
+    /// Reply button title.
+    pub const BUTTON_TITLE: usize = 20;
+    /// Reply button id.
+    pub const BUTTON_ID: usize = 256;
+    /// List button text.
+    pub const LIST_BUTTON: usize = 20;
+    /// List sections.
+    pub const SECTIONS: usize = 10;
+    /// List rows across all sections.
+    pub const ROWS: usize = 10;
+    /// List row title.
+    pub const ROW_TITLE: usize = 24;
+    /// List row description.
+    pub const ROW_DESCRIPTION: usize = 72;
+    /// List row id.
+    pub const ROW_ID: usize = 200;
+    /// Section title.
+    pub const SECTION_TITLE: usize = 24;
+    /// CTA URL button display text.
+    pub const CTA_DISPLAY: usize = 20;
+    /// `biz_opaque_callback_data`.
+    pub const CALLBACK_DATA: usize = 512;
+}
+
+/// Who a message goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// A number, normalised to the wa_id form.
+    WaId(String),
+    /// A business-scoped user id.
+    UserId(String),
+}
+
+impl Recipient {
+    /// The conversation key.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::WaId(s) | Self::UserId(s) => s,
+        }
+    }
+}
+
+/// A validated send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendCommand {
+    /// Who.
+    pub recipient: Recipient,
+    /// Through which business number (the configured default when absent).
+    pub phone_number_id: Option<String>,
+    /// Meta's type.
+    pub msg_type: String,
+    /// Meta's type-specific object.
+    pub content: Value,
+    /// `{"message_id": wamid}` when replying.
+    pub context: Option<Value>,
+    /// The caller's own `biz_opaque_callback_data`, kept on the message.
+    pub callback_data: Option<String>,
+    /// Body, caption or interactive body text, for previews.
+    pub text: Option<String>,
+}
+
+impl SendCommand {
+    /// Templates are the only messages allowed outside the 24-hour window.
+    pub fn needs_open_window(&self) -> bool {
+        self.msg_type != "template"
+    }
+}
+
+/// One wrong field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// JSON path of the field (`interactive.action.buttons[3]`).
+    pub field: String,
+    /// Stable code (`too_long`, `required`, `invalid_phone_number`, …).
+    pub code: &'static str,
+    /// What is wrong, for people.
+    pub reason: String,
+}
+
+#[derive(Default)]
+struct Check {
+    errors: Vec<FieldError>,
+}
+
+fn chars(s: &str) -> usize {
+    s.chars().count()
+}
+
+impl Check {
+    fn err(&mut self, field: impl Into<String>, code: &'static str, reason: impl Into<String>) {
+        self.errors.push(FieldError {
+            field: field.into(),
+            code,
+            reason: reason.into(),
+        });
+    }
+
+    /// A required non-empty string of at most `max` characters; `field` is its path, whose last
+    /// segment is its key in `v`.
+    fn text<'a>(&mut self, v: &'a Value, field: &str, max: usize) -> Option<&'a str> {
+        let key = field.rsplit('.').next().unwrap_or(field);
+        match v.get(key) {
+            None | Some(Value::Null) => {
+                self.err(field, "required", "is required");
+                None
+            }
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                self.err(field, "required", "must not be empty");
+                None
+            }
+            _ => self.opt_text(v, key, field, max),
+        }
+    }
+
+    /// An optional string of at most `max` characters.
+    fn opt_text<'a>(&mut self, v: &'a Value, key: &str, field: &str, max: usize) -> Option<&'a str> {
+        match v.get(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                if chars(s) > max {
+                    self.err(
+                        field,
+                        "too_long",
+                        format!("must be at most {max} characters, is {}", chars(s)),
+                    );
+                }
+                Some(s)
+            }
+            Some(_) => {
+                self.err(field, "invalid_type", "must be a string");
+                None
+            }
+        }
+    }
+
+    fn object<'a>(&mut self, v: &'a Value, key: &str, field: &str) -> Option<&'a Map<String, Value>> {
+        match v.get(key) {
+            Some(Value::Object(o)) => Some(o),
+            None | Some(Value::Null) => {
+                self.err(field, "required", "is required");
+                None
+            }
+            Some(_) => {
+                self.err(field, "invalid_type", "must be an object");
+                None
+            }
+        }
+    }
+
+    fn https(&mut self, url: &str, field: &str) {
+        if !url.starts_with("https://") || url.len() <= "https://".len() {
+            self.err(field, "invalid_url", "must be an https:// URL");
+        }
+    }
+}
+
+const MEDIA: &[&str] = &["image", "video", "audio", "document", "sticker"];
+const TYPES: &[&str] = &[
+    "text",
+    "image",
+    "video",
+    "audio",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "interactive",
+    "template",
+    "reaction",
+];
+
+/// Validates a `POST /v1/messages` body.
+pub fn validate(body: &Value) -> Result<SendCommand, Vec<FieldError>> {
+    let mut c = Check::default();
+    if !body.is_object() {
+        c.err("body", "invalid_type", "must be a JSON object");
+        return Err(c.errors);
+    }
+    let recipient = match (body.get("to"), body.get("recipient")) {
+        (Some(Value::String(to)), _) => match phone::normalize(to) {
+            Ok(w) => Some(Recipient::WaId(w)),
+            Err(e) => {
+                c.err("to", "invalid_phone_number", e.0);
+                None
+            }
+        },
+        (None | Some(Value::Null), Some(Value::String(u))) if !u.trim().is_empty() && u.len() <= 128 => {
+            Some(Recipient::UserId(u.trim().to_owned()))
+        }
+        (Some(_), _) => {
+            c.err("to", "invalid_type", "must be a string");
+            None
+        }
+        _ => {
+            c.err(
+                "to",
+                "required",
+                "give `to` (a phone number) or `recipient` (a business-scoped user id)",
+            );
+            None
+        }
+    };
+    let phone_number_id = c
+        .opt_text(body, "phone_number_id", "phone_number_id", 64)
+        .map(str::to_owned);
+    if phone_number_id
+        .as_deref()
+        .is_some_and(|p| !p.chars().all(|ch| ch.is_ascii_digit()))
+    {
+        c.err("phone_number_id", "invalid_id", "must be digits");
+    }
+    let msg_type = match body.get("type").and_then(Value::as_str) {
+        Some(t) if TYPES.contains(&t) => t.to_owned(),
+        Some(t) => {
+            c.err(
+                "type",
+                "unsupported_type",
+                format!("{t:?} is not one of {}", TYPES.join(", ")),
+            );
+            return Err(c.errors);
+        }
+        None => {
+            c.err("type", "required", format!("is required: one of {}", TYPES.join(", ")));
+            return Err(c.errors);
+        }
+    };
+    let content = body.get(&msg_type).cloned().unwrap_or(Value::Null);
+    if !content.is_object() && msg_type != "contacts" {
+        c.err(
+            &msg_type,
+            "required",
+            format!("an object `{msg_type}` is required for type {msg_type}"),
+        );
+        return Err(c.errors);
+    }
+    let text = match msg_type.as_str() {
+        "text" => text(&mut c, &content),
+        t if MEDIA.contains(&t) => media(&mut c, t, &content),
+        "location" => location(&mut c, &content),
+        "contacts" => contacts(&mut c, &content),
+        "interactive" => interactive(&mut c, &content),
+        "template" => template(&mut c, &content),
+        _ => reaction(&mut c, &content),
+    }
+    .map(str::to_owned);
+    let context = match body.get("context") {
+        None | Some(Value::Null) => None,
+        Some(ctx) => match ctx.get("message_id").and_then(Value::as_str) {
+            Some(id) if crate::domain::Wamid::parse(id).is_ok() => Some(json!({"message_id": id})),
+            _ => {
+                c.err(
+                    "context.message_id",
+                    "required",
+                    "must be the wamid of the message replied to",
+                );
+                None
+            }
+        },
+    };
+    let callback_data = c.opt_text(
+        body,
+        "biz_opaque_callback_data",
+        "biz_opaque_callback_data",
+        limits::CALLBACK_DATA,
+    );
+    let callback_data = callback_data.map(str::to_owned);
+    match recipient {
+        Some(recipient) if c.errors.is_empty() => Ok(SendCommand {
+            recipient,
+            phone_number_id,
+            msg_type,
+            content,
+            context,
+            callback_data,
+            text,
+        }),
+        _ => Err(c.errors),
+    }
+}
+
+/// The body the Graph client posts for a stored outbound message: Meta's message object with our
+/// message id as `biz_opaque_callback_data`, so every status webhook links back to it.
+pub fn graph_body(to: &Recipient, msg_type: &str, content: &Value, context: Option<&Value>, our_id: &str) -> Value {
+    let mut body = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "type": msg_type});
+    match to {
+        Recipient::WaId(w) => body["to"] = json!(w),
+        Recipient::UserId(u) => body["recipient"] = json!(u),
+    }
+    body[msg_type] = content.clone();
+    if let Some(ctx) = context {
+        body["context"] = ctx.clone();
+    }
+    body["biz_opaque_callback_data"] = json!(our_id);
+    body
+}
