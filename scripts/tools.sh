@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, idempotently, every tool the tests need that a fresh machine lacks, into the repo's own
-# ignored .tools/ folder: moto server (AWS emulator) and cfn-lint in a Python venv, and cargo-nextest.
+# ignored .tools/ folder: moto server (AWS emulator) and cfn-lint in a Python venv, aws-sam-cli in
+# another, and cargo-nextest.
 # Versions are pinned so CI and laptops run the same tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,20 +26,23 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked --root .tools/cargo "cargo-nextest@$NEXTEST_VERSION"
 fi
 
-# The deploy check (./scripts/test --deploy) also needs SAM and cargo-lambda (which brings zig).
-if [ "${1:-}" = "--deploy" ]; then
-  SAM_VERSION=1.170.0
-  CARGO_LAMBDA_VERSION=1.9.2
-  DEPLOY_VENV=.tools/deploy-venv
-  DEPLOY_STAMP="$DEPLOY_VENV/.installed-sam-$SAM_VERSION-cargo-lambda-$CARGO_LAMBDA_VERSION"
-  if [ ! -f "$DEPLOY_STAMP" ]; then
-    echo "tools: installing aws-sam-cli==$SAM_VERSION and cargo-lambda==$CARGO_LAMBDA_VERSION into $DEPLOY_VENV" >&2
-    rm -rf "$DEPLOY_VENV"
-    python3 -m venv "$DEPLOY_VENV"
-    "$DEPLOY_VENV/bin/pip" install --quiet --disable-pip-version-check \
-      "aws-sam-cli==$SAM_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION"
-    touch "$DEPLOY_STAMP"
-  fi
+# SAM, for `sam validate --lint` on every run, in its own venv (its pins differ from moto's); the
+# deploy check (./scripts/test --deploy) adds cargo-lambda, which brings zig.
+SAM_VERSION=1.170.0
+CARGO_LAMBDA_VERSION=1.9.2
+SAM_VENV=.tools/sam-venv
+SAM_STAMP="$SAM_VENV/.installed-sam-$SAM_VERSION"
+if [ ! -f "$SAM_STAMP" ]; then
+  echo "tools: installing aws-sam-cli==$SAM_VERSION into $SAM_VENV" >&2
+  rm -rf "$SAM_VENV"
+  python3 -m venv "$SAM_VENV"
+  "$SAM_VENV/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_VERSION"
+  touch "$SAM_STAMP"
+fi
+if [ "${1:-}" = "--deploy" ] && [ ! -f "$SAM_VENV/.installed-cargo-lambda-$CARGO_LAMBDA_VERSION" ]; then
+  echo "tools: installing cargo-lambda==$CARGO_LAMBDA_VERSION into $SAM_VENV" >&2
+  "$SAM_VENV/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda==$CARGO_LAMBDA_VERSION"
+  touch "$SAM_VENV/.installed-cargo-lambda-$CARGO_LAMBDA_VERSION"
 fi
 
 for component in rustfmt clippy; do
