@@ -39,7 +39,7 @@ fn functions_in_template() -> Vec<(String, BTreeSet<String>)> {
 }
 
 fn declared(f: &Function) -> BTreeSet<String> {
-    f.reads.iter().map(|s| (*s).to_owned()).collect()
+    f.reads().map(str::to_owned).collect()
 }
 
 #[test]

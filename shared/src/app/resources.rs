@@ -61,83 +61,50 @@ pub const STORE_TABLES: &[&str] = &[
 pub struct Function {
     /// The binary name (`BuildProperties.Binary` in `template.yaml`).
     pub name: &'static str,
-    /// Resource names and settings it reads, `RUST_LOG` included.
-    pub reads: &'static [&'static str],
+    /// Whether it builds the store, and so reads every one of [`STORE_TABLES`].
+    pub store: bool,
+    /// The other resource names and settings it reads ([`LOG_LEVEL`] is read by every function).
+    pub env: &'static [&'static str],
 }
 
 /// `GET /webhook`.
 pub const WEBHOOK_VERIFY: Function = Function {
     name: "webhook-verify",
-    reads: &[LOG_LEVEL, VERIFY_TOKEN],
+    store: false,
+    env: &[VERIFY_TOKEN],
 };
 /// `POST /webhook` onto the inbound queue.
 pub const WEBHOOK_INGEST: Function = Function {
     name: "webhook-ingest",
-    reads: &[LOG_LEVEL, APP_SECRET, INBOUND_QUEUE_URL, BUCKET],
+    store: false,
+    env: &[APP_SECRET, INBOUND_QUEUE_URL, BUCKET],
 };
 /// The inbound queue consumer.
 pub const INBOUND_PROCESSOR: Function = Function {
     name: "inbound-processor",
-    reads: &[
-        LOG_LEVEL,
-        MAX_RECEIVES,
-        MESSAGES_TABLE,
-        STATUSES_TABLE,
-        CONVERSATIONS_TABLE,
-        CONTACTS_TABLE,
-        EVENTS_TABLE,
-        IDEMPOTENCY_TABLE,
-        INBOUND_QUEUE_URL,
-        INBOUND_DLQ_URL,
-        BUCKET,
-    ],
+    store: true,
+    env: &[MAX_RECEIVES, INBOUND_QUEUE_URL, INBOUND_DLQ_URL, BUCKET],
 };
 /// `/v1/...` reads and `/health`.
 pub const QUERY_API: Function = Function {
     name: "query-api",
-    reads: &[
-        LOG_LEVEL,
-        API_KEYS,
-        MESSAGES_TABLE,
-        STATUSES_TABLE,
-        CONVERSATIONS_TABLE,
-        CONTACTS_TABLE,
-        EVENTS_TABLE,
-        IDEMPOTENCY_TABLE,
-    ],
+    store: true,
+    env: &[API_KEYS],
 };
 /// `POST /v1/messages` and read receipts.
 pub const SEND_API: Function = Function {
     name: "send-api",
-    reads: &[
-        LOG_LEVEL,
-        API_KEYS,
-        ACCESS_TOKEN,
-        PHONE_NUMBER_ID,
-        API_VERSION,
-        MESSAGES_TABLE,
-        STATUSES_TABLE,
-        CONVERSATIONS_TABLE,
-        CONTACTS_TABLE,
-        EVENTS_TABLE,
-        IDEMPOTENCY_TABLE,
-        OUTBOUND_QUEUE_URL,
-    ],
+    store: true,
+    env: &[API_KEYS, ACCESS_TOKEN, PHONE_NUMBER_ID, API_VERSION, OUTBOUND_QUEUE_URL],
 };
 /// The outbound queue consumer that calls Graph.
 pub const OUTBOUND_SENDER: Function = Function {
     name: "outbound-sender",
-    reads: &[
-        LOG_LEVEL,
+    store: true,
+    env: &[
         ACCESS_TOKEN,
         API_VERSION,
         THROUGHPUT_MPS,
-        MESSAGES_TABLE,
-        STATUSES_TABLE,
-        CONVERSATIONS_TABLE,
-        CONTACTS_TABLE,
-        EVENTS_TABLE,
-        IDEMPOTENCY_TABLE,
         RATE_LIMITS_TABLE,
         OUTBOUND_QUEUE_URL,
         OUTBOUND_DLQ_URL,
@@ -155,10 +122,23 @@ pub const FUNCTIONS: &[Function] = &[
 ];
 
 impl Function {
+    /// Every variable this function reads.
+    pub fn reads(&self) -> impl Iterator<Item = &'static str> {
+        let tables = if self.store { STORE_TABLES } else { &[] };
+        std::iter::once(LOG_LEVEL)
+            .chain(tables.iter().copied())
+            .chain(self.env.iter().copied())
+    }
+
+    /// Whether this function reads `name`.
+    pub fn reads_var(&self, name: &str) -> bool {
+        self.reads().any(|v| v == name)
+    }
+
     /// A variable this function reads, from the environment; an error naming it if it is not
     /// declared for this function (a bug) or not set (a deployment fault).
     pub fn var(&self, name: &'static str) -> Result<String, crate::config::ConfigError> {
-        if !self.reads.contains(&name) {
+        if !self.reads_var(name) {
             return Err(crate::config::ConfigError {
                 var: name,
                 reason: format!("is not declared for {} in app::resources", self.name),

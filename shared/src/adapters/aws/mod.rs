@@ -48,8 +48,7 @@ impl TableNames {
             events: function.var(res::EVENTS_TABLE)?,
             idempotency: function.var(res::IDEMPOTENCY_TABLE)?,
             rate_limits: function
-                .reads
-                .contains(&res::RATE_LIMITS_TABLE)
+                .reads_var(res::RATE_LIMITS_TABLE)
                 .then(|| function.var(res::RATE_LIMITS_TABLE))
                 .transpose()?,
         })
@@ -113,7 +112,7 @@ impl Aws {
 
     fn queue(&self, url: &'static str, dlq: &'static str) -> Result<Arc<SqsQueue>, ConfigError> {
         let mut queue = SqsQueue::new(sqs_client(&self.sdk), self.function.var(url)?);
-        if self.function.reads.contains(&dlq) {
+        if self.function.reads_var(dlq) {
             queue = queue.with_dead_letter_queue(self.function.var(dlq)?);
         }
         Ok(Arc::new(queue))
