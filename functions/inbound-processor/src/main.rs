@@ -1,18 +1,15 @@
 //! SQS consumer for the inbound queue: applies each webhook and its reactions, and reports partial
 //! batch failures, so one bad record is retried (then dead-lettered with its reason) alone.
 
-use std::sync::Arc;
-
 use wabridge::adapters::aws::Aws;
-use wabridge::app::{App, Settings, resources};
-use wabridge::ports::SystemClock;
+use wabridge::app::{App, resources};
 use wabridge::runtime::lambda::{self, Error};
 use wabridge::{Config, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_json();
-    let app = App::new(Settings::from_config(&Config::from_env()?), Arc::new(SystemClock));
+    let app = App::deployed(&Config::from_env()?);
     let aws = Aws::load(resources::INBOUND_PROCESSOR).await;
     let store = aws.store()?;
     let processor = app.processor(store.clone(), store, aws.blobs()?);

@@ -1,12 +1,9 @@
 //! SQS consumer for the outbound queue: delivers messages to Graph within the shared rate limits and
 //! reports partial batch failures (retries carry their back-off as the record's visibility timeout).
 
-use std::sync::Arc;
-
 use wabridge::adapters::aws::Aws;
-use wabridge::app::{App, Settings, resources};
+use wabridge::app::{App, resources};
 use wabridge::graph::GraphClient;
-use wabridge::ports::SystemClock;
 use wabridge::runtime::lambda::{self, Error};
 use wabridge::{Config, telemetry};
 
@@ -14,7 +11,7 @@ use wabridge::{Config, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_json();
     let config = Config::from_env()?;
-    let app = App::new(Settings::from_config(&config), Arc::new(SystemClock));
+    let app = App::deployed(&config);
     let graph = GraphClient::from_config(&config, app.settings.graph_timeout)?;
     let aws = Aws::load(resources::OUTBOUND_SENDER).await;
     let sender = app.sender(aws.store()?, aws.limiter()?, graph);

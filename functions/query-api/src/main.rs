@@ -1,11 +1,8 @@
 //! `/v1/...` and `/health`: the read API a frontend uses. Refuses to start without API keys.
 
-use std::sync::Arc;
-
 use wabridge::adapters::aws::Aws;
 use wabridge::api::{self, ApiKeys};
-use wabridge::app::{App, Settings, resources};
-use wabridge::ports::SystemClock;
+use wabridge::app::{App, resources};
 use wabridge::runtime::lambda::{self, Error};
 use wabridge::{Config, telemetry};
 
@@ -14,7 +11,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init_json();
     let config = Config::from_env()?;
     let keys = ApiKeys::new(config.require_api_keys()?);
-    let app = App::new(Settings::from_config(&config), Arc::new(SystemClock));
+    let app = App::deployed(&config);
     let aws = Aws::load(resources::QUERY_API).await;
     lambda::serve_http(api::finish(api::query_router(app.query_state(aws.store()?), keys))).await
 }

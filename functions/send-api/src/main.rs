@@ -1,13 +1,10 @@
 //! `POST /v1/messages` and `POST /v1/messages/{id}/read`: validate, store as queued, hand to the
 //! outbound queue. Refuses to start without API keys or an access token.
 
-use std::sync::Arc;
-
 use wabridge::adapters::aws::Aws;
 use wabridge::api::{self, ApiKeys};
-use wabridge::app::{App, Settings, resources};
+use wabridge::app::{App, resources};
 use wabridge::graph::GraphClient;
-use wabridge::ports::SystemClock;
 use wabridge::runtime::lambda::{self, Error};
 use wabridge::{Config, telemetry};
 
@@ -16,7 +13,7 @@ async fn main() -> Result<(), Error> {
     telemetry::init_json();
     let config = Config::from_env()?;
     let keys = ApiKeys::new(config.require_api_keys()?);
-    let app = App::new(Settings::from_config(&config), Arc::new(SystemClock));
+    let app = App::deployed(&config);
     let graph = GraphClient::from_config(&config, app.settings.graph_timeout)?;
     let aws = Aws::load(resources::SEND_API).await;
     let store = aws.store()?;

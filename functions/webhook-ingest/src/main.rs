@@ -1,8 +1,7 @@
 //! `POST /webhook`: authenticate and queue. Refuses to start without the app secret (fail closed).
 
 use wabridge::adapters::aws::Aws;
-use wabridge::app::{App, Settings, resources};
-use wabridge::ports::SystemClock;
+use wabridge::app::{App, resources};
 use wabridge::runtime::lambda::{self, Error};
 use wabridge::{Config, api, telemetry};
 
@@ -10,7 +9,7 @@ use wabridge::{Config, api, telemetry};
 async fn main() -> Result<(), Error> {
     telemetry::init_json();
     let config = Config::from_env()?;
-    let app = App::new(Settings::from_config(&config), std::sync::Arc::new(SystemClock));
+    let app = App::deployed(&config);
     let aws = Aws::load(resources::WEBHOOK_INGEST).await;
     let ingestor = app.ingestor(config.require_app_secret()?, aws.inbound_queue()?, aws.blobs()?);
     lambda::serve_http(api::finish(api::webhook_ingest_router(ingestor))).await

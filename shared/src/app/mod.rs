@@ -85,6 +85,11 @@ impl App {
         }
     }
 
+    /// What Lambda runs: [`Settings::from_config`] and the system clock.
+    pub fn deployed(config: &crate::Config) -> Self {
+        Self::new(Settings::from_config(config), Arc::new(crate::ports::SystemClock))
+    }
+
     /// Registers a reaction every processor built from now on runs after the built-in ones.
     pub fn with_reaction(mut self, reaction: Arc<dyn Reaction>) -> Self {
         self.reactions.push(reaction);

@@ -13,10 +13,13 @@ pub use dynamo::DynamoStore;
 pub use limiter::DynamoRateLimiter;
 pub use queue::SqsQueue;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::app::resources::{self as res, Function};
 use crate::config::ConfigError;
+use crate::ports::PortError;
 
 /// The DynamoDB table names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +73,15 @@ impl TableNames {
 
 /// One function's AWS resources, resolved once at cold start from the variables
 /// [`crate::app::resources`] declares for it. Each accessor builds the adapter for one port and
-/// fails, naming the variable, if the function was not given that resource.
+/// fails, naming the variable, if the function was not given that resource. Each service's client
+/// (and so its connection pool) is built once, on first use, and shared by the adapters on it.
 #[derive(Debug, Clone)]
 pub struct Aws {
     function: Function,
     sdk: SdkConfig,
+    dynamo: OnceLock<aws_sdk_dynamodb::Client>,
+    sqs: OnceLock<aws_sdk_sqs::Client>,
+    s3: OnceLock<aws_sdk_s3::Client>,
 }
 
 impl Aws {
@@ -83,13 +90,20 @@ impl Aws {
         Self {
             function,
             sdk: load_config().await,
+            dynamo: OnceLock::new(),
+            sqs: OnceLock::new(),
+            s3: OnceLock::new(),
         }
+    }
+
+    fn dynamo(&self) -> aws_sdk_dynamodb::Client {
+        self.dynamo.get_or_init(|| dynamo_client(&self.sdk)).clone()
     }
 
     /// The DynamoDB store (every store role).
     pub fn store(&self) -> Result<Arc<DynamoStore>, ConfigError> {
         Ok(Arc::new(DynamoStore::new(
-            dynamo_client(&self.sdk),
+            self.dynamo(),
             TableNames::for_function(&self.function)?,
         )))
     }
@@ -97,7 +111,7 @@ impl Aws {
     /// The shared rate-limit buckets.
     pub fn limiter(&self) -> Result<Arc<DynamoRateLimiter>, ConfigError> {
         let table = self.function.var(res::RATE_LIMITS_TABLE)?;
-        Ok(Arc::new(DynamoRateLimiter::new(dynamo_client(&self.sdk), table)))
+        Ok(Arc::new(DynamoRateLimiter::new(self.dynamo(), table)))
     }
 
     /// The inbound queue; with its dead-letter queue when the function consumes it.
@@ -111,7 +125,8 @@ impl Aws {
     }
 
     fn queue(&self, url: &'static str, dlq: &'static str) -> Result<Arc<SqsQueue>, ConfigError> {
-        let mut queue = SqsQueue::new(sqs_client(&self.sdk), self.function.var(url)?);
+        let sqs = self.sqs.get_or_init(|| sqs_client(&self.sdk)).clone();
+        let mut queue = SqsQueue::new(sqs, self.function.var(url)?);
         if self.function.reads_var(dlq) {
             queue = queue.with_dead_letter_queue(self.function.var(dlq)?);
         }
@@ -120,10 +135,8 @@ impl Aws {
 
     /// The bucket for large webhook bodies.
     pub fn blobs(&self) -> Result<Arc<S3Blobs>, ConfigError> {
-        Ok(Arc::new(S3Blobs::new(
-            s3_client(&self.sdk),
-            self.function.var(res::BUCKET)?,
-        )))
+        let s3 = self.s3.get_or_init(|| s3_client(&self.sdk)).clone();
+        Ok(Arc::new(S3Blobs::new(s3, self.function.var(res::BUCKET)?)))
     }
 }
 
@@ -191,10 +204,6 @@ where
 fn is_misconfiguration(code: Option<&str>) -> bool {
     code.is_some_and(|c| MISCONFIGURED_CODES.contains(&c))
 }
-
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-
-use crate::ports::PortError;
 
 #[cfg(test)]
 mod tests {

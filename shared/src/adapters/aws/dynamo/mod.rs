@@ -10,6 +10,7 @@ mod outbox;
 mod read_model;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -23,8 +24,6 @@ use crate::domain::{
     Contact, Conversation, DeliveryStatus, Direction, LastMessage, Recorded, SendProgress, SendState, StatusRecord,
     StoredMessage, Wamid, seq_key,
 };
-use std::sync::Arc;
-
 use crate::ports::{Clock, PortError, SystemClock};
 use crate::read::MessageView;
 
