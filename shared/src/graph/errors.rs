@@ -174,25 +174,12 @@ impl Meaning {
     }
 }
 
-/// The code of a meaning the sandbox and tests use to make Meta say it.
-pub fn code_of(meaning: Meaning) -> i64 {
-    match meaning {
-        Meaning::ThrottleNumber => 130429,
-        Meaning::ThrottlePair => 131056,
-        Meaning::Transient => 131000,
-        Meaning::WindowClosed => 131047,
-        Meaning::TokenRevoked => 190,
-        Meaning::Template => 132000,
-        Meaning::Refused => 131026,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn each_code_appears_once_and_every_meaning_round_trips_through_its_code() {
+    fn each_code_appears_once_and_every_meaning_the_sender_acts_on_has_a_code() {
         let mut seen = std::collections::HashSet::new();
         for c in CATALOGUE {
             assert!(seen.insert(c.code), "{} twice", c.code);
@@ -206,7 +193,7 @@ mod tests {
             Meaning::Template,
             Meaning::Refused,
         ] {
-            assert_eq!(meaning(code_of(m)), m);
+            assert!(CATALOGUE.iter().any(|c| c.meaning == m), "{m:?} has no code");
         }
         assert_eq!(meaning(999_999), Meaning::Refused, "unknown codes are refusals");
     }

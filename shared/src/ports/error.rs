@@ -53,11 +53,6 @@ impl PortError {
         }
     }
 
-    /// Whether the same call may succeed later.
-    pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable { .. })
-    }
-
     /// A permanent data problem.
     pub fn invalid(op: &'static str, reason: impl Into<String>) -> Self {
         Self::Invalid {
@@ -65,9 +60,4 @@ impl PortError {
             reason: reason.into(),
         }
     }
-}
-
-/// For `map_err`: wraps an SDK or driver error as retryable, naming what was being done.
-pub fn unavailable<E: Into<BoxError>>(op: &'static str) -> impl Fn(E) -> PortError {
-    move |e| PortError::unavailable(op, e)
 }

@@ -16,7 +16,7 @@ mod read_model;
 
 pub use blobs::Blobs;
 pub use clock::{Clock, SystemClock};
-pub use error::{BoxError, PortError, unavailable};
+pub use error::{BoxError, PortError};
 pub use idempotency::Idempotency;
 pub use inbox::Inbox;
 pub use limiter::{Grant, RateLimiter};
