@@ -50,11 +50,13 @@ pub enum ReactionError {
     Permanent(String),
 }
 
+/// Only bad data is permanent. A store that is down or misconfigured retries the webhook, as the
+/// processor's own writes do, so the effect still happens once an operator has fixed it.
 impl From<PortError> for ReactionError {
     fn from(e: PortError) -> Self {
         match e {
-            PortError::Unavailable { .. } => Self::Retry(Box::new(e)),
-            other => Self::Permanent(other.to_string()),
+            PortError::Invalid { .. } => Self::Permanent(e.to_string()),
+            PortError::Unavailable { .. } | PortError::Misconfigured { .. } => Self::Retry(Box::new(e)),
         }
     }
 }
@@ -114,5 +116,89 @@ impl Reactions {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Fails with the error `fail` makes, and counts its runs.
+    struct Probe {
+        fail: fn() -> Option<ReactionError>,
+        runs: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Reaction for Probe {
+        fn name(&self) -> &str {
+            "probe"
+        }
+
+        async fn react(&self, _: Applied<'_>) -> Result<(), ReactionError> {
+            self.runs.fetch_add(1, Ordering::SeqCst);
+            (self.fail)().map_or(Ok(()), Err)
+        }
+    }
+
+    fn probe(fail: fn() -> Option<ReactionError>) -> Arc<Probe> {
+        Arc::new(Probe {
+            fail,
+            runs: AtomicUsize::new(0),
+        })
+    }
+
+    fn event() -> RawEvent {
+        RawEvent::new("account_update", "change", None, None, serde_json::json!({}))
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_is_skipped_and_the_next_reaction_still_runs() {
+        let (bad, next) = (
+            probe(|| Some(ReactionError::Permanent("bad rule".into()))),
+            probe(|| None),
+        );
+        let reactions = Reactions::new().with(bad.clone()).with(next.clone());
+        reactions.run(Applied::Event(&event())).await.unwrap();
+        assert_eq!(next.runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_retryable_failure_stops_the_run_so_the_webhook_is_retried() {
+        let (down, next) = (probe(|| Some(ReactionError::Retry("down".into()))), probe(|| None));
+        let reactions = Reactions::new().with(down.clone()).with(next.clone());
+        assert!(matches!(
+            reactions.run(Applied::Event(&event())).await,
+            Err(ReactionError::Retry(_))
+        ));
+        assert_eq!(next.runs.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn only_bad_data_is_permanent_a_store_down_or_misconfigured_retries() {
+        let io = || std::io::Error::other("x");
+        assert!(matches!(
+            ReactionError::from(PortError::unavailable("op", io())),
+            ReactionError::Retry(_)
+        ));
+        assert!(matches!(
+            ReactionError::from(PortError::misconfigured("op", io())),
+            ReactionError::Retry(_)
+        ));
+        assert!(matches!(
+            ReactionError::from(PortError::invalid("op", "corrupt row")),
+            ReactionError::Permanent(_)
+        ));
+        assert!(matches!(
+            ReactionError::from(SendError::WindowClosed {
+                window_expires_at: None
+            }),
+            ReactionError::Permanent(_)
+        ));
+        assert!(matches!(
+            ReactionError::from(SendError::QueueUnavailable(PortError::unavailable("send", io()))),
+            ReactionError::Retry(_)
+        ));
     }
 }
