@@ -152,3 +152,22 @@ impl IntoResponse for ApiError {
         (self.status, Json(body)).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misconfigured_deployment_is_an_opaque_500_and_an_outage_a_503() {
+        let io = || std::io::Error::other("AccessDeniedException: messages table");
+        let e = ApiError::from(PortError::misconfigured("record inbound", io()));
+        assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = e.body().to_string();
+        assert!(
+            body.contains("\"internal\"") && !body.contains("retry") && !body.contains("AccessDenied"),
+            "{body}"
+        );
+        let e = ApiError::from(PortError::unavailable("record inbound", io()));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

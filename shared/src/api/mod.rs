@@ -16,9 +16,8 @@ mod send;
 mod webhook;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 pub use auth::ApiKeys;
@@ -59,7 +58,7 @@ async fn json_errors(res: Response) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return res;
     }
-    let (mut parts, body) = res.into_parts();
+    let (parts, body) = res.into_parts();
     let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
     // A server error's text may name internals: it is replaced, not passed on.
     let message = match String::from_utf8_lossy(&text).trim() {
@@ -76,12 +75,12 @@ async fn json_errors(res: Response) -> Response {
         s if s.is_server_error() => "internal",
         _ => "invalid_request",
     };
-    let json = ApiError::new(status, code, message).into_response();
-    let (json_parts, json_body) = json.into_parts();
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts
-        .headers
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    drop(json_parts);
-    Response::from_parts(parts, Body::new(json_body))
+    // The JSON answer keeps whatever other headers the rejection set.
+    let mut json = ApiError::new(status, code, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    json
 }

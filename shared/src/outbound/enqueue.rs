@@ -135,14 +135,12 @@ impl Enqueuer {
                 }],
             });
         };
-        let customer = CustomerKey::parse(cmd.recipient.key()).map_err(|e| SendError::Invalid {
-            code: "validation_failed",
-            message: "the message does not meet WhatsApp's rules".into(),
-            details: vec![FieldError {
+        let customer = CustomerKey::parse(cmd.recipient.key()).map_err(|e| {
+            SendError::invalid(vec![FieldError {
                 field: "to".into(),
                 code: "invalid",
                 reason: e.reason,
-            }],
+            }])
         })?;
         let now = self.clock.now_ms();
         if fresh == Fresh::No
