@@ -117,3 +117,44 @@ fn writer(conn: &Mutex<Connection>, rx: &mpsc::Receiver<Job>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_write_rolls_back_alone_and_the_others_in_its_commit_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = super::super::open(&dir.path().join("group.db")).unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER NOT NULL)").unwrap();
+        let conn = Arc::new(Mutex::new(conn));
+        let writer = GroupCommit::start(conn.clone(), "test").unwrap();
+        // Fifty concurrent writes share commits; every fifth inserts its row and then fails.
+        let writes = (0..50i64).map(|n| {
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write("insert", move |tx| {
+                        exec(tx, "INSERT INTO t (n) VALUES (?1)", [n]).map_err(sql_err("insert"))?;
+                        if n % 5 == 0 {
+                            return Err(PortError::invalid("insert", "refused"));
+                        }
+                        Ok(n)
+                    })
+                    .await
+            }
+        });
+        let results = futures::future::join_all(writes).await;
+        for (n, r) in (0..50i64).zip(&results) {
+            assert_eq!(r.is_ok(), n % 5 != 0, "write {n}: {r:?}");
+        }
+        let guard = conn.lock().unwrap();
+        let mut stmt = guard.prepare("SELECT n FROM t ORDER BY n").unwrap();
+        let stored: Vec<i64> = stmt
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored, (0..50).filter(|n| n % 5 != 0).collect::<Vec<i64>>());
+    }
+}
