@@ -89,26 +89,6 @@ impl Backend {
         awsa::schema::create_tables(&dynamo, &tables).await.unwrap();
         let sqs = awsa::sqs_client(&sdk);
         let visibility = VISIBILITY.as_secs().to_string();
-        let dlq = sqs
-            .create_queue()
-            .queue_name(format!("{prefix}-dlq"))
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        let url = sqs
-            .create_queue()
-            .queue_name(format!("{prefix}-inbound"))
-            .attributes(
-                aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-                visibility.clone(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
         let queue_pair = |name: &'static str| {
             let (sqs, prefix, visibility) = (sqs.clone(), prefix.clone(), visibility.clone());
             async move {
@@ -128,14 +108,14 @@ impl Backend {
                 SqsQueue::new(sqs, url.queue_url.unwrap()).with_dead_letter_queue(dlq.queue_url.unwrap())
             }
         };
-        let outbound = queue_pair("outbound").await;
+        let (inbound, outbound) = (queue_pair("inbound").await, queue_pair("outbound").await);
         let s3 = awsa::s3_client(&sdk);
         s3.create_bucket().bucket(&prefix).send().await.unwrap();
         let limiter = DynamoRateLimiter::new(dynamo.clone(), tables.rate_limits.clone().unwrap());
         Self {
             kind: Kind::Aws,
             store: Arc::new(DynamoStore::new(dynamo, tables).with_clock(clock)),
-            queue: Arc::new(SqsQueue::new(sqs, url).with_dead_letter_queue(dlq)),
+            queue: Arc::new(inbound),
             blobs: Arc::new(S3Blobs::new(s3, prefix)),
             outbound: Arc::new(outbound),
             limiter: Arc::new(limiter),

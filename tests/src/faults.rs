@@ -138,9 +138,15 @@ impl FlakyQueue {
 #[async_trait::async_trait]
 impl Queue for FlakyQueue {
     async fn send(&self, body: &str) -> Result<(), PortError> {
-        let left = self.fail_sends.load(std::sync::atomic::Ordering::SeqCst);
-        if left > 0 {
-            self.fail_sends.store(left - 1, std::sync::atomic::Ordering::SeqCst);
+        let down = self
+            .fail_sends
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |left| left.checked_sub(1),
+            )
+            .is_ok();
+        if down {
             return Err(PortError::unavailable("injected", std::io::Error::other("queue down")));
         }
         self.inner.send(body).await
