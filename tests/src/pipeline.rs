@@ -13,10 +13,11 @@ use tower::ServiceExt;
 
 use wabridge::api::{self, ApiKeys};
 use wabridge::app::{App, Settings};
-use wabridge::inbound::process::{Processor, RetryPolicy};
+use wabridge::inbound::process::Processor;
 use wabridge::inbound::webhook::sign;
 use wabridge::ports::{Delivery, Queue, Store, SystemClock};
 use wabridge::runtime::consume;
+use wabridge::runtime::consume::RetryPolicy;
 
 use crate::{API_KEY, Backend, Kind, SECRET, VERIFY_TOKEN};
 

@@ -14,7 +14,7 @@ use crate::domain::Recorded;
 use crate::inbound::ingest::Envelope;
 use crate::inbound::webhook::{ParseError, Update, split};
 use crate::ports::{Blobs, Clock, Delivery, Inbox, Outbox, PortError};
-pub use crate::runtime::consume::{Handler, Outcome, RetryPolicy};
+use crate::runtime::consume::{Handler, Outcome, RetryPolicy};
 
 /// Why a record could not be processed. A record that can never succeed (not an envelope, not a
 /// webhook) is dead-lettered at once; every other kind is retried until the last attempt, then
