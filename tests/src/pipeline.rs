@@ -16,8 +16,7 @@ use wabridge::app::{App, Settings};
 use wabridge::inbound::process::Processor;
 use wabridge::inbound::webhook::sign;
 use wabridge::ports::{Delivery, Queue, Store, SystemClock};
-use wabridge::runtime::consume;
-use wabridge::runtime::consume::RetryPolicy;
+use wabridge::runtime::consume::{self, RetryPolicy};
 
 use crate::{API_KEY, Backend, Kind, SECRET, VERIFY_TOKEN};
 
