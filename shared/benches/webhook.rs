@@ -50,6 +50,10 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("json_tree_only/{name}"), |b| {
             b.iter(|| serde_json::from_slice::<Value>(black_box(&body)).is_ok())
         });
+        // The floor of any parser: reading the JSON once without keeping anything.
+        group.bench_function(format!("json_scan_only/{name}"), |b| {
+            b.iter(|| serde_json::from_slice::<serde::de::IgnoredAny>(black_box(&body)).is_ok())
+        });
         group.bench_function(format!("verify_only/{name}"), |b| {
             b.iter(|| verify_signature(&secret, black_box(&body), Some(&sig)).is_ok())
         });

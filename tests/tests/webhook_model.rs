@@ -78,44 +78,50 @@ fn text_caption_and_reply_titles_become_the_text() {
 #[test]
 fn type_specific_content_context_referral_and_errors_are_kept_as_received() {
     let (m, _, _) = parts(&fixture("webhooks/all_types.json"));
-    assert_eq!(m["wamid.FIXTURE06"].content["voice"], json!(true));
-    assert_eq!(m["wamid.FIXTURE07"].content["filename"], json!("invoice-0042.pdf"));
-    assert_eq!(m["wamid.FIXTURE08"].content["animated"], json!(true));
-    assert_eq!(m["wamid.FIXTURE09"].content["latitude"], json!(-33.9249));
+    assert_eq!(m["wamid.FIXTURE06"].content.value()["voice"], json!(true));
     assert_eq!(
-        m["wamid.FIXTURE10"].content[0]["phones"][0]["wa_id"],
+        m["wamid.FIXTURE07"].content.value()["filename"],
+        json!("invoice-0042.pdf")
+    );
+    assert_eq!(m["wamid.FIXTURE08"].content.value()["animated"], json!(true));
+    assert_eq!(m["wamid.FIXTURE09"].content.value()["latitude"], json!(-33.9249));
+    assert_eq!(
+        m["wamid.FIXTURE10"].content.value()[0]["phones"][0]["wa_id"],
         json!("27820000002")
     );
     assert_eq!(
-        m["wamid.FIXTURE13"].content["nfm_reply"]["response_json"],
+        m["wamid.FIXTURE13"].content.value()["nfm_reply"]["response_json"],
         json!("{\"flow_token\":\"tok-1\",\"rating\":\"5\"}")
     );
-    assert_eq!(m["wamid.FIXTURE15"].content["emoji"], json!("👍"));
+    assert_eq!(m["wamid.FIXTURE15"].content.value()["emoji"], json!("👍"));
     assert_eq!(
-        m["wamid.FIXTURE16"].content.get("emoji"),
+        m["wamid.FIXTURE16"].content.value().get("emoji").cloned(),
         None,
         "un-reaction has no emoji"
     );
     assert_eq!(
-        m["wamid.FIXTURE17"].content["product_items"][0]["product_retailer_id"],
+        m["wamid.FIXTURE17"].content.value()["product_items"][0]["product_retailer_id"],
         json!("SKU-1")
     );
-    assert_eq!(m["wamid.FIXTURE18"].content["type"], json!("user_changed_number"));
+    assert_eq!(
+        m["wamid.FIXTURE18"].content.value()["type"],
+        json!("user_changed_number")
+    );
     assert!(
         !m["wamid.FIXTURE18"].opens_window,
         "a system message does not open the window"
     );
     assert!(m["wamid.FIXTURE01"].opens_window);
     assert_eq!(
-        m["wamid.FIXTURE02"].context.as_ref().unwrap()["id"],
+        m["wamid.FIXTURE02"].context.as_ref().unwrap().value()["id"],
         json!("wamid.OUTBOUND01")
     );
     assert_eq!(
-        m["wamid.FIXTURE03"].context.as_ref().unwrap()["frequently_forwarded"],
+        m["wamid.FIXTURE03"].context.as_ref().unwrap().value()["frequently_forwarded"],
         json!(true)
     );
     assert_eq!(
-        m["wamid.FIXTURE19"].referral.as_ref().unwrap()["ctwa_clid"],
+        m["wamid.FIXTURE19"].referral.as_ref().unwrap().value()["ctwa_clid"],
         json!("clid-1")
     );
     assert_eq!(m["wamid.FIXTURE20"].error.as_ref().unwrap().code, 131051);
@@ -124,11 +130,11 @@ fn type_specific_content_context_referral_and_errors_are_kept_as_received() {
         "unknown types keep their name"
     );
     assert_eq!(
-        m["wamid.FIXTURE21"].content["colour"],
+        m["wamid.FIXTURE21"].content.value()["colour"],
         json!("teal"),
         "and their content"
     );
-    assert_eq!(m["wamid.FIXTURE22"].content, Value::Null);
+    assert!(m["wamid.FIXTURE22"].content.is_null());
 }
 
 #[test]
@@ -171,8 +177,8 @@ fn statuses_carry_errors_conversation_pricing_and_callback_data() {
     let sent = by["wamid.OUT-SENT"];
     assert_eq!(sent.status, DeliveryStatus::Sent);
     assert_eq!(sent.biz_opaque_callback_data.as_deref(), Some("order-77"));
-    assert_eq!(sent.pricing.as_ref().unwrap()["category"], json!("service"));
-    assert_eq!(sent.conversation.as_ref().unwrap()["id"], json!("conv-1"));
+    assert_eq!(sent.pricing.as_ref().unwrap().value()["category"], json!("service"));
+    assert_eq!(sent.conversation.as_ref().unwrap().value()["id"], json!("conv-1"));
     let failed = by["wamid.OUT-FAILED"];
     let e = failed.error.as_ref().unwrap();
     assert_eq!((e.code, e.title.as_str()), (131047, "Re-engagement message"));
@@ -279,4 +285,63 @@ fn published_meta_samples_parse_with_their_facts() {
         }
     }
     assert!(checked > 50, "only {checked} facts checked");
+}
+
+/// The body is read in one pass that keeps what it does not interpret as text: whatever order the
+/// keys come in, whatever odd shape an item has, what comes out is what was sent.
+#[test]
+fn the_one_pass_reader_keeps_every_shape_and_key_order() {
+    // Escapes as Meta may write them: `\/` in an id, `\"` and `\u00e9` in a body.
+    let value = r#"{
+        "metadata": {"phone_number_id": "100"},
+        "messages": [
+            {"id": "wamid.ESC\/APED", "from": "27820000001", "type": "text", "timestamp": "1700000000",
+             "text": {"body": "quote \" and \u00e9"}, "identity": {"acknowledged": true}, "status": 7},
+            "not an object",
+            [1, 2]
+        ],
+        "statuses": [null]
+    }"#;
+    let field_last = format!(r#"{{"entry": [{{"changes": [{{"value": {value}, "field": "messages"}}]}}]}}"#);
+    let field_first = format!(r#"{{"entry": [{{"changes": [{{"field": "messages", "value": {value}}}]}}]}}"#);
+    for body in [field_last, field_first] {
+        let (m, s, e) = parts(body.as_bytes());
+        let msg = &m["wamid.ESC/APED"];
+        assert_eq!(msg.text.as_deref(), Some("quote \" and é"));
+        assert_eq!(msg.timestamp_ms, 1_700_000_000_000);
+        assert_eq!(
+            msg.extra.as_ref().unwrap().value(),
+            json!({"identity": {"acknowledged": true}, "status": 7}),
+            "unmodelled keys are kept, modelled ones are not repeated"
+        );
+        assert!(s.is_empty());
+        let kept: Vec<Value> = e.iter().map(|e| e.payload.clone()).collect();
+        assert_eq!(
+            kept,
+            vec![json!("not an object"), json!([1, 2]), Value::Null],
+            "odd items kept as sent"
+        );
+    }
+}
+
+#[test]
+fn a_change_for_another_field_is_kept_whole_whatever_its_keys() {
+    let value = json!({"event": "APPROVED", "message_template_id": 42,
+                       "messages": {"not": "an array"}, "statuses": [{"id": "x"}],
+                       "metadata": {"phone_number_id": 100}});
+    let body =
+        json!({"entry": [{"id": "waba", "changes": [{"value": value, "field": "message_template_status_update"}]}]});
+    let (_, _, e) = parts(body.to_string().as_bytes());
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].field, "message_template_status_update");
+    assert_eq!(e[0].payload, value);
+    assert_eq!(e[0].phone_number_id.as_deref(), Some("100"));
+}
+
+#[test]
+fn a_body_that_is_not_utf8_or_has_no_entry_array_is_refused() {
+    assert!(split(b"{\"entry\": [\"\xff\"]}", 0).is_err());
+    assert!(split(b"{\"entry\": {\"id\": 1}}", 0).is_err());
+    assert!(split(b"[1, 2]", 0).is_err());
+    assert!(split(b"{\"entry\": [1, {\"changes\": \"x\"}]}", 0).unwrap().is_empty());
 }

@@ -1,9 +1,7 @@
 //! A message as stored, whichever way it went.
 
+use super::{CustomerKey, Json, MessageId, Wamid};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-use super::{CustomerKey, MessageId, Wamid};
 
 /// Which way a message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,11 +47,11 @@ pub struct StoredMessage {
     /// Body, caption or reply title.
     pub text: Option<String>,
     /// Meta's type-specific object as received.
-    pub content: Value,
+    pub content: Json,
     /// Meta's `context` object (reply, forwarded, referred product), as received.
-    pub context: Option<Value>,
+    pub context: Option<Json>,
     /// Ad referral for click-to-WhatsApp messages, as received.
-    pub referral: Option<Value>,
+    pub referral: Option<Json>,
     /// The first error Meta attached to the message itself.
     pub error: Option<ErrorInfo>,
     /// Own status before Meta reports any: `received` for inbound, `queued`/`accepted` for outbound.
@@ -66,7 +64,7 @@ pub struct StoredMessage {
     pub profile_name: Option<String>,
     /// Top-level fields of Meta's message we do not model, kept so nothing is lost.
     #[serde(default)]
-    pub extra: Option<Value>,
+    pub extra: Option<Json>,
 }
 
 impl StoredMessage {

@@ -2,10 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use super::{ErrorInfo, Json, Wamid};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-use super::{ErrorInfo, Wamid};
 
 /// A delivery status Meta reports for a message the business sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -83,9 +81,9 @@ pub struct StatusUpdate {
     /// First error, for `failed`.
     pub error: Option<ErrorInfo>,
     /// Meta's `conversation` object.
-    pub conversation: Option<Value>,
+    pub conversation: Option<Json>,
     /// Meta's `pricing` object.
-    pub pricing: Option<Value>,
+    pub pricing: Option<Json>,
     /// What the sender put in `biz_opaque_callback_data` (our message id for our own sends).
     pub biz_opaque_callback_data: Option<String>,
 }
@@ -106,9 +104,9 @@ pub struct StatusRecord {
     /// Recipient's business-scoped id.
     pub recipient_user_id: Option<String>,
     /// Latest `conversation` object.
-    pub conversation: Option<Value>,
+    pub conversation: Option<Json>,
     /// Latest `pricing` object.
-    pub pricing: Option<Value>,
+    pub pricing: Option<Json>,
     /// `biz_opaque_callback_data` as sent.
     pub biz_opaque_callback_data: Option<String>,
 }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::request::{FieldError, Recipient, SendCommand};
-use crate::domain::{CustomerKey, Direction, ErrorInfo, MessageId, Recorded, SendChange, SendState, StoredMessage};
+use crate::domain::{
+    CustomerKey, Direction, ErrorInfo, Json, MessageId, Recorded, SendChange, SendState, StoredMessage,
+};
 use crate::ports::{Clock, Outbox, PortError, Queue, ReadModel};
 
 /// What the outbound queue carries: just our message id; the message itself is in the store.
@@ -211,8 +213,8 @@ fn outbound_message(id: MessageId, cmd: &SendCommand, pni: String, customer: Cus
         direction: Direction::Outbound,
         msg_type: cmd.msg_type.clone(),
         text: cmd.text.clone(),
-        content: cmd.content.clone(),
-        context: cmd.context.clone(),
+        content: Json::from_value(&cmd.content),
+        context: cmd.context.as_ref().map(Json::from_value),
         referral: None,
         error: None,
         status: "queued".into(),
@@ -222,6 +224,6 @@ fn outbound_message(id: MessageId, cmd: &SendCommand, pni: String, customer: Cus
         extra: cmd
             .callback_data
             .as_ref()
-            .map(|d| json!({"biz_opaque_callback_data": d})),
+            .map(|d| Json::from_value(&json!({"biz_opaque_callback_data": d}))),
     }
 }

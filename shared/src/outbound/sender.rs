@@ -20,7 +20,7 @@ use tracing::{error, info, warn};
 use super::enqueue::OutboundRecord;
 use super::limits::{self, number_burst, number_key, pair_key};
 use super::request::{Recipient, graph_body};
-use crate::domain::{ErrorInfo, MessageId, SendChange, SendState, StoredMessage};
+use crate::domain::{ErrorInfo, Json, MessageId, SendChange, SendState, StoredMessage};
 use crate::graph::{Disposition, GraphClient, Meaning};
 use crate::ports::{Clock, Delivery, Outbox, PortError, RateLimiter};
 use crate::runtime::consume::{Handler, Outcome, RetryPolicy};
@@ -201,7 +201,14 @@ impl Sender {
             (None, Some(u)) => Recipient::UserId(u.clone()),
             (None, None) => Recipient::WaId(msg.customer.as_str().to_owned()),
         };
-        let body = graph_body(&to, &msg.msg_type, &msg.content, msg.context.as_ref(), &id.to_string());
+        let context = msg.context.as_ref().map(Json::value);
+        let body = graph_body(
+            &to,
+            &msg.msg_type,
+            &msg.content.value(),
+            context.as_ref(),
+            &id.to_string(),
+        );
         let attempt = attempts + 1;
         match self.graph.send_message(&pni, &body).await {
             Ok(accepted) => {

@@ -3,11 +3,10 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::timefmt;
 
-use crate::domain::{DeliveryStatus, Direction, ErrorInfo, StatusRecord, StoredMessage, Wamid};
+use crate::domain::{DeliveryStatus, Direction, ErrorInfo, Json, StatusRecord, StoredMessage, Wamid};
 
 /// The message object the HTTP API returns.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,7 +29,7 @@ pub struct MessageView {
     /// Body, caption or reply title.
     pub text: Option<String>,
     /// Meta's type-specific object.
-    pub content: Value,
+    pub content: Json,
     /// `received` for inbound, else the latest outbound status.
     pub status: String,
     /// Why it failed.
@@ -42,11 +41,11 @@ pub struct MessageView {
     #[serde(serialize_with = "timefmt::ser_ms_map")]
     pub status_timestamps: BTreeMap<String, i64>,
     /// Meta's context object.
-    pub context: Option<Value>,
+    pub context: Option<Json>,
     /// Click-to-WhatsApp ad referral.
-    pub referral: Option<Value>,
+    pub referral: Option<Json>,
     /// Meta's pricing object from the latest status.
-    pub pricing: Option<Value>,
+    pub pricing: Option<Json>,
 }
 
 impl MessageView {
@@ -90,7 +89,7 @@ impl MessageView {
                 direction: Direction::Outbound,
                 msg_type: None,
                 text: None,
-                content: Value::Null,
+                content: Json::null(),
                 status: st.status.map_or("unknown", DeliveryStatus::as_str).to_owned(),
                 error: st.error,
                 timestamp: st.timestamps.values().min().copied(),

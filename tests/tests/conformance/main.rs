@@ -37,7 +37,7 @@ fn inbound(wamid: &str, from: &str, ts: i64, text: &str) -> StoredMessage {
         direction: Direction::Inbound,
         msg_type: "text".into(),
         text: Some(text.into()),
-        content: json!({"body": text}),
+        content: json!({"body": text}).into(),
         context: None,
         referral: None,
         error: None,
@@ -75,7 +75,7 @@ fn status(wamid: &str, s: DeliveryStatus, ts: i64) -> StatusUpdate {
             details: Some("receiver incapable".into()),
         }),
         conversation: None,
-        pricing: Some(json!({"category": "service"})),
+        pricing: Some(json!({"category": "service"}).into()),
         biz_opaque_callback_data: None,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod signature;
 pub mod split;
+mod wire;
 
 pub use signature::{SignatureError, sign, verify_signature, verify_subscription};
 pub use split::{ParseError, Update, split};

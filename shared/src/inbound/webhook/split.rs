@@ -3,11 +3,15 @@
 //! seen, or a change for a field we do not model, becomes a [`RawEvent`] kept whole rather than an
 //! error, so nothing Meta sends is dropped.
 
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use std::borrow::Cow;
 
+use serde::Deserialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::wire::{ChangeValue, Item, Obj, Root, Scalar, raw_value};
 use crate::domain::{
-    CustomerKey, DeliveryStatus, Direction, ErrorInfo, MessageId, RawEvent, StatusUpdate, StoredMessage, Wamid,
+    CustomerKey, DeliveryStatus, Direction, ErrorInfo, Json, MessageId, RawEvent, StatusUpdate, StoredMessage, Wamid,
 };
 
 /// One thing a webhook told us.
@@ -27,6 +31,9 @@ pub enum ParseError {
     /// Not JSON.
     #[error("webhook body is not JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// Not UTF-8, so not JSON.
+    #[error("webhook body is not UTF-8 text")]
+    NotUtf8,
     /// JSON, but not Meta's envelope.
     #[error("webhook body has no entry[] array")]
     NotAWebhook,
@@ -34,23 +41,21 @@ pub enum ParseError {
 
 /// Parses a raw webhook body into updates. `received_ms` stands in for a missing or unreadable
 /// timestamp.
+///
+/// The body is read once: the fields the pipeline interprets are decoded, everything else (content,
+/// context, pricing, unknown keys) is copied once as JSON text into the update that keeps it.
 pub fn split(body: &[u8], received_ms: i64) -> Result<Vec<Update>, ParseError> {
-    let mut root: Value = serde_json::from_slice(body)?;
-    // The tree is taken apart, not copied: each piece moves into the update that keeps it.
-    let entries = match root.get_mut("entry") {
-        Some(Value::Array(entries)) => std::mem::take(entries),
-        _ => return Err(ParseError::NotAWebhook),
-    };
+    // One UTF-8 check of the whole body up front lets the parser skip it for every string and kept
+    // piece it borrows.
+    let text = std::str::from_utf8(body).map_err(|_| ParseError::NotUtf8)?;
+    let Obj(root) = serde_json::from_str::<Obj<Root<'_>>>(text)?;
+    let entries = root.entry.ok_or(ParseError::NotAWebhook)?;
     let mut out = Vec::new();
-    for mut entry in entries {
-        let entry_id = entry.get("id").and_then(id_text);
-        let changes = match entry.get_mut("changes") {
-            Some(Value::Array(changes)) => std::mem::take(changes),
-            _ => Vec::new(),
-        };
-        for mut change in changes {
-            let value = change.get_mut("value").map_or(Value::Null, Value::take);
-            let field = change.get("field").and_then(Value::as_str).unwrap_or("unknown");
+    for Obj(entry) in entries {
+        let entry_id = entry.id.as_ref().and_then(Scalar::id_text);
+        for Obj(change) in entry.changes {
+            let field = change.field.as_ref().and_then(Scalar::as_str).unwrap_or("unknown");
+            let Obj(value) = change.value;
             if field == "messages" {
                 split_messages(value, entry_id.as_deref(), received_ms, &mut out);
             } else {
@@ -60,7 +65,7 @@ pub fn split(body: &[u8], received_ms: i64) -> Result<Vec<Update>, ParseError> {
                     "change",
                     entry_id.clone(),
                     pni,
-                    value,
+                    value.to_value(),
                 )));
             }
         }
@@ -68,17 +73,16 @@ pub fn split(body: &[u8], received_ms: i64) -> Result<Vec<Update>, ParseError> {
     Ok(out)
 }
 
-/// Meta writes ids as strings, and now and then as numbers.
-fn id_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+/// `metadata.phone_number_id`, a string or (now and then) a number.
+fn phone_number_id(value: &ChangeValue<'_>) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Metadata<'a> {
+        #[serde(borrow)]
+        phone_number_id: Option<Scalar<'a>>,
     }
-}
-
-fn phone_number_id(value: &Value) -> Option<String> {
-    value.pointer("/metadata/phone_number_id").and_then(id_text)
+    let raw = value.raw("metadata")?;
+    let meta: Metadata<'_> = serde_json::from_str(raw.get()).ok()?;
+    meta.phone_number_id.as_ref().and_then(Scalar::id_text)
 }
 
 #[derive(Deserialize)]
@@ -97,18 +101,21 @@ struct WireProfile {
     name: Option<String>,
 }
 
-fn split_messages(mut value: Value, entry_id: Option<&str>, received_ms: i64, out: &mut Vec<Update>) {
-    let pni = phone_number_id(&value);
-    let contacts: Vec<WireContact> = value
-        .get("contacts")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|c| WireContact::deserialize(c).ok()).collect())
-        .unwrap_or_default();
-    let mut items = |key: &str| match value.get_mut(key) {
-        Some(Value::Array(items)) => std::mem::take(items),
-        _ => Vec::new(),
+/// The change's `contacts[]`, each read on its own so one odd contact does not hide the others.
+fn contacts(value: &ChangeValue<'_>) -> Vec<WireContact> {
+    let Some(raw) = value.raw("contacts") else {
+        return Vec::new();
     };
-    let (messages, statuses, errors) = (items("messages"), items("statuses"), items("errors"));
+    let items: Vec<&RawValue> = serde_json::from_str(raw.get()).unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|c| serde_json::from_str(c.get()).ok())
+        .collect()
+}
+
+fn split_messages(mut value: ChangeValue<'_>, entry_id: Option<&str>, received_ms: i64, out: &mut Vec<Update>) {
+    let pni = phone_number_id(&value);
+    let contacts = contacts(&value);
     let raw = |kind: &str, payload: Value| {
         Update::Event(RawEvent::new(
             "messages",
@@ -119,31 +126,25 @@ fn split_messages(mut value: Value, entry_id: Option<&str>, received_ms: i64, ou
         ))
     };
 
-    for m in messages {
+    let (messages, statuses) = (value.take_items("messages"), value.take_items("statuses"));
+    out.reserve(messages.len() + statuses.len());
+    for Obj(m) in messages {
         match parse_message(m, pni.as_deref(), &contacts, received_ms) {
             Ok(msg) => out.push(Update::Message(Box::new(msg))),
-            Err(m) => out.push(raw("message", m)),
+            Err(m) => out.push(raw("message", m.to_value())),
         }
     }
-    for s in statuses {
+    for Obj(s) in statuses {
         match parse_status(&s, pni.as_deref(), received_ms) {
             Some(st) => out.push(Update::Status(st)),
-            None => out.push(raw("status", s)),
+            None => out.push(raw("status", s.to_value())),
         }
     }
-    if !errors.is_empty() {
+    if let Some(Value::Array(errors)) = value.raw("errors").map(raw_value)
+        && !errors.is_empty()
+    {
         out.push(raw("errors", Value::Array(errors)));
     }
-}
-
-/// Reads `timestamp`, which Meta sends as a string of seconds in most payloads and a number in some.
-fn timestamp_ms(v: Option<&Value>) -> Option<i64> {
-    let secs = match v? {
-        Value::String(s) => s.trim().parse::<i64>().ok()?,
-        Value::Number(n) => n.as_i64()?,
-        _ => return None,
-    };
-    secs.checked_mul(1000)
 }
 
 fn str_field(v: &Value, key: &str) -> Option<String> {
@@ -169,13 +170,22 @@ pub(crate) fn first_error(v: Option<&Value>) -> Option<ErrorInfo> {
     Some(ErrorInfo { code, title, details })
 }
 
+/// `first_error` of an `errors` array kept as text: errors are rare, so they are parsed only when
+/// present.
+fn first_raw_error(raw: Option<&RawValue>) -> Option<ErrorInfo> {
+    first_error(Some(&raw_value(raw?)))
+}
+
 /// A message, or the item back unchanged (to keep raw) when it has no usable id or sender.
-fn parse_message(
-    m: Value,
+fn parse_message<'a>(
+    mut m: Item<'a>,
     pni: Option<&str>,
     contacts: &[WireContact],
     received_ms: i64,
-) -> Result<StoredMessage, Value> {
+) -> Result<StoredMessage, Item<'a>> {
+    if m.other.is_some() {
+        return Err(m);
+    }
     let Some(Sender {
         wamid,
         customer,
@@ -186,14 +196,16 @@ fn parse_message(
     else {
         return Err(m);
     };
-    let Value::Object(mut obj) = m else { return Err(m) };
-    let msg_type = obj.get("type").and_then(Value::as_str).unwrap_or("unknown").to_owned();
-    let content = obj.remove(&msg_type).unwrap_or(Value::Null);
+    let msg_type = m.str("type").map_or_else(|| "unknown".to_owned(), Cow::into_owned);
+    let content = m.take(&msg_type).map_or_else(Json::null, Json::from_raw);
     let text = text_of(&msg_type, &content);
-    let timestamp_ms = timestamp_ms(obj.get("timestamp")).unwrap_or(received_ms);
-    let error = first_error(obj.get("errors"));
-    let context = obj.remove("context");
-    let referral = obj.remove("referral");
+    let timestamp_ms = m
+        .scalar("timestamp")
+        .and_then(|t| t.timestamp_ms())
+        .unwrap_or(received_ms);
+    let error = first_raw_error(m.take("errors"));
+    let context = m.take("context").map(Json::from_raw);
+    let referral = m.take("referral").map(Json::from_raw);
     Ok(StoredMessage {
         id: MessageId::for_wamid(&wamid),
         wamid: Some(wamid),
@@ -212,7 +224,7 @@ fn parse_message(
         timestamp_ms,
         profile_name: contact.and_then(|c| c.profile.as_ref()).and_then(|p| p.name.clone()),
         msg_type,
-        extra: leftover(obj),
+        extra: leftover(&m),
     })
 }
 
@@ -226,11 +238,10 @@ struct Sender<'c> {
 }
 
 /// The message's wamid and its sender.
-fn identify<'c>(m: &Value, contacts: &'c [WireContact]) -> Option<Sender<'c>> {
-    let obj = m.as_object()?;
-    let wamid = Wamid::parse(obj.get("id")?.as_str()?).ok()?;
-    let wa_id = str_field(m, "from").filter(|s| !s.is_empty());
-    let from_user_id = str_field(m, "from_user_id").filter(|s| !s.is_empty());
+fn identify<'c>(m: &Item<'_>, contacts: &'c [WireContact]) -> Option<Sender<'c>> {
+    let wamid = Wamid::parse(&m.str("id")?).ok()?;
+    let wa_id = m.str("from").filter(|s| !s.is_empty()).map(Cow::into_owned);
+    let from_user_id = m.str("from_user_id").filter(|s| !s.is_empty()).map(Cow::into_owned);
     let contact = match (&wa_id, &from_user_id) {
         // Customers who adopted a username may reach us with neither `from` nor `from_user_id`:
         // the change's only contact is then the sender.
@@ -257,49 +268,79 @@ fn identify<'c>(m: &Value, contacts: &'c [WireContact]) -> Option<Sender<'c>> {
     })
 }
 
-/// Top-level message fields we do not model, kept so nothing is lost. The type's content, context
-/// and referral have already been taken out.
-fn leftover(mut obj: Map<String, Value>) -> Option<Value> {
-    for known in ["id", "from", "from_user_id", "timestamp", "type", "errors"] {
-        obj.remove(known);
+/// Top-level message fields we do not model, kept so nothing is lost. The type's content, context,
+/// referral and errors have already been taken out.
+fn leftover(m: &Item<'_>) -> Option<Json> {
+    const MODELLED: [&str; 5] = ["id", "from", "from_user_id", "timestamp", "type"];
+    if m.fields.iter().all(|(k, _)| MODELLED.contains(&&**k)) {
+        return None;
     }
-    (!obj.is_empty()).then_some(Value::Object(obj))
+    Some(Json::from_value(&m.to_value_without(&MODELLED)))
 }
 
 /// The human-readable text of a message: body, caption, or the title of a reply.
-fn text_of(msg_type: &str, content: &Value) -> Option<String> {
-    let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+fn text_of(msg_type: &str, content: &Json) -> Option<String> {
+    /// The few keys of a content object that carry its text; anything else is skipped unread.
+    #[derive(Deserialize)]
+    struct Readable<'a> {
+        #[serde(borrow)]
+        body: Option<Scalar<'a>>,
+        #[serde(borrow)]
+        caption: Option<Scalar<'a>>,
+        #[serde(borrow)]
+        text: Option<Scalar<'a>>,
+        #[serde(borrow, rename = "type")]
+        kind: Option<Scalar<'a>>,
+        #[serde(borrow)]
+        button_reply: Option<Scalar<'a>>,
+        #[serde(borrow)]
+        list_reply: Option<Scalar<'a>>,
+    }
+    if !matches!(
+        msg_type,
+        "text" | "image" | "video" | "document" | "button" | "interactive"
+    ) {
+        return None;
+    }
+    let r: Readable<'_> = serde_json::from_str(content.text()).ok()?;
+    let s = |v: Option<Scalar<'_>>| v.as_ref().and_then(Scalar::as_str).map(str::to_owned);
     match msg_type {
-        "text" => s(content.get("body")),
-        "image" | "video" | "document" => s(content.get("caption")),
-        "button" => s(content.get("text")),
-        "interactive" => {
-            let kind = content.get("type").and_then(Value::as_str)?;
-            match kind {
-                "button_reply" | "list_reply" => s(content.get(kind).and_then(|r| r.get("title"))),
+        "text" => s(r.body),
+        "image" | "video" | "document" => s(r.caption),
+        "button" => s(r.text),
+        _ => {
+            let reply = match r.kind.as_ref().and_then(Scalar::as_str)? {
+                "button_reply" => r.button_reply,
+                "list_reply" => r.list_reply,
+                _ => None,
+            };
+            match reply? {
+                Scalar::Other(v) => str_field(&v, "title"),
                 _ => None,
             }
         }
-        _ => None,
     }
 }
 
-fn parse_status(s: &Value, pni: Option<&str>, received_ms: i64) -> Option<StatusUpdate> {
-    if s.get("type").and_then(Value::as_str).is_some_and(|t| t != "message") {
+fn parse_status(s: &Item<'_>, pni: Option<&str>, received_ms: i64) -> Option<StatusUpdate> {
+    if s.other.is_some() || s.str("type").is_some_and(|t| t != "message") {
         return None; // call statuses and future kinds are kept raw
     }
-    let wamid = Wamid::parse(s.get("id")?.as_str()?).ok()?;
-    let status = DeliveryStatus::parse(s.get("status")?.as_str()?)?;
+    let wamid = Wamid::parse(&s.str("id")?).ok()?;
+    let status = DeliveryStatus::parse(&s.str("status")?)?;
     Some(StatusUpdate {
         wamid,
         status,
-        timestamp_ms: timestamp_ms(s.get("timestamp")).unwrap_or(received_ms),
+        timestamp_ms: s
+            .scalar("timestamp")
+            .and_then(|t| t.timestamp_ms())
+            .unwrap_or(received_ms),
         phone_number_id: pni.unwrap_or_default().to_owned(),
-        recipient_id: s.get("recipient_id").and_then(id_text),
-        recipient_user_id: str_field(s, "recipient_user_id"),
-        error: first_error(s.get("errors")),
-        conversation: s.get("conversation").cloned(),
-        pricing: s.get("pricing").cloned(),
-        biz_opaque_callback_data: str_field(s, "biz_opaque_callback_data"),
+        recipient_id: s.scalar("recipient_id").and_then(|r| r.id_text()),
+        recipient_user_id: s.str("recipient_user_id").map(Cow::into_owned),
+        error: first_raw_error(s.raw("errors")),
+        conversation: s.raw("conversation").map(Json::from_raw),
+        pricing: s.raw("pricing").map(Json::from_raw),
+        biz_opaque_callback_data: s.str("biz_opaque_callback_data").map(Cow::into_owned),
     })
 }
