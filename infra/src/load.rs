@@ -250,6 +250,7 @@ pub async fn send_run(limit_mps: f64, count: usize, data_dir: &Path) -> anyhow::
         webhook_url: None,
         app_secret: secrecy::SecretString::from("unused"),
         status_delays: [Duration::ZERO; 3],
+        api_keys: vec![secrecy::SecretString::from("bench")],
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

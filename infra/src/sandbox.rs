@@ -3,19 +3,25 @@
 //! checks templates the way Meta does, and then posts signed status webhooks (sent → delivered →
 //! read) to the stack's `/webhook`. Recipients can be set to fail with a code, fault knobs inject
 //! 429s, 5xx, timeouts and throughput errors, and every request is recorded for tests to assert on.
+//!
+//! It is a development tool that may sit behind a tunnel, so nothing in it answers without the
+//! stack's API key: the Graph routes take it as Meta's access token (and no other bearer), the
+//! `/_sandbox` control routes as `Authorization: Bearer <key>` like `/v1`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use wabridge::api::ApiKeys;
+use wabridge::api::auth::{bearer, require_key};
 
 use crate::simulate;
 
@@ -53,6 +59,9 @@ pub struct SandboxConfig {
     pub app_secret: SecretString,
     /// Delays before `sent`, then `delivered`, then `read`.
     pub status_delays: [Duration; 3],
+    /// The keys that open the sandbox: the stack's API keys. The Graph routes accept them as the
+    /// access token; with none, nothing is accepted.
+    pub api_keys: Vec<SecretString>,
 }
 
 #[derive(Debug, Default)]
@@ -143,12 +152,19 @@ impl Sandbox {
 
     /// The routes, for nesting or serving on their own.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/{version}/{phone_number_id}/messages", post(messages))
+        let control = Router::new()
             .route("/_sandbox/requests", get(requests))
             .route("/_sandbox/faults", post(faults))
             .route("/_sandbox/recipients/{wa_id}", post(recipient))
+            .route_layer(middleware::from_fn_with_state(self.keys(), require_key));
+        Router::new()
+            .route("/{version}/{phone_number_id}/messages", post(messages))
+            .merge(control)
             .with_state(self.clone())
+    }
+
+    fn keys(&self) -> ApiKeys {
+        ApiKeys::new(self.config.api_keys.clone())
     }
 
     /// Serves the sandbox on `listener` until the task is dropped.
@@ -257,12 +273,14 @@ async fn messages(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Response {
-    let authorized = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > "Bearer ".len());
-    if !authorized {
-        return meta_error(StatusCode::UNAUTHORIZED, 190, title_of(190), "missing access token");
+    // Meta answers a wrong or missing token with 401 and code 190; so does the sandbox.
+    if !bearer(&headers).is_some_and(|token| sb.keys().accepts(token)) {
+        return meta_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            title_of(190),
+            "the access token is not one of the stack's API keys",
+        );
     }
     let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
         return meta_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter", "body is not JSON");

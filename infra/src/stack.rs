@@ -1,6 +1,10 @@
 //! The local stack: the Lambda functions' routers on one HTTP server, the inbound processor and the
-//! outbound sender as worker pools on durable SQLite queues, all state in the data dir. Without an
-//! access token, the Graph API sandbox plays Meta under `/sandbox` on the same server.
+//! outbound sender as worker pools on durable SQLite queues, all state in the data dir.
+//!
+//! Where sends go is the [`SendMode`]: Meta with an access token; else the Graph API sandbox under
+//! `/sandbox` while the app secret is a generated local one (or `WABRIDGE_SANDBOX=1` asks for it);
+//! else nowhere, because a sandbox beside a real Meta app would sign its fake status webhooks with
+//! the real app secret.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +12,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use secrecy::SecretString;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -53,6 +56,34 @@ pub fn status_delays(value: Option<&str>) -> anyhow::Result<[Duration; 3]> {
     }
 }
 
+/// Where the local stack's sends go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendMode {
+    /// Meta's Graph API, with `WHATSAPP_ACCESS_TOKEN`.
+    Meta,
+    /// The built-in sandbox plays Meta.
+    Sandbox,
+    /// Receive only: sends answer 503 naming `WHATSAPP_ACCESS_TOKEN`.
+    Off,
+}
+
+impl SendMode {
+    /// Decides from the configuration: a token means Meta; without one, the sandbox runs when asked
+    /// (`WABRIDGE_SANDBOX=1`) or, unasked, only when the app secret was not set by the user.
+    pub fn of(config: &Config) -> anyhow::Result<Self> {
+        match (config.access_token.is_some(), config.sandbox) {
+            (true, Some(true)) => anyhow::bail!(
+                "WABRIDGE_SANDBOX=1 and WHATSAPP_ACCESS_TOKEN are both set: send through Meta or the sandbox, not both"
+            ),
+            (true, _) => Ok(Self::Meta),
+            (false, Some(true)) => Ok(Self::Sandbox),
+            (false, Some(false)) => Ok(Self::Off),
+            (false, None) if config.app_secret.is_none() => Ok(Self::Sandbox),
+            (false, None) => Ok(Self::Off),
+        }
+    }
+}
+
 /// The wired local stack.
 #[derive(Clone)]
 pub struct LocalStack {
@@ -66,13 +97,15 @@ pub struct LocalStack {
     pub blobs: Arc<FolderBlobs>,
     /// The secrets in force.
     pub secrets: LocalSecrets,
-    /// The sandbox, when it plays Meta (no access token configured).
+    /// Where sends go.
+    pub mode: SendMode,
+    /// The sandbox, when it plays Meta.
     pub sandbox: Option<Sandbox>,
     /// The business number sends go through by default.
     pub phone_number_id: String,
     app: App,
     ports: Ports,
-    graph: GraphClient,
+    graph: Option<GraphClient>,
 }
 
 impl std::fmt::Debug for LocalStack {
@@ -105,31 +138,36 @@ impl LocalStack {
         let blobs = Arc::new(FolderBlobs::new(dir.join("blobs")));
         let app = App::new(settings, Arc::new(SystemClock));
 
-        let (graph, sandbox) = match &config.access_token {
-            Some(token) => (
-                GraphClient::new(
+        let mode = SendMode::of(config)?;
+        let (graph, sandbox) = match (mode, &config.access_token) {
+            (SendMode::Meta, Some(token)) => (
+                Some(GraphClient::new(
                     &config.graph_url,
                     &config.api_version,
                     token.clone(),
                     settings.graph_timeout,
-                )?,
+                )?),
                 None,
             ),
-            None => {
+            (SendMode::Sandbox, _) => {
                 let sandbox = Sandbox::new(SandboxConfig {
                     webhook_url: Some(format!("http://{addr}/webhook")),
                     app_secret: secrets.app_secret.clone(),
                     status_delays: status_delays(std::env::var(STATUS_DELAYS_VAR).ok().as_deref())?,
+                    api_keys: secrets.api_keys.clone(),
                 });
+                // The stack calls the sandbox with its own API key as the access token: the only
+                // bearer the sandbox accepts.
+                let token = secrets
+                    .api_keys
+                    .first()
+                    .cloned()
+                    .context("no API key for the sandbox")?;
                 let base = format!("http://{addr}/sandbox");
-                let graph = GraphClient::new(
-                    &base,
-                    &config.api_version,
-                    SecretString::from("sandbox-token"),
-                    settings.graph_timeout,
-                )?;
-                (graph, Some(sandbox))
+                let graph = GraphClient::new(&base, &config.api_version, token, settings.graph_timeout)?;
+                (Some(graph), Some(sandbox))
             }
+            _ => (None, None),
         };
         let phone_number_id = config
             .phone_number_id
@@ -148,6 +186,7 @@ impl LocalStack {
             outbound,
             blobs,
             secrets,
+            mode,
             sandbox,
             phone_number_id,
             app,
@@ -157,6 +196,7 @@ impl LocalStack {
     }
 
     /// Every route the deployed functions serve, on one router (plus the sandbox when it plays Meta).
+    /// With sending off, the send routes answer 503.
     pub fn router(&self) -> Router {
         let secrets = Secrets {
             app_secret: self.secrets.app_secret.clone(),
@@ -175,21 +215,29 @@ impl LocalStack {
         app
     }
 
-    /// The inbound processor and the outbound sender, as the workers run them.
-    pub fn consumers(&self) -> (Processor, Sender) {
-        self.app.consumers(&self.ports, self.graph.clone())
+    /// The inbound processor, and the outbound sender when sending is on, as the workers run them.
+    pub fn consumers(&self) -> (Processor, Option<Sender>) {
+        let s = &self.ports.store;
+        let processor = self.app.processor(s.clone(), s.clone(), self.ports.blobs.clone());
+        let sender = self
+            .graph
+            .clone()
+            .map(|graph| self.app.sender(s.clone(), self.ports.limiter.clone(), graph));
+        (processor, sender)
     }
 
     /// Starts the inbound and outbound workers. Each checks `stop` between batches, so a batch in
-    /// progress is finished and settled before the worker exits.
+    /// progress is finished and settled before the worker exits. With sending off, messages already
+    /// on the outbound queue wait there for a later start that can send them.
     pub fn spawn_workers(&self, n: usize, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
         let (processor, sender) = self.consumers();
         let processor: Arc<dyn Handler> = Arc::new(processor);
-        let sender: Arc<dyn Handler> = Arc::new(sender);
         let inbound_batch = self.app.settings.inbound_batch;
         let mut workers = spawn_consumers(processor, self.queue.clone(), n, inbound_batch, stop.clone());
-        // The sender takes SQS-sized batches: its rate-limit grants are sized per batch.
-        workers.extend(spawn_consumers(sender, self.outbound.clone(), n, 10, stop));
+        if let Some(sender) = sender {
+            // The sender takes SQS-sized batches: its rate-limit grants are sized per batch.
+            workers.extend(spawn_consumers(Arc::new(sender), self.outbound.clone(), n, 10, stop));
+        }
         workers
     }
 

@@ -60,6 +60,10 @@ pub struct Config {
     pub max_receives: u32,
     /// `WABRIDGE_THROUGHPUT_MPS`, default 80: messages per second per business number.
     pub throughput_mps: f64,
+    /// `WABRIDGE_SANDBOX` (local stack): `1` asks for the Graph API sandbox even with a configured
+    /// app secret, `0` turns it off; unset, it plays Meta only while the app secret is a generated
+    /// local one.
+    pub sandbox: Option<bool>,
 }
 
 /// Reads variables; a closure so tests need not touch the process environment.
@@ -118,6 +122,17 @@ impl Config {
                     reason: "must be a number of messages per second from 0.1 to 10000".into(),
                 })?,
         };
+        let sandbox = match var(res::SANDBOX).as_deref() {
+            None => None,
+            Some("1" | "true" | "yes") => Some(true),
+            Some("0" | "false" | "no") => Some(false),
+            Some(other) => {
+                return Err(ConfigError {
+                    var: res::SANDBOX,
+                    reason: format!("{other:?} must be 1 or 0"),
+                });
+            }
+        };
         let api_keys = var(res::API_KEYS)
             .map(|s| {
                 s.split(',')
@@ -140,6 +155,7 @@ impl Config {
             data_dir: var("WABRIDGE_DATA_DIR").map_or_else(|| PathBuf::from(".wabridge"), PathBuf::from),
             max_receives,
             throughput_mps,
+            sandbox,
         })
     }
 

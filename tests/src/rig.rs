@@ -67,17 +67,12 @@ impl Rig {
             webhook_url: Some(format!("http://{addr}/webhook")),
             app_secret: SecretString::from(SECRET),
             status_delays: [Duration::from_millis(50); 3],
+            api_keys: vec![SecretString::from(API_KEY)],
         });
         let sb_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sb_base = format!("http://{}", sb_listener.local_addr().unwrap());
         let mut tasks = vec![sandbox.serve(sb_listener)];
-        let graph = GraphClient::new(
-            &sb_base,
-            "v25.0",
-            SecretString::from("test-token"),
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let graph = GraphClient::new(&sb_base, "v25.0", SecretString::from(API_KEY), Duration::from_secs(1)).unwrap();
         let store: Arc<dyn Store> = if store_faults.is_empty() {
             backend.store.clone()
         } else {
@@ -105,7 +100,7 @@ impl Rig {
             verify_token: SecretString::from("unused"),
             api_keys: vec![SecretString::from(API_KEY)],
         };
-        let router = app.router(&ports, &secrets, graph.clone(), Some(PNI.into()));
+        let router = app.router(&ports, &secrets, Some(graph.clone()), Some(PNI.into()));
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         }));

@@ -153,6 +153,7 @@ async fn simulated_webhooks_flow_through_the_running_local_stack() {
     // Sending through the built-in sandbox, with a demo fault knob on the way.
     let faults = client
         .post(format!("{base}/sandbox/_sandbox/faults"))
+        .bearer_auth(&key)
         .json(&json!({"faults": ["5xx"]}))
         .send()
         .await
@@ -160,6 +161,7 @@ async fn simulated_webhooks_flow_through_the_running_local_stack() {
     assert_eq!(faults.status().as_u16(), 200);
     let knob = client
         .post(format!("{base}/sandbox/_sandbox/recipients/27820000009"))
+        .bearer_auth(&key)
         .json(&json!({"fail_with": 131026}))
         .send()
         .await

@@ -19,5 +19,5 @@ async fn main() -> Result<(), Error> {
     let store = aws.store()?;
     let pni = config.phone_number_id.clone();
     let send = app.send_api(store.clone(), store.clone(), store, aws.outbound_queue()?, graph, pni);
-    lambda::serve_http(api::finish(api::send_router(send, keys))).await
+    lambda::serve_http(api::finish(api::send_router(Some(send), keys))).await
 }

@@ -4,6 +4,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 use wabridge::{Config, telemetry};
 use wabridge_infra::LocalStack;
+use wabridge_infra::stack::SendMode;
 
 /// Runs the local stack.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -45,16 +46,19 @@ fn banner(config: &Config, stack: &LocalStack) {
             config.data_dir.display()
         );
     }
-    if stack.sandbox.is_some() {
-        println!(
-            "  no WHATSAPP_ACCESS_TOKEN: the Graph API sandbox plays Meta (http://{}/sandbox)",
+    match stack.mode {
+        SendMode::Sandbox => println!(
+            "  sends: the Graph API sandbox plays Meta (http://{}/sandbox, API key required)",
             config.listen
-        );
-    } else {
-        println!(
-            "  sending through Meta's Graph API at {} ({})",
+        ),
+        SendMode::Meta => println!(
+            "  sends: Meta's Graph API at {} ({})",
             config.graph_url, config.api_version
-        );
+        ),
+        SendMode::Off => println!(
+            "  sends: off (receive only). WHATSAPP_APP_SECRET is yours, so the sandbox stays off; \
+             set WHATSAPP_ACCESS_TOKEN to send through Meta, or WABRIDGE_SANDBOX=1 for the sandbox"
+        ),
     }
     println!("  try: cargo run -- simulate inbound --from 27820000001 --text hello");
     println!("       cargo run -- send --to 27820000001 --text \"hi there\"");

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -49,15 +50,20 @@ impl Caller {
     }
 }
 
-/// Middleware: 401 with a JSON error unless `Authorization: Bearer <key>` carries a configured key.
-pub async fn require_key(State(keys): State<ApiKeys>, mut req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
+/// The token of an `Authorization: Bearer <token>` header, if there is a non-empty one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    match given {
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+/// Middleware: 401 with a JSON error unless `Authorization: Bearer <key>` carries a configured key.
+pub async fn require_key(State(keys): State<ApiKeys>, mut req: Request, next: Next) -> Response {
+    let given = bearer(req.headers()).map(str::to_owned);
+    match given.as_deref() {
         Some(k) if !k.is_empty() && keys.accepts(k) => {
             let caller = Caller::of(k);
             req.extensions_mut().insert(caller);

@@ -32,8 +32,12 @@ pub struct SendApi {
     pub idempotency: IdempotentRequests,
 }
 
-/// The send routes, behind the API key.
-pub fn send_router(api: SendApi, keys: ApiKeys) -> Router {
+/// The send routes' state: `None` where this deployment cannot send.
+type Sending = Arc<Option<SendApi>>;
+
+/// The send routes, behind the API key. Without a [`SendApi`] (a local stack with neither an access
+/// token nor the sandbox) each answers 503 naming what to set.
+pub fn send_router(api: Option<SendApi>, keys: ApiKeys) -> Router {
     Router::new()
         .route("/v1/messages", post(send))
         .route("/v1/messages/{id}/read", post(mark_read))
@@ -41,8 +45,19 @@ pub fn send_router(api: SendApi, keys: ApiKeys) -> Router {
         .with_state(Arc::new(api))
 }
 
+fn sending(api: &Sending) -> Result<&SendApi, ApiError> {
+    api.as_ref().as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sending_not_configured",
+            "sending is off: set WHATSAPP_ACCESS_TOKEN to send through Meta \
+             (locally, WABRIDGE_SANDBOX=1 sends to the built-in sandbox instead)",
+        )
+    })
+}
+
 async fn send(
-    State(api): State<Arc<SendApi>>,
+    State(api): State<Sending>,
     Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Bytes,
@@ -54,6 +69,7 @@ async fn send(
             format!("body is not JSON: {e}"),
         )
     })?;
+    let api = sending(&api)?;
     let key = key_of(&headers)?;
     let work = async {
         let sent = match validate(&json) {
@@ -69,10 +85,11 @@ async fn send(
 }
 
 async fn mark_read(
-    State(api): State<Arc<SendApi>>,
+    State(api): State<Sending>,
     id: Result<Path<String>, PathRejection>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let api = sending(&api)?;
     let id = id.map(|Path(p)| p).map_err(|_| InvalidInput {
         field: "id",
         reason: "unreadable".into(),

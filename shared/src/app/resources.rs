@@ -18,6 +18,8 @@ pub const API_KEYS: &str = "WABRIDGE_API_KEYS";
 pub const MAX_RECEIVES: &str = "WABRIDGE_MAX_RECEIVES";
 /// `WABRIDGE_THROUGHPUT_MPS`.
 pub const THROUGHPUT_MPS: &str = "WABRIDGE_THROUGHPUT_MPS";
+/// `WABRIDGE_SANDBOX`: the local stack only; no Lambda function reads it.
+pub const SANDBOX: &str = "WABRIDGE_SANDBOX";
 /// `RUST_LOG`: every function's log filter.
 pub const LOG_LEVEL: &str = "RUST_LOG";
 
