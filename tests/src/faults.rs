@@ -80,9 +80,9 @@ impl Outbox for FlakyStore {
 
 #[async_trait::async_trait]
 impl Idempotency for FlakyStore {
-    async fn claim_idempotency(&self, k: &str, f: &str, e: i64) -> Result<IdempotencyClaim, PortError> {
+    async fn claim_idempotency(&self, k: &str, f: &str, l: i64, e: i64) -> Result<IdempotencyClaim, PortError> {
         self.tick()?;
-        self.inner.claim_idempotency(k, f, e).await
+        self.inner.claim_idempotency(k, f, l, e).await
     }
     async fn finish_idempotency(&self, k: &str, s: u16, b: &Value) -> Result<(), PortError> {
         self.tick()?;

@@ -1,11 +1,15 @@
 //! `Idempotency-Key` for POST routes: the first request under a key (per API key) does the work and
 //! its answer is kept for 24 hours; a repeat with the same body gets that answer again (with
-//! `Idempotent-Replayed: true`), a repeat with another body, or while the first is still running,
-//! gets 409. Answers of 500 and above are not kept, so a retry after an outage does the work.
+//! `Idempotent-Replayed: true`), a repeat with another body gets 409, and so does a repeat while the
+//! first is still running, with `Retry-After`. A claim holds only for a short lease: if its request
+//! crashed before answering, a retry after the lease claims the key afresh and does the work.
+//! Answers of 500 and above are not kept, so a retry after an outage does the work.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
+use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -82,6 +86,7 @@ pub fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 pub struct IdempotentRequests {
     keys: Arc<dyn Idempotency>,
     clock: Arc<dyn Clock>,
+    lease: Duration,
 }
 
 impl std::fmt::Debug for IdempotentRequests {
@@ -91,9 +96,9 @@ impl std::fmt::Debug for IdempotentRequests {
 }
 
 impl IdempotentRequests {
-    /// Over the store's idempotency role.
-    pub fn new(keys: Arc<dyn Idempotency>, clock: Arc<dyn Clock>) -> Self {
-        Self { keys, clock }
+    /// Over the store's idempotency role, with claims held for `lease` until answered.
+    pub fn new(keys: Arc<dyn Idempotency>, clock: Arc<dyn Clock>, lease: Duration) -> Self {
+        Self { keys, clock, lease }
     }
 
     /// Answers the request: `work`'s answer the first time, the kept one on a repeat.
@@ -106,8 +111,14 @@ impl IdempotentRequests {
         };
         let scoped = format!("{caller}:{key}");
         let fingerprint = hex::encode(Sha256::digest(body.to_string().as_bytes()));
-        let expires = self.clock.now_ms() + IDEMPOTENCY_TTL_MS;
-        match self.keys.claim_idempotency(&scoped, &fingerprint, expires).await? {
+        let now = self.clock.now_ms();
+        let lease_ms = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
+        let (lease_until, expires) = (now.saturating_add(lease_ms), now + IDEMPOTENCY_TTL_MS);
+        match self
+            .keys
+            .claim_idempotency(&scoped, &fingerprint, lease_until, expires)
+            .await?
+        {
             IdempotencyClaim::New => {}
             IdempotencyClaim::Answered {
                 fingerprint: f,
@@ -117,11 +128,26 @@ impl IdempotentRequests {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return Ok(Answer { status, body }.respond(true));
             }
-            IdempotencyClaim::Answered { .. } | IdempotencyClaim::InProgress { .. } => {
+            IdempotencyClaim::InProgress { lease_until_ms, .. } => {
+                // Whole seconds, rounded up, so a client that waits as told finds the lease over.
+                let wait_s = u64::try_from(lease_until_ms - now).unwrap_or(0).div_ceil(1000).max(1);
+                let mut res = ApiError::new(
+                    StatusCode::CONFLICT,
+                    "idempotency_conflict",
+                    "a request with this Idempotency-Key is still being handled: retry after the time in Retry-After",
+                )
+                .with_details(serde_json::json!({"retry_after_seconds": wait_s}))
+                .into_response();
+                if let Ok(v) = HeaderValue::from_str(&wait_s.to_string()) {
+                    res.headers_mut().insert(RETRY_AFTER, v);
+                }
+                return Ok(res);
+            }
+            IdempotencyClaim::Answered { .. } => {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "idempotency_conflict",
-                    "this Idempotency-Key was used for a different request, or that request is still being handled",
+                    "this Idempotency-Key was used for a different request",
                 ));
             }
         }

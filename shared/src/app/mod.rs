@@ -139,7 +139,7 @@ impl App {
         SendApi {
             enqueuer: self.enqueuer(outbox, read.clone(), queue, default_phone_number_id.clone()),
             receipts: ReadReceipts::new(read, graph, default_phone_number_id),
-            idempotency: IdempotentRequests::new(idempotency, self.clock.clone()),
+            idempotency: IdempotentRequests::new(idempotency, self.clock.clone(), self.settings.idempotency_lease),
         }
     }
 

@@ -27,6 +27,9 @@ pub struct Settings {
     /// Local stack: webhooks one inbound worker takes at once (SQS gives Lambda at most 10). They
     /// are applied concurrently, so their writes share commits.
     pub inbound_batch: u32,
+    /// How long an `Idempotency-Key` stays claimed by a request that has not answered: long enough
+    /// for any request to finish, short enough that a retry after a crash is not locked out.
+    pub idempotency_lease: Duration,
 }
 
 impl Settings {
@@ -47,6 +50,7 @@ impl Settings {
             queue_visibility: Duration::from_secs(30),
             workers: 2,
             inbound_batch: 10,
+            idempotency_lease: Duration::from_secs(30),
         }
     }
 
@@ -84,6 +88,7 @@ impl Settings {
             queue_visibility: Duration::from_secs(1),
             workers: 2,
             inbound_batch: 10,
+            idempotency_lease: Duration::from_secs(30),
         }
     }
 }

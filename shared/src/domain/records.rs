@@ -16,10 +16,13 @@ pub enum IdempotencyClaim {
         /// Body of the answer.
         body: Value,
     },
-    /// Used by a request still being handled.
+    /// Used by a request still being handled, whose claim holds until `lease_until_ms`. A claim
+    /// whose lease ran out unanswered (its request crashed) is claimed afresh.
     InProgress {
         /// Hash of that request.
         fingerprint: String,
+        /// When its lease ends, Unix ms.
+        lease_until_ms: i64,
     },
 }
 

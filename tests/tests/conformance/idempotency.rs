@@ -8,14 +8,14 @@ async fn one_concurrent_claimant_wins_an_idempotency_key(b: Backend) {
     let tasks: Vec<_> = (0..6)
         .map(|_| {
             let s = b.store.clone();
-            tokio::spawn(async move { s.claim_idempotency("caller:key-1", "fp-a", day).await.unwrap() })
+            tokio::spawn(async move { s.claim_idempotency("caller:key-1", "fp-a", day, day).await.unwrap() })
         })
         .collect();
     let mut new = 0;
     for t in tasks {
         match t.await.unwrap() {
             IdempotencyClaim::New => new += 1,
-            IdempotencyClaim::InProgress { fingerprint } => assert_eq!(fingerprint, "fp-a"),
+            IdempotencyClaim::InProgress { fingerprint, .. } => assert_eq!(fingerprint, "fp-a"),
             other => panic!("{other:?}"),
         }
     }
@@ -25,25 +25,34 @@ async fn one_concurrent_claimant_wins_an_idempotency_key(b: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        b.store.claim_idempotency("caller:key-1", "fp-b", day).await.unwrap(),
+        b.store
+            .claim_idempotency("caller:key-1", "fp-b", day, day)
+            .await
+            .unwrap(),
         IdempotencyClaim::Answered {
             fingerprint: "fp-a".into(),
             status: 202,
             body: json!({"id": "x"})
         }
     );
-    b.store.claim_idempotency("caller:key-2", "fp", day).await.unwrap();
+    b.store.claim_idempotency("caller:key-2", "fp", day, day).await.unwrap();
     b.store.release_idempotency("caller:key-2").await.unwrap();
     assert_eq!(
-        b.store.claim_idempotency("caller:key-2", "fp", day).await.unwrap(),
+        b.store.claim_idempotency("caller:key-2", "fp", day, day).await.unwrap(),
         IdempotencyClaim::New,
         "released keys are free"
     );
     // An expired key is free again, even before the store's own clean-up removes it.
     let past = chrono::Utc::now().timestamp_millis() - 1;
-    b.store.claim_idempotency("caller:key-3", "fp", past).await.unwrap();
+    b.store
+        .claim_idempotency("caller:key-3", "fp", past, past)
+        .await
+        .unwrap();
     assert_eq!(
-        b.store.claim_idempotency("caller:key-3", "fp2", day).await.unwrap(),
+        b.store
+            .claim_idempotency("caller:key-3", "fp2", day, day)
+            .await
+            .unwrap(),
         IdempotencyClaim::New
     );
 }
@@ -56,20 +65,77 @@ async fn an_idempotency_key_expires_a_day_later_by_the_stores_clock(kind: wabrid
     let day = 24 * 3600 * 1000;
     let key = "caller:expiring";
     assert_eq!(
-        b.store.claim_idempotency(key, "fp", t0 + day).await.unwrap(),
+        b.store.claim_idempotency(key, "fp", t0 + day, t0 + day).await.unwrap(),
         IdempotencyClaim::New
     );
     b.store.finish_idempotency(key, 202, &json!({"id": "x"})).await.unwrap();
     clock.advance(std::time::Duration::from_millis(day as u64 - 1));
     assert!(matches!(
-        b.store.claim_idempotency(key, "fp", t0 + 2 * day).await.unwrap(),
+        b.store
+            .claim_idempotency(key, "fp", t0 + 2 * day, t0 + 2 * day)
+            .await
+            .unwrap(),
         IdempotencyClaim::Answered { status: 202, .. }
     ));
     clock.advance(std::time::Duration::from_millis(2));
     assert_eq!(
-        b.store.claim_idempotency(key, "fp", t0 + 2 * day).await.unwrap(),
+        b.store
+            .claim_idempotency(key, "fp", t0 + 2 * day, t0 + 2 * day)
+            .await
+            .unwrap(),
         IdempotencyClaim::New,
         "expired keys are claimed afresh"
+    );
+}
+
+/// A request that claimed a key and crashed before answering holds it only for its lease: a retry
+/// after the lease claims it afresh, and an answered key does not lapse with the lease.
+async fn an_unanswered_claim_is_free_again_after_its_lease(kind: wabridge_tests::Kind) {
+    let t0 = 1_763_800_000_000;
+    let clock = wabridge_tests::ManualClock::at(t0);
+    let b = Backend::at(kind, clock.clone()).await;
+    let (lease, day) = (30_000, 86_400_000);
+    let key = "caller:crashed";
+    let claim = |now: i64| {
+        let s = b.store.clone();
+        async move { s.claim_idempotency(key, "fp", now + lease, now + day).await.unwrap() }
+    };
+    assert_eq!(claim(t0).await, IdempotencyClaim::New);
+    assert_eq!(
+        claim(t0).await,
+        IdempotencyClaim::InProgress {
+            fingerprint: "fp".into(),
+            lease_until_ms: t0 + lease
+        }
+    );
+    clock.advance(std::time::Duration::from_millis(lease as u64 - 1));
+    assert!(matches!(
+        claim(t0 + lease - 1).await,
+        IdempotencyClaim::InProgress { .. }
+    ));
+    clock.advance(std::time::Duration::from_millis(2));
+    let now = t0 + lease + 1;
+    assert_eq!(
+        claim(now).await,
+        IdempotencyClaim::New,
+        "the lapsed claim is taken over"
+    );
+    assert_eq!(
+        claim(now).await,
+        IdempotencyClaim::InProgress {
+            fingerprint: "fp".into(),
+            lease_until_ms: now + lease
+        },
+        "the new claimant holds its own lease"
+    );
+    b.store.finish_idempotency(key, 202, &json!({"id": "y"})).await.unwrap();
+    clock.advance(std::time::Duration::from_millis(10 * lease as u64));
+    assert!(
+        matches!(
+            claim(now + 10 * lease).await,
+            IdempotencyClaim::Answered { status: 202, .. }
+        ),
+        "answers are kept for the day, not the lease"
     );
 }
 
@@ -84,5 +150,15 @@ mod clocked {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn aws_an_idempotency_key_expires_a_day_later_by_the_stores_clock() {
         super::an_idempotency_key_expires_a_day_later_by_the_stores_clock(wabridge_tests::Kind::Aws).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embedded_an_unanswered_claim_is_free_again_after_its_lease() {
+        super::an_unanswered_claim_is_free_again_after_its_lease(wabridge_tests::Kind::Embedded).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn aws_an_unanswered_claim_is_free_again_after_its_lease() {
+        super::an_unanswered_claim_is_free_again_after_its_lease(wabridge_tests::Kind::Aws).await
     }
 }

@@ -15,6 +15,7 @@ impl Idempotency for DynamoStore {
         &self,
         key: &str,
         fingerprint: &str,
+        lease_until_ms: i64,
         expires_ms: i64,
     ) -> Result<IdempotencyClaim, PortError> {
         let now = self.clock.now_ms();
@@ -23,6 +24,7 @@ impl Idempotency for DynamoStore {
         item.insert("fingerprint".into(), s(fingerprint));
         item.insert("expires_ms".into(), n(expires_ms));
         item.insert("expires_at".into(), n(expires_ms / 1000));
+        item.insert("lease_ms".into(), n(lease_until_ms));
         let mut values = HashMap::new();
         values.insert(":now".to_owned(), n(now));
         let put = self
@@ -30,9 +32,14 @@ impl Idempotency for DynamoStore {
             .put_item()
             .table_name(&self.t.idempotency)
             .set_item(Some(item))
-            // DynamoDB's TTL deletes late: an expired record counts as absent.
-            .condition_expression("attribute_not_exists(#k) OR expires_ms < :now")
+            // DynamoDB's TTL deletes late: an expired record counts as absent. An unanswered claim
+            // past its lease (no lease at all: written before leases) is free too.
+            .condition_expression(
+                "attribute_not_exists(#k) OR expires_ms < :now \
+                 OR (attribute_not_exists(#s) AND (attribute_not_exists(lease_ms) OR lease_ms < :now))",
+            )
             .expression_attribute_names("#k", "key")
+            .expression_attribute_names("#s", "status")
             .set_expression_attribute_values(Some(values))
             .send()
             .await;
@@ -51,7 +58,10 @@ impl Idempotency for DynamoStore {
                 status: u16::try_from(status).unwrap_or(500),
                 body,
             },
-            _ => IdempotencyClaim::InProgress { fingerprint },
+            _ => IdempotencyClaim::InProgress {
+                fingerprint,
+                lease_until_ms: get_n(&item, "lease_ms").unwrap_or(0),
+            },
         })
     }
 

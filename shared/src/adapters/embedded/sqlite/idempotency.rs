@@ -14,6 +14,7 @@ impl Idempotency for SqliteStore {
         &self,
         key: &str,
         fingerprint: &str,
+        lease_until_ms: i64,
         expires_ms: i64,
     ) -> Result<IdempotencyClaim, PortError> {
         let (key, fp) = (key.to_owned(), fingerprint.to_owned());
@@ -22,24 +23,24 @@ impl Idempotency for SqliteStore {
             let op = sql_err("claim idempotency key");
             exec(
                 tx,
-                "DELETE FROM idempotency WHERE key = ?1 AND expires_at < ?2",
+                "DELETE FROM idempotency WHERE key = ?1 AND (expires_at < ?2 OR (status IS NULL AND lease_until < ?2))",
                 params![key, now],
             )
             .map_err(&op)?;
             let n = exec(
                 tx,
-                "INSERT OR IGNORE INTO idempotency (key, fingerprint, expires_at) VALUES (?1, ?2, ?3)",
-                params![key, fp, expires_ms],
+                "INSERT OR IGNORE INTO idempotency (key, fingerprint, expires_at, lease_until) VALUES (?1, ?2, ?3, ?4)",
+                params![key, fp, expires_ms, lease_until_ms],
             )
             .map_err(&op)?;
             if n == 1 {
                 return Ok(IdempotencyClaim::New);
             }
-            let (fingerprint, status, body): (String, Option<u16>, Option<String>) = tx
+            let (fingerprint, status, body, lease_until_ms): (String, Option<u16>, Option<String>, i64) = tx
                 .query_row(
-                    "SELECT fingerprint, status, body FROM idempotency WHERE key = ?1",
+                    "SELECT fingerprint, status, body, lease_until FROM idempotency WHERE key = ?1",
                     [&key],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .map_err(&op)?;
             Ok(match (status, body) {
@@ -48,7 +49,10 @@ impl Idempotency for SqliteStore {
                     status,
                     body: parse(&body)?,
                 },
-                _ => IdempotencyClaim::InProgress { fingerprint },
+                _ => IdempotencyClaim::InProgress {
+                    fingerprint,
+                    lease_until_ms,
+                },
             })
         })
         .await

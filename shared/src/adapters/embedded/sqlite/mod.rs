@@ -86,6 +86,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         ("messages", "error", "TEXT"),
         ("conversations", "window_closed_at", "INTEGER"),
     ]),
+    // 3: a lease on unanswered idempotency claims. Claims from before it read as lapsed, which frees
+    // keys a crashed request left in progress.
+    Migration::AddColumns(&[("idempotency", "lease_until", "INTEGER NOT NULL DEFAULT 0")]),
 ];
 
 /// The SQLite store.
