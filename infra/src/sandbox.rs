@@ -79,6 +79,7 @@ struct Inner {
 pub struct Sandbox {
     inner: Arc<Mutex<Inner>>,
     config: Arc<SandboxConfig>,
+    keys: ApiKeys,
     http: reqwest::Client,
 }
 
@@ -107,6 +108,7 @@ impl Sandbox {
         );
         Self {
             inner: Arc::new(Mutex::new(inner)),
+            keys: ApiKeys::new(config.api_keys.clone()),
             config: Arc::new(config),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -156,15 +158,11 @@ impl Sandbox {
             .route("/_sandbox/requests", get(requests))
             .route("/_sandbox/faults", post(faults))
             .route("/_sandbox/recipients/{wa_id}", post(recipient))
-            .route_layer(middleware::from_fn_with_state(self.keys(), require_key));
+            .route_layer(middleware::from_fn_with_state(self.keys.clone(), require_key));
         Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
             .merge(control)
             .with_state(self.clone())
-    }
-
-    fn keys(&self) -> ApiKeys {
-        ApiKeys::new(self.config.api_keys.clone())
     }
 
     /// Serves the sandbox on `listener` until the task is dropped.
@@ -274,7 +272,7 @@ async fn messages(
     raw: Bytes,
 ) -> Response {
     // Meta answers a wrong or missing token with 401 and code 190; so does the sandbox.
-    if !bearer(&headers).is_some_and(|token| sb.keys().accepts(token)) {
+    if !bearer(&headers).is_some_and(|token| sb.keys.accepts(token)) {
         return meta_error(
             StatusCode::UNAUTHORIZED,
             190,

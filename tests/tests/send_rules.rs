@@ -262,8 +262,8 @@ fn each_type_becomes_metas_message_object() {
         let body = graph_body(
             &cmd.recipient,
             &cmd.msg_type,
-            &cmd.content,
-            cmd.context.as_ref(),
+            cmd.content.clone(),
+            cmd.context.clone(),
             "01JD0000000000000000000000",
         );
         let t = want["type"].as_str().unwrap();
@@ -282,8 +282,8 @@ fn replies_carry_the_context_and_user_ids_go_as_recipient() {
     let body = graph_body(
         &cmd.recipient,
         &cmd.msg_type,
-        &cmd.content,
-        cmd.context.as_ref(),
+        cmd.content.clone(),
+        cmd.context.clone(),
         "01JD0000000000000000000000",
     );
     assert_eq!(body["recipient"], "ZA.9");

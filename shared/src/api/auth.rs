@@ -62,15 +62,12 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// Middleware: 401 with a JSON error unless `Authorization: Bearer <key>` carries a configured key.
 pub async fn require_key(State(keys): State<ApiKeys>, mut req: Request, next: Next) -> Response {
-    let given = bearer(req.headers()).map(str::to_owned);
-    match given.as_deref() {
-        Some(k) if !k.is_empty() && keys.accepts(k) => {
-            let caller = Caller::of(k);
-            req.extensions_mut().insert(caller);
-            next.run(req).await
-        }
-        _ => ApiError::unauthorized().into_response(),
-    }
+    let caller = match bearer(req.headers()) {
+        Some(k) if keys.accepts(k) => Caller::of(k),
+        _ => return ApiError::unauthorized().into_response(),
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! Infrastructure failures are logged once here with their source chain and answered opaquely.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -19,6 +20,7 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     details: Value,
+    retry_after_s: Option<u64>,
 }
 
 impl ApiError {
@@ -29,7 +31,14 @@ impl ApiError {
             code,
             message: message.into(),
             details: Value::Null,
+            retry_after_s: None,
         }
+    }
+
+    /// Tells the client when to come back: a `Retry-After` header in whole seconds.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_s = Some(seconds);
+        self
     }
 
     /// Adds structured details.
@@ -149,7 +158,11 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body();
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after_s {
+            res.headers_mut().insert(RETRY_AFTER, HeaderValue::from(s));
+        }
+        res
     }
 }
 

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -17,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 use crate::domain::IdempotencyClaim;
-use crate::ports::{Clock, Idempotency};
+use crate::ports::{Clock, Idempotency, later};
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 60 * 60 * 1000;
@@ -112,8 +111,7 @@ impl IdempotentRequests {
         let scoped = format!("{caller}:{key}");
         let fingerprint = hex::encode(Sha256::digest(body.to_string().as_bytes()));
         let now = self.clock.now_ms();
-        let lease_ms = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
-        let (lease_until, expires) = (now.saturating_add(lease_ms), now + IDEMPOTENCY_TTL_MS);
+        let (lease_until, expires) = (later(now, self.lease), now + IDEMPOTENCY_TTL_MS);
         match self
             .keys
             .claim_idempotency(&scoped, &fingerprint, lease_until, expires)
@@ -131,17 +129,13 @@ impl IdempotentRequests {
             IdempotencyClaim::InProgress { lease_until_ms, .. } => {
                 // Whole seconds, rounded up, so a client that waits as told finds the lease over.
                 let wait_s = u64::try_from(lease_until_ms - now).unwrap_or(0).div_ceil(1000).max(1);
-                let mut res = ApiError::new(
+                return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "idempotency_conflict",
                     "a request with this Idempotency-Key is still being handled: retry after the time in Retry-After",
                 )
                 .with_details(serde_json::json!({"retry_after_seconds": wait_s}))
-                .into_response();
-                if let Ok(v) = HeaderValue::from_str(&wait_s.to_string()) {
-                    res.headers_mut().insert(RETRY_AFTER, v);
-                }
-                return Ok(res);
+                .retry_after(wait_s));
             }
             IdempotencyClaim::Answered { .. } => {
                 return Err(ApiError::new(

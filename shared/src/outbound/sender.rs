@@ -201,12 +201,11 @@ impl Sender {
             (None, Some(u)) => Recipient::UserId(u.clone()),
             (None, None) => Recipient::WaId(msg.customer.as_str().to_owned()),
         };
-        let context = msg.context.as_ref().map(Json::value);
         let body = graph_body(
             &to,
             &msg.msg_type,
-            &msg.content.value(),
-            context.as_ref(),
+            msg.content.value(),
+            msg.context.as_ref().map(Json::value),
             &id.to_string(),
         );
         let attempt = attempts + 1;

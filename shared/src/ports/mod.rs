@@ -15,7 +15,7 @@ mod queue;
 mod read_model;
 
 pub use blobs::Blobs;
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, SystemClock, later};
 pub use error::{BoxError, PortError};
 pub use idempotency::Idempotency;
 pub use inbox::Inbox;

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use super::group::GroupCommit;
 use super::{Migration, blocking, exec, migrate, open, sql_err};
-use crate::ports::{Clock, DeadLetter, Delivery, PortError, Queue, SystemClock};
+use crate::ports::{Clock, DeadLetter, Delivery, PortError, Queue, SystemClock, later};
 
 /// The queue file's schema history. Append, never edit: a file records how many it has applied.
 const MIGRATIONS: &[Migration] = &[
@@ -161,7 +161,7 @@ impl Queue for SqliteQueue {
         loop {
             let notified = self.notify.notified();
             let (name, now) = (self.name.clone(), self.clock.now_ms());
-            let hidden_until = now + i64::try_from(self.visibility.as_millis()).unwrap_or(i64::MAX / 2);
+            let hidden_until = later(now, self.visibility);
             let batch = self
                 .writer
                 .write("receive", move |tx| take(tx, &name, now, hidden_until, max))
@@ -193,7 +193,7 @@ impl Queue for SqliteQueue {
 
     async fn retry_later(&self, receipt: &str, delay: Duration) -> Result<(), PortError> {
         let (id, receipt) = (Self::row_of(receipt)?, receipt.to_owned());
-        let at = self.clock.now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        let at = later(self.clock.now_ms(), delay);
         self.writer
             .write("retry later", move |tx| {
                 exec(

@@ -101,7 +101,7 @@ impl<'a> Scalar<'a> {
     /// An id, which Meta writes as a string and now and then as a number.
     pub(super) fn id_text(&self) -> Option<String> {
         match self {
-            Self::Str(s) => Some(s.clone().into_owned()),
+            Self::Str(s) => Some(s.to_string()),
             Self::Num(n) => Some(n.to_string()),
             Self::Other(_) => None,
         }

@@ -304,15 +304,15 @@ pub fn validate(body: &Value) -> Result<SendCommand, Vec<FieldError>> {
 
 /// The body the Graph client posts for a stored outbound message: Meta's message object with our
 /// message id as `biz_opaque_callback_data`, so every status webhook links back to it.
-pub fn graph_body(to: &Recipient, msg_type: &str, content: &Value, context: Option<&Value>, our_id: &str) -> Value {
+pub fn graph_body(to: &Recipient, msg_type: &str, content: Value, context: Option<Value>, our_id: &str) -> Value {
     let mut body = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "type": msg_type});
     match to {
         Recipient::WaId(w) => body["to"] = json!(w),
         Recipient::UserId(u) => body["recipient"] = json!(u),
     }
-    body[msg_type] = content.clone();
+    body[msg_type] = content;
     if let Some(ctx) = context {
-        body["context"] = ctx.clone();
+        body["context"] = ctx;
     }
     body["biz_opaque_callback_data"] = json!(our_id);
     body
