@@ -97,8 +97,6 @@ pub struct LocalStack {
     pub blobs: Arc<FolderBlobs>,
     /// The secrets in force.
     pub secrets: LocalSecrets,
-    /// Where sends go.
-    pub mode: SendMode,
     /// The sandbox, when it plays Meta.
     pub sandbox: Option<Sandbox>,
     /// The business number sends go through by default.
@@ -138,18 +136,13 @@ impl LocalStack {
         let blobs = Arc::new(FolderBlobs::new(dir.join("blobs")));
         let app = App::new(settings, Arc::new(SystemClock));
 
-        let mode = SendMode::of(config)?;
-        let (graph, sandbox) = match (mode, &config.access_token) {
-            (SendMode::Meta, Some(token)) => (
-                Some(GraphClient::new(
-                    &config.graph_url,
-                    &config.api_version,
-                    token.clone(),
-                    settings.graph_timeout,
-                )?),
-                None,
-            ),
-            (SendMode::Sandbox, _) => {
+        let (graph, sandbox) = match SendMode::of(config)? {
+            SendMode::Meta => {
+                let token = config.access_token.clone().context("no WHATSAPP_ACCESS_TOKEN")?;
+                let graph = GraphClient::new(&config.graph_url, &config.api_version, token, settings.graph_timeout)?;
+                (Some(graph), None)
+            }
+            SendMode::Sandbox => {
                 let sandbox = Sandbox::new(SandboxConfig {
                     webhook_url: Some(format!("http://{addr}/webhook")),
                     app_secret: secrets.app_secret.clone(),
@@ -167,7 +160,7 @@ impl LocalStack {
                 let graph = GraphClient::new(&base, &config.api_version, token, settings.graph_timeout)?;
                 (Some(graph), Some(sandbox))
             }
-            _ => (None, None),
+            SendMode::Off => (None, None),
         };
         let phone_number_id = config
             .phone_number_id
@@ -186,13 +179,21 @@ impl LocalStack {
             outbound,
             blobs,
             secrets,
-            mode,
             sandbox,
             phone_number_id,
             app,
             ports,
             graph,
         })
+    }
+
+    /// Where sends go, as decided at open.
+    pub fn mode(&self) -> SendMode {
+        match (&self.sandbox, &self.graph) {
+            (Some(_), _) => SendMode::Sandbox,
+            (None, Some(_)) => SendMode::Meta,
+            (None, None) => SendMode::Off,
+        }
     }
 
     /// Every route the deployed functions serve, on one router (plus the sandbox when it plays Meta).

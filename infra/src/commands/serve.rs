@@ -46,7 +46,7 @@ fn banner(config: &Config, stack: &LocalStack) {
             config.data_dir.display()
         );
     }
-    match stack.mode {
+    match stack.mode() {
         SendMode::Sandbox => println!(
             "  sends: the Graph API sandbox plays Meta (http://{}/sandbox, API key required)",
             config.listen
