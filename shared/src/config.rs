@@ -56,7 +56,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `WABRIDGE_DATA_DIR`, default `.wabridge` (local stack).
     pub data_dir: PathBuf,
-    /// `WABRIDGE_MAX_RECEIVES`, default 5: attempts before a queue message is dead-lettered.
+    /// `WABRIDGE_MAX_RECEIVES`, default 24 (hours of back-off): attempts before a queue message is dead-lettered.
     pub max_receives: u32,
     /// `WABRIDGE_THROUGHPUT_MPS`, default 80: messages per second per business number.
     pub throughput_mps: f64,
@@ -101,7 +101,7 @@ impl Config {
             })?,
         };
         let max_receives = match var(res::MAX_RECEIVES) {
-            None => 5,
+            None => crate::runtime::consume::DEFAULT_MAX_RECEIVES,
             Some(s) => s
                 .parse()
                 .ok()

@@ -114,3 +114,53 @@ fn a_variable_a_function_does_not_declare_is_refused_by_name() {
     assert_eq!(e.var, "WABRIDGE_MESSAGES_TABLE");
     assert!(e.reason.contains("webhook-verify"), "{e}");
 }
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    &t["Resources"][name]["Properties"]
+}
+
+fn number(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("{v:?} is not a number"))
+}
+
+#[test]
+fn the_inbound_processor_dead_letters_with_its_reason_before_sqs_redrives_without_one() {
+    use wabridge::runtime::consume::{DEFAULT_MAX_RECEIVES, RetryPolicy};
+    let t = template();
+    let param = &t["Parameters"]["MaxReceives"];
+    assert_eq!(number(&param["Default"]), u64::from(DEFAULT_MAX_RECEIVES));
+    let redrive = number(&resource(&t, "InboundQueue")["RedrivePolicy"]["maxReceiveCount"]);
+    let highest = number(&param["MaxValue"]);
+    assert!(
+        highest < redrive,
+        "MaxReceives may be {highest}, but SQS redrives after {redrive} receives, losing the reason"
+    );
+    // Even the most patient setting gives up well before the queue would drop the message.
+    let retention = number(&resource(&t, "InboundQueue")["MessageRetentionPeriod"]);
+    let most_patient = RetryPolicy {
+        max_receives: u32::try_from(highest).unwrap(),
+        ..RetryPolicy::default()
+    };
+    assert!(most_patient.budget().as_secs() * 2 < retention);
+}
+
+#[test]
+fn webhook_bodies_in_the_bucket_outlive_every_queue_message_that_points_at_them() {
+    let t = template();
+    let rules = resource(&t, "DataBucket")["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .unwrap();
+    let webhooks = rules
+        .iter()
+        .find(|r| r["Prefix"].as_str() == Some("webhooks/"))
+        .expect("a lifecycle rule for webhooks/");
+    let kept_s = number(&webhooks["ExpirationInDays"]) * 86_400;
+    for queue in ["InboundQueue", "InboundDeadLetterQueue"] {
+        let retention = number(&resource(&t, queue)["MessageRetentionPeriod"]);
+        // S3 expires objects at the midnight after the day count, so require a clear day more.
+        assert!(
+            kept_s >= retention + 86_400,
+            "{queue} keeps messages {retention} s but their bodies live {kept_s} s"
+        );
+    }
+}

@@ -39,12 +39,19 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
 }
 
+/// Attempts before a failing webhook is dead-lettered: with [`RetryPolicy::default`]'s back-off
+/// that is two to four hours of retrying, so a throttling burst or a regional blip heals on its own.
+/// `template.yaml` keeps the queue's `maxReceiveCount` above every value of `MaxReceives`.
+pub const DEFAULT_MAX_RECEIVES: u32 = 24;
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_receives: 5,
+            max_receives: DEFAULT_MAX_RECEIVES,
             base_delay: Duration::from_secs(2),
-            max_delay: Duration::from_secs(300),
+            // SQS allows visibility changes up to 12 h; a quarter hour keeps the retries of a
+            // long incident frequent enough to notice the recovery.
+            max_delay: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -52,12 +59,20 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Exponential back-off with full jitter in its upper half, so retries of one burst spread out.
     pub fn delay(&self, receive_count: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << receive_count.saturating_sub(1).min(16));
-        let capped = exp.min(self.max_delay);
-        let half = capped / 2;
+        let half = self.full_delay(receive_count) / 2;
         half + half.mul_f64(rand::random::<f64>())
+    }
+
+    /// The least time a record keeps being retried before it is dead-lettered (every back-off at
+    /// the bottom of its jitter): the length of an incident the pipeline rides out.
+    pub fn budget(&self) -> Duration {
+        (1..self.max_receives).map(|n| self.full_delay(n) / 2).sum()
+    }
+
+    fn full_delay(&self, receive_count: u32) -> Duration {
+        self.base_delay
+            .saturating_mul(1u32 << receive_count.saturating_sub(1).min(16))
+            .min(self.max_delay)
     }
 
     /// What to do with a record after an attempt.
@@ -139,4 +154,55 @@ pub async fn settle_lambda_batch(handler: &dyn Handler, queue: &dyn Queue, batch
         }
     }
     failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replays an outage: every attempt fails until `outage` has passed, each retry waiting the
+    /// longest or the shortest back-off the jitter allows; returns the outcome of the attempt that
+    /// first comes after the outage (or the dead letter before it).
+    fn ride_out(policy: &RetryPolicy, outage: Duration, shortest: bool) -> Outcome {
+        let mut elapsed = Duration::ZERO;
+        for receive in 1.. {
+            if elapsed >= outage {
+                return policy.outcome(Ok::<(), String>(()), receive);
+            }
+            match policy.outcome(Err::<(), _>("throttled".to_owned()), receive) {
+                Outcome::Retry { .. } => {
+                    let full = policy.full_delay(receive);
+                    elapsed += if shortest { full / 2 } else { full };
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    #[test]
+    fn the_deployed_policy_keeps_retrying_through_an_incident_of_hours() {
+        let policy = RetryPolicy::default();
+        assert!(policy.budget() >= Duration::from_secs(90 * 60), "{:?}", policy.budget());
+        for outage in [30, 15 * 60, 90 * 60].map(Duration::from_secs) {
+            assert_eq!(ride_out(&policy, outage, true), Outcome::Done, "outage {outage:?}");
+            assert_eq!(ride_out(&policy, outage, false), Outcome::Done, "outage {outage:?}");
+        }
+        // And it does end: a record failing for a day is dead-lettered, not retried forever.
+        assert!(matches!(
+            ride_out(&policy, Duration::from_secs(86_400), false),
+            Outcome::DeadLetter { .. }
+        ));
+    }
+
+    #[test]
+    fn the_budget_counts_the_shortest_back_off_of_every_retry() {
+        let p = RetryPolicy {
+            max_receives: 4,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(5),
+        };
+        // Retries after receives 1, 2, 3 wait at least 1 s, 2 s and 2.5 s (capped at 5 s).
+        assert_eq!(p.budget(), Duration::from_millis(5_500));
+    }
 }

@@ -1,5 +1,6 @@
 //! Blobs in a local folder. Writes go to a temporary file renamed into place, so a reader never sees
-//! half a blob.
+//! half a blob, and the file and its directory are flushed to disk before `put` returns: a webhook
+//! body is acknowledged to Meta only after that, so it survives a power cut like the database does.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -32,17 +33,34 @@ impl FolderBlobs {
     }
 }
 
+/// Writes `bytes` to `path` through a synced temporary file and syncs the directory that names it.
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)?;
+        if let Some(up) = dir.parent() {
+            std::fs::File::open(up)?.sync_all()?;
+        }
+    }
+    let tmp = path.with_extension(format!("tmp-{}", ulid::Ulid::new()));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    // The rename lives in the directory: without this a power cut may forget the file's name.
+    std::fs::File::open(dir)?.sync_all()
+}
+
 #[async_trait]
 impl Blobs for FolderBlobs {
     async fn put(&self, key: &str, bytes: Vec<u8>, _content_type: &str) -> Result<(), PortError> {
         let path = self.path(key)?;
-        let tmp = path.with_extension(format!("tmp-{}", ulid::Ulid::new()));
-        let io = |e| PortError::unavailable("put blob", e);
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await.map_err(io)?;
-        }
-        tokio::fs::write(&tmp, bytes).await.map_err(io)?;
-        tokio::fs::rename(&tmp, &path).await.map_err(io)
+        tokio::task::spawn_blocking(move || write_durably(&path, &bytes))
+            .await
+            .map_err(|e| PortError::unavailable("put blob", e))?
+            .map_err(|e| PortError::unavailable("put blob", e))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
