@@ -205,6 +205,15 @@ async fn the_subscription_handshake_answers_the_challenge_only_to_the_right_toke
     ] {
         assert_eq!(get(q).await.status, 403);
     }
+    // The challenge is echoed as text: markup or a long string is refused, not reflected.
+    for challenge in ["%3Cscript%3Ealert(1)%3C%2Fscript%3E".to_owned(), "1".repeat(129)] {
+        let bad = get(format!(
+            "hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge={challenge}"
+        ))
+        .await;
+        assert_eq!(bad.status, 400, "{challenge}");
+        assert_eq!(bad.json()["error"]["code"], "invalid_challenge");
+    }
 }
 
 async fn a_customer_known_only_by_user_id_is_stored_under_that_id(b: Backend) {
@@ -391,7 +400,9 @@ async fn the_query_api_answers_bad_requests_with_clear_json_errors(b: Backend) {
         }
         p.request(req.body(axum::body::Body::empty()).unwrap())
     };
+    let long_cursor = format!("/v1/contacts?cursor={}", "A".repeat(wabridge::read::MAX_CURSOR_LEN + 1));
     for (path, key, status, code) in [
+        (long_cursor.as_str(), Some(API_KEY), 400, "invalid_request"),
         ("/v1/conversations", None, 401, "unauthorized"),
         ("/v1/conversations", Some("wrong-key"), 401, "unauthorized"),
         ("/v1/conversations?limit=0", Some(API_KEY), 400, "invalid_request"),

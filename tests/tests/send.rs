@@ -267,6 +267,19 @@ async fn bad_sends_get_field_errors_and_nothing_is_stored_or_sent(b: Backend) {
             json!({"to": "27820000001", "type": "image", "image": {"link": "http://insecure.example/a.jpg"}}),
             "validation_failed",
         ),
+        // A business-scoped id becomes a storage key: malformed ones stop here, not at the store.
+        (
+            json!({"recipient": "US.12 34", "type": "text", "text": {"body": "x"}}),
+            "validation_failed",
+        ),
+        (
+            json!({"recipient": "US.12/34", "type": "text", "text": {"body": "x"}}),
+            "validation_failed",
+        ),
+        (
+            json!({"recipient": "US.12\u{7}34", "type": "text", "text": {"body": "x"}}),
+            "validation_failed",
+        ),
     ] {
         let (status, err) = rig.post("/v1/messages", &body, None).await;
         assert_eq!(status, 400, "{body}");
@@ -291,13 +304,19 @@ async fn bad_sends_get_field_errors_and_nothing_is_stored_or_sent(b: Backend) {
         .http
         .post(format!("{}/v1/messages", rig.base))
         .bearer_auth(API_KEY)
-        .body(vec![b' '; wabridge::api::MAX_BODY_BYTES + 1])
+        .body(vec![b' '; wabridge::api::MAX_V1_BODY_BYTES + 1])
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status().as_u16(), 413);
+    assert_eq!(res.status().as_u16(), 413, "a message never needs more than 64 KiB");
     let err: Value = res.json().await.unwrap();
     assert_eq!(err["error"]["code"], "payload_too_large", "{err}");
+    // The largest text WhatsApp takes, in 4-byte characters, is well inside the cap.
+    let (status, err) = rig
+        .post("/v1/messages", &text("27820000001", &"😀".repeat(4096)), None)
+        .await;
+    assert_eq!(status, 422, "outside the window, but not refused for its size: {err}");
+    assert_eq!(err["error"]["code"], "window_closed", "{err}");
     let unauth = rig
         .http
         .post(format!("{}/v1/messages", rig.base))

@@ -165,6 +165,16 @@ fn numbers_are_normalised_and_impossible_ones_refused() {
     let by_user =
         validate(&json!({"recipient": "ZA.1122334455667788", "type": "text", "text": {"body": "x"}})).unwrap();
     assert_eq!(by_user.recipient, Recipient::UserId("ZA.1122334455667788".into()));
+    for recipient in ["", "US.1 2", "US.1/2", "US.1\u{0}2", "US.1%2", &"9".repeat(129)] {
+        bad(
+            json!({"recipient": recipient, "type": "text", "text": {"body": "x"}}),
+            "recipient",
+        );
+    }
+    bad(
+        json!({"recipient": 42, "type": "text", "text": {"body": "x"}}),
+        "recipient",
+    );
 }
 
 #[test]

@@ -29,6 +29,11 @@ pub use webhook::{webhook_ingest_router, webhook_verify_router};
 /// Largest request body accepted: Lambda's synchronous payload limit.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
+/// Largest body of a `/v1` request: the biggest message WhatsApp takes (a 4,096-character text, an
+/// interactive list, a template with its parameters) fits many times over. Media uploads get their
+/// own route and limit.
+pub const MAX_V1_BODY_BYTES: usize = 64 * 1024;
+
 /// Adds what every deployed router needs: JSON answers for unknown routes and wrong methods, the
 /// body limit, and JSON for every error axum answers before a handler runs (a body over the limit,
 /// an unreadable path). Call once, on the composed router.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -42,6 +42,7 @@ pub fn send_router(api: Option<SendApi>, keys: ApiKeys) -> Router {
         .route("/v1/messages", post(send))
         .route("/v1/messages/{id}/read", post(mark_read))
         .route_layer(middleware::from_fn_with_state(keys, require_key))
+        .layer(DefaultBodyLimit::max(super::MAX_V1_BODY_BYTES))
         .with_state(Arc::new(api))
 }
 

@@ -16,6 +16,9 @@ use super::error::{ApiError, error_chain};
 use crate::inbound::ingest::{IngestError, Ingestor};
 use crate::inbound::webhook::verify_subscription;
 
+/// Longest `hub.challenge` echoed (Meta sends a number of about ten digits).
+const MAX_CHALLENGE_LEN: usize = 128;
+
 /// `GET /webhook`: answers `hub.challenge` as text/plain when `hub.mode=subscribe` and the token
 /// matches; 403 otherwise.
 pub fn webhook_verify_router(verify_token: SecretString) -> Router {
@@ -31,6 +34,20 @@ async fn handshake(
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let get = |k: &str| q.get(k).map(String::as_str);
     match verify_subscription(&token, get("hub.mode"), get("hub.verify_token"), get("hub.challenge")) {
+        // Echoed back as text: only the short token Meta sends (digits) is, never a page of markup.
+        Some(challenge)
+            if challenge.len() > MAX_CHALLENGE_LEN
+                || !challenge
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) =>
+        {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_challenge",
+                format!("hub.challenge must be at most {MAX_CHALLENGE_LEN} letters, digits, '-', '_' or '.'"),
+            )
+            .into_response()
+        }
         Some(challenge) => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             challenge.to_owned(),

@@ -4,5 +4,5 @@
 mod page;
 mod views;
 
-pub use page::{AFTER_ALL_KEYS, Cursor, DEFAULT_LIMIT, MAX_LIMIT, Page, PageRequest, messages_list};
+pub use page::{AFTER_ALL_KEYS, Cursor, DEFAULT_LIMIT, MAX_CURSOR_LEN, MAX_LIMIT, Page, PageRequest, messages_list};
 pub use views::MessageView;

@@ -75,6 +75,9 @@ impl<T> Page<T> {
 /// first page that walks back in time.
 pub const AFTER_ALL_KEYS: &str = "~";
 
+/// Longest cursor accepted: our keys are at most a few hundred bytes.
+pub const MAX_CURSOR_LEN: usize = 1024;
+
 /// Opaque pagination cursors: base64url of `{"l": list, "k": key}`, so a cursor from one list cannot
 /// be replayed against another and a tampered one is a 400, not a 500.
 #[derive(Debug)]
@@ -99,9 +102,14 @@ impl Cursor {
     /// Decodes a cursor issued for `list`.
     pub fn decode(cursor: &str, list: &str) -> Result<String, InvalidInput> {
         let bad = || InvalidInput::new("cursor", "not a cursor this list issued");
+        if cursor.len() > MAX_CURSOR_LEN {
+            return Err(bad());
+        }
         let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
         let body: CursorBody = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-        if body.l != list || body.k.is_empty() {
+        // Keys are ids and timestamps we wrote: anything else was forged and never reaches a store.
+        let plain = !body.k.is_empty() && body.k.chars().all(|c| c.is_ascii_graphic());
+        if body.l != list || !plain {
             return Err(bad());
         }
         Ok(body.k)
@@ -128,5 +136,8 @@ mod tests {
         assert!(Cursor::decode(&c, "conversations").is_err());
         assert!(Cursor::decode("not-base64!", "contacts").is_err());
         assert!(Cursor::decode("eyJ4IjoxfQ", "contacts").is_err());
+        assert!(Cursor::decode(&"A".repeat(MAX_CURSOR_LEN + 1), "contacts").is_err());
+        assert!(Cursor::decode(&Cursor::encode("contacts", "a\u{0}b"), "contacts").is_err());
+        assert!(Cursor::decode(&Cursor::encode("contacts", &"9".repeat(2000)), "contacts").is_err());
     }
 }

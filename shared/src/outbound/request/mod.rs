@@ -208,8 +208,34 @@ pub fn validate(body: &Value) -> Result<SendCommand, Vec<FieldError>> {
                 None
             }
         },
-        (None | Some(Value::Null), Some(Value::String(u))) if !u.trim().is_empty() && u.len() <= 128 => {
-            Some(Recipient::UserId(u.trim().to_owned()))
+        (None | Some(Value::Null), Some(Value::String(u))) => {
+            // A business-scoped user id (`US.13491208655302741918`) becomes a storage key and a
+            // path segment: it is checked here, so nothing malformed reaches a store.
+            let u = u.trim();
+            match crate::domain::CustomerKey::parse(u) {
+                Ok(_)
+                    if u.chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '_')) =>
+                {
+                    Some(Recipient::UserId(u.to_owned()))
+                }
+                Ok(_) => {
+                    c.err(
+                        "recipient",
+                        "invalid_user_id",
+                        "a business-scoped user id has only letters, digits, '.', '-' and '_'",
+                    );
+                    None
+                }
+                Err(e) => {
+                    c.err("recipient", "invalid_user_id", e.reason);
+                    None
+                }
+            }
+        }
+        (None | Some(Value::Null), Some(_)) => {
+            c.err("recipient", "invalid_type", "must be a string");
+            None
         }
         (Some(_), _) => {
             c.err("to", "invalid_type", "must be a string");
