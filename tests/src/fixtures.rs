@@ -17,3 +17,12 @@ pub fn enc(s: &str) -> String {
         })
         .collect()
 }
+
+/// An API Gateway event from `tests/fixtures/lambda/` as the request `lambda_http` hands our router
+/// in the function: the same decoding of path, query and body the deployment gets.
+pub fn api_gateway_request(path: &str) -> http::Request<Vec<u8>> {
+    let text = String::from_utf8(fixture(path)).unwrap();
+    let req = lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let (parts, body) = req.into_parts();
+    http::Request::from_parts(parts, body.to_vec())
+}

@@ -158,7 +158,12 @@ impl Rig {
 
     /// The customer writes, which opens the 24-hour window.
     pub async fn customer_writes(&self, from: &str) {
-        let wamid = simulate::new_wamid();
+        self.customer_writes_wamid(from, &simulate::new_wamid()).await;
+    }
+
+    /// The customer writes a message Meta identifies by `wamid`.
+    pub async fn customer_writes_wamid(&self, from: &str, wamid: &str) {
+        let wamid = wamid.to_owned();
         let ts = chrono::Utc::now().timestamp();
         let body = simulate::inbound(PNI, from, "Customer", &wamid, ts, "text", json!({"body": "hello"}));
         let raw = serde_json::to_vec(&body).unwrap();
@@ -183,6 +188,21 @@ impl Rig {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("message {id} never matched; last seen {last}");
+    }
+
+    /// Sends a request `lambda_http` decoded from an API Gateway event, as the function would see it.
+    pub async fn replay(&self, req: http::Request<Vec<u8>>) -> (u16, Value) {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let res = self
+            .http
+            .request(parts.method, format!("{}{path}", self.base))
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
     }
 
     pub fn sent_to(&self, id: &str) -> usize {

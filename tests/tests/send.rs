@@ -15,7 +15,7 @@ use wabridge::outbound::sender::SenderConfig;
 use wabridge_infra::sandbox::{Fault, Template};
 use wabridge_infra::simulate;
 use wabridge_tests::rig::{PNI, Rig, fast_config};
-use wabridge_tests::{API_KEY, Backend, enc, on_both_backends};
+use wabridge_tests::{API_KEY, Backend, api_gateway_request, enc, on_both_backends};
 
 fn text(to: &str, body: &str) -> Value {
     json!({"to": to, "type": "text", "text": {"body": body}})
@@ -248,6 +248,57 @@ async fn read_receipts_mark_the_customers_message_read_with_typing(b: Backend) {
     );
 }
 
+/// API Gateway hands the function a path with `%2F` already decoded to `/`, so a wamid holding `/`
+/// cannot travel in a path there. The query and body forms carry any wamid; each event here is what
+/// API Gateway (payload 2.0) delivers, decoded by `lambda_http` as in the deployed function.
+async fn wamids_with_a_slash_are_read_and_marked_read_through_api_gateway(b: Backend) {
+    const WAMID: &str = "wamid.HBgLMjc4MjAwMDAwMzEVAgASGBQzRUIw/Rk+QUE4RkYyQzE=";
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    rig.customer_writes_wamid("27820000031", WAMID).await;
+
+    let (code, m) = rig
+        .replay(api_gateway_request("lambda/apigw-v2-get-message-by-wamid.json"))
+        .await;
+    assert_eq!((code, m["wamid"].as_str()), (200, Some(WAMID)), "{m}");
+    // The path form reaches the router with the slash decoded: a JSON 404, never a wrong message.
+    let (code, e) = rig
+        .replay(api_gateway_request("lambda/apigw-v2-get-message-decoded-slash.json"))
+        .await;
+    assert_eq!((code, e["error"]["code"].as_str()), (404, Some("not_found")), "{e}");
+    // A `+` the caller forgot to percent-encode arrives as a space; a wamid never has one.
+    let (code, m) = rig
+        .get(&format!("/v1/messages?wamid={}", WAMID.replace('/', "%2F")))
+        .await;
+    assert_eq!((code, m["wamid"].as_str()), (200, Some(WAMID)), "{m}");
+    for bad in ["/v1/messages", "/v1/messages?wamid=a%20%00", "/v1/messages?id=nope"] {
+        let (code, e) = rig.get(bad).await;
+        assert_eq!(
+            (code, e["error"]["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{bad}: {e}"
+        );
+    }
+
+    let (code, a) = rig
+        .replay(api_gateway_request("lambda/apigw-v2-post-read-by-body.json"))
+        .await;
+    assert_eq!(code, 200, "{a}");
+    assert_eq!(
+        rig.sandbox.reads(),
+        vec![
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": WAMID, "typing_indicator": {"type": "text"}})
+        ]
+    );
+    let (code, e) = rig
+        .post("/v1/messages/read", &json!({"typing_indicator": true}), None)
+        .await;
+    assert_eq!(
+        (code, e["error"]["details"][0]["field"].as_str()),
+        (400, Some("message_id")),
+        "{e}"
+    );
+}
+
 async fn bad_sends_get_field_errors_and_nothing_is_stored_or_sent(b: Backend) {
     let rig = Rig::start(b, fast_config(), vec![]).await;
     for (body, code) in [
@@ -387,4 +438,5 @@ on_both_backends!(
     a_sender_crash_mid_batch_loses_nothing_and_sends_nothing_twice,
     read_receipts_mark_the_customers_message_read_with_typing,
     bad_sends_get_field_errors_and_nothing_is_stored_or_sent,
+    wamids_with_a_slash_are_read_and_marked_read_through_api_gateway,
 );

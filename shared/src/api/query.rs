@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::auth::{ApiKeys, require_key};
 use super::error::ApiError;
-use crate::domain::{CustomerKey, InvalidInput, MessageRef};
+use crate::domain::{CustomerKey, InvalidInput, MessageId, MessageRef, Wamid};
 use crate::ports::{Clock, ReadModel};
 use crate::read::{PageRequest, messages_list};
 
@@ -38,6 +38,7 @@ pub fn query_router(state: QueryState, keys: ApiKeys) -> Router {
         .route("/v1/conversations", get(conversations))
         .route("/v1/conversations/{wa_id}", get(conversation))
         .route("/v1/conversations/{wa_id}/messages", get(conversation_messages))
+        .route("/v1/messages", get(message_by_query))
         .route("/v1/messages/{id}", get(message))
         .route("/v1/contacts", get(contacts))
         .route("/v1/contacts/{wa_id}", get(contact))
@@ -106,6 +107,33 @@ async fn conversation_messages(State(s): State<QueryState>, wa_id: One, q: Param
 
 async fn message(State(s): State<QueryState>, id: One) -> Result<Response, ApiError> {
     let r = MessageRef::parse(&segment(id, "id")?)?;
+    let m = s.read.message(&r).await?;
+    m.map(|m| Json(m).into_response())
+        .ok_or_else(|| ApiError::not_found("message"))
+}
+
+/// `GET /v1/messages?wamid=` (or `?id=`): the same answer as `GET /v1/messages/{id}`, for wamids
+/// carrying `/`, which API Gateway decodes out of a path before the function sees it.
+async fn message_by_query(State(s): State<QueryState>, q: Params) -> Result<Response, ApiError> {
+    let q = q.map(|Query(q)| q).map_err(|_| InvalidInput {
+        field: "query",
+        reason: "unreadable".into(),
+    })?;
+    let r = match (q.get("wamid"), q.get("id")) {
+        // A wamid never holds a space: one here is a `+` the caller did not percent-encode.
+        (Some(w), None) => MessageRef::Wamid(Wamid::parse(&w.replace(' ', "+")).map_err(|e| InvalidInput {
+            field: "wamid",
+            reason: e.reason,
+        })?),
+        (None, Some(id)) => MessageRef::Id(MessageId::parse(id)?),
+        _ => {
+            return Err(InvalidInput {
+                field: "wamid",
+                reason: "give exactly one of wamid (Meta's id) or id (ours)".into(),
+            }
+            .into());
+        }
+    };
     let m = s.read.message(&r).await?;
     m.map(|m| Json(m).into_response())
         .ok_or_else(|| ApiError::not_found("message"))

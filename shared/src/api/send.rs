@@ -40,6 +40,7 @@ type Sending = Arc<Option<SendApi>>;
 pub fn send_router(api: Option<SendApi>, keys: ApiKeys) -> Router {
     Router::new()
         .route("/v1/messages", post(send))
+        .route("/v1/messages/read", post(mark_read_by_body))
         .route("/v1/messages/{id}/read", post(mark_read))
         .route_layer(middleware::from_fn_with_state(keys, require_key))
         .layer(DefaultBodyLimit::max(super::MAX_V1_BODY_BYTES))
@@ -96,25 +97,53 @@ async fn mark_read(
         reason: "unreadable".into(),
     })?;
     let wamid = Wamid::parse(&id)?;
-    let typing = if body.is_empty() {
-        false
+    let body = if body.is_empty() {
+        Value::Null
     } else {
-        let v: Value = serde_json::from_slice(&body).map_err(|_| InvalidInput {
+        serde_json::from_slice(&body).map_err(|_| InvalidInput {
             field: "body",
             reason: "must be JSON like {\"typing_indicator\": true}".into(),
-        })?;
-        match v.get("typing_indicator") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                return Err(InvalidInput {
-                    field: "typing_indicator",
-                    reason: "must be true or false".into(),
-                }
-                .into());
+        })?
+    };
+    receipt(api, &wamid, &body).await
+}
+
+/// `POST /v1/messages/read` with `{"message_id": wamid, "typing_indicator"?}`: the form that works
+/// for every wamid on API Gateway, which decodes a `%2F` in a path into a `/` before we see it.
+async fn mark_read_by_body(State(api): State<Sending>, body: Bytes) -> Result<Response, ApiError> {
+    let api = sending(&api)?;
+    let body: Value = serde_json::from_slice(&body).map_err(|_| InvalidInput {
+        field: "body",
+        reason: "must be JSON like {\"message_id\": \"wamid...\", \"typing_indicator\": true}".into(),
+    })?;
+    let wamid = match body.get("message_id") {
+        Some(Value::String(w)) => Wamid::parse(w).map_err(|e| InvalidInput {
+            field: "message_id",
+            reason: e.reason,
+        })?,
+        _ => {
+            return Err(InvalidInput {
+                field: "message_id",
+                reason: "is required: the wamid of the customer's message".into(),
             }
+            .into());
         }
     };
-    api.receipts.mark_read(&wamid, typing).await?;
+    receipt(api, &wamid, &body).await
+}
+
+async fn receipt(api: &SendApi, wamid: &Wamid, body: &Value) -> Result<Response, ApiError> {
+    let typing = match body.get("typing_indicator") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(InvalidInput {
+                field: "typing_indicator",
+                reason: "must be true or false".into(),
+            }
+            .into());
+        }
+    };
+    api.receipts.mark_read(wamid, typing).await?;
     Ok(Json(json!({"status": "read", "typing_indicator": typing})).into_response())
 }
