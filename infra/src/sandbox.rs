@@ -39,6 +39,8 @@ pub enum Fault {
     /// Accept it (record it, post its statuses), but answer only after this long: the sender sees a
     /// timeout although Meta has the message.
     TimeoutAfterAccept(Duration),
+    /// Accept it and answer normally, after this long: a slow but successful call.
+    Slow(Duration),
 }
 
 /// An approved template the sandbox knows, with how many body parameters it takes.
@@ -381,7 +383,7 @@ async fn messages(
         i.accepted_at.push(std::time::Instant::now());
     });
     sb.post_statuses(pni, to.clone(), wamid.clone(), callback);
-    if let Some(Fault::TimeoutAfterAccept(d)) = fault {
+    if let Some(Fault::TimeoutAfterAccept(d) | Fault::Slow(d)) = fault {
         tokio::time::sleep(d).await;
     }
     let status = if msg_type == "template" {

@@ -151,6 +151,9 @@ impl Queue for FlakyQueue {
         }
         self.inner.send(body).await
     }
+    async fn send_later(&self, body: &str, delay: Duration) -> Result<(), PortError> {
+        self.inner.send_later(body, delay).await
+    }
     async fn receive(&self, max: u32, wait: Duration) -> Result<Vec<Delivery>, PortError> {
         self.inner.receive(max, wait).await
     }

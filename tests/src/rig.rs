@@ -55,6 +55,7 @@ pub fn fast_config() -> SenderConfig {
         max_receives: 100,
         throughput_pause: Duration::from_millis(100),
         pair_pause: Duration::from_millis(100),
+        ..SenderConfig::default()
     }
 }
 

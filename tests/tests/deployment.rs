@@ -164,3 +164,41 @@ fn webhook_bodies_in_the_bucket_outlive_every_queue_message_that_points_at_them(
         );
     }
 }
+
+/// A function's timeout in the template (its own, else the global one).
+fn timeout_of(t: &Value, resource: &str) -> u64 {
+    let own = &t["Resources"][resource]["Properties"]["Timeout"];
+    if own.is_null() {
+        number(&t["Globals"]["Function"]["Timeout"])
+    } else {
+        number(own)
+    }
+}
+
+#[test]
+fn timeouts_nest_so_no_graph_call_is_cut_off_by_lambda() {
+    let t = template();
+    let settings = wabridge::app::Settings::from_config(&wabridge::Config::from_lookup(&|_| None).unwrap());
+    let graph = settings.graph_timeout.as_secs();
+    // send-api calls Graph once per request (read receipts), with the store around it.
+    assert!(
+        graph + 5 <= timeout_of(&t, "SendApiFunction"),
+        "send-api: Graph may take {graph} s of a {} s function",
+        timeout_of(&t, "SendApiFunction")
+    );
+    // The sender starts calls until its batch deadline; the last may then take the Graph timeout.
+    let sender = timeout_of(&t, "OutboundSenderFunction");
+    let last_call_ends = settings.sender.batch_deadline.as_secs() + graph;
+    assert!(
+        last_call_ends + 5 <= sender,
+        "outbound-sender: a call started at the deadline ends at {last_call_ends} s of {sender} s"
+    );
+    // SQS hides a record for six times its consumer's timeout, as AWS advises.
+    for (queue, function) in [
+        ("OutboundQueue", "OutboundSenderFunction"),
+        ("InboundQueue", "InboundProcessorFunction"),
+    ] {
+        let visibility = number(&resource(&t, queue)["VisibilityTimeout"]);
+        assert!(visibility >= 6 * timeout_of(&t, function), "{queue}");
+    }
+}

@@ -363,6 +363,9 @@ impl Queue for DownQueue {
     async fn send(&self, _: &str) -> Result<(), PortError> {
         Err(PortError::unavailable("send", std::io::Error::other("queue down")))
     }
+    async fn send_later(&self, body: &str, _: Duration) -> Result<(), PortError> {
+        self.send(body).await
+    }
     async fn receive(&self, _: u32, _: Duration) -> Result<Vec<Delivery>, PortError> {
         Ok(vec![])
     }

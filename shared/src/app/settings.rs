@@ -45,7 +45,9 @@ impl Settings {
                 throughput_mps: config.throughput_mps,
                 ..SenderConfig::default()
             },
-            graph_timeout: Duration::from_secs(10),
+            // Nested inside the functions' timeouts (template.yaml: send-api 15 s, outbound-sender
+            // 60 s with its batch deadline of 40 s), so no call is cut off by Lambda mid-flight.
+            graph_timeout: Duration::from_secs(8),
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
             queue_visibility: Duration::from_secs(30),
             workers: 2,

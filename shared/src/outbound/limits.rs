@@ -65,6 +65,15 @@ pub fn take(bucket: Option<Bucket>, want: u32, rate: f64, burst: f64, now_ms: i6
     )
 }
 
+/// Gives back `n` tokens taken but not used, up to `burst`.
+pub fn refund(bucket: Option<Bucket>, n: u32, rate: f64, burst: f64, now_ms: i64) -> Bucket {
+    let (b, _, _) = take(bucket, 0, rate, burst, now_ms);
+    Bucket {
+        tokens: (b.tokens + f64::from(n)).min(burst),
+        at_ms: b.at_ms,
+    }
+}
+
 /// Empties a bucket and puts it `pause` of refill into debt.
 pub fn penalize(bucket: Option<Bucket>, rate: f64, pause: Duration, now_ms: i64) -> Bucket {
     let (b, _, _) = take(bucket, 0, rate, f64::MAX, now_ms);
@@ -87,6 +96,17 @@ mod tests {
         assert_eq!(w, Duration::from_millis(100));
         let (_, g, _) = take(Some(b), 5, 10.0, 3.0, 250);
         assert_eq!(g, 2, "250 ms at 10/s refills 2.5 tokens");
+    }
+
+    #[test]
+    fn a_refund_returns_unused_tokens_but_never_past_the_burst() {
+        let (b, g, _) = take(None, 3, 10.0, 3.0, 0);
+        assert_eq!(g, 3);
+        let b = refund(Some(b), 2, 10.0, 3.0, 0);
+        let (_, g, _) = take(Some(b), 5, 10.0, 3.0, 0);
+        assert_eq!(g, 2, "the two refunded, no more");
+        let full = refund(None, 10, 10.0, 3.0, 0);
+        assert!((full.tokens - 3.0).abs() < 1e-9);
     }
 
     #[test]

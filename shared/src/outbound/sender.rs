@@ -42,6 +42,14 @@ pub struct SenderConfig {
     pub throughput_pause: Duration,
     /// How long sends to one customer pause after Meta's pair rate error (131056).
     pub pair_pause: Duration,
+    /// Messages per second to one customer from one number (Meta's pair limit).
+    pub pair_rate: f64,
+    /// How many messages to one customer may go at once (a reply of several parts).
+    pub pair_burst: f64,
+    /// How long after a batch starts a Graph call may still begin: with the Graph client's timeout
+    /// added, it ends before the function's timeout, so a lane of slow calls is never cut off
+    /// mid-flight. What did not start is postponed, not attempted.
+    pub batch_deadline: Duration,
 }
 
 impl Default for SenderConfig {
@@ -58,6 +66,9 @@ impl Default for SenderConfig {
             max_receives: 100,
             throughput_pause: Duration::from_secs(1),
             pair_pause: Duration::from_secs(6),
+            pair_rate: limits::PAIR_RATE_PER_SEC,
+            pair_burst: limits::PAIR_BURST,
+            batch_deadline: Duration::from_secs(40),
         }
     }
 }
@@ -162,20 +173,10 @@ impl Sender {
         }))
     }
 
-    /// Calls Graph for one message whose number-throughput token is already held.
+    /// Calls Graph for one message whose pair and number tokens are already held.
     async fn deliver(&self, ready: Ready) -> Result<Outcome, PortError> {
         let now = self.clock.now_ms();
         let pair = pair_key(&ready.pni, &ready.customer);
-        let grant = self
-            .limiter
-            .acquire(&pair, 1, limits::PAIR_RATE_PER_SEC, limits::PAIR_BURST, now)
-            .await?;
-        if grant.granted == 0 {
-            return Ok(Outcome::Retry {
-                reason: "pair rate limit".into(),
-                delay: grant.wait,
-            });
-        }
         let Ready {
             id, pni, msg, attempts, ..
         } = ready;
@@ -229,9 +230,7 @@ impl Sender {
                         }
                         if meaning == Some(Meaning::ThrottlePair) {
                             let pause = self.config.pair_pause;
-                            self.limiter
-                                .penalize(&pair, limits::PAIR_RATE_PER_SEC, pause, now)
-                                .await?;
+                            self.limiter.penalize(&pair, self.config.pair_rate, pause, now).await?;
                         }
                         if attempt >= self.config.max_attempts {
                             warn!(msg_id = %id, attempt, error = %e, "giving up");
@@ -274,60 +273,136 @@ impl Sender {
         }
     }
 
+    /// The order of a batch: read each record, take the pair limit for each customer, then the
+    /// number's throughput for what passed, then call Graph. Taking the pair first means messages
+    /// waiting on one busy customer never hold the number's tokens that others could use; every
+    /// wait is a postponement, so it never counts towards the queue's dead-letter redrive.
     async fn handle(&self, batch: &[Delivery]) -> Result<Vec<Outcome>, PortError> {
+        let started = tokio::time::Instant::now();
         let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
-        let mut ready = Vec::new();
+        // Lanes: one per (number, customer), in batch order, so a chat never arrives shuffled.
+        let mut lanes: std::collections::BTreeMap<(String, String), Vec<(usize, Ready)>> = Default::default();
         for (i, d) in batch.iter().enumerate() {
             match self.prepare(d).await? {
-                Ok(r) => ready.push((i, r)),
+                Ok(r) => lanes
+                    .entry((r.pni.clone(), r.customer.clone()))
+                    .or_default()
+                    .push((i, r)),
                 Err(o) => outcomes[i] = Some(o),
             }
         }
-        // One throughput grant for the whole batch per business number: fewer shared-bucket writes.
-        let mut by_number: std::collections::BTreeMap<String, Vec<(usize, Ready)>> = Default::default();
-        for (i, r) in ready {
-            by_number.entry(r.pni.clone()).or_default().push((i, r));
-        }
-        let mut go = Vec::new();
-        for (pni, items) in by_number {
-            let rate = self.config.throughput_mps;
-            let want = u32::try_from(items.len()).unwrap_or(u32::MAX);
+        let (pair_rate, pair_burst) = (self.config.pair_rate, self.config.pair_burst);
+        for ((pni, customer), lane) in &mut lanes {
+            let want = u32::try_from(lane.len()).unwrap_or(u32::MAX);
+            let key = pair_key(pni, customer);
             let grant = self
                 .limiter
-                .acquire(&number_key(&pni), want, rate, number_burst(rate), self.clock.now_ms())
+                .acquire(&key, want, pair_rate, pair_burst, self.clock.now_ms())
                 .await?;
-            for (n, (i, r)) in items.into_iter().enumerate() {
-                if (n as u32) < grant.granted {
-                    go.push((i, r));
-                } else {
-                    let delay = grant.wait.max(Duration::from_secs_f64(1.0 / rate));
-                    outcomes[i] = Some(Outcome::Retry {
-                        reason: "number throughput limit".into(),
-                        delay,
-                    });
-                }
+            let granted = (grant.granted as usize).min(lane.len());
+            for (k, (i, _)) in lane.drain(granted..).enumerate() {
+                outcomes[i] = Some(wait("pair rate limit", grant.wait, k, pair_rate));
             }
         }
-        // Concurrent across customers, in order for each customer, so a chat never arrives shuffled.
-        let mut by_customer: std::collections::BTreeMap<String, Vec<(usize, Ready)>> = Default::default();
-        for (i, r) in go {
-            by_customer
-                .entry(format!("{}#{}", r.pni, r.customer))
-                .or_default()
-                .push((i, r));
+        // The number's throughput, taken once per number for the whole batch and shared round
+        // robin across its customers.
+        let rate = self.config.throughput_mps;
+        let mut by_number: std::collections::BTreeMap<String, Vec<Vec<(usize, Ready)>>> = Default::default();
+        for ((pni, _), lane) in lanes {
+            if !lane.is_empty() {
+                by_number.entry(pni).or_default().push(lane);
+            }
         }
-        let lanes = by_customer.into_values().map(|lane| async move {
+        let mut go: Vec<Vec<(usize, Ready)>> = Vec::new();
+        for (pni, lanes) in by_number {
+            let want = u32::try_from(lanes.iter().map(Vec::len).sum::<usize>()).unwrap_or(u32::MAX);
+            let now = self.clock.now_ms();
+            let grant = self
+                .limiter
+                .acquire(&number_key(&pni), want, rate, number_burst(rate), now)
+                .await?;
+            let (kept, denied) = share(lanes, grant.granted as usize);
+            for (k, (i, r)) in denied.into_iter().enumerate() {
+                outcomes[i] = Some(wait("number throughput limit", grant.wait, k, rate));
+                // Its pair token was taken for nothing: give it back.
+                self.limiter
+                    .refund(&pair_key(&r.pni, &r.customer), 1, pair_rate, pair_burst, now)
+                    .await?;
+            }
+            go.extend(kept);
+        }
+        let deadline = started + self.config.batch_deadline;
+        let lanes = go.into_iter().map(|lane| async move {
             let mut done = Vec::with_capacity(lane.len());
             for (i, r) in lane {
-                done.push((i, self.deliver(r).await));
+                if tokio::time::Instant::now() >= deadline {
+                    self.give_back(&r).await?;
+                    done.push((i, wait("no time left in this batch", Duration::ZERO, 0, 1.0)));
+                } else {
+                    done.push((i, self.deliver(r).await?));
+                }
             }
-            done
+            Ok::<_, PortError>(done)
         });
-        for (i, r) in join_all(lanes).await.into_iter().flatten() {
-            outcomes[i] = Some(r?);
+        for lane in join_all(lanes).await {
+            for (i, r) in lane? {
+                outcomes[i] = Some(r);
+            }
         }
         Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Done)).collect())
     }
+
+    /// Returns the tokens held for a message that was not sent after all.
+    async fn give_back(&self, r: &Ready) -> Result<(), PortError> {
+        let now = self.clock.now_ms();
+        let rate = self.config.throughput_mps;
+        self.limiter
+            .refund(&number_key(&r.pni), 1, rate, number_burst(rate), now)
+            .await?;
+        let (pair_rate, pair_burst) = (self.config.pair_rate, self.config.pair_burst);
+        self.limiter
+            .refund(&pair_key(&r.pni, &r.customer), 1, pair_rate, pair_burst, now)
+            .await
+    }
+}
+
+/// A rate-limit wait for the `k`-th message denied by one grant: the bucket's own wait plus one slot
+/// per message ahead of it, so a backlog comes back spread at the rate it can go, not all at once.
+fn wait(reason: &str, first: Duration, k: usize, rate: f64) -> Outcome {
+    let slot = Duration::from_secs_f64(1.0 / rate.max(1e-6));
+    let ahead = slot.saturating_mul(u32::try_from(k).unwrap_or(u32::MAX));
+    Outcome::Postpone {
+        reason: reason.into(),
+        delay: first.max(slot).saturating_add(ahead),
+    }
+}
+
+/// Splits `granted` places among lanes round robin (each lane's first message, then each second,
+/// ...), keeping every lane in order: what goes now, as lanes, and what waits.
+fn share<T>(lanes: Vec<Vec<T>>, granted: usize) -> (Vec<Vec<T>>, Vec<T>) {
+    let longest = lanes.iter().map(Vec::len).max().unwrap_or(0);
+    let mut places = vec![0usize; lanes.len()];
+    let mut left = granted;
+    'rounds: for round in 0..longest {
+        for (lane, place) in lanes.iter().zip(places.iter_mut()) {
+            if left == 0 {
+                break 'rounds;
+            }
+            if round < lane.len() {
+                *place += 1;
+                left -= 1;
+            }
+        }
+    }
+    let mut kept = Vec::new();
+    let mut denied = Vec::new();
+    for (mut lane, n) in lanes.into_iter().zip(places) {
+        denied.extend(lane.drain(n..));
+        if !lane.is_empty() {
+            kept.push(lane);
+        }
+    }
+    (kept, denied)
 }
 
 #[async_trait]
@@ -348,5 +423,32 @@ impl Handler for Sender {
                     .collect()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_go_round_robin_and_each_lane_stays_in_order() {
+        let lanes = vec![vec!["a1", "a2", "a3", "a4"], vec!["b1"], vec!["c1", "c2"]];
+        let (kept, denied) = share(lanes, 4);
+        assert_eq!(kept, vec![vec!["a1", "a2"], vec!["b1"], vec!["c1"]]);
+        assert_eq!(denied, vec!["a3", "a4", "c2"]);
+        let (kept, denied) = share(vec![vec![1, 2], vec![3]], 10);
+        assert_eq!((kept, denied), (vec![vec![1, 2], vec![3]], vec![]));
+        let (kept, denied) = share(vec![vec![1, 2], vec![3]], 0);
+        assert_eq!((kept, denied), (vec![], vec![1, 2, 3]));
+    }
+
+    #[test]
+    fn a_backlog_waits_one_slot_per_message_ahead() {
+        let delay = |k| match wait("pair", Duration::ZERO, k, 0.5) {
+            Outcome::Postpone { delay, .. } => delay,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(delay(0), Duration::from_secs(2));
+        assert_eq!(delay(3), Duration::from_secs(8));
     }
 }

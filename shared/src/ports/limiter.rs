@@ -21,6 +21,9 @@ pub trait RateLimiter: Send + Sync + 'static {
     /// Takes up to `want` tokens from bucket `key`, which refills at `rate` per second up to `burst`.
     async fn acquire(&self, key: &str, want: u32, rate: f64, burst: f64, now_ms: i64) -> Result<Grant, PortError>;
 
+    /// Returns `n` tokens that were granted but not used (up to `burst`).
+    async fn refund(&self, key: &str, n: u32, rate: f64, burst: f64, now_ms: i64) -> Result<(), PortError>;
+
     /// Empties the bucket and puts it `pause` into debt: Meta said we were too fast.
     async fn penalize(&self, key: &str, rate: f64, pause: Duration, now_ms: i64) -> Result<(), PortError>;
 }

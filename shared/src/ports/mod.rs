@@ -21,7 +21,7 @@ pub use idempotency::Idempotency;
 pub use inbox::Inbox;
 pub use limiter::{Grant, RateLimiter};
 pub use outbox::Outbox;
-pub use queue::{DeadLetter, Delivery, Queue};
+pub use queue::{DeadLetter, Delivery, MAX_SEND_DELAY, Queue};
 pub use read_model::ReadModel;
 
 /// Every store role at once: what one database adapter (SQLite, DynamoDB) provides. Wiring code

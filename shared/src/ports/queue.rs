@@ -6,6 +6,9 @@ use async_trait::async_trait;
 
 use super::PortError;
 
+/// The longest [`Queue::send_later`] delay: SQS's `DelaySeconds` limit, kept by every adapter.
+pub const MAX_SEND_DELAY: Duration = Duration::from_secs(15 * 60);
+
 /// A message taken off a queue, invisible to other consumers until acked, retried or its
 /// visibility runs out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +37,10 @@ pub struct DeadLetter {
 pub trait Queue: Send + Sync + 'static {
     /// Enqueues a message. Once this returns `Ok`, the message survives a crash.
     async fn send(&self, body: &str) -> Result<(), PortError>;
+
+    /// Enqueues a message that becomes visible after `delay` (SQS delays at most 15 minutes; a longer
+    /// `delay` is cut to that). It is a new message: its receive count starts at zero.
+    async fn send_later(&self, body: &str, delay: Duration) -> Result<(), PortError>;
 
     /// Takes up to `max` visible messages, waiting up to `wait` for one to appear.
     async fn receive(&self, max: u32, wait: Duration) -> Result<Vec<Delivery>, PortError>;

@@ -21,6 +21,15 @@ pub enum Outcome {
         /// How long to wait.
         delay: Duration,
     },
+    /// Not an attempt but a wait (a rate limit): the record goes back on the queue as a new message
+    /// visible after `delay`, and this one is removed, so waiting never uses up the receives that
+    /// SQS counts towards its dead-letter redrive.
+    Postpone {
+        /// What it waits for.
+        reason: String,
+        /// How long.
+        delay: Duration,
+    },
     /// Failed on its last attempt: move it to the dead-letter queue.
     DeadLetter {
         /// Why it failed.
@@ -100,6 +109,14 @@ pub async fn settle(queue: &dyn Queue, delivery: &Delivery, outcome: &Outcome) -
     match outcome {
         Outcome::Done => queue.ack(&delivery.receipt).await,
         Outcome::Retry { delay, .. } => queue.retry_later(&delivery.receipt, *delay).await,
+        Outcome::Postpone { delay, .. } => match queue.send_later(&delivery.body, *delay).await {
+            // A crash between the two leaves a copy: consumers are idempotent per record.
+            Ok(()) => queue.ack(&delivery.receipt).await,
+            Err(e) => {
+                warn!(record = %delivery.id, error = %e, "could not postpone; retrying in place");
+                queue.retry_later(&delivery.receipt, *delay).await
+            }
+        },
         Outcome::DeadLetter { reason } => {
             warn!(record = %delivery.id, reason = %reason, "dead-lettered");
             queue.dead_letter(delivery, reason).await
@@ -143,6 +160,16 @@ pub async fn settle_lambda_batch(handler: &dyn Handler, queue: &dyn Queue, batch
                     warn!(record = %d.id, error = %e, "could not set back-off; SQS retries after its visibility timeout");
                 }
                 failures.push(d.id.clone());
+            }
+            Outcome::Postpone { delay, .. } => {
+                // Sent again as a new message; the event source deletes this one.
+                if let Err(e) = queue.send_later(&d.body, delay).await {
+                    warn!(record = %d.id, error = %e, "could not postpone; retrying in place");
+                    if let Err(e) = queue.retry_later(&d.receipt, delay).await {
+                        warn!(record = %d.id, error = %e, "could not set back-off either");
+                    }
+                    failures.push(d.id.clone());
+                }
             }
             Outcome::DeadLetter { reason } => {
                 warn!(record = %d.id, reason = %reason, "dead-lettered");

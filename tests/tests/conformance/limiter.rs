@@ -60,7 +60,22 @@ async fn a_penalty_pauses_the_bucket(b: Backend) {
     );
 }
 
+async fn unused_tokens_come_back_up_to_the_burst(b: Backend) {
+    let key = "pair#refund";
+    assert_eq!(b.limiter.acquire(key, 5, 0.1, 3.0, T0).await.unwrap().granted, 3);
+    assert_eq!(b.limiter.acquire(key, 1, 0.1, 3.0, T0).await.unwrap().granted, 0);
+    b.limiter.refund(key, 2, 0.1, 3.0, T0).await.unwrap();
+    assert_eq!(b.limiter.acquire(key, 5, 0.1, 3.0, T0).await.unwrap().granted, 2);
+    b.limiter.refund(key, 50, 0.1, 3.0, T0).await.unwrap();
+    assert_eq!(
+        b.limiter.acquire(key, 50, 0.1, 3.0, T0).await.unwrap().granted,
+        3,
+        "never more than the burst"
+    );
+}
+
 on_both_backends!(
+    unused_tokens_come_back_up_to_the_burst,
     the_rate_limiter_never_exceeds_its_limit_and_uses_all_of_it,
     a_penalty_pauses_the_bucket,
 );

@@ -45,7 +45,34 @@ async fn retry_later_hides_for_the_delay_and_dead_letters_keep_their_reason(b: B
     );
 }
 
+async fn a_postponed_record_comes_back_after_its_delay_with_its_receive_count_reset(b: Backend) {
+    use wabridge::runtime::consume::{Outcome, settle};
+    let q = &b.queue;
+    q.send("pair-limited").await.unwrap();
+    let d = q.receive(10, Duration::from_secs(1)).await.unwrap().remove(0);
+    q.retry_later(&d.receipt, Duration::ZERO).await.unwrap();
+    let d = q.receive(10, Duration::from_secs(1)).await.unwrap().remove(0);
+    assert_eq!(d.receive_count, 2);
+    let wait = Outcome::Postpone {
+        reason: "pair rate limit".into(),
+        delay: Duration::from_secs(2),
+    };
+    settle(q.as_ref(), &d, &wait).await.unwrap();
+    assert!(
+        q.receive(10, Duration::from_millis(500)).await.unwrap().is_empty(),
+        "neither the original (removed) nor the copy (delayed) is visible yet"
+    );
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let again = q.receive(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(again.len(), 1, "one copy, not two");
+    assert_eq!((again[0].body.as_str(), again[0].receive_count), ("pair-limited", 1));
+    q.ack(&again[0].receipt).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
+}
+
 on_both_backends!(
+    a_postponed_record_comes_back_after_its_delay_with_its_receive_count_reset,
     the_queue_redelivers_what_was_not_acked_and_counts_receives,
     retry_later_hides_for_the_delay_and_dead_letters_keep_their_reason,
 );

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::expr::{get_n, get_s, n, s};
 use crate::adapters::aws::sdk_err;
-use crate::outbound::limits::{Bucket, penalize, take};
+use crate::outbound::limits::{Bucket, penalize, refund, take};
 use crate::ports::{Grant, PortError, RateLimiter};
 
 /// Attempts at a contended bucket before answering "wait a moment".
@@ -86,6 +86,22 @@ impl DynamoRateLimiter {
     }
 }
 
+impl DynamoRateLimiter {
+    /// Replaces the bucket with `f` of it, retrying while other senders change it first.
+    async fn modify(&self, key: &str, op: &'static str, f: impl Fn(Option<Bucket>) -> Bucket) -> Result<(), PortError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let (bucket, version) = self.read(key).await?;
+            if self.write(key, f(bucket), version).await? {
+                return Ok(());
+            }
+        }
+        Err(PortError::unavailable(
+            op,
+            std::io::Error::other("bucket too contended"),
+        ))
+    }
+}
+
 #[async_trait]
 impl RateLimiter for DynamoRateLimiter {
     async fn acquire(&self, key: &str, want: u32, rate: f64, burst: f64, now_ms: i64) -> Result<Grant, PortError> {
@@ -105,16 +121,13 @@ impl RateLimiter for DynamoRateLimiter {
         })
     }
 
+    async fn refund(&self, key: &str, n: u32, rate: f64, burst: f64, now_ms: i64) -> Result<(), PortError> {
+        self.modify(key, "refund tokens", |b| refund(b, n, rate, burst, now_ms))
+            .await
+    }
+
     async fn penalize(&self, key: &str, rate: f64, pause: Duration, now_ms: i64) -> Result<(), PortError> {
-        for _ in 0..CAS_ATTEMPTS {
-            let (bucket, version) = self.read(key).await?;
-            if self.write(key, penalize(bucket, rate, pause, now_ms), version).await? {
-                return Ok(());
-            }
-        }
-        Err(PortError::unavailable(
-            "penalize bucket",
-            std::io::Error::other("bucket too contended"),
-        ))
+        self.modify(key, "penalize bucket", |b| penalize(b, rate, pause, now_ms))
+            .await
     }
 }

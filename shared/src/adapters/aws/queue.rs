@@ -9,7 +9,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 
 use crate::adapters::aws::sdk_err;
-use crate::ports::{DeadLetter, Delivery, PortError, Queue};
+use crate::ports::{DeadLetter, Delivery, MAX_SEND_DELAY, PortError, Queue};
 
 /// The message attribute that carries why a message was dead-lettered.
 pub const REASON_ATTRIBUTE: &str = "wabridge_reason";
@@ -61,13 +61,16 @@ fn secs_up(d: Duration, max: u64) -> i32 {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, body: &str) -> Result<(), PortError> {
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(sdk_err("send"))?;
+        self.send_later(body, Duration::ZERO).await
+    }
+
+    async fn send_later(&self, body: &str, delay: Duration) -> Result<(), PortError> {
+        let max = MAX_SEND_DELAY.as_secs();
+        let mut send = self.client.send_message().queue_url(&self.url).message_body(body);
+        if !delay.is_zero() {
+            send = send.delay_seconds(secs_up(delay, max));
+        }
+        send.send().await.map_err(sdk_err("send"))?;
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::outbound::limits::{Bucket, penalize, take};
+use crate::outbound::limits::{Bucket, penalize, refund, take};
 use crate::ports::{Grant, PortError, RateLimiter};
 
 /// In-memory buckets.
@@ -32,6 +32,13 @@ impl RateLimiter for MemoryRateLimiter {
             let (b, granted, wait) = take(m.get(key).copied(), want, rate, burst, now_ms);
             m.insert(key.to_owned(), b);
             Grant { granted, wait }
+        })
+    }
+
+    async fn refund(&self, key: &str, n: u32, rate: f64, burst: f64, now_ms: i64) -> Result<(), PortError> {
+        self.with(|m| {
+            let b = refund(m.get(key).copied(), n, rate, burst, now_ms);
+            m.insert(key.to_owned(), b);
         })
     }
 

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 
 use super::group::GroupCommit;
 use super::{Migration, blocking, exec, migrate, open, sql_err};
-use crate::ports::{Clock, DeadLetter, Delivery, PortError, Queue, SystemClock, later};
+use crate::ports::{Clock, DeadLetter, Delivery, MAX_SEND_DELAY, PortError, Queue, SystemClock, later};
 
 /// The queue file's schema history. Append, never edit: a file records how many it has applied.
 const MIGRATIONS: &[Migration] = &[
@@ -140,8 +140,12 @@ fn take(tx: &Transaction<'_>, name: &str, now: i64, hidden_until: i64, max: u32)
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn send(&self, body: &str) -> Result<(), PortError> {
+        self.send_later(body, Duration::ZERO).await
+    }
+
+    async fn send_later(&self, body: &str, delay: Duration) -> Result<(), PortError> {
         let (name, body) = (self.name.clone(), body.to_owned());
-        let now = self.clock.now_ms();
+        let now = later(self.clock.now_ms(), delay.min(MAX_SEND_DELAY));
         self.writer
             .write("send", move |tx| {
                 exec(
