@@ -202,3 +202,122 @@ fn timeouts_nest_so_no_graph_call_is_cut_off_by_lambda() {
         assert!(visibility >= 6 * timeout_of(&t, function), "{queue}");
     }
 }
+
+/// A scalar or an intrinsic (`!Ref X`, `!GetAtt X.Y`) as text: `X`, `X.Y`.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) => plain(&t.value),
+        Value::String(s) => s.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn resources_of_type<'a>(t: &'a Value, kind: &str) -> Vec<(String, &'a Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(k, r)| (k.as_str().unwrap().to_owned(), &r["Properties"]))
+        .collect()
+}
+
+/// `(metric, dimension value)` of every alarm that notifies the alarm topic.
+fn alarms(t: &Value) -> Vec<(String, String)> {
+    resources_of_type(t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, p)| {
+            p["AlarmActions"]
+                .as_sequence()
+                .is_some_and(|a| a.iter().any(|x| plain(x) == "AlarmTopic"))
+        })
+        .map(|(_, p)| {
+            let dim = p["Dimensions"][0]["Value"].clone();
+            (p["MetricName"].as_str().unwrap().to_owned(), plain(&dim))
+        })
+        .collect()
+}
+
+#[test]
+fn someone_is_told_when_anything_is_stuck_or_failing() {
+    let t = template();
+    let alarms = alarms(&t);
+    let has = |metric: &str, target: &str| alarms.iter().any(|(m, d)| m == metric && d == target);
+    for (queue, props) in resources_of_type(&t, "AWS::SQS::Queue") {
+        if let Some(dlq) = props.get("RedrivePolicy").map(|r| plain(&r["deadLetterTargetArn"])) {
+            let dlq = dlq.trim_end_matches(".Arn").to_owned();
+            assert!(
+                has("ApproximateNumberOfMessagesVisible", &format!("{dlq}.QueueName")),
+                "no alarm on {dlq}"
+            );
+            assert!(
+                has("ApproximateAgeOfOldestMessage", &format!("{queue}.QueueName")),
+                "no age alarm on {queue}"
+            );
+        }
+    }
+    let functions = resources_of_type(&t, "AWS::Serverless::Function");
+    let groups: Vec<String> = resources_of_type(&t, "AWS::Logs::LogGroup")
+        .into_iter()
+        .filter(|(_, p)| !p["RetentionInDays"].is_null())
+        .map(|(_, p)| plain(&p["LogGroupName"]))
+        .collect();
+    for (name, props) in &functions {
+        assert!(
+            has("Errors", name) && has("Throttles", name),
+            "{name}: errors and throttles"
+        );
+        assert!(
+            groups.contains(&format!("/aws/lambda/${{{name}}}")),
+            "{name}: no log group with a retention"
+        );
+        // Every queue-fed function is capped, so a retry storm cannot take the account's concurrency.
+        for event in props["Events"].as_mapping().unwrap().values() {
+            if event["Type"].as_str() == Some("SQS") {
+                assert!(
+                    event["Properties"]["ScalingConfig"]["MaximumConcurrency"].is_number(),
+                    "{name}: an SQS event source without MaximumConcurrency"
+                );
+            }
+        }
+    }
+    for reserved in ["WebhookIngestFunction", "QueryApiFunction", "SendApiFunction"] {
+        let p = &t["Resources"][reserved]["Properties"];
+        assert!(
+            !p["ReservedConcurrentExecutions"].is_null(),
+            "{reserved}: no reserved concurrency"
+        );
+    }
+}
+
+#[test]
+fn unrouted_paths_reach_our_router_and_sam_build_needs_no_prompt() {
+    let t = template();
+    let default_route = resources_of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .flat_map(|(name, p)| {
+            p["Events"]
+                .as_mapping()
+                .unwrap()
+                .values()
+                .filter(|e| e["Properties"]["Path"].as_str() == Some("$default"))
+                .map(move |_| name.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        default_route,
+        vec!["QueryApiFunction".to_owned()],
+        "one $default route, to query-api"
+    );
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samconfig.toml");
+    let config = std::fs::read_to_string(path).expect("samconfig.toml at the repo root");
+    let build = config
+        .split("[default.build.parameters]")
+        .nth(1)
+        .expect("a [default.build.parameters] table");
+    assert!(
+        build.lines().any(|l| l.replace(' ', "") == "beta_features=true"),
+        "sam build asks before using the rust-cargolambda beta unless beta_features = true"
+    );
+}
