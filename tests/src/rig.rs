@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use wabridge::app::{App, Ports, Secrets, Settings};
 use wabridge::graph::GraphClient;
+use wabridge::outbound::callback_data::decode;
 use wabridge::outbound::sender::SenderConfig;
 use wabridge::ports::{Store, SystemClock};
 use wabridge::runtime::consume::{Handler, RetryPolicy};
@@ -210,7 +211,10 @@ impl Rig {
         self.sandbox
             .accepted()
             .iter()
-            .filter(|r| r["biz_opaque_callback_data"] == id)
+            .filter(|r| {
+                let data = r["biz_opaque_callback_data"].as_str().unwrap_or_default();
+                decode(data).0.is_some_and(|ours| ours.to_string() == id)
+            })
             .count()
     }
 }

@@ -61,6 +61,40 @@ async fn a_text_in_the_window_goes_out_once_and_reaches_read(b: Backend) {
     assert_eq!(conv["last_message"]["id"], json!(id));
 }
 
+/// A caller's `biz_opaque_callback_data` goes to Meta after our id (which links the statuses), and
+/// comes back on the message; the longest Meta allows in all is 512 characters.
+async fn the_callers_callback_data_travels_with_our_id_and_comes_back_on_the_message(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    rig.customer_writes("27820000005").await;
+    let mut body = text("27820000005", "Ticket 9 is resolved");
+    body["biz_opaque_callback_data"] = json!("crm:ticket-9");
+    let (code, answer) = rig.post("/v1/messages", &body, None).await;
+    assert_eq!(code, 202, "{answer}");
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let m = rig.wait(&id, |m| m["status"] == "read", 15).await;
+    assert_eq!(m["biz_opaque_callback_data"], "crm:ticket-9", "{m}");
+    let sent = rig.sandbox.accepted();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["biz_opaque_callback_data"], format!("{id}:crm:ticket-9"));
+    // Within Meta's 512 characters once our id is in front; one more is refused before storing.
+    let mut longest = text("27820000005", "x");
+    longest["biz_opaque_callback_data"] = json!("é".repeat(485));
+    assert_eq!(rig.post("/v1/messages", &longest, None).await.0, 202);
+    longest["biz_opaque_callback_data"] = json!("é".repeat(486));
+    let (code, e) = rig.post("/v1/messages", &longest, None).await;
+    assert_eq!(
+        (code, e["error"]["details"][0]["field"].as_str()),
+        (400, Some("biz_opaque_callback_data")),
+        "{e}"
+    );
+    // A message without one shows null.
+    let (_, plain) = rig.post("/v1/messages", &text("27820000005", "y"), None).await;
+    let plain = rig
+        .wait(plain["id"].as_str().unwrap(), |m| m["status"] == "read", 15)
+        .await;
+    assert_eq!(plain["biz_opaque_callback_data"], Value::Null);
+}
+
 async fn outside_the_window_only_templates_go(b: Backend) {
     let rig = Rig::start(b, fast_config(), vec![]).await;
     let (code, err) = rig.post("/v1/messages", &text("447700900123", "hi"), None).await;
@@ -439,4 +473,5 @@ on_both_backends!(
     read_receipts_mark_the_customers_message_read_with_typing,
     bad_sends_get_field_errors_and_nothing_is_stored_or_sent,
     wamids_with_a_slash_are_read_and_marked_read_through_api_gateway,
+    the_callers_callback_data_travels_with_our_id_and_comes_back_on_the_message,
 );

@@ -3,6 +3,7 @@
 //! ([`read_receipt`]), rate limits ([`limits`]) and the queue consumer that calls Graph
 //! ([`sender`]).
 
+pub mod callback_data;
 pub mod enqueue;
 pub mod limits;
 pub mod phone;

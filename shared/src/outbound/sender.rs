@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use futures::future::join_all;
 use tracing::{error, info, warn};
 
+use super::callback_data;
 use super::enqueue::OutboundRecord;
 use super::limits::{self, number_burst, number_key, pair_key};
 use super::request::{Recipient, graph_body};
@@ -207,7 +208,7 @@ impl Sender {
             &msg.msg_type,
             msg.content.value(),
             msg.context.as_ref().map(Json::value),
-            &id.to_string(),
+            &callback_data::encode(id, callback_data::callers(&msg).as_deref()),
         );
         let attempt = attempts + 1;
         match self.graph.send_message(&pni, &body).await {

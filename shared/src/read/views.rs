@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::outbound::callback_data;
 use crate::timefmt;
 
 use crate::domain::{DeliveryStatus, Direction, ErrorInfo, Json, StatusRecord, StoredMessage, Wamid};
@@ -46,6 +47,9 @@ pub struct MessageView {
     pub referral: Option<Json>,
     /// Meta's pricing object from the latest status.
     pub pricing: Option<Json>,
+    /// The caller's own `biz_opaque_callback_data` given with the send (our id, which travels with
+    /// it to Meta, is not part of it).
+    pub biz_opaque_callback_data: Option<String>,
 }
 
 impl MessageView {
@@ -61,7 +65,12 @@ impl MessageView {
                     (Direction::Outbound, Some(s)) => (s.as_str().to_owned(), st.error.or(m.error.clone())),
                     (Direction::Outbound, None) => (m.status.clone(), m.error.clone()),
                 };
+                let biz_opaque_callback_data = callback_data::callers(&m).or_else(|| {
+                    let sent = st.biz_opaque_callback_data.as_deref()?;
+                    callback_data::decode(sent).1.map(str::to_owned)
+                });
                 Some(Self {
+                    biz_opaque_callback_data,
                     id: Some(m.id.to_string()),
                     wamid: m.wamid.map(|w| w.as_str().to_owned()),
                     phone_number_id: Some(m.phone_number_id),
@@ -81,6 +90,11 @@ impl MessageView {
                 })
             }
             (None, Some(st)) => Some(Self {
+                biz_opaque_callback_data: st
+                    .biz_opaque_callback_data
+                    .as_deref()
+                    .and_then(|d| callback_data::decode(d).1)
+                    .map(str::to_owned),
                 id: None,
                 wamid: wamid.map(|w| w.as_str().to_owned()),
                 phone_number_id: st.phone_number_id,

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{Applied, Reaction, ReactionError};
-use crate::domain::{MessageId, SendChange};
+use crate::domain::SendChange;
+use crate::outbound::callback_data;
 use crate::ports::Outbox;
 
 /// Marks an outbound message accepted when a status for it arrives.
@@ -42,7 +43,7 @@ impl Reaction for LinkOutbound {
         let Some(id) = s
             .biz_opaque_callback_data
             .as_deref()
-            .and_then(|d| MessageId::parse(d).ok())
+            .and_then(|d| callback_data::decode(d).0)
         else {
             return Ok(());
         };

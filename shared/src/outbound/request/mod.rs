@@ -42,8 +42,8 @@ pub mod limits {
     pub const SECTION_TITLE: usize = 24;
     /// CTA URL button display text.
     pub const CTA_DISPLAY: usize = 20;
-    /// `biz_opaque_callback_data`.
-    pub const CALLBACK_DATA: usize = 512;
+    /// `biz_opaque_callback_data` a caller may set: Meta's 512 less the room our id takes.
+    pub const CALLBACK_DATA: usize = crate::outbound::callback_data::MAX_CALLER_LEN;
 }
 
 /// Who a message goes to.
@@ -328,9 +328,16 @@ pub fn validate(body: &Value) -> Result<SendCommand, Vec<FieldError>> {
     }
 }
 
-/// The body the Graph client posts for a stored outbound message: Meta's message object with our
-/// message id as `biz_opaque_callback_data`, so every status webhook links back to it.
-pub fn graph_body(to: &Recipient, msg_type: &str, content: Value, context: Option<Value>, our_id: &str) -> Value {
+/// The body the Graph client posts for a stored outbound message: Meta's message object with
+/// `callback_data` (our id, and the caller's value: [`crate::outbound::callback_data`]) as
+/// `biz_opaque_callback_data`, so every status webhook links back to it.
+pub fn graph_body(
+    to: &Recipient,
+    msg_type: &str,
+    content: Value,
+    context: Option<Value>,
+    callback_data: &str,
+) -> Value {
     let mut body = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "type": msg_type});
     match to {
         Recipient::WaId(w) => body["to"] = json!(w),
@@ -340,6 +347,6 @@ pub fn graph_body(to: &Recipient, msg_type: &str, content: Value, context: Optio
     if let Some(ctx) = context {
         body["context"] = ctx;
     }
-    body["biz_opaque_callback_data"] = json!(our_id);
+    body["biz_opaque_callback_data"] = json!(callback_data);
     body
 }
