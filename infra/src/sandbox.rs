@@ -41,6 +41,9 @@ pub enum Fault {
     TimeoutAfterAccept(Duration),
     /// Accept it and answer normally, after this long: a slow but successful call.
     Slow(Duration),
+    /// Accept it (record it, post its statuses), then answer 502 with no Graph body: a gateway in
+    /// front of Meta failing after Meta had the message.
+    BadGatewayAfterAccept,
 }
 
 /// An approved template the sandbox knows, with how many body parameters it takes.
@@ -385,6 +388,9 @@ async fn messages(
     sb.post_statuses(pni, to.clone(), wamid.clone(), callback);
     if let Some(Fault::TimeoutAfterAccept(d) | Fault::Slow(d)) = fault {
         tokio::time::sleep(d).await;
+    }
+    if let Some(Fault::BadGatewayAfterAccept) = fault {
+        return (StatusCode::BAD_GATEWAY, "bad gateway").into_response();
     }
     let status = if msg_type == "template" {
         json!({"id": wamid, "message_status": "accepted"})

@@ -60,6 +60,9 @@ pub struct Config {
     pub max_receives: u32,
     /// `WABRIDGE_THROUGHPUT_MPS`, default 80: messages per second per business number.
     pub throughput_mps: f64,
+    /// `WABRIDGE_RECHECK_SECONDS`: how long after a send with no answer the sender waits for Meta's
+    /// status before sending again (unset: the sender's default, 5 minutes).
+    pub recheck_after: Option<std::time::Duration>,
     /// `WABRIDGE_SANDBOX` (local stack): `1` asks for the Graph API sandbox even with a configured
     /// app secret, `0` turns it off; unset, it plays Meta only while the app secret is a generated
     /// local one.
@@ -122,6 +125,19 @@ impl Config {
                     reason: "must be a number of messages per second from 0.1 to 10000".into(),
                 })?,
         };
+        let recheck_after = match var(res::RECHECK_SECONDS) {
+            None => None,
+            Some(s) => Some(
+                s.parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=86_400).contains(n))
+                    .map(std::time::Duration::from_secs)
+                    .ok_or_else(|| ConfigError {
+                        var: res::RECHECK_SECONDS,
+                        reason: "must be a whole number of seconds from 1 to 86400".into(),
+                    })?,
+            ),
+        };
         let sandbox = match var(res::SANDBOX).as_deref() {
             None => None,
             Some("1" | "true" | "yes") => Some(true),
@@ -155,6 +171,7 @@ impl Config {
             data_dir: var("WABRIDGE_DATA_DIR").map_or_else(|| PathBuf::from(".wabridge"), PathBuf::from),
             max_receives,
             throughput_mps,
+            recheck_after,
             sandbox,
         })
     }

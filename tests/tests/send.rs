@@ -174,6 +174,19 @@ async fn a_timeout_after_meta_accepted_is_not_sent_twice(b: Backend) {
     assert!(m["wamid"].as_str().is_some());
 }
 
+/// A 502 with no Graph body may come from a gateway after Meta accepted: it is not retried as if
+/// unsent, but waits for the status that proves Meta has it.
+async fn a_bad_gateway_after_meta_accepted_is_not_sent_twice(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    rig.sandbox.inject([Fault::BadGatewayAfterAccept]);
+    let (_, answer) = rig.post("/v1/messages", &hello_world("447700900128"), None).await;
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let m = rig.wait(&id, |m| m["status"] == "read", 20).await;
+    tokio::time::sleep(fast_config().recheck_after + Duration::from_millis(500)).await;
+    assert_eq!(rig.sent_to(&id), 1, "the 502 was ambiguous, and the status settled it");
+    assert!(m["wamid"].as_str().is_some());
+}
+
 async fn permanent_errors_fail_with_their_code_and_131047_closes_the_window(b: Backend) {
     let rig = Rig::start(b, fast_config(), vec![]).await;
     rig.customer_writes("27820000011").await;
@@ -467,6 +480,7 @@ on_both_backends!(
     an_idempotency_key_replays_the_first_answer_and_refuses_a_different_body,
     throttling_server_errors_and_timeouts_are_retried_until_sent_once,
     a_timeout_after_meta_accepted_is_not_sent_twice,
+    a_bad_gateway_after_meta_accepted_is_not_sent_twice,
     permanent_errors_fail_with_their_code_and_131047_closes_the_window,
     retries_that_run_out_end_failed_with_the_last_error,
     a_sender_crash_mid_batch_loses_nothing_and_sends_nothing_twice,

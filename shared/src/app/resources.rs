@@ -16,6 +16,8 @@ pub const API_VERSION: &str = "WHATSAPP_API_VERSION";
 pub const API_KEYS: &str = "WABRIDGE_API_KEYS";
 /// `WABRIDGE_MAX_RECEIVES`.
 pub const MAX_RECEIVES: &str = "WABRIDGE_MAX_RECEIVES";
+/// `WABRIDGE_RECHECK_SECONDS`.
+pub const RECHECK_SECONDS: &str = "WABRIDGE_RECHECK_SECONDS";
 /// `WABRIDGE_THROUGHPUT_MPS`.
 pub const THROUGHPUT_MPS: &str = "WABRIDGE_THROUGHPUT_MPS";
 /// `WABRIDGE_SANDBOX`: the local stack only; no Lambda function reads it.
@@ -107,6 +109,7 @@ pub const OUTBOUND_SENDER: Function = Function {
         ACCESS_TOKEN,
         API_VERSION,
         THROUGHPUT_MPS,
+        RECHECK_SECONDS,
         RATE_LIMITS_TABLE,
         OUTBOUND_QUEUE_URL,
         OUTBOUND_DLQ_URL,

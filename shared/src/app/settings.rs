@@ -43,6 +43,7 @@ impl Settings {
             },
             sender: SenderConfig {
                 throughput_mps: config.throughput_mps,
+                recheck_after: config.recheck_after.unwrap_or(SenderConfig::default().recheck_after),
                 ..SenderConfig::default()
             },
             // Nested inside the functions' timeouts (template.yaml: send-api 15 s, outbound-sender
@@ -66,7 +67,7 @@ impl Settings {
                 ..deployed.inbound_retry
             },
             sender: SenderConfig {
-                recheck_after: Duration::from_secs(15),
+                recheck_after: config.recheck_after.unwrap_or(Duration::from_secs(15)),
                 ..deployed.sender
             },
             inbound_batch: 100,

@@ -76,7 +76,10 @@ impl GraphError {
                 Disposition::Retry
             }
             Self::Api { .. } => Disposition::Fail,
-            Self::Http { status } if *status == 429 || *status >= 500 => Disposition::Retry,
+            Self::Http { status: 429 } => Disposition::Retry,
+            // A 5xx without Meta's error body came from an edge in front of Graph (a 502 or 504
+            // gateway): it may have answered after Meta accepted, so it is not known unsent.
+            Self::Http { status } if *status >= 500 => Disposition::Ambiguous,
             Self::Http { .. } => Disposition::Fail,
             Self::Connect(_) => Disposition::Retry,
             Self::Timeout | Self::Decode(_) => Disposition::Ambiguous,
@@ -335,7 +338,8 @@ mod tests {
         ] {
             assert_eq!(api(code).disposition(), Disposition::Fail, "{code}");
         }
-        assert_eq!(GraphError::Http { status: 503 }.disposition(), Disposition::Retry);
+        assert_eq!(GraphError::Http { status: 503 }.disposition(), Disposition::Ambiguous);
+        assert_eq!(GraphError::Http { status: 429 }.disposition(), Disposition::Retry);
         assert_eq!(GraphError::Http { status: 404 }.disposition(), Disposition::Fail);
         assert_eq!(GraphError::Timeout.disposition(), Disposition::Ambiguous);
         assert_eq!(GraphError::Connect("refused".into()).disposition(), Disposition::Retry);

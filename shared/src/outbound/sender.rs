@@ -63,7 +63,9 @@ impl Default for SenderConfig {
                 base_delay: Duration::from_secs(2),
                 max_delay: Duration::from_secs(300),
             },
-            recheck_after: Duration::from_secs(60),
+            // Long enough for Meta's first status to arrive even while webhooks are delayed: a
+            // resend before it would deliver the message twice.
+            recheck_after: Duration::from_secs(5 * 60),
             max_receives: 100,
             throughput_pause: Duration::from_secs(1),
             pair_pause: Duration::from_secs(6),
