@@ -30,7 +30,7 @@ use crate::simulate;
 pub enum Fault {
     /// HTTP 429 with Meta's throttling error (code 4).
     TooManyRequests,
-    /// HTTP 503 without a Graph body.
+    /// HTTP 503 with Meta's error body (131016, service unavailable): Meta refused it, retry.
     ServerError,
     /// Meta's error body with this code (130429 throughput, 131056 pair rate, …), HTTP 400.
     Code(i64),
@@ -208,7 +208,7 @@ async fn requests(State(sb): State<Sandbox>) -> Response {
     axum::Json(json!({"data": sb.accepted()})).into_response()
 }
 
-/// `POST /_sandbox/faults` `{"faults": ["429", "5xx", "timeout", "timeout_after_accept", 130429, ...]}`:
+/// `POST /_sandbox/faults` `{"faults": ["429", "5xx", "502_after_accept", "timeout", "timeout_after_accept", 130429, ...]}`:
 /// the next sends fail that way, in order (for demos; tests call [`Sandbox::inject`]).
 async fn faults(State(sb): State<Sandbox>, raw: Bytes) -> Response {
     let parsed: Option<Vec<Fault>> = serde_json::from_slice::<Value>(&raw).ok().and_then(|v| {
@@ -220,6 +220,7 @@ async fn faults(State(sb): State<Sandbox>, raw: Bytes) -> Response {
                 Value::String(s) => match s.as_str() {
                     "429" => Some(Fault::TooManyRequests),
                     "5xx" => Some(Fault::ServerError),
+                    "502_after_accept" => Some(Fault::BadGatewayAfterAccept),
                     "timeout" => Some(Fault::TimeoutBeforeAccept(Duration::from_secs(15))),
                     "timeout_after_accept" => Some(Fault::TimeoutAfterAccept(Duration::from_secs(15))),
                     _ => None,
@@ -320,7 +321,9 @@ async fn messages(
         Some(Fault::TooManyRequests) => {
             return meta_error(StatusCode::TOO_MANY_REQUESTS, 4, title_of(4), "too many calls");
         }
-        Some(Fault::ServerError) => return (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response(),
+        Some(Fault::ServerError) => {
+            return meta_error(StatusCode::SERVICE_UNAVAILABLE, 131016, title_of(131016), "injected");
+        }
         Some(Fault::Code(code)) => return meta_error(StatusCode::BAD_REQUEST, *code, title_of(*code), "injected"),
         Some(Fault::TimeoutBeforeAccept(d)) => {
             tokio::time::sleep(*d).await;
