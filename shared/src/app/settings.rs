@@ -36,6 +36,7 @@ impl Settings {
     /// The deployed defaults, with what the environment overrides (`WABRIDGE_MAX_RECEIVES`,
     /// `WABRIDGE_THROUGHPUT_MPS`).
     pub fn from_config(config: &Config) -> Self {
+        let sender = SenderConfig::default();
         Self {
             inbound_retry: RetryPolicy {
                 max_receives: config.max_receives,
@@ -43,8 +44,8 @@ impl Settings {
             },
             sender: SenderConfig {
                 throughput_mps: config.throughput_mps,
-                recheck_after: config.recheck_after.unwrap_or(SenderConfig::default().recheck_after),
-                ..SenderConfig::default()
+                recheck_after: config.recheck_after.unwrap_or(sender.recheck_after),
+                ..sender
             },
             // Nested inside the functions' timeouts (template.yaml: send-api 15 s, outbound-sender
             // 60 s with its batch deadline of 40 s), so no call is cut off by Lambda mid-flight.

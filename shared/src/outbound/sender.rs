@@ -10,6 +10,7 @@
 //! seconds) marks the message accepted with its wamid. So at the re-check, a message Meta has is
 //! already final and is not sent again; one still `sending` never reached Meta and is sent again.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -284,7 +285,7 @@ impl Sender {
         let started = tokio::time::Instant::now();
         let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
         // Lanes: one per (number, customer), in batch order, so a chat never arrives shuffled.
-        let mut lanes: std::collections::BTreeMap<(String, String), Vec<(usize, Ready)>> = Default::default();
+        let mut lanes: BTreeMap<(String, String), Vec<(usize, Ready)>> = Default::default();
         for (i, d) in batch.iter().enumerate() {
             match self.prepare(d).await? {
                 Ok(r) => lanes
@@ -310,7 +311,7 @@ impl Sender {
         // The number's throughput, taken once per number for the whole batch and shared round
         // robin across its customers.
         let rate = self.config.throughput_mps;
-        let mut by_number: std::collections::BTreeMap<String, Vec<Vec<(usize, Ready)>>> = Default::default();
+        let mut by_number: BTreeMap<String, Vec<Vec<(usize, Ready)>>> = Default::default();
         for ((pni, _), lane) in lanes {
             if !lane.is_empty() {
                 by_number.entry(pni).or_default().push(lane);
@@ -325,47 +326,67 @@ impl Sender {
                 .acquire(&number_key(&pni), want, rate, number_burst(rate), now)
                 .await?;
             let (kept, denied) = share(lanes, grant.granted as usize);
-            for (k, (i, r)) in denied.into_iter().enumerate() {
-                outcomes[i] = Some(wait("number throughput limit", grant.wait, k, rate));
-                // Its pair token was taken for nothing: give it back.
-                self.limiter
-                    .refund(&pair_key(&r.pni, &r.customer), 1, pair_rate, pair_burst, now)
-                    .await?;
+            for (k, (i, _)) in denied.iter().enumerate() {
+                outcomes[*i] = Some(wait("number throughput limit", grant.wait, k, rate));
             }
+            // Their pair tokens were taken for nothing: give them back.
+            self.give_back(denied.iter().map(|(_, r)| r), false).await?;
             go.extend(kept);
         }
         let deadline = started + self.config.batch_deadline;
         let lanes = go.into_iter().map(|lane| async move {
             let mut done = Vec::with_capacity(lane.len());
+            let mut unsent = Vec::new();
             for (i, r) in lane {
                 if tokio::time::Instant::now() >= deadline {
-                    self.give_back(&r).await?;
-                    done.push((i, wait("no time left in this batch", Duration::ZERO, 0, 1.0)));
+                    let reason = "no time left in this batch".into();
+                    done.push((
+                        i,
+                        Outcome::Postpone {
+                            reason,
+                            delay: Duration::ZERO,
+                        },
+                    ));
+                    unsent.push(r);
                 } else {
                     done.push((i, self.deliver(r).await?));
                 }
             }
-            Ok::<_, PortError>(done)
+            Ok::<_, PortError>((done, unsent))
         });
+        let mut unsent = Vec::new();
         for lane in join_all(lanes).await {
-            for (i, r) in lane? {
+            let (done, skipped) = lane?;
+            for (i, r) in done {
                 outcomes[i] = Some(r);
             }
+            unsent.extend(skipped);
         }
+        self.give_back(&unsent, true).await?;
         Ok(outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Done)).collect())
     }
 
-    /// Returns the tokens held for a message that was not sent after all.
-    async fn give_back(&self, r: &Ready) -> Result<(), PortError> {
+    /// Returns the tokens held for messages that were not sent after all, one refund per bucket:
+    /// their pair tokens, and the number's too when `number` (they had been granted both).
+    async fn give_back<'a>(&self, unsent: impl IntoIterator<Item = &'a Ready>, number: bool) -> Result<(), PortError> {
+        let mut pairs: BTreeMap<String, u32> = BTreeMap::new();
+        let mut numbers: BTreeMap<String, u32> = BTreeMap::new();
+        for r in unsent {
+            *pairs.entry(pair_key(&r.pni, &r.customer)).or_default() += 1;
+            if number {
+                *numbers.entry(number_key(&r.pni)).or_default() += 1;
+            }
+        }
         let now = self.clock.now_ms();
         let rate = self.config.throughput_mps;
-        self.limiter
-            .refund(&number_key(&r.pni), 1, rate, number_burst(rate), now)
-            .await?;
+        for (key, n) in numbers {
+            self.limiter.refund(&key, n, rate, number_burst(rate), now).await?;
+        }
         let (pair_rate, pair_burst) = (self.config.pair_rate, self.config.pair_burst);
-        self.limiter
-            .refund(&pair_key(&r.pni, &r.customer), 1, pair_rate, pair_burst, now)
-            .await
+        for (key, n) in pairs {
+            self.limiter.refund(&key, n, pair_rate, pair_burst, now).await?;
+        }
+        Ok(())
     }
 }
 
