@@ -109,19 +109,37 @@ pub async fn settle(queue: &dyn Queue, delivery: &Delivery, outcome: &Outcome) -
     match outcome {
         Outcome::Done => queue.ack(&delivery.receipt).await,
         Outcome::Retry { delay, .. } => queue.retry_later(&delivery.receipt, *delay).await,
-        Outcome::Postpone { delay, .. } => match queue.send_later(&delivery.body, *delay).await {
-            // A crash between the two leaves a copy: consumers are idempotent per record.
-            Ok(()) => queue.ack(&delivery.receipt).await,
-            Err(e) => {
-                warn!(record = %delivery.id, error = %e, "could not postpone; retrying in place");
-                queue.retry_later(&delivery.receipt, *delay).await
-            }
+        // A crash between the copy and the ack leaves both: consumers are idempotent per record.
+        Outcome::Postpone { delay, .. } => match postpone(queue, delivery, *delay).await {
+            Postponed::Copied => queue.ack(&delivery.receipt).await,
+            Postponed::InPlace => Ok(()),
         },
         Outcome::DeadLetter { reason } => {
             warn!(record = %delivery.id, reason = %reason, "dead-lettered");
             queue.dead_letter(delivery, reason).await
         }
     }
+}
+
+/// Where a postponed record waits.
+#[derive(Debug, PartialEq, Eq)]
+enum Postponed {
+    /// A delayed copy is on the queue: the original is to be removed.
+    Copied,
+    /// The queue refused the copy: the original stays, hidden for the delay if the queue allowed
+    /// that (a wait that then counts as a receive, rather than losing the record).
+    InPlace,
+}
+
+async fn postpone(queue: &dyn Queue, delivery: &Delivery, delay: Duration) -> Postponed {
+    let Err(e) = queue.send_later(&delivery.body, delay).await else {
+        return Postponed::Copied;
+    };
+    warn!(record = %delivery.id, error = %e, "could not postpone; retrying in place");
+    if let Err(e) = queue.retry_later(&delivery.receipt, delay).await {
+        warn!(record = %delivery.id, error = %e, "could not set back-off either");
+    }
+    Postponed::InPlace
 }
 
 /// Receives one batch of up to 10 (SQS's batch), waiting up to `wait`, handles and settles it;
@@ -161,13 +179,9 @@ pub async fn settle_lambda_batch(handler: &dyn Handler, queue: &dyn Queue, batch
                 }
                 failures.push(d.id.clone());
             }
+            // Copied: the event source deletes this one. In place: it must stay.
             Outcome::Postpone { delay, .. } => {
-                // Sent again as a new message; the event source deletes this one.
-                if let Err(e) = queue.send_later(&d.body, delay).await {
-                    warn!(record = %d.id, error = %e, "could not postpone; retrying in place");
-                    if let Err(e) = queue.retry_later(&d.receipt, delay).await {
-                        warn!(record = %d.id, error = %e, "could not set back-off either");
-                    }
+                if postpone(queue, d, delay).await == Postponed::InPlace {
                     failures.push(d.id.clone());
                 }
             }
