@@ -106,8 +106,11 @@ async fn conversation_messages(State(s): State<QueryState>, wa_id: One, q: Param
 }
 
 async fn message(State(s): State<QueryState>, id: One) -> Result<Response, ApiError> {
-    let r = MessageRef::parse(&segment(id, "id")?)?;
-    let m = s.read.message(&r).await?;
+    show_message(&s, &MessageRef::parse(&segment(id, "id")?)?).await
+}
+
+async fn show_message(s: &QueryState, r: &MessageRef) -> Result<Response, ApiError> {
+    let m = s.read.message(r).await?;
     m.map(|m| Json(m).into_response())
         .ok_or_else(|| ApiError::not_found("message"))
 }
@@ -134,9 +137,7 @@ async fn message_by_query(State(s): State<QueryState>, q: Params) -> Result<Resp
             .into());
         }
     };
-    let m = s.read.message(&r).await?;
-    m.map(|m| Json(m).into_response())
-        .ok_or_else(|| ApiError::not_found("message"))
+    show_message(&s, &r).await
 }
 
 async fn contacts(State(s): State<QueryState>, q: Params) -> Result<Response, ApiError> {

@@ -155,6 +155,22 @@ impl CustomerKey {
         Ok(Self(s.to_owned()))
     }
 
+    /// Parses a business-scoped user id a caller sends to (`US.13491208655302741918`): a key of
+    /// letters, digits, '.', '-' and '_' only, so it is safe as a storage key and a path segment.
+    pub fn parse_user_id(s: &str) -> Result<Self, InvalidInput> {
+        let key = Self::parse(s)?;
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return Err(InvalidInput::new(
+                "user_id",
+                "a business-scoped user id has only letters, digits, '.', '-' and '_'",
+            ));
+        }
+        Ok(key)
+    }
+
     /// The key as text.
     pub fn as_str(&self) -> &str {
         &self.0

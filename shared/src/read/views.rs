@@ -65,12 +65,9 @@ impl MessageView {
                     (Direction::Outbound, Some(s)) => (s.as_str().to_owned(), st.error.or(m.error.clone())),
                     (Direction::Outbound, None) => (m.status.clone(), m.error.clone()),
                 };
-                let biz_opaque_callback_data = callback_data::callers(&m).or_else(|| {
-                    let sent = st.biz_opaque_callback_data.as_deref()?;
-                    callback_data::decode(sent).1.map(str::to_owned)
-                });
                 Some(Self {
-                    biz_opaque_callback_data,
+                    // Our sends keep the caller's value; the status echoes the same.
+                    biz_opaque_callback_data: callback_data::callers(&m),
                     id: Some(m.id.to_string()),
                     wamid: m.wamid.map(|w| w.as_str().to_owned()),
                     phone_number_id: Some(m.phone_number_id),

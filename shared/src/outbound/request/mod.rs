@@ -208,31 +208,16 @@ pub fn validate(body: &Value) -> Result<SendCommand, Vec<FieldError>> {
                 None
             }
         },
-        (None | Some(Value::Null), Some(Value::String(u))) => {
-            // A business-scoped user id (`US.13491208655302741918`) becomes a storage key and a
-            // path segment: it is checked here, so nothing malformed reaches a store.
-            let u = u.trim();
-            match crate::domain::CustomerKey::parse(u) {
-                Ok(_)
-                    if u.chars()
-                        .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '_')) =>
-                {
-                    Some(Recipient::UserId(u.to_owned()))
-                }
-                Ok(_) => {
-                    c.err(
-                        "recipient",
-                        "invalid_user_id",
-                        "a business-scoped user id has only letters, digits, '.', '-' and '_'",
-                    );
-                    None
-                }
-                Err(e) => {
-                    c.err("recipient", "invalid_user_id", e.reason);
-                    None
-                }
+        // A business-scoped user id becomes a storage key and a path segment: checked here, so
+        // nothing malformed reaches a store.
+        (None | Some(Value::Null), Some(Value::String(u))) => match crate::domain::CustomerKey::parse_user_id(u.trim())
+        {
+            Ok(key) => Some(Recipient::UserId(key.as_str().to_owned())),
+            Err(e) => {
+                c.err("recipient", "invalid_user_id", e.reason);
+                None
             }
-        }
+        },
         (None | Some(Value::Null), Some(_)) => {
             c.err("recipient", "invalid_type", "must be a string");
             None
