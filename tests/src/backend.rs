@@ -160,3 +160,28 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Like [`on_both_backends!`], for tests that build their own backend (on a
+/// [`crate::ManualClock`], say): generates `kind_embedded::name` and `kind_aws::name` calling
+/// `name(Kind)`.
+#[macro_export]
+macro_rules! on_both_kinds {
+    ($($name:ident),* $(,)?) => {
+        mod kind_embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Kind::Embedded).await
+                }
+            )*
+        }
+        mod kind_aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Kind::Aws).await
+                }
+            )*
+        }
+    };
+}

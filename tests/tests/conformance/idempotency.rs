@@ -141,24 +141,7 @@ async fn an_unanswered_claim_is_free_again_after_its_lease(kind: wabridge_tests:
 
 on_both_backends!(one_concurrent_claimant_wins_an_idempotency_key,);
 
-mod clocked {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn embedded_an_idempotency_key_expires_a_day_later_by_the_stores_clock() {
-        super::an_idempotency_key_expires_a_day_later_by_the_stores_clock(wabridge_tests::Kind::Embedded).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn aws_an_idempotency_key_expires_a_day_later_by_the_stores_clock() {
-        super::an_idempotency_key_expires_a_day_later_by_the_stores_clock(wabridge_tests::Kind::Aws).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn embedded_an_unanswered_claim_is_free_again_after_its_lease() {
-        super::an_unanswered_claim_is_free_again_after_its_lease(wabridge_tests::Kind::Embedded).await
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn aws_an_unanswered_claim_is_free_again_after_its_lease() {
-        super::an_unanswered_claim_is_free_again_after_its_lease(wabridge_tests::Kind::Aws).await
-    }
-}
+on_both_kinds!(
+    an_idempotency_key_expires_a_day_later_by_the_stores_clock,
+    an_unanswered_claim_is_free_again_after_its_lease,
+);

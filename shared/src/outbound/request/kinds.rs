@@ -127,17 +127,9 @@ pub(super) fn interactive<'a>(c: &mut Check, v: &'a Value) -> Option<&'a str> {
 }
 
 pub(super) fn buttons(c: &mut Check, action: &Value) {
-    let Some(list) = action.get("buttons").and_then(Value::as_array) else {
-        c.err("interactive.action.buttons", "required", "is required");
+    let Some(list) = c.items(action, "interactive.action.buttons", limits::BUTTONS, "buttons") else {
         return;
     };
-    if list.is_empty() || list.len() > limits::BUTTONS {
-        c.err(
-            "interactive.action.buttons",
-            "out_of_range",
-            format!("must have 1 to {} buttons", limits::BUTTONS),
-        );
-    }
     let mut ids = std::collections::HashSet::new();
     for (i, b) in list.iter().enumerate() {
         let path = format!("interactive.action.buttons[{i}]");
@@ -159,17 +151,9 @@ pub(super) fn buttons(c: &mut Check, action: &Value) {
 
 pub(super) fn list(c: &mut Check, action: &Value) {
     c.text(action, "interactive.action.button", limits::LIST_BUTTON);
-    let Some(sections) = action.get("sections").and_then(Value::as_array) else {
-        c.err("interactive.action.sections", "required", "is required");
+    let Some(sections) = c.items(action, "interactive.action.sections", limits::SECTIONS, "sections") else {
         return;
     };
-    if sections.is_empty() || sections.len() > limits::SECTIONS {
-        c.err(
-            "interactive.action.sections",
-            "out_of_range",
-            format!("must have 1 to {} sections", limits::SECTIONS),
-        );
-    }
     let mut rows = 0;
     for (i, s) in sections.iter().enumerate() {
         let path = format!("interactive.action.sections[{i}]");

@@ -157,6 +157,20 @@ impl Check {
         }
     }
 
+    /// A required array of 1 to `max` items (`what` names them in the error); `field`'s last
+    /// segment is its key in `v`. Out of range still returns the items, so each is checked too.
+    fn items<'a>(&mut self, v: &'a Value, field: &str, max: usize, what: &str) -> Option<&'a [Value]> {
+        let key = field.rsplit('.').next().unwrap_or(field);
+        let Some(list) = v.get(key).and_then(Value::as_array) else {
+            self.err(field, "required", "is required");
+            return None;
+        };
+        if list.is_empty() || list.len() > max {
+            self.err(field, "out_of_range", format!("must have 1 to {max} {what}"));
+        }
+        Some(list)
+    }
+
     fn object<'a>(&mut self, v: &'a Value, key: &str, field: &str) -> Option<&'a Map<String, Value>> {
         match v.get(key) {
             Some(Value::Object(o)) => Some(o),
