@@ -165,9 +165,8 @@ impl Rig {
 
     /// The customer writes a message Meta identifies by `wamid`.
     pub async fn customer_writes_wamid(&self, from: &str, wamid: &str) {
-        let wamid = wamid.to_owned();
         let ts = chrono::Utc::now().timestamp();
-        let body = simulate::inbound(PNI, from, "Customer", &wamid, ts, "text", json!({"body": "hello"}));
+        let body = simulate::inbound(PNI, from, "Customer", wamid, ts, "text", json!({"body": "hello"}));
         let raw = serde_json::to_vec(&body).unwrap();
         assert_eq!(
             simulate::post(&self.http, &self.base, &SecretString::from(SECRET), &raw)
@@ -175,7 +174,7 @@ impl Rig {
                 .unwrap(),
             200
         );
-        self.wait(&wamid, |m| m["status"] == "received", 10).await;
+        self.wait(wamid, |m| m["status"] == "received", 10).await;
     }
 
     pub async fn wait(&self, id: &str, pred: impl Fn(&Value) -> bool, secs: u64) -> Value {

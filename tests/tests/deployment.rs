@@ -167,7 +167,7 @@ fn webhook_bodies_in_the_bucket_outlive_every_queue_message_that_points_at_them(
 
 /// A function's timeout in the template (its own, else the global one).
 fn timeout_of(t: &Value, resource: &str) -> u64 {
-    let own = &t["Resources"][resource]["Properties"]["Timeout"];
+    let own = &self::resource(t, resource)["Timeout"];
     if own.is_null() {
         number(&t["Globals"]["Function"]["Timeout"])
     } else {
