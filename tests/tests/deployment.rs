@@ -321,3 +321,56 @@ fn unrouted_paths_reach_our_router_and_sam_build_needs_no_prompt() {
         "sam build asks before using the rust-cargolambda beta unless beta_features = true"
     );
 }
+
+#[test]
+fn secrets_reach_functions_only_through_secrets_manager_and_only_where_needed() {
+    use wabridge::app::resources::SECRETS;
+    let t = template();
+    let no_echo: BTreeSet<String> = t["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p["NoEcho"].as_bool() == Some(true))
+        .map(|(k, _)| k.as_str().unwrap().to_owned())
+        .collect();
+    let secrets: BTreeSet<String> = resources_of_type(&t, "AWS::SecretsManager::Secret")
+        .into_iter()
+        .map(|(name, p)| {
+            assert!(
+                no_echo.contains(&plain(&p["SecretString"])),
+                "{name} holds a NoEcho parameter"
+            );
+            name
+        })
+        .collect();
+    assert_eq!(secrets.len(), SECRETS.len(), "one secret per secret setting");
+    let mut problems = Vec::new();
+    for (name, p) in resources_of_type(&t, "AWS::Serverless::Function") {
+        let vars = p["Environment"]["Variables"].as_mapping().cloned().unwrap_or_default();
+        let mut given = BTreeSet::new();
+        for (var, value) in &vars {
+            let (var, value) = (var.as_str().unwrap(), plain(value));
+            if no_echo.contains(&value) {
+                problems.push(format!("{name}: {var} is a NoEcho parameter in plain sight"));
+            }
+            if SECRETS.iter().any(|(_, arn_var)| *arn_var == var) {
+                if !secrets.contains(&value) {
+                    problems.push(format!("{name}: {var} is not one of the secrets"));
+                }
+                given.insert(value);
+            }
+        }
+        // The role may read exactly the secrets the function is given.
+        let readable: BTreeSet<String> = p["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|policy| policy.get("AWSSecretsManagerGetSecretValuePolicy"))
+            .map(|policy| plain(&policy["SecretArn"]))
+            .collect();
+        if readable != given {
+            problems.push(format!("{name}: given {given:?} but may read {readable:?}"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -4,13 +4,13 @@
 use wabridge::adapters::aws::Aws;
 use wabridge::app::{App, resources};
 use wabridge::runtime::lambda::{self, Error};
-use wabridge::{Config, telemetry};
+use wabridge::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_json();
-    let app = App::deployed(&Config::from_env()?);
     let aws = Aws::load(resources::INBOUND_PROCESSOR).await;
+    let app = App::deployed(&aws.config().await?);
     let store = aws.store()?;
     let processor = app.processor(store.clone(), store, aws.blobs()?);
     lambda::serve_sqs(processor, aws.inbound_queue()?).await

@@ -5,15 +5,15 @@ use wabridge::adapters::aws::Aws;
 use wabridge::app::{App, resources};
 use wabridge::graph::GraphClient;
 use wabridge::runtime::lambda::{self, Error};
-use wabridge::{Config, telemetry};
+use wabridge::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_json();
-    let config = Config::from_env()?;
+    let aws = Aws::load(resources::OUTBOUND_SENDER).await;
+    let config = aws.config().await?;
     let app = App::deployed(&config);
     let graph = GraphClient::from_config(&config, app.settings.graph_timeout)?;
-    let aws = Aws::load(resources::OUTBOUND_SENDER).await;
     let sender = app.sender(aws.store()?, aws.limiter()?, graph);
     lambda::serve_sqs(sender, aws.outbound_queue()?).await
 }

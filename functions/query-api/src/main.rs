@@ -4,14 +4,14 @@ use wabridge::adapters::aws::Aws;
 use wabridge::api::{self, ApiKeys};
 use wabridge::app::{App, resources};
 use wabridge::runtime::lambda::{self, Error};
-use wabridge::{Config, telemetry};
+use wabridge::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_json();
-    let config = Config::from_env()?;
+    let aws = Aws::load(resources::QUERY_API).await;
+    let config = aws.config().await?;
     let keys = ApiKeys::new(config.require_api_keys()?);
     let app = App::deployed(&config);
-    let aws = Aws::load(resources::QUERY_API).await;
     lambda::serve_http(api::finish(api::query_router(app.query_state(aws.store()?), keys))).await
 }

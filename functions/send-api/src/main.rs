@@ -6,16 +6,16 @@ use wabridge::api::{self, ApiKeys};
 use wabridge::app::{App, resources};
 use wabridge::graph::GraphClient;
 use wabridge::runtime::lambda::{self, Error};
-use wabridge::{Config, telemetry};
+use wabridge::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_json();
-    let config = Config::from_env()?;
+    let aws = Aws::load(resources::SEND_API).await;
+    let config = aws.config().await?;
     let keys = ApiKeys::new(config.require_api_keys()?);
     let app = App::deployed(&config);
     let graph = GraphClient::from_config(&config, app.settings.graph_timeout)?;
-    let aws = Aws::load(resources::SEND_API).await;
     let store = aws.store()?;
     let pni = config.phone_number_id.clone();
     let send = app.send_api(store.clone(), store.clone(), store, aws.outbound_queue()?, graph, pni);

@@ -3,14 +3,14 @@
 use wabridge::adapters::aws::Aws;
 use wabridge::app::{App, resources};
 use wabridge::runtime::lambda::{self, Error};
-use wabridge::{Config, api, telemetry};
+use wabridge::{api, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init_json();
-    let config = Config::from_env()?;
-    let app = App::deployed(&config);
     let aws = Aws::load(resources::WEBHOOK_INGEST).await;
+    let config = aws.config().await?;
+    let app = App::deployed(&config);
     let ingestor = app.ingestor(config.require_app_secret()?, aws.inbound_queue()?, aws.blobs()?);
     lambda::serve_http(api::finish(api::webhook_ingest_router(ingestor))).await
 }

@@ -22,6 +22,26 @@ pub const RECHECK_SECONDS: &str = "WABRIDGE_RECHECK_SECONDS";
 pub const THROUGHPUT_MPS: &str = "WABRIDGE_THROUGHPUT_MPS";
 /// `WABRIDGE_SANDBOX`: the local stack only; no Lambda function reads it.
 pub const SANDBOX: &str = "WABRIDGE_SANDBOX";
+/// `WHATSAPP_APP_SECRET_ARN` (Lambda): the Secrets Manager secret holding [`APP_SECRET`].
+pub const APP_SECRET_ARN: &str = "WHATSAPP_APP_SECRET_ARN";
+/// `WHATSAPP_WEBHOOK_VERIFY_TOKEN_ARN` (Lambda): the secret holding [`VERIFY_TOKEN`].
+pub const VERIFY_TOKEN_ARN: &str = "WHATSAPP_WEBHOOK_VERIFY_TOKEN_ARN";
+/// `WHATSAPP_ACCESS_TOKEN_ARN` (Lambda): the secret holding [`ACCESS_TOKEN`].
+pub const ACCESS_TOKEN_ARN: &str = "WHATSAPP_ACCESS_TOKEN_ARN";
+/// `WABRIDGE_API_KEYS_ARN` (Lambda): the secret holding [`API_KEYS`].
+pub const API_KEYS_ARN: &str = "WABRIDGE_API_KEYS_ARN";
+
+/// Each secret setting and the variable that names its Secrets Manager secret. On Lambda the value
+/// never sits in the function's environment (readable by anyone who may read the function's
+/// configuration); the function is given the secret's ARN, reads the value once at cold start, and
+/// its role may read only the secrets it is given. The local stack reads the plain variables.
+pub const SECRETS: &[(&str, &str)] = &[
+    (APP_SECRET, APP_SECRET_ARN),
+    (VERIFY_TOKEN, VERIFY_TOKEN_ARN),
+    (ACCESS_TOKEN, ACCESS_TOKEN_ARN),
+    (API_KEYS, API_KEYS_ARN),
+];
+
 /// `RUST_LOG`: every function's log filter.
 pub const LOG_LEVEL: &str = "RUST_LOG";
 
@@ -75,13 +95,13 @@ pub struct Function {
 pub const WEBHOOK_VERIFY: Function = Function {
     name: "webhook-verify",
     store: false,
-    env: &[VERIFY_TOKEN],
+    env: &[VERIFY_TOKEN_ARN],
 };
 /// `POST /webhook` onto the inbound queue.
 pub const WEBHOOK_INGEST: Function = Function {
     name: "webhook-ingest",
     store: false,
-    env: &[APP_SECRET, INBOUND_QUEUE_URL, BUCKET],
+    env: &[APP_SECRET_ARN, INBOUND_QUEUE_URL, BUCKET],
 };
 /// The inbound queue consumer.
 pub const INBOUND_PROCESSOR: Function = Function {
@@ -93,20 +113,26 @@ pub const INBOUND_PROCESSOR: Function = Function {
 pub const QUERY_API: Function = Function {
     name: "query-api",
     store: true,
-    env: &[API_KEYS],
+    env: &[API_KEYS_ARN],
 };
 /// `POST /v1/messages` and read receipts.
 pub const SEND_API: Function = Function {
     name: "send-api",
     store: true,
-    env: &[API_KEYS, ACCESS_TOKEN, PHONE_NUMBER_ID, API_VERSION, OUTBOUND_QUEUE_URL],
+    env: &[
+        API_KEYS_ARN,
+        ACCESS_TOKEN_ARN,
+        PHONE_NUMBER_ID,
+        API_VERSION,
+        OUTBOUND_QUEUE_URL,
+    ],
 };
 /// The outbound queue consumer that calls Graph.
 pub const OUTBOUND_SENDER: Function = Function {
     name: "outbound-sender",
     store: true,
     env: &[
-        ACCESS_TOKEN,
+        ACCESS_TOKEN_ARN,
         API_VERSION,
         THROUGHPUT_MPS,
         RECHECK_SECONDS,

@@ -7,6 +7,7 @@ mod expr;
 mod limiter;
 mod queue;
 pub mod schema;
+mod secrets;
 
 pub use blobs::S3Blobs;
 pub use dynamo::DynamoStore;
@@ -18,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::app::resources::{self as res, Function};
-use crate::config::ConfigError;
+use crate::config::{Config, ConfigError, Lookup};
 use crate::ports::PortError;
 
 /// The DynamoDB table names.
@@ -94,6 +95,18 @@ impl Aws {
             sqs: OnceLock::new(),
             s3: OnceLock::new(),
         }
+    }
+
+    /// The function's configuration, its secret settings read from Secrets Manager (see
+    /// [`crate::app::resources::SECRETS`]) and the rest from the environment.
+    pub async fn config(&self) -> Result<Config, ConfigError> {
+        self.config_from(&|k| std::env::var(k).ok()).await
+    }
+
+    /// [`Aws::config`] with the variables read through `get`.
+    pub async fn config_from(&self, get: Lookup<'_>) -> Result<Config, ConfigError> {
+        let client = aws_sdk_secretsmanager::Client::new(&self.sdk);
+        secrets::config_with_secrets(&client, &self.function, get).await
     }
 
     fn dynamo(&self) -> aws_sdk_dynamodb::Client {
