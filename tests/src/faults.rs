@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use wabridge::domain::{
     Contact, Conversation, CustomerKey, IdempotencyClaim, MessageId, MessageRef, RawEvent, Recorded, SendChange,
-    SendProgress, StatusUpdate, StoredMessage,
+    SendProgress, StatusUpdate, StoredMessage, Window,
 };
 use wabridge::ports::{Delivery, Idempotency, Inbox, Outbox, PortError, Queue, ReadModel, Store};
 use wabridge::read::{MessageView, Page, PageRequest};
@@ -72,9 +72,9 @@ impl Outbox for FlakyStore {
         self.tick()?;
         self.inner.update_outbound(id, c).await
     }
-    async fn close_window(&self, c: &CustomerKey, at: i64) -> Result<(), PortError> {
+    async fn close_window(&self, pni: &str, c: &CustomerKey, at: i64) -> Result<(), PortError> {
         self.tick()?;
-        self.inner.close_window(c, at).await
+        self.inner.close_window(pni, c, at).await
     }
 }
 
@@ -106,6 +106,9 @@ impl ReadModel for FlakyStore {
     }
     async fn conversation(&self, c: &CustomerKey, now: i64) -> Result<Option<Conversation>, PortError> {
         self.inner.conversation(c, now).await
+    }
+    async fn window(&self, pni: &str, c: &CustomerKey) -> Result<Window, PortError> {
+        self.inner.window(pni, c).await
     }
     async fn contacts(&self, p: &PageRequest) -> Result<Page<Contact>, PortError> {
         self.inner.contacts(p).await

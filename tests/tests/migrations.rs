@@ -131,3 +131,27 @@ fn old_doc(path: &std::path::Path) -> wabridge::domain::StoredMessage {
         .unwrap();
     serde_json::from_str(&doc).unwrap()
 }
+
+#[tokio::test]
+async fn windows_kept_per_customer_carry_over_to_the_conversations_number() {
+    let (_dir, path) = legacy_data_dir(true);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO conversations (customer, wa_id, phone_number_id, activity, last_inbound_at, window_closed_at)
+         VALUES ('27820000001', '27820000001', '100000000000001', 'x', 1763800000000, NULL),
+                ('27820000002', '27820000002', '100000000000001', 'y', 1763800000000, 1763800005000)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).unwrap();
+    let key = |s: &str| wabridge::domain::CustomerKey::parse(s).unwrap();
+    let open = store.window("100000000000001", &key("27820000001")).await.unwrap();
+    assert_eq!(open.expires_at(), Some(1_763_800_000_000 + wabridge::domain::WINDOW_MS));
+    let closed = store.window("100000000000001", &key("27820000002")).await.unwrap();
+    assert_eq!(closed.expires_at(), Some(1_763_800_005_000), "Meta's 131047 carried over");
+    let elsewhere = store.window("100000000000002", &key("27820000001")).await.unwrap();
+    assert_eq!(elsewhere.expires_at(), None);
+    drop(store);
+    assert_eq!(schema_version(&path), 4);
+}

@@ -187,6 +187,26 @@ async fn a_bad_gateway_after_meta_accepted_is_not_sent_twice(b: Backend) {
     assert!(m["wamid"].as_str().is_some());
 }
 
+/// With two business numbers, a customer who wrote to one has opened no window with the other.
+async fn a_window_with_one_business_number_does_not_open_another(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    rig.customer_writes("27820000014").await;
+    let mut from_other = text("27820000014", "from the other number");
+    from_other["phone_number_id"] = json!("100000000000002");
+    let (code, refused) = rig.post("/v1/messages", &from_other, None).await;
+    assert_eq!(code, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "window_closed");
+    let (code, a) = rig
+        .post(
+            "/v1/messages",
+            &text("27820000014", "from the number they wrote to"),
+            None,
+        )
+        .await;
+    assert_eq!(code, 202, "{a}");
+    rig.wait(a["id"].as_str().unwrap(), |m| m["status"] == "read", 15).await;
+}
+
 async fn permanent_errors_fail_with_their_code_and_131047_closes_the_window(b: Backend) {
     let rig = Rig::start(b, fast_config(), vec![]).await;
     rig.customer_writes("27820000011").await;
@@ -477,6 +497,7 @@ on_both_backends!(
     a_timeout_after_meta_accepted_is_not_sent_twice,
     a_bad_gateway_after_meta_accepted_is_not_sent_twice,
     permanent_errors_fail_with_their_code_and_131047_closes_the_window,
+    a_window_with_one_business_number_does_not_open_another,
     retries_that_run_out_end_failed_with_the_last_error,
     a_sender_crash_mid_batch_loses_nothing_and_sends_nothing_twice,
     read_receipts_mark_the_customers_message_read_with_typing,

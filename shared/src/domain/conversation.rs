@@ -38,15 +38,16 @@ pub struct Conversation {
     pub last_message_at: Option<i64>,
     /// Inbound messages counted once each.
     pub unread: i64,
-    /// When the 24-hour customer-service window closes.
+    /// When the 24-hour customer-service window with `phone_number_id` closes.
     #[serde(serialize_with = "timefmt::ser_opt_ms")]
     pub window_expires_at: Option<i64>,
     /// Whether free-form messages may be sent now.
     pub window_open: bool,
-    /// Internal: when the customer last wrote.
+    /// Internal: when the customer last wrote to `phone_number_id`.
     #[serde(skip)]
     pub last_inbound_ms: Option<i64>,
-    /// Internal: when Meta last refused a free-form message because the window was closed.
+    /// Internal: when Meta last refused a free-form message from `phone_number_id` because the
+    /// window was closed.
     #[serde(skip)]
     pub window_closed_ms: Option<i64>,
 }
@@ -54,18 +55,43 @@ pub struct Conversation {
 /// The 24-hour customer-service window, in milliseconds.
 pub const WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// The customer-service window between one business number and one customer: it opens (or
+/// refreshes) when the customer writes to that number and closes 24 hours later, or when Meta
+/// refuses a free-form message from that number with 131047. Another number's window is another.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    /// When the customer last wrote to the number (Unix ms).
+    pub last_inbound_ms: Option<i64>,
+    /// When Meta last said the window is closed (Unix ms).
+    pub closed_ms: Option<i64>,
+}
+
+impl Window {
+    /// When the window closes (or closed); `None` if the customer never wrote to the number.
+    pub fn expires_at(&self) -> Option<i64> {
+        let expires = self.last_inbound_ms.map(|t| t + WINDOW_MS)?;
+        // Meta said the window is closed after the customer's last message: trust it.
+        Some(match (self.closed_ms, self.last_inbound_ms) {
+            (Some(closed), Some(inbound)) if closed >= inbound => expires.min(closed),
+            _ => expires,
+        })
+    }
+
+    /// Whether free-form messages may be sent at `now_ms`.
+    pub fn is_open(&self, now_ms: i64) -> bool {
+        self.expires_at().is_some_and(|e| now_ms < e)
+    }
+}
+
 impl Conversation {
-    /// Fills the window fields from the last inbound time and the current time.
+    /// Fills the window fields, for the conversation's business number, at `now_ms`.
     pub fn with_window(mut self, now_ms: i64) -> Self {
-        let mut expires = self.last_inbound_ms.map(|t| t + WINDOW_MS);
-        // Meta said the window is closed (error 131047) after the customer's last message: trust it.
-        if let (Some(closed), Some(inbound)) = (self.window_closed_ms, self.last_inbound_ms)
-            && closed >= inbound
-        {
-            expires = expires.map(|e| e.min(closed));
-        }
-        self.window_expires_at = expires;
-        self.window_open = expires.is_some_and(|e| now_ms < e);
+        let window = Window {
+            last_inbound_ms: self.last_inbound_ms,
+            closed_ms: self.window_closed_ms,
+        };
+        self.window_expires_at = window.expires_at();
+        self.window_open = window.is_open(now_ms);
         self
     }
 }

@@ -14,7 +14,7 @@ mod send;
 mod status;
 
 pub use contact::Contact;
-pub use conversation::{Conversation, LastMessage, WINDOW_MS};
+pub use conversation::{Conversation, LastMessage, WINDOW_MS, Window};
 pub use event::RawEvent;
 pub use ids::{CustomerKey, InvalidInput, MessageId, MessageRef, Wamid};
 pub use json::Json;

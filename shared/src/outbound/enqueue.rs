@@ -154,10 +154,10 @@ impl Enqueuer {
             return Ok(id);
         }
         if cmd.needs_open_window() {
-            let conversation = self.read.conversation(&customer, now).await?;
-            if !conversation.as_ref().is_some_and(|c| c.window_open) {
+            let window = self.read.window(&pni, &customer).await?;
+            if !window.is_open(now) {
                 return Err(SendError::WindowClosed {
-                    window_expires_at: conversation.and_then(|c| c.window_expires_at),
+                    window_expires_at: window.expires_at(),
                 });
             }
         }

@@ -257,7 +257,9 @@ impl Sender {
                             error!(msg_id = %id, "Graph rejected the access token (190): every send will fail until WHATSAPP_ACCESS_TOKEN is replaced");
                         }
                         if meaning == Some(Meaning::WindowClosed) {
-                            self.outbox.close_window(&msg.customer, now).await?;
+                            self.outbox
+                                .close_window(&msg.phone_number_id, &msg.customer, now)
+                                .await?;
                         }
                         warn!(msg_id = %id, error = %e, "failed");
                         self.outbox

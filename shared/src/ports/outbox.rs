@@ -20,6 +20,7 @@ pub trait Outbox: Send + Sync + 'static {
     /// left as it is. Returns the progress after, or `None` for an unknown id.
     async fn update_outbound(&self, id: MessageId, change: &SendChange) -> Result<Option<SendProgress>, PortError>;
 
-    /// Records that Meta refused a free-form message because the customer's window is closed.
-    async fn close_window(&self, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError>;
+    /// Records that Meta refused a free-form message from `phone_number_id` because its window
+    /// with the customer is closed; the customer's windows with other numbers are untouched.
+    async fn close_window(&self, phone_number_id: &str, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError>;
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::PortError;
-use crate::domain::{Contact, Conversation, CustomerKey, MessageRef};
+use crate::domain::{Contact, Conversation, CustomerKey, MessageRef, Window};
 use crate::read::{MessageView, Page, PageRequest};
 
 /// What the HTTP API reads: messages joined with their statuses, conversations, contacts.
@@ -26,6 +26,10 @@ pub trait ReadModel: Send + Sync + 'static {
 
     /// One conversation.
     async fn conversation(&self, customer: &CustomerKey, now_ms: i64) -> Result<Option<Conversation>, PortError>;
+
+    /// The customer-service window between business number `phone_number_id` and `customer`
+    /// (empty if the customer never wrote to that number).
+    async fn window(&self, phone_number_id: &str, customer: &CustomerKey) -> Result<Window, PortError>;
 
     /// Contacts, ordered by wa_id (or user_id).
     async fn contacts(&self, page: &PageRequest) -> Result<Page<Contact>, PortError>;

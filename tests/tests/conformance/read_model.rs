@@ -142,7 +142,68 @@ async fn unknown_messages_are_absent_not_errors(b: Backend) {
     b.store.ping().await.unwrap();
 }
 
+/// A customer's window with one business number says nothing about another number's.
+async fn windows_belong_to_the_business_number_and_the_customer(b: Backend) {
+    const OTHER: &str = "100000000000002";
+    let to_other = |wamid: &str, ts: i64| StoredMessage {
+        phone_number_id: OTHER.into(),
+        ..inbound(wamid, "444", ts, "to the other number")
+    };
+    b.store
+        .record_inbound(&inbound("wamid.W1", "444", T0, "hi"))
+        .await
+        .unwrap();
+    let a = b.store.window(PNI, &key("444")).await.unwrap();
+    assert_eq!(a.expires_at(), Some(T0 + WINDOW_MS));
+    assert!(a.is_open(T0 + 1000));
+    let other = b.store.window(OTHER, &key("444")).await.unwrap();
+    assert!(
+        !other.is_open(T0 + 1000),
+        "the customer never wrote to {OTHER}: {other:?}"
+    );
+    assert_eq!(other.expires_at(), None);
+
+    // The customer writes to the other number; Meta then refuses a free-form send from the first.
+    b.store.record_inbound(&to_other("wamid.W2", T0 + 2000)).await.unwrap();
+    b.store.close_window(PNI, &key("444"), T0 + 3000).await.unwrap();
+    assert!(!b.store.window(PNI, &key("444")).await.unwrap().is_open(T0 + 4000));
+    let other = b.store.window(OTHER, &key("444")).await.unwrap();
+    assert_eq!(
+        other.expires_at(),
+        Some(T0 + 2000 + WINDOW_MS),
+        "131047 on {PNI} closes only its window"
+    );
+    // The conversation shows the window of the number it last moved on.
+    let c = b.store.conversation(&key("444"), T0 + 4000).await.unwrap().unwrap();
+    assert_eq!(c.phone_number_id.as_deref(), Some(OTHER));
+    assert_eq!(
+        (c.window_open, c.window_expires_at),
+        (true, Some(T0 + 2000 + WINDOW_MS))
+    );
+
+    // Writing again to the first number reopens it; a late, older message does not move it back.
+    b.store
+        .record_inbound(&inbound("wamid.W3", "444", T0 + 5000, "back"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.W0", "444", T0 - 9000, "late"))
+        .await
+        .unwrap();
+    let a = b.store.window(PNI, &key("444")).await.unwrap();
+    assert_eq!(a.expires_at(), Some(T0 + 5000 + WINDOW_MS));
+    assert!(
+        b.store
+            .window(PNI, &key("nobody"))
+            .await
+            .unwrap()
+            .expires_at()
+            .is_none()
+    );
+}
+
 on_both_backends!(
+    windows_belong_to_the_business_number_and_the_customer,
     conversation_pages_walk_back_in_time_and_stay_stable_under_inserts,
     conversations_list_newest_activity_first_with_window_and_unread,
     contacts_keep_first_and_last_seen_and_the_latest_name,

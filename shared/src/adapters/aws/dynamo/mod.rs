@@ -22,7 +22,7 @@ use super::expr::{Expr, get_n, get_s, n, s};
 use crate::adapters::aws::sdk_err;
 use crate::domain::{
     Contact, Conversation, DeliveryStatus, Direction, LastMessage, Recorded, SendProgress, SendState, StatusRecord,
-    StoredMessage, Wamid, seq_key,
+    StoredMessage, Wamid, Window, seq_key,
 };
 use crate::ports::{Clock, PortError, SystemClock};
 use crate::read::MessageView;
@@ -172,8 +172,9 @@ impl DynamoStore {
         self.update(&self.t.conversations, ("customer", c), e, "advance conversation")
             .await?;
         if m.direction == Direction::Inbound && m.opens_window {
-            let e = Expr::default().set("last_inbound_at", n(m.timestamp_ms)).when(|e| {
-                let (a, v) = (e.name("last_inbound_at"), e.val(n(m.timestamp_ms)));
+            let attr = inbound_attr(&m.phone_number_id);
+            let e = Expr::default().set(&attr, n(m.timestamp_ms)).when(|e| {
+                let (a, v) = (e.name(&attr), e.val(n(m.timestamp_ms)));
                 format!("attribute_not_exists({a}) OR {a} < {v}")
             });
             self.update(&self.t.conversations, ("customer", c), e, "open window")
@@ -365,7 +366,36 @@ fn message_of(item: &Item) -> Result<Option<StoredMessage>, PortError> {
     Ok(Some(m))
 }
 
+/// The conversation item's attribute for when the customer last wrote to business number `pni`.
+/// Windows live on the conversation item, one pair of attributes per number the customer wrote to
+/// (a handful), so opening one stays a single conditional update.
+fn inbound_attr(pni: &str) -> String {
+    format!("inbound_at#{pni}")
+}
+
+/// The conversation item's attribute for when Meta said the window with `pni` is closed.
+fn closed_attr(pni: &str) -> String {
+    format!("closed_at#{pni}")
+}
+
+/// The window with `pni` as the conversation item records it. Items written before windows were
+/// kept per number hold one `last_inbound_at`/`window_closed_at` pair; it stands in until the
+/// customer writes again (a day at most, as it expires then).
+fn window_of(item: &Item, pni: &str) -> Window {
+    match get_n(item, &inbound_attr(pni)) {
+        Some(inbound) => Window {
+            last_inbound_ms: Some(inbound),
+            closed_ms: get_n(item, &closed_attr(pni)),
+        },
+        None => Window {
+            last_inbound_ms: get_n(item, "last_inbound_at"),
+            closed_ms: get_n(item, &closed_attr(pni)).or_else(|| get_n(item, "window_closed_at")),
+        },
+    }
+}
+
 fn conversation_of(item: &Item) -> Result<Conversation, PortError> {
+    let window = get_s(item, "phone_number_id").map_or_else(Window::default, |pni| window_of(item, &pni));
     Ok(Conversation {
         wa_id: get_s(item, "wa_id"),
         user_id: get_s(item, "user_id"),
@@ -379,8 +409,8 @@ fn conversation_of(item: &Item) -> Result<Conversation, PortError> {
             .map_or(0, |ids| ids.len() as i64),
         window_expires_at: None,
         window_open: false,
-        last_inbound_ms: get_n(item, "last_inbound_at"),
-        window_closed_ms: get_n(item, "window_closed_at"),
+        last_inbound_ms: window.last_inbound_ms,
+        window_closed_ms: window.closed_ms,
     })
 }
 
@@ -392,5 +422,25 @@ fn contact_of(item: &Item) -> Contact {
         phone_number_id: get_s(item, "phone_number_id"),
         first_seen_at: get_n(item, "first_seen_at"),
         last_seen_at: get_n(item, "last_seen_at"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_from_before_windows_per_number_stand_in_until_the_customer_writes_again() {
+        let mut item = Item::new();
+        item.insert("last_inbound_at".into(), n(1_000));
+        item.insert("window_closed_at".into(), n(2_000));
+        let legacy = window_of(&item, "111");
+        assert_eq!((legacy.last_inbound_ms, legacy.closed_ms), (Some(1_000), Some(2_000)));
+        // Once the customer writes to a number, that number's own attributes decide.
+        item.insert(inbound_attr("111"), n(5_000));
+        let own = window_of(&item, "111");
+        assert_eq!((own.last_inbound_ms, own.closed_ms), (Some(5_000), None));
+        item.insert(closed_attr("111"), n(6_000));
+        assert_eq!(window_of(&item, "111").expires_at(), Some(6_000));
     }
 }

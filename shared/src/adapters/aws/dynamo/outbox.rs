@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{DynamoStore, message_of, progress_of, to_json};
+use super::{DynamoStore, closed_attr, message_of, progress_of, to_json};
 use crate::ports::{Outbox, PortError};
 
 #[async_trait]
@@ -77,9 +77,10 @@ impl Outbox for DynamoStore {
         Ok(item.as_ref().map(progress_of).transpose()?.flatten())
     }
 
-    async fn close_window(&self, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError> {
-        let e = Expr::default().set("window_closed_at", n(at_ms)).when(|e| {
-            let (c, w, v) = (e.name("customer"), e.name("window_closed_at"), e.val(n(at_ms)));
+    async fn close_window(&self, phone_number_id: &str, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError> {
+        let attr = closed_attr(phone_number_id);
+        let e = Expr::default().set(&attr, n(at_ms)).when(|e| {
+            let (c, w, v) = (e.name("customer"), e.name(&attr), e.val(n(at_ms)));
             format!("attribute_exists({c}) AND (attribute_not_exists({w}) OR {w} < {v})")
         });
         self.update(

@@ -1,11 +1,11 @@
 //! ReadModel on DynamoStore: what the HTTP API reads: messages, conversations, contacts.
 
 use crate::adapters::aws::expr::{Expr, get_s, s};
-use crate::domain::{Contact, Conversation, CustomerKey, Direction, MessageId, MessageRef};
+use crate::domain::{Contact, Conversation, CustomerKey, Direction, MessageId, MessageRef, Window};
 use crate::read::{AFTER_ALL_KEYS, MessageView, Page, PageRequest, messages_list};
 use async_trait::async_trait;
 
-use super::{DynamoStore, LIST, contact_of, conversation_of, message_of};
+use super::{DynamoStore, LIST, contact_of, conversation_of, message_of, window_of};
 use crate::ports::{PortError, ReadModel};
 
 #[async_trait]
@@ -109,6 +109,11 @@ impl ReadModel for DynamoStore {
         item.filter(|i| i.contains_key("activity"))
             .map(|i| Ok(conversation_of(&i)?.with_window(now_ms)))
             .transpose()
+    }
+
+    async fn window(&self, phone_number_id: &str, customer: &CustomerKey) -> Result<Window, PortError> {
+        let item = self.get(&self.t.conversations, ("customer", customer.as_str())).await?;
+        Ok(item.map(|i| window_of(&i, phone_number_id)).unwrap_or_default())
     }
 
     async fn contacts(&self, page: &PageRequest) -> Result<Page<Contact>, PortError> {

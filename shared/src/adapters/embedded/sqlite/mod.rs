@@ -89,7 +89,28 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // 3: a lease on unanswered idempotency claims. Claims from before it read as lapsed, which frees
     // keys a crashed request left in progress.
     Migration::AddColumns(&[("idempotency", "lease_until", "INTEGER NOT NULL DEFAULT 0")]),
+    // 4: windows per (business number, customer). The per-customer columns of `conversations`
+    // become unused; their values carry over to the conversation's latest number, the best
+    // knowledge there is of which number the customer wrote to.
+    Migration::Sql(
+        "CREATE TABLE windows (
+            phone_number_id TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            last_inbound_at INTEGER,
+            closed_at INTEGER,
+            PRIMARY KEY (phone_number_id, customer)
+        );
+        INSERT INTO windows (phone_number_id, customer, last_inbound_at, closed_at)
+            SELECT phone_number_id, customer, last_inbound_at, window_closed_at FROM conversations
+            WHERE phone_number_id IS NOT NULL
+              AND (last_inbound_at IS NOT NULL OR window_closed_at IS NOT NULL);",
+    ),
 ];
+
+/// A conversation row with the window of its latest business number.
+const CONVERSATION_SELECT: &str = "SELECT c.*, w.last_inbound_at AS win_inbound, w.closed_at AS win_closed
+     FROM conversations c
+     LEFT JOIN windows w ON w.phone_number_id = c.phone_number_id AND w.customer = c.customer";
 
 /// The SQLite store.
 #[derive(Clone)]
@@ -223,9 +244,10 @@ fn advance_conversation(tx: &Transaction<'_>, m: &StoredMessage, new_inbound: bo
     if m.direction == Direction::Inbound && m.opens_window {
         exec(
             tx,
-            "UPDATE conversations SET last_inbound_at = ?2
-             WHERE customer = ?1 AND (last_inbound_at IS NULL OR last_inbound_at < ?2)",
-            params![c, m.timestamp_ms],
+            "INSERT INTO windows (phone_number_id, customer, last_inbound_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(phone_number_id, customer) DO UPDATE SET
+                last_inbound_at = MAX(COALESCE(last_inbound_at, 0), excluded.last_inbound_at)",
+            params![m.phone_number_id, c, m.timestamp_ms],
         )
         .map_err(&op)?;
     }
@@ -333,8 +355,8 @@ fn conversation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Conversation, St
             unread: r.get("unread")?,
             window_expires_at: None,
             window_open: false,
-            last_inbound_ms: r.get("last_inbound_at")?,
-            window_closed_ms: r.get("window_closed_at")?,
+            last_inbound_ms: r.get("win_inbound")?,
+            window_closed_ms: r.get("win_closed")?,
         },
         r.get::<_, Option<String>>("activity")?.unwrap_or_default(),
     ))

@@ -65,14 +65,15 @@ impl Outbox for SqliteStore {
         .await
     }
 
-    async fn close_window(&self, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError> {
-        let c = customer.clone();
+    async fn close_window(&self, phone_number_id: &str, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError> {
+        let (pni, c) = (phone_number_id.to_owned(), customer.clone());
         self.write("close window", move |tx| {
             exec(
                 tx,
-                "UPDATE conversations SET window_closed_at = ?2
-                 WHERE customer = ?1 AND (window_closed_at IS NULL OR window_closed_at < ?2)",
-                params![c.as_str(), at_ms],
+                "INSERT INTO windows (phone_number_id, customer, closed_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(phone_number_id, customer) DO UPDATE SET
+                    closed_at = MAX(COALESCE(closed_at, 0), excluded.closed_at)",
+                params![pni, c.as_str(), at_ms],
             )
             .map_err(sql_err("close window"))
             .map(drop)

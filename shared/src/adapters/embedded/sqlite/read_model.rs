@@ -1,12 +1,15 @@
 //! ReadModel on SqliteStore: what the HTTP API reads: messages, conversations, contacts.
 
 use crate::adapters::embedded::sql_err;
-use crate::domain::{Contact, Conversation, CustomerKey, MessageId, MessageRef};
+use crate::domain::{Contact, Conversation, CustomerKey, MessageId, MessageRef, Window};
 use crate::read::{AFTER_ALL_KEYS, MessageView, Page, PageRequest, messages_list};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use super::{MESSAGE_COLUMNS, MessageRow, SqliteStore, by_id, contact_row, conversation_row, message_row, view};
+use super::{
+    CONVERSATION_SELECT, MESSAGE_COLUMNS, MessageRow, SqliteStore, by_id, contact_row, conversation_row, message_row,
+    view,
+};
 use crate::ports::{PortError, ReadModel};
 
 #[async_trait]
@@ -77,10 +80,10 @@ impl ReadModel for SqliteStore {
         self.with("list conversations", move |conn| {
             let before = p.after.clone().unwrap_or_else(|| AFTER_ALL_KEYS.to_owned());
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT * FROM conversations WHERE activity IS NOT NULL AND activity < ?1
-                     ORDER BY activity DESC LIMIT ?2",
-                )
+                .prepare_cached(&format!(
+                    "{CONVERSATION_SELECT} WHERE c.activity IS NOT NULL AND c.activity < ?1
+                     ORDER BY c.activity DESC LIMIT ?2"
+                ))
                 .map_err(sql_err("list conversations"))?;
             let rows: Vec<(Conversation, String)> = stmt
                 .query_map(params![before, p.limit + 1], conversation_row)
@@ -98,13 +101,33 @@ impl ReadModel for SqliteStore {
         self.with("read conversation", move |conn| {
             let row = conn
                 .query_row(
-                    "SELECT * FROM conversations WHERE customer = ?1",
+                    &format!("{CONVERSATION_SELECT} WHERE c.customer = ?1"),
                     [c.as_str()],
                     conversation_row,
                 )
                 .optional()
                 .map_err(sql_err("read conversation"))?;
             Ok(row.map(|(c, _)| c.with_window(now_ms)))
+        })
+        .await
+    }
+
+    async fn window(&self, phone_number_id: &str, customer: &CustomerKey) -> Result<Window, PortError> {
+        let (pni, c) = (phone_number_id.to_owned(), customer.clone());
+        self.with("read window", move |conn| {
+            conn.query_row(
+                "SELECT last_inbound_at, closed_at FROM windows WHERE phone_number_id = ?1 AND customer = ?2",
+                params![pni, c.as_str()],
+                |r| {
+                    Ok(Window {
+                        last_inbound_ms: r.get(0)?,
+                        closed_ms: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map(Option::unwrap_or_default)
+            .map_err(sql_err("read window"))
         })
         .await
     }
