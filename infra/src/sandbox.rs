@@ -77,6 +77,18 @@ struct Inner {
     faults: VecDeque<Fault>,
     failing_recipients: HashMap<String, i64>,
     templates: HashMap<(String, String), Template>,
+    /// While set, status webhooks wait in `held` (Meta's webhooks delayed by an incident).
+    holding: bool,
+    held: Vec<HeldStatuses>,
+}
+
+/// The statuses of one accepted message, not yet posted.
+#[derive(Debug)]
+struct HeldStatuses {
+    pni: String,
+    to: String,
+    wamid: String,
+    callback: Option<String>,
 }
 
 /// The sandbox; cheap to clone, all clones share state.
@@ -137,6 +149,23 @@ impl Sandbox {
         self.with(|i| i.failing_recipients.insert(wa_id.to_owned(), code));
     }
 
+    /// Holds back the status webhooks of messages accepted from now on, as during an incident at
+    /// Meta or on the way to us, until [`Sandbox::release_statuses`].
+    pub fn hold_statuses(&self) {
+        self.with(|i| i.holding = true);
+    }
+
+    /// Posts every held status webhook and stops holding.
+    pub fn release_statuses(&self) {
+        let held = self.with(|i| {
+            i.holding = false;
+            std::mem::take(&mut i.held)
+        });
+        for h in held {
+            self.post_statuses(h.pni, h.to, h.wamid, h.callback);
+        }
+    }
+
     /// Adds or replaces a template.
     pub fn add_template(&self, name: &str, language: &str, template: Template) {
         self.with(|i| i.templates.insert((name.to_owned(), language.to_owned()), template));
@@ -181,6 +210,26 @@ impl Sandbox {
     /// Posts sent → delivered → read for a message, signed like Meta's.
     fn post_statuses(&self, pni: String, to: String, wamid: String, callback: Option<String>) {
         let Some(url) = self.config.webhook_url.clone() else {
+            return;
+        };
+        let mut held = Some(HeldStatuses {
+            pni,
+            to,
+            wamid,
+            callback,
+        });
+        self.with(|i| {
+            if i.holding {
+                i.held.extend(held.take());
+            }
+        });
+        let Some(HeldStatuses {
+            pni,
+            to,
+            wamid,
+            callback,
+        }) = held
+        else {
             return;
         };
         let base = url.trim_end_matches("/webhook").to_owned();

@@ -149,7 +149,11 @@ async fn windows_kept_per_customer_carry_over_to_the_conversations_number() {
     let open = store.window("100000000000001", &key("27820000001")).await.unwrap();
     assert_eq!(open.expires_at(), Some(1_763_800_000_000 + wabridge::domain::WINDOW_MS));
     let closed = store.window("100000000000001", &key("27820000002")).await.unwrap();
-    assert_eq!(closed.expires_at(), Some(1_763_800_005_000), "Meta's 131047 carried over");
+    assert_eq!(
+        closed.expires_at(),
+        Some(1_763_800_005_000),
+        "Meta's 131047 carried over"
+    );
     let elsewhere = store.window("100000000000002", &key("27820000001")).await.unwrap();
     assert_eq!(elsewhere.expires_at(), None);
     drop(store);

@@ -207,6 +207,33 @@ async fn a_window_with_one_business_number_does_not_open_another(b: Backend) {
     rig.wait(a["id"].as_str().unwrap(), |m| m["status"] == "read", 15).await;
 }
 
+/// Meta took the message but its answer and its statuses are lost in an incident: once the attempts
+/// are used up the message is failed `outcome_unknown`, never sent blind; the status that arrives
+/// later proves Meta had it and brings it back.
+async fn an_unanswered_last_attempt_ends_outcome_unknown_and_a_late_status_revives_it(b: Backend) {
+    let config = SenderConfig {
+        max_attempts: 1,
+        ..fast_config()
+    };
+    let rig = Rig::start(b, config, vec![]).await;
+    rig.sandbox.hold_statuses();
+    rig.sandbox
+        .inject([Fault::TimeoutAfterAccept(Duration::from_millis(1500))]);
+    let (_, answer) = rig.post("/v1/messages", &hello_world("447700900129"), None).await;
+    let id = answer["id"].as_str().unwrap().to_owned();
+    let m = rig.wait(&id, |m| m["status"] == "failed", 20).await;
+    assert_eq!(m["error"]["title"], wabridge::outbound::sender::OUTCOME_UNKNOWN, "{m}");
+    assert_eq!(rig.sent_to(&id), 1, "not sent blind a second time");
+    rig.sandbox.release_statuses();
+    let m = rig.wait(&id, |m| m["status"] == "read", 20).await;
+    assert!(m["wamid"].as_str().is_some_and(|w| w.starts_with("wamid.")), "{m}");
+    assert!(
+        m["error"].is_null(),
+        "the guess is gone once Meta's status proves it: {m}"
+    );
+    assert_eq!(rig.sent_to(&id), 1);
+}
+
 async fn permanent_errors_fail_with_their_code_and_131047_closes_the_window(b: Backend) {
     let rig = Rig::start(b, fast_config(), vec![]).await;
     rig.customer_writes("27820000011").await;
@@ -498,6 +525,7 @@ on_both_backends!(
     a_bad_gateway_after_meta_accepted_is_not_sent_twice,
     permanent_errors_fail_with_their_code_and_131047_closes_the_window,
     a_window_with_one_business_number_does_not_open_another,
+    an_unanswered_last_attempt_ends_outcome_unknown_and_a_late_status_revives_it,
     retries_that_run_out_end_failed_with_the_last_error,
     a_sender_crash_mid_batch_loses_nothing_and_sends_nothing_twice,
     read_receipts_mark_the_customers_message_read_with_typing,

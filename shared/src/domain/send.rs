@@ -97,9 +97,16 @@ pub enum SendChange {
         /// Attempts the caller saw before this one.
         after_attempts: u32,
     },
-    /// Graph accepted it, or a status webhook carrying our id told us so.
+    /// Graph answered with Meta's id.
     Accepted {
         /// Meta's id.
+        wamid: Wamid,
+    },
+    /// A status webhook carrying our id proves Meta has the message: it becomes accepted even if
+    /// we had given up on it (failed after attempts Graph never answered, `outcome_unknown`),
+    /// and the failure we recorded goes. An accepted message keeps the wamid it has.
+    Confirmed {
+        /// Meta's id, from the status.
         wamid: Wamid,
     },
     /// The attempt failed in a way worth retrying: back to `queued`, keeping the error.

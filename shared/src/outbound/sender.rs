@@ -77,6 +77,24 @@ impl Default for SenderConfig {
     }
 }
 
+/// The error of a message given up on while Meta may have it: code 0 (not Meta's), title
+/// [`OUTCOME_UNKNOWN`].
+fn outcome_unknown(attempts: u32, waited: Duration) -> ErrorInfo {
+    ErrorInfo {
+        code: 0,
+        title: OUTCOME_UNKNOWN.into(),
+        details: Some(format!(
+            "Graph did not answer the last of {attempts} attempts and no status arrived within {} s; \
+             not sent again, as Meta may have it",
+            waited.as_secs()
+        )),
+    }
+}
+
+/// The title of the error on a message whose last attempt Graph never answered, once the attempts
+/// are used up: it may or may not have reached the customer.
+pub const OUTCOME_UNKNOWN: &str = "outcome_unknown";
+
 /// The sender.
 #[derive(Clone)]
 pub struct Sender {
@@ -156,6 +174,15 @@ impl Sender {
                     reason: "waiting for Meta's status after an unanswered send".into(),
                     delay,
                 }));
+            }
+            if progress.attempts >= self.config.max_attempts {
+                // The last attempt went unanswered and no status came: Meta may have it. Sending
+                // blind could deliver it twice; say we do not know. A status that comes later
+                // still revives it (SendChange::Confirmed).
+                let error = outcome_unknown(progress.attempts, self.config.recheck_after);
+                warn!(msg_id = %id, attempts = progress.attempts, "outcome unknown; not sent again");
+                self.outbox.update_outbound(id, &SendChange::Failed { error }).await?;
+                return Ok(Err(Outcome::Done));
             }
             warn!(msg_id = %id, "no sign Meta received the earlier attempt; sending again");
         }

@@ -96,4 +96,46 @@ async fn send_progress_only_moves_forward_and_final_states_stay(b: Backend) {
     );
 }
 
-on_both_backends!(send_progress_only_moves_forward_and_final_states_stay,);
+/// Meta's status is proof: it revives a message we failed without knowing, and never re-links one
+/// already accepted under its wamid.
+async fn a_status_confirms_a_message_we_gave_up_on_but_not_a_second_wamid(b: Backend) {
+    let mut m = outbound("wamid.unused", "27820000032", T0);
+    m.wamid = None;
+    m.status = "queued".into();
+    b.store.record_outbound(&m).await.unwrap();
+    let unknown = ErrorInfo {
+        code: 0,
+        title: "outcome_unknown".into(),
+        details: None,
+    };
+    b.store
+        .update_outbound(m.id, &SendChange::Failed { error: unknown })
+        .await
+        .unwrap();
+    let w = Wamid::parse("wamid.CONFIRMED").unwrap();
+    let p = b
+        .store
+        .update_outbound(m.id, &SendChange::Confirmed { wamid: w.clone() })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (p.state, p.wamid.as_ref(), p.error),
+        (SendState::Accepted, Some(&w), None)
+    );
+    let other = Wamid::parse("wamid.OTHER").unwrap();
+    let p = b
+        .store
+        .update_outbound(m.id, &SendChange::Confirmed { wamid: other })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.wamid.as_ref(), Some(&w), "an accepted message keeps its wamid");
+    let v = b.store.message(&MessageRef::Wamid(w)).await.unwrap().unwrap();
+    assert_eq!((v.status.as_str(), v.error), ("accepted", None));
+}
+
+on_both_backends!(
+    send_progress_only_moves_forward_and_final_states_stay,
+    a_status_confirms_a_message_we_gave_up_on_but_not_a_second_wamid,
+);

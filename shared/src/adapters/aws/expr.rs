@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 pub(crate) struct Expr {
     sets: Vec<String>,
     adds: Vec<String>,
+    removes: Vec<String>,
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
     condition: Option<String>,
@@ -64,6 +65,13 @@ impl Expr {
         self
     }
 
+    /// `REMOVE attr`.
+    pub(crate) fn remove(mut self, attr: &str) -> Self {
+        let n = self.name(attr);
+        self.removes.push(n);
+        self
+    }
+
     /// A condition built with this expression's placeholders.
     pub(crate) fn when(mut self, f: impl FnOnce(&mut Self) -> String) -> Self {
         let c = f(&mut self);
@@ -78,6 +86,9 @@ impl Expr {
         }
         if !self.adds.is_empty() {
             parts.push(format!("ADD {}", self.adds.join(", ")));
+        }
+        if !self.removes.is_empty() {
+            parts.push(format!("REMOVE {}", self.removes.join(", ")));
         }
         parts.join(" ")
     }

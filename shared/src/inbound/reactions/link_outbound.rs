@@ -1,7 +1,8 @@
 //! The first reaction: a status webhook carrying our id links the outbound message to its wamid.
 //!
 //! Our sends carry our id as `biz_opaque_callback_data`. A status for it proves Meta accepted a send
-//! whose answer we may never have got (a timeout), so the sender will not send it again.
+//! whose answer we may never have got (a timeout), so the sender will not send it again, and revives
+//! one we gave up on without knowing (failed `outcome_unknown`).
 
 use std::sync::Arc;
 
@@ -47,9 +48,10 @@ impl Reaction for LinkOutbound {
         else {
             return Ok(());
         };
-        // Accepting is a no-op on a message already final, so redeliveries change nothing.
+        // A no-op on a message already accepted, so redeliveries change nothing; a message we
+        // failed without knowing whether Meta had it comes back to life.
         self.outbox
-            .update_outbound(id, &SendChange::Accepted { wamid: s.wamid.clone() })
+            .update_outbound(id, &SendChange::Confirmed { wamid: s.wamid.clone() })
             .await?;
         Ok(())
     }

@@ -37,6 +37,10 @@ impl Outbox for DynamoStore {
             SendChange::Accepted { wamid } => Expr::default()
                 .set("state", s(SendState::Accepted.as_str()))
                 .set("wamid", s(wamid.as_str())),
+            SendChange::Confirmed { wamid } => Expr::default()
+                .set("state", s(SendState::Accepted.as_str()))
+                .set("wamid", s(wamid.as_str()))
+                .remove("send_error"),
             SendChange::Deferred { error } => Expr::default()
                 .set("state", s(SendState::Queued.as_str()))
                 .set("send_error", to_json(error)?),
@@ -54,6 +58,10 @@ impl Outbox for DynamoStore {
                 SendChange::Attempt { after_attempts, .. } => {
                     let (a, v) = (e.name("attempts"), e.val(n(i64::from(*after_attempts))));
                     format!("{st} IN ({q}, {sd}) AND {a} = {v}")
+                }
+                SendChange::Confirmed { .. } => {
+                    let f = e.val(s(SendState::Failed.as_str()));
+                    format!("{st} IN ({q}, {sd}, {f})")
                 }
                 _ => format!("{st} IN ({q}, {sd})"),
             }

@@ -48,6 +48,12 @@ impl Outbox for SqliteStore {
                     &format!("UPDATE messages SET state = 'accepted', wamid = ?2 WHERE {not_final}"),
                     params![id.to_string(), wamid.as_str()],
                 ),
+                SendChange::Confirmed { wamid } => exec(
+                    tx,
+                    "UPDATE messages SET state = 'accepted', wamid = ?2, error = NULL
+                     WHERE id = ?1 AND state IN ('queued', 'sending', 'failed')",
+                    params![id.to_string(), wamid.as_str()],
+                ),
                 SendChange::Deferred { error } => exec(
                     tx,
                     &format!("UPDATE messages SET state = 'queued', error = ?2 WHERE {not_final}"),
