@@ -24,6 +24,7 @@ use wabridge::app::{App, Ports, Secrets, Settings};
 use wabridge::graph::GraphClient;
 use wabridge::inbound::process::Processor;
 use wabridge::outbound::sender::Sender;
+use wabridge::outbound::sweep::Sweeper;
 use wabridge::ports::{Queue, SystemClock};
 use wabridge::runtime::consume::{self, Handler};
 
@@ -237,7 +238,15 @@ impl LocalStack {
         let mut workers = spawn_consumers(processor, self.queue.clone(), n, inbound_batch, stop.clone());
         if let Some(sender) = sender {
             // The sender takes SQS-sized batches: its rate-limit grants are sized per batch.
-            workers.extend(spawn_consumers(Arc::new(sender), self.outbound.clone(), n, 10, stop));
+            workers.extend(spawn_consumers(
+                Arc::new(sender),
+                self.outbound.clone(),
+                n,
+                10,
+                stop.clone(),
+            ));
+            let sweeper = self.app.sweeper(self.ports.store.clone(), self.outbound.clone());
+            workers.push(spawn_sweeps(sweeper, stop));
         }
         workers
     }
@@ -257,6 +266,22 @@ impl LocalStack {
         }
         Ok(())
     }
+}
+
+/// Sweeps for stranded outbound messages every [`Sweeper::every`] until `stop` (on AWS the
+/// scheduler function does this each minute).
+fn spawn_sweeps(sweeper: Sweeper, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(sweeper.every()) => {}
+            }
+            if let Err(e) = sweeper.sweep().await {
+                tracing::error!(error = %e, "sweep: store unavailable; trying again next time");
+            }
+        }
+    })
 }
 
 /// Runs `n` loops that receive from `queue`, hand batches to `handler` and settle them, until `stop`.

@@ -72,6 +72,9 @@ impl Outbox for FlakyStore {
         self.tick()?;
         self.inner.update_outbound(id, c).await
     }
+    async fn stranded(&self, before: i64, limit: u32) -> Result<Vec<MessageId>, PortError> {
+        self.inner.stranded(before, limit).await
+    }
     async fn close_window(&self, pni: &str, c: &CustomerKey, at: i64) -> Result<(), PortError> {
         self.tick()?;
         self.inner.close_window(pni, c, at).await

@@ -31,6 +31,10 @@ pub struct Rig {
     pub http: reqwest::Client,
     /// Meta, played by the sandbox.
     pub sandbox: Sandbox,
+    /// The ports the stack runs on.
+    pub backend: Arc<Backend>,
+    /// The use cases, as the stack builds them.
+    pub app: App,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -130,6 +134,8 @@ impl Rig {
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
             sandbox,
+            backend,
+            app,
             tasks,
         }
     }

@@ -4,18 +4,22 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use wabridge::api::ApiError;
+use wabridge::domain::MessageId;
 use wabridge::inbound::process::Processor;
 use wabridge::outbound::enqueue::{Enqueuer, SendError};
 use wabridge::outbound::request::validate;
 use wabridge::outbound::sender::SenderConfig;
+use wabridge::outbound::sweep::{SweepConfig, Sweeper};
+use wabridge::ports::SystemClock;
 use wabridge_infra::sandbox::{Fault, Template};
 use wabridge_infra::simulate;
 use wabridge_tests::rig::{PNI, Rig, fast_config};
-use wabridge_tests::{API_KEY, Backend, api_gateway_request, enc, on_both_backends};
+use wabridge_tests::{API_KEY, Backend, FlakyQueue, api_gateway_request, enc, on_both_backends};
 
 fn text(to: &str, body: &str) -> Value {
     json!({"to": to, "type": "text", "text": {"body": body}})
@@ -232,6 +236,44 @@ async fn an_unanswered_last_attempt_ends_outcome_unknown_and_a_late_status_reviv
         "the guess is gone once Meta's status proves it: {m}"
     );
     assert_eq!(rig.sent_to(&id), 1);
+}
+
+/// A send that stored its message and crashed before queueing the record: the sweep finds it and
+/// puts it on the queue, it goes out once, and a second sweep leaves it alone.
+async fn a_message_stored_but_never_queued_is_swept_onto_the_queue_and_sent_once(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let store = rig.backend.store.clone();
+    let down = Arc::new(FlakyQueue::new(rig.backend.outbound.clone(), 1));
+    let crashing = rig.app.enqueuer(store.clone(), store.clone(), down, Some(PNI.into()));
+    let id = MessageId::new();
+    let cmd = validate(&hello_world("447700900130")).unwrap();
+    assert!(matches!(
+        crashing.enqueue_as(id, &cmd).await,
+        Err(SendError::QueueUnavailable(_))
+    ));
+    let sweep = SweepConfig {
+        stranded_after: Duration::from_millis(500),
+        ..SweepConfig::default()
+    };
+    let sweeper = Sweeper::new(
+        store.clone(),
+        rig.backend.outbound.clone(),
+        Arc::new(SystemClock),
+        sweep,
+    );
+    assert_eq!(sweeper.sweep().await.unwrap().requeued, 0, "not stranded yet");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(rig.get(&format!("/v1/messages/{id}")).await.1["status"], "queued");
+    assert_eq!(sweeper.sweep().await.unwrap().requeued, 1);
+    assert_eq!(sweeper.sweep().await.unwrap().requeued, 0, "just re-queued: left alone");
+    rig.wait(&id.to_string(), |m| m["status"] == "read", 20).await;
+    assert_eq!(rig.sent_to(&id.to_string()), 1);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        sweeper.sweep().await.unwrap().requeued,
+        0,
+        "sent messages are never swept"
+    );
 }
 
 async fn permanent_errors_fail_with_their_code_and_131047_closes_the_window(b: Backend) {
@@ -526,6 +568,7 @@ on_both_backends!(
     permanent_errors_fail_with_their_code_and_131047_closes_the_window,
     a_window_with_one_business_number_does_not_open_another,
     an_unanswered_last_attempt_ends_outcome_unknown_and_a_late_status_revives_it,
+    a_message_stored_but_never_queued_is_swept_onto_the_queue_and_sent_once,
     retries_that_run_out_end_failed_with_the_last_error,
     a_sender_crash_mid_batch_loses_nothing_and_sends_nothing_twice,
     read_receipts_mark_the_customers_message_read_with_typing,

@@ -23,6 +23,7 @@ use crate::inbound::reactions::Reaction;
 use crate::outbound::enqueue::Enqueuer;
 use crate::outbound::read_receipt::ReadReceipts;
 use crate::outbound::sender::Sender;
+use crate::outbound::sweep::Sweeper;
 use crate::ports::{Blobs, Clock, Idempotency, Inbox, Outbox, Queue, RateLimiter, ReadModel, Store};
 
 /// Factories for the use cases, over the settings and the clock they share.
@@ -113,6 +114,11 @@ impl App {
     /// The outbound sender.
     pub fn sender(&self, outbox: Arc<dyn Outbox>, limiter: Arc<dyn RateLimiter>, graph: GraphClient) -> Sender {
         Sender::new(outbox, graph, limiter, self.clock.clone(), self.settings.sender)
+    }
+
+    /// The sweep that re-queues outbound messages whose queue record was lost.
+    pub fn sweeper(&self, outbox: Arc<dyn Outbox>, outbound: Arc<dyn Queue>) -> Sweeper {
+        Sweeper::new(outbox, outbound, self.clock.clone(), self.settings.sweep)
     }
 
     /// The enqueue use case every sender of messages shares.

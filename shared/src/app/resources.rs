@@ -142,6 +142,13 @@ pub const OUTBOUND_SENDER: Function = Function {
     ],
 };
 
+/// Scheduled work (EventBridge Scheduler, every minute): the sweep of stranded outbound messages.
+pub const SCHEDULER: Function = Function {
+    name: "scheduler",
+    store: true,
+    env: &[OUTBOUND_QUEUE_URL],
+};
+
 /// Every function.
 pub const FUNCTIONS: &[Function] = &[
     WEBHOOK_VERIFY,
@@ -150,6 +157,7 @@ pub const FUNCTIONS: &[Function] = &[
     QUERY_API,
     SEND_API,
     OUTBOUND_SENDER,
+    SCHEDULER,
 ];
 
 impl Function {

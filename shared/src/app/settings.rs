@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::Config;
 use crate::inbound::ingest::DEFAULT_MAX_QUEUE_BYTES;
 use crate::outbound::sender::SenderConfig;
+use crate::outbound::sweep::SweepConfig;
 use crate::runtime::consume::RetryPolicy;
 
 /// How the use cases behave.
@@ -30,6 +31,8 @@ pub struct Settings {
     /// How long an `Idempotency-Key` stays claimed by a request that has not answered: long enough
     /// for any request to finish, short enough that a retry after a crash is not locked out.
     pub idempotency_lease: Duration,
+    /// The sweep of outbound messages stranded without a queue record.
+    pub sweep: SweepConfig,
 }
 
 impl Settings {
@@ -55,6 +58,7 @@ impl Settings {
             workers: 2,
             inbound_batch: 10,
             idempotency_lease: Duration::from_secs(30),
+            sweep: SweepConfig::default(),
         }
     }
 
@@ -72,6 +76,10 @@ impl Settings {
                 ..deployed.sender
             },
             inbound_batch: 100,
+            sweep: SweepConfig {
+                stranded_after: Duration::from_secs(5 * 60),
+                ..deployed.sweep
+            },
             ..deployed
         }
     }
@@ -93,6 +101,7 @@ impl Settings {
             workers: 2,
             inbound_batch: 10,
             idempotency_lease: Duration::from_secs(30),
+            sweep: SweepConfig::default(),
         }
     }
 }

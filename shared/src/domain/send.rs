@@ -109,6 +109,12 @@ pub enum SendChange {
         /// Meta's id, from the status.
         wamid: Wamid,
     },
+    /// The sweeper put a message that looked stranded back on the queue at `at_ms`: it counts as
+    /// active from then, so the next sweep leaves it alone while that record waits its turn.
+    Requeued {
+        /// When.
+        at_ms: i64,
+    },
     /// The attempt failed in a way worth retrying: back to `queued`, keeping the error.
     Deferred {
         /// Why this attempt failed.

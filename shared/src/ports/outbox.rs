@@ -20,6 +20,11 @@ pub trait Outbox: Send + Sync + 'static {
     /// left as it is. Returns the progress after, or `None` for an unknown id.
     async fn update_outbound(&self, id: MessageId, change: &SendChange) -> Result<Option<SendProgress>, PortError>;
 
+    /// Up to `limit` outbound messages not yet final (`queued` or `sending`) whose last activity
+    /// (stored, attempted, re-queued) was before `before_ms`: the ones whose queue record may be
+    /// lost (a crash between storing and queueing, a record SQS dead-lettered).
+    async fn stranded(&self, before_ms: i64, limit: u32) -> Result<Vec<MessageId>, PortError>;
+
     /// Records that Meta refused a free-form message from `phone_number_id` because its window
     /// with the customer is closed; the customer's windows with other numbers are untouched.
     async fn close_window(&self, phone_number_id: &str, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError>;

@@ -29,6 +29,18 @@ pub async fn serve_sqs(handler: impl Handler + 'static, queue: Arc<dyn Queue>) -
     .await
 }
 
+/// Runs `job` on every scheduled invocation (EventBridge Scheduler; the event itself carries
+/// nothing the job needs) and answers with what it reports. A job that fails fails the
+/// invocation, so the function's errors alarm hears of it.
+pub async fn serve_scheduled<F, Fut>(job: F) -> Result<(), Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<serde_json::Value, Error>>,
+{
+    let job = &job;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| job())).await
+}
+
 /// Handles one Lambda SQS event: each record goes to `handler`, and the answer lists the records to
 /// retry, so one bad record never fails the batch.
 pub async fn sqs_batch(handler: &dyn Handler, queue: &dyn Queue, event: SqsEvent) -> SqsBatchResponse {

@@ -135,7 +135,76 @@ async fn a_status_confirms_a_message_we_gave_up_on_but_not_a_second_wamid(b: Bac
     assert_eq!((v.status.as_str(), v.error), ("accepted", None));
 }
 
+/// The sweep's question: which unfinished messages have not moved since a time?
+async fn stranded_messages_are_the_unfinished_ones_that_stopped_moving(b: Backend) {
+    let queued = |to: &str, ts: i64| {
+        let mut m = outbound("wamid.unused", to, ts);
+        m.wamid = None;
+        m.status = "queued".into();
+        m
+    };
+    // Twenty, so they spread over the index's shards on DynamoDB.
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let m = queued(&format!("2782000{i:04}"), T0 + i);
+        b.store.record_outbound(&m).await.unwrap();
+        ids.push(m.id);
+    }
+    let all: BTreeSet<_> = b.store.stranded(T0 + 1000, 100).await.unwrap().into_iter().collect();
+    assert_eq!(all, ids.iter().copied().collect::<BTreeSet<_>>());
+    assert!(
+        b.store.stranded(T0, 100).await.unwrap().is_empty(),
+        "none had stopped before T0"
+    );
+    assert_eq!(
+        b.store.stranded(T0 + 1000, 7).await.unwrap().len(),
+        7,
+        "at most the limit"
+    );
+
+    // An attempt, a re-queue or a final state each take a message out of the stranded set.
+    let attempt = SendChange::Attempt {
+        at_ms: T0 + 2000,
+        after_attempts: 0,
+    };
+    b.store.update_outbound(ids[0], &attempt).await.unwrap();
+    b.store
+        .update_outbound(ids[1], &SendChange::Requeued { at_ms: T0 + 2000 })
+        .await
+        .unwrap();
+    b.store
+        .update_outbound(
+            ids[2],
+            &SendChange::Accepted {
+                wamid: Wamid::parse("wamid.S2").unwrap(),
+            },
+        )
+        .await
+        .unwrap();
+    let failed = SendChange::Failed {
+        error: ErrorInfo {
+            code: 131026,
+            title: "Message undeliverable".into(),
+            details: None,
+        },
+    };
+    b.store.update_outbound(ids[3], &failed).await.unwrap();
+    let left: BTreeSet<_> = b.store.stranded(T0 + 1000, 100).await.unwrap().into_iter().collect();
+    assert_eq!(left, ids[4..].iter().copied().collect::<BTreeSet<_>>());
+    // Later, the attempted and re-queued ones stop moving too; the final ones never come back.
+    let later: BTreeSet<_> = b.store.stranded(T0 + 3000, 100).await.unwrap().into_iter().collect();
+    assert!(later.contains(&ids[0]) && later.contains(&ids[1]));
+    assert!(!later.contains(&ids[2]) && !later.contains(&ids[3]));
+    // Inbound messages are never stranded.
+    b.store
+        .record_inbound(&inbound("wamid.IN", "27820000999", T0, "hi"))
+        .await
+        .unwrap();
+    assert_eq!(b.store.stranded(T0 + 3000, 100).await.unwrap().len(), later.len());
+}
+
 on_both_backends!(
+    stranded_messages_are_the_unfinished_ones_that_stopped_moving,
     send_progress_only_moves_forward_and_final_states_stay,
     a_status_confirms_a_message_we_gave_up_on_but_not_a_second_wamid,
 );

@@ -3,7 +3,7 @@
 //!
 //! | table | key | indexes |
 //! |---|---|---|
-//! | messages | `id` | `by_wamid` (`wamid`), `by_customer` (`customer`, `seq`) |
+//! | messages | `id` | `by_wamid` (`wamid`), `by_customer` (`customer`, `seq`), `by_pending` (`pending_shard`, `pending_at`; sparse: unfinished outbound only) |
 //! | statuses | `wamid` | |
 //! | conversations | `customer` | `by_activity` (`list`, `activity`) |
 //! | contacts | `customer` | `by_customer` (`list`, `customer`) |
@@ -84,7 +84,11 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Po
         client,
         &names.messages,
         "id",
-        &[("by_wamid", "wamid", None), ("by_customer", "customer", Some("seq"))],
+        &[
+            ("by_wamid", "wamid", None),
+            ("by_customer", "customer", Some("seq")),
+            ("by_pending", "pending_shard", Some("pending_at")),
+        ],
     )
     .await?;
     create(client, &names.statuses, "wamid", &[]).await?;

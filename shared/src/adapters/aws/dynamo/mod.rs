@@ -21,8 +21,8 @@ use super::TableNames;
 use super::expr::{Expr, get_n, get_s, n, s};
 use crate::adapters::aws::sdk_err;
 use crate::domain::{
-    Contact, Conversation, DeliveryStatus, Direction, LastMessage, Recorded, SendProgress, SendState, StatusRecord,
-    StoredMessage, Wamid, Window, seq_key,
+    Contact, Conversation, DeliveryStatus, Direction, LastMessage, MessageId, Recorded, SendProgress, SendState,
+    StatusRecord, StoredMessage, Wamid, Window, seq_key,
 };
 use crate::ports::{Clock, PortError, SystemClock};
 use crate::read::MessageView;
@@ -109,6 +109,10 @@ impl DynamoStore {
             };
             item.insert("state".into(), s(state.as_str()));
             item.insert("attempts".into(), n(0));
+            if state == SendState::Queued {
+                item.insert("pending_shard".into(), s(pending_shard(m.id)));
+                item.insert("pending_at".into(), s(pending_at(m.timestamp_ms)));
+            }
         }
         Ok(item)
     }
@@ -364,6 +368,26 @@ fn message_of(item: &Item) -> Result<Option<StoredMessage>, PortError> {
         p.overlay(&mut m);
     }
     Ok(Some(m))
+}
+
+/// Partitions of the sparse `by_pending` index: every outbound message writes it, so its key is
+/// spread over this many values (a thousand sends a second stay far under one partition's limit)
+/// and the sweeper reads them all.
+pub(crate) const PENDING_SHARDS: u32 = 16;
+
+/// The `by_pending` partition of message `id`.
+pub(crate) fn pending_shard(id: MessageId) -> String {
+    // FNV-1a: stable across processes and releases, unlike std's hasher.
+    let hash = id
+        .to_string()
+        .bytes()
+        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    format!("pending#{}", hash % PENDING_SHARDS)
+}
+
+/// `pending_at` as a sortable string (the index's keys are strings).
+pub(crate) fn pending_at(ms: i64) -> String {
+    format!("{:015}", ms.max(0))
 }
 
 /// The conversation item's attribute for when the customer last wrote to business number `pni`.

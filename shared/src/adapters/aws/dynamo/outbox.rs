@@ -1,13 +1,13 @@
 //! Outbox on DynamoStore: the send state machine of outbound messages.
 
-use crate::adapters::aws::expr::{Expr, n, s};
+use crate::adapters::aws::expr::{Expr, get_s, n, s};
 use crate::adapters::aws::sdk_err;
 use crate::domain::{CustomerKey, MessageId, Recorded, SendChange, SendProgress, SendState, StoredMessage};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{DynamoStore, closed_attr, message_of, progress_of, to_json};
+use super::{DynamoStore, PENDING_SHARDS, closed_attr, message_of, pending_at, progress_of, to_json};
 use crate::ports::{Outbox, PortError};
 
 #[async_trait]
@@ -33,20 +33,28 @@ impl Outbox for DynamoStore {
             SendChange::Attempt { at_ms, .. } => Expr::default()
                 .set("state", s(SendState::Sending.as_str()))
                 .set("last_attempt_ms", n(*at_ms))
+                .set("pending_at", s(pending_at(*at_ms)))
                 .add("attempts", n(1)),
             SendChange::Accepted { wamid } => Expr::default()
                 .set("state", s(SendState::Accepted.as_str()))
-                .set("wamid", s(wamid.as_str())),
+                .set("wamid", s(wamid.as_str()))
+                .remove("pending_shard")
+                .remove("pending_at"),
             SendChange::Confirmed { wamid } => Expr::default()
                 .set("state", s(SendState::Accepted.as_str()))
                 .set("wamid", s(wamid.as_str()))
-                .remove("send_error"),
+                .remove("send_error")
+                .remove("pending_shard")
+                .remove("pending_at"),
+            SendChange::Requeued { at_ms } => Expr::default().set("pending_at", s(pending_at(*at_ms))),
             SendChange::Deferred { error } => Expr::default()
                 .set("state", s(SendState::Queued.as_str()))
                 .set("send_error", to_json(error)?),
             SendChange::Failed { error } => Expr::default()
                 .set("state", s(SendState::Failed.as_str()))
-                .set("send_error", to_json(error)?),
+                .set("send_error", to_json(error)?)
+                .remove("pending_shard")
+                .remove("pending_at"),
         }
         .when(|e| {
             let (st, q, sd) = (
@@ -83,6 +91,30 @@ impl Outbox for DynamoStore {
             },
         };
         Ok(item.as_ref().map(progress_of).transpose()?.flatten())
+    }
+
+    async fn stranded(&self, before_ms: i64, limit: u32) -> Result<Vec<MessageId>, PortError> {
+        // Each shard's oldest first; the sweep takes what it can and the next sweep the rest.
+        let mut ids = Vec::new();
+        for shard in 0..PENDING_SHARDS {
+            let want = limit.saturating_sub(u32::try_from(ids.len()).unwrap_or(u32::MAX));
+            if want == 0 {
+                break;
+            }
+            let cond = Expr::default().when(|e| {
+                let (k, kv) = (e.name("pending_shard"), e.val(s(format!("pending#{shard}"))));
+                let (a, av) = (e.name("pending_at"), e.val(s(pending_at(before_ms))));
+                format!("{k} = {kv} AND {a} < {av}")
+            });
+            let items = self.query(&self.t.messages, "by_pending", cond, true, want).await?;
+            ids.extend(
+                items
+                    .iter()
+                    .filter_map(|i| get_s(i, "id"))
+                    .filter_map(|id| MessageId::parse(&id).ok()),
+            );
+        }
+        Ok(ids)
     }
 
     async fn close_window(&self, phone_number_id: &str, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError> {

@@ -105,6 +105,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             WHERE phone_number_id IS NOT NULL
               AND (last_inbound_at IS NOT NULL OR window_closed_at IS NOT NULL);",
     ),
+    // 5: when each unfinished outbound message was last active, so the sweeper finds the stranded
+    // ones without reading the rest. Rows from before start at their attempt or creation time.
+    Migration::Sql(
+        "ALTER TABLE messages ADD COLUMN pending_at INTEGER;
+        UPDATE messages SET pending_at = COALESCE(last_attempt, json_extract(doc, '$.timestamp_ms'))
+            WHERE state IN ('queued', 'sending');
+        CREATE INDEX messages_pending ON messages(pending_at) WHERE state IN ('queued', 'sending');",
+    ),
 ];
 
 /// A conversation row with the window of its latest business number.
@@ -185,14 +193,16 @@ fn insert_message(tx: &Transaction<'_>, m: &StoredMessage) -> Result<Recorded, P
     };
     let n = exec(
         tx,
-        "INSERT OR IGNORE INTO messages (id, wamid, customer, seq, doc, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT OR IGNORE INTO messages (id, wamid, customer, seq, doc, state, pending_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             m.id.to_string(),
             m.wamid.as_ref().map(Wamid::as_str),
             m.customer.as_str(),
             m.seq(),
             json(m)?,
-            state
+            state,
+            state.map(|_| m.timestamp_ms)
         ],
     )
     .map_err(sql_err("insert message"))?;

@@ -38,7 +38,8 @@ impl Outbox for SqliteStore {
                 SendChange::Attempt { at_ms, after_attempts } => exec(
                     tx,
                     &format!(
-                        "UPDATE messages SET state = 'sending', attempts = attempts + 1, last_attempt = ?2
+                        "UPDATE messages SET state = 'sending', attempts = attempts + 1, last_attempt = ?2,
+                                pending_at = ?2
                          WHERE {not_final} AND attempts = ?3"
                     ),
                     params![id.to_string(), at_ms, after_attempts],
@@ -54,6 +55,11 @@ impl Outbox for SqliteStore {
                      WHERE id = ?1 AND state IN ('queued', 'sending', 'failed')",
                     params![id.to_string(), wamid.as_str()],
                 ),
+                SendChange::Requeued { at_ms } => exec(
+                    tx,
+                    &format!("UPDATE messages SET pending_at = ?2 WHERE {not_final}"),
+                    params![id.to_string(), at_ms],
+                ),
                 SendChange::Deferred { error } => exec(
                     tx,
                     &format!("UPDATE messages SET state = 'queued', error = ?2 WHERE {not_final}"),
@@ -67,6 +73,25 @@ impl Outbox for SqliteStore {
             }
             .map_err(&op)?;
             Ok(by_id(tx, id)?.and_then(|r| r.1))
+        })
+        .await
+    }
+
+    async fn stranded(&self, before_ms: i64, limit: u32) -> Result<Vec<MessageId>, PortError> {
+        self.with("find stranded", move |conn| {
+            let op = sql_err("find stranded");
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id FROM messages WHERE state IN ('queued', 'sending') AND pending_at < ?1
+                     ORDER BY pending_at LIMIT ?2",
+                )
+                .map_err(&op)?;
+            let ids: Vec<String> = stmt
+                .query_map(params![before_ms, limit], |r| r.get(0))
+                .map_err(&op)?
+                .collect::<Result<_, _>>()
+                .map_err(&op)?;
+            Ok(ids.iter().filter_map(|id| MessageId::parse(id).ok()).collect())
         })
         .await
     }

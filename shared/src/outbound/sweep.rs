@@ -1,0 +1,120 @@
+//! The sweep: puts outbound messages whose queue record may be lost back on the queue.
+//!
+//! A send stores its message (`queued`) and then queues a record naming it. A crash between the
+//! two, or a record SQS itself dead-letters after its receives run out (a function that keeps
+//! timing out), leaves the message `queued` or `sending` with nothing left to move it. The sweep
+//! finds messages that have not moved for [`SweepConfig::stranded_after`] and queues their record
+//! again. That is safe: the sender sends only what is not final, claims each attempt with a
+//! conditional write and re-checks an unanswered one before sending it again, so a message whose
+//! record was merely slow (a deep backlog) gets a duplicate record that finds it done, never a
+//! second send. Each message swept is marked re-queued, so the next sweep leaves it alone for as
+//! long again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::enqueue::OutboundRecord;
+use crate::domain::SendChange;
+use crate::ports::{Clock, Outbox, PortError, Queue};
+
+/// How the sweep behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepConfig {
+    /// How long a `queued` or `sending` message may go without moving before it counts as
+    /// stranded: longer than any wait the sender itself schedules (back-off up to 5 min, the
+    /// re-check after an unanswered send, postponements of up to 15 min).
+    pub stranded_after: Duration,
+    /// Messages one sweep re-queues at most; the next sweep takes the rest.
+    pub batch: u32,
+    /// How often the local stack sweeps (on AWS, the scheduler's EventBridge rate).
+    pub every: Duration,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        Self {
+            stranded_after: Duration::from_secs(30 * 60),
+            batch: 500,
+            every: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Messages put back on the queue.
+    pub requeued: u32,
+    /// Messages whose record could not be queued (left for the next sweep).
+    pub failed: u32,
+}
+
+/// The sweep use case.
+#[derive(Clone)]
+pub struct Sweeper {
+    outbox: Arc<dyn Outbox>,
+    queue: Arc<dyn Queue>,
+    clock: Arc<dyn Clock>,
+    config: SweepConfig,
+}
+
+impl std::fmt::Debug for Sweeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sweeper")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sweeper {
+    /// Wires the sweep over the outbox it reads and the outbound queue it refills.
+    pub fn new(outbox: Arc<dyn Outbox>, queue: Arc<dyn Queue>, clock: Arc<dyn Clock>, config: SweepConfig) -> Self {
+        Self {
+            outbox,
+            queue,
+            clock,
+            config,
+        }
+    }
+
+    /// How often to run it.
+    pub fn every(&self) -> Duration {
+        self.config.every
+    }
+
+    /// One sweep. Fails only if the store cannot be read; a record the queue refuses is counted
+    /// and left for the next sweep.
+    pub async fn sweep(&self) -> Result<SweepReport, PortError> {
+        let now = self.clock.now_ms();
+        let horizon = i64::try_from(self.config.stranded_after.as_millis()).unwrap_or(i64::MAX);
+        let stranded = self
+            .outbox
+            .stranded(now.saturating_sub(horizon), self.config.batch)
+            .await?;
+        let mut report = SweepReport::default();
+        for id in stranded {
+            let record = serde_json::to_string(&OutboundRecord { id: id.to_string() })
+                .map_err(|e| PortError::invalid("outbound record", e.to_string()))?;
+            if let Err(e) = self.queue.send(&record).await {
+                warn!(msg_id = %id, error = %e, "could not re-queue a stranded message");
+                report.failed += 1;
+                continue;
+            }
+            // After the record is queued: a crash between the two only re-queues it once more.
+            self.outbox
+                .update_outbound(id, &SendChange::Requeued { at_ms: now })
+                .await?;
+            report.requeued += 1;
+        }
+        if report != SweepReport::default() {
+            info!(
+                requeued = report.requeued,
+                failed = report.failed,
+                "swept stranded outbound messages"
+            );
+        }
+        Ok(report)
+    }
+}
