@@ -19,6 +19,7 @@ pub struct FlakyStore {
     /// Writes attempted so far.
     pub calls: std::sync::atomic::AtomicUsize,
     fail_at: Vec<usize>,
+    refused: std::sync::Mutex<Option<String>>,
 }
 
 impl FlakyStore {
@@ -28,7 +29,22 @@ impl FlakyStore {
             inner,
             calls: std::sync::atomic::AtomicUsize::new(0),
             fail_at,
+            refused: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Refuses every write of the message or status with `wamid` as invalid data (a write the
+    /// store can never take), until called again with `None`.
+    pub fn refuse(&self, wamid: Option<&str>) {
+        *self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = wamid.map(str::to_owned);
+    }
+
+    fn check(&self, wamid: Option<&str>) -> Result<(), PortError> {
+        let refused = self.refused.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if wamid.is_some() && refused.as_deref() == wamid {
+            return Err(PortError::invalid("injected", "the store refuses this item"));
+        }
+        Ok(())
     }
 
     fn tick(&self) -> Result<(), PortError> {
@@ -44,10 +60,12 @@ impl FlakyStore {
 impl Inbox for FlakyStore {
     async fn record_inbound(&self, m: &StoredMessage) -> Result<Recorded, PortError> {
         self.tick()?;
+        self.check(m.wamid.as_ref().map(|w| w.as_str()))?;
         self.inner.record_inbound(m).await
     }
     async fn apply_status(&self, s: &StatusUpdate) -> Result<(), PortError> {
         self.tick()?;
+        self.check(Some(s.wamid.as_str()))?;
         self.inner.apply_status(s).await
     }
     async fn record_event(&self, e: &RawEvent) -> Result<Recorded, PortError> {

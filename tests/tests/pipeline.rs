@@ -295,6 +295,49 @@ async fn store_failures_mid_webhook_are_retried_without_double_counting(b: Backe
     );
 }
 
+/// One update the store can never take does not take the webhook with it: every other update is
+/// stored on the first delivery, the webhook is dead-lettered at once with a reason naming that
+/// update, and redriving the dead letter once the store takes it stores the last message without
+/// counting any other twice.
+async fn one_refused_update_does_not_take_the_webhook_with_it(b: Backend) {
+    let body = fixture("webhooks/all_types.json");
+    let updates = wabridge::inbound::webhook::split(&body, 0).unwrap().len();
+    let flaky = Arc::new(FlakyStore::new(b.store.clone(), vec![]));
+    flaky.refuse(Some("wamid.FIXTURE07"));
+    let p = Pipeline::with_store(flaky.clone(), b);
+    assert_eq!(p.post_webhook(&body).await.status, 200);
+    p.drain(PAST_VISIBILITY).await;
+    assert_eq!(
+        flaky.calls.load(Ordering::SeqCst),
+        updates,
+        "each update was tried once: no retry of what can never succeed"
+    );
+    for i in (1..=23).filter(|i| *i != 7) {
+        message(&p, &format!("wamid.FIXTURE{i:02}")).await;
+    }
+    assert_eq!(p.get("/v1/messages?wamid=wamid.FIXTURE07").await.status, 404);
+    let dead = p.backend.queue.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0].reason.contains(&format!("1 of {updates} updates failed"))
+            && dead[0].reason.contains("message wamid.FIXTURE07"),
+        "{}",
+        dead[0].reason
+    );
+
+    // The operator fixes the cause and redrives the dead letter as it is.
+    flaky.refuse(None);
+    p.backend.queue.send(&dead[0].body).await.unwrap();
+    p.drain(PAST_VISIBILITY).await;
+    message(&p, "wamid.FIXTURE07").await;
+    assert_eq!(
+        conversation(&p, "27820000001").await["unread"],
+        10,
+        "each message counted once"
+    );
+    assert_eq!(conversation(&p, "447700900123").await["unread"], 12);
+}
+
 async fn a_crash_mid_batch_loses_nothing_and_doubles_nothing(b: Backend) {
     let p = Pipeline::new(b);
     let mut wamids = Vec::new();
@@ -477,6 +520,7 @@ on_both_backends!(
     a_poison_record_is_dead_lettered_on_its_first_attempt_and_the_rest_are_stored,
     a_customer_known_only_by_user_id_is_stored_under_that_id,
     store_failures_mid_webhook_are_retried_without_double_counting,
+    one_refused_update_does_not_take_the_webhook_with_it,
     a_crash_mid_batch_loses_nothing_and_doubles_nothing,
     a_body_over_the_queue_limit_travels_through_blob_storage,
     a_queue_failure_answers_5xx_so_meta_retries,

@@ -36,12 +36,38 @@ pub enum ProcessError {
     /// A reaction failed in a way that may pass.
     #[error("reaction failed: {0}")]
     Reaction(#[from] ReactionError),
+    /// Some updates of the webhook failed; every other one was applied (and its reactions run).
+    #[error("{} of {total} updates failed: {}", failed.len(), failed.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Updates {
+        /// Updates in the webhook.
+        total: usize,
+        /// The ones that failed.
+        failed: Vec<UpdateFailure>,
+    },
+}
+
+/// One update of a webhook that could not be applied.
+#[derive(Debug, thiserror::Error)]
+#[error("update {index} ({what}): {error}")]
+pub struct UpdateFailure {
+    /// Its place in the webhook, from 0.
+    pub index: usize,
+    /// Which update: `message wamid.X`, `status wamid.X (delivered)`, `event <field>`.
+    pub what: String,
+    /// Why.
+    #[source]
+    pub error: Box<ProcessError>,
 }
 
 impl ProcessError {
-    /// Whether retrying the same record can never help.
+    /// Whether retrying the same record can never help: it is not a webhook, or every update that
+    /// failed was refused as invalid data (the others are applied already).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::Envelope(_) | Self::Parse(_))
+        match self {
+            Self::Envelope(_) | Self::Parse(_) | Self::Port(PortError::Invalid { .. }) => true,
+            Self::Updates { failed, .. } => failed.iter().all(|f| f.error.is_permanent()),
+            _ => false,
+        }
     }
 }
 
@@ -109,35 +135,58 @@ impl Processor {
         self.apply(&body).await
     }
 
-    /// Applies every update of a raw webhook body.
+    /// Applies every update of a raw webhook body. Updates are independent: one that fails does
+    /// not stop the others, which are applied (with their reactions) on this delivery. If any
+    /// failed, the error lists them; the record is then retried or dead-lettered whole, which is
+    /// safe because every update applies once however often it is delivered, and the dead letter
+    /// keeps the whole body, so a redrive needs nothing else.
     pub async fn apply(&self, body: &[u8]) -> Result<Summary, ProcessError> {
         let updates = split(body, self.clock.now_ms())?;
         let mut summary = Summary::default();
-        for update in &updates {
-            let applied = match update {
-                Update::Message(m) => {
-                    let recorded = self.inbox.record_inbound(m).await?;
-                    match recorded {
-                        Recorded::New => summary.new_messages += 1,
-                        Recorded::Duplicate => summary.duplicate_messages += 1,
-                    }
-                    Applied::Message { message: m, recorded }
-                }
-                Update::Status(s) => {
-                    self.inbox.apply_status(s).await?;
-                    summary.statuses += 1;
-                    Applied::Status(s)
-                }
-                Update::Event(e) => {
-                    self.inbox.record_event(e).await?;
-                    summary.events += 1;
-                    Applied::Event(e)
-                }
-            };
-            // On every delivery, not only the first: a crash may have come right after the write.
-            self.reactions.run(applied).await?;
+        let mut failed = Vec::new();
+        for (index, update) in updates.iter().enumerate() {
+            if let Err(error) = self.apply_one(update, &mut summary).await {
+                failed.push(UpdateFailure {
+                    index,
+                    what: describe(update),
+                    error: Box::new(error),
+                });
+            }
         }
-        Ok(summary)
+        if failed.is_empty() {
+            Ok(summary)
+        } else {
+            Err(ProcessError::Updates {
+                total: updates.len(),
+                failed,
+            })
+        }
+    }
+
+    async fn apply_one(&self, update: &Update, summary: &mut Summary) -> Result<(), ProcessError> {
+        let applied = match update {
+            Update::Message(m) => {
+                let recorded = self.inbox.record_inbound(m).await?;
+                match recorded {
+                    Recorded::New => summary.new_messages += 1,
+                    Recorded::Duplicate => summary.duplicate_messages += 1,
+                }
+                Applied::Message { message: m, recorded }
+            }
+            Update::Status(s) => {
+                self.inbox.apply_status(s).await?;
+                summary.statuses += 1;
+                Applied::Status(s)
+            }
+            Update::Event(e) => {
+                self.inbox.record_event(e).await?;
+                summary.events += 1;
+                Applied::Event(e)
+            }
+        };
+        // On every delivery, not only the first: a crash may have come right after the write.
+        self.reactions.run(applied).await?;
+        Ok(())
     }
 
     /// Processes one delivery and tells the queue what to do with it.
@@ -160,6 +209,20 @@ impl Processor {
             Err(e) if e.is_permanent() => Outcome::DeadLetter { reason: e.to_string() },
             other => self.policy.outcome(other.map(drop), delivery.receive_count),
         }
+    }
+}
+
+/// An update named for an operator reading a dead letter's reason.
+fn describe(update: &Update) -> String {
+    match update {
+        Update::Message(m) => format!(
+            "message {}",
+            m.wamid
+                .as_ref()
+                .map_or_else(|| m.id.to_string(), |w| w.as_str().to_owned())
+        ),
+        Update::Status(s) => format!("status {} ({})", s.wamid.as_str(), s.status.as_str()),
+        Update::Event(e) => format!("event {}", e.field),
     }
 }
 
