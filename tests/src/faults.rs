@@ -105,12 +105,12 @@ impl Idempotency for FlakyStore {
         self.tick()?;
         self.inner.claim_idempotency(k, f, l, e).await
     }
-    async fn finish_idempotency(&self, k: &str, s: u16, b: &Value) -> Result<(), PortError> {
+    async fn finish_idempotency(&self, k: &str, l: i64, s: u16, b: &Value) -> Result<(), PortError> {
         self.tick()?;
-        self.inner.finish_idempotency(k, s, b).await
+        self.inner.finish_idempotency(k, l, s, b).await
     }
-    async fn release_idempotency(&self, k: &str) -> Result<(), PortError> {
-        self.inner.release_idempotency(k).await
+    async fn release_idempotency(&self, k: &str, l: i64) -> Result<(), PortError> {
+        self.inner.release_idempotency(k, l).await
     }
 }
 

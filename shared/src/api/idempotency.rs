@@ -147,10 +147,10 @@ impl IdempotentRequests {
         }
         let answer = work.await;
         if answer.status.is_server_error() {
-            self.keys.release_idempotency(&scoped).await?;
+            self.keys.release_idempotency(&scoped, lease_until).await?;
         } else {
             self.keys
-                .finish_idempotency(&scoped, answer.status.as_u16(), &answer.body)
+                .finish_idempotency(&scoped, lease_until, answer.status.as_u16(), &answer.body)
                 .await?;
         }
         Ok(answer.respond(false))

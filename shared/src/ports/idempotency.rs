@@ -20,9 +20,18 @@ pub trait Idempotency: Send + Sync + 'static {
         expires_ms: i64,
     ) -> Result<IdempotencyClaim, PortError>;
 
-    /// Records the answer given under a claimed key.
-    async fn finish_idempotency(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<(), PortError>;
+    /// Records the answer given under the claim whose lease ran to `lease_until_ms`. A claim's lease
+    /// end is its token: a re-claim after the lease always ends later, so a request that outlived
+    /// its lease finds the key no longer its own and changes nothing.
+    async fn finish_idempotency(
+        &self,
+        key: &str,
+        lease_until_ms: i64,
+        status: u16,
+        body: &serde_json::Value,
+    ) -> Result<(), PortError>;
 
-    /// Gives a claimed key back (the request failed in a way worth retrying).
-    async fn release_idempotency(&self, key: &str) -> Result<(), PortError>;
+    /// Gives a claimed key back (the request failed in a way worth retrying), if the claim ending
+    /// at `lease_until_ms` still holds it.
+    async fn release_idempotency(&self, key: &str, lease_until_ms: i64) -> Result<(), PortError>;
 }

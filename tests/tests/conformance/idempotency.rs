@@ -21,7 +21,7 @@ async fn one_concurrent_claimant_wins_an_idempotency_key(b: Backend) {
     }
     assert_eq!(new, 1);
     b.store
-        .finish_idempotency("caller:key-1", 202, &json!({"id": "x"}))
+        .finish_idempotency("caller:key-1", day, 202, &json!({"id": "x"}))
         .await
         .unwrap();
     assert_eq!(
@@ -36,7 +36,7 @@ async fn one_concurrent_claimant_wins_an_idempotency_key(b: Backend) {
         }
     );
     b.store.claim_idempotency("caller:key-2", "fp", day, day).await.unwrap();
-    b.store.release_idempotency("caller:key-2").await.unwrap();
+    b.store.release_idempotency("caller:key-2", day).await.unwrap();
     assert_eq!(
         b.store.claim_idempotency("caller:key-2", "fp", day, day).await.unwrap(),
         IdempotencyClaim::New,
@@ -68,7 +68,10 @@ async fn an_idempotency_key_expires_a_day_later_by_the_stores_clock(kind: wabrid
         b.store.claim_idempotency(key, "fp", t0 + day, t0 + day).await.unwrap(),
         IdempotencyClaim::New
     );
-    b.store.finish_idempotency(key, 202, &json!({"id": "x"})).await.unwrap();
+    b.store
+        .finish_idempotency(key, t0 + day, 202, &json!({"id": "x"}))
+        .await
+        .unwrap();
     clock.advance(std::time::Duration::from_millis(day as u64 - 1));
     assert!(matches!(
         b.store
@@ -128,14 +131,38 @@ async fn an_unanswered_claim_is_free_again_after_its_lease(kind: wabridge_tests:
         },
         "the new claimant holds its own lease"
     );
-    b.store.finish_idempotency(key, 202, &json!({"id": "y"})).await.unwrap();
+    // The crashed request was only slow: it answers late, under the lease it lost. Its answer and
+    // its release must not touch the claim that took over.
+    b.store
+        .finish_idempotency(key, t0 + lease, 500, &json!({"stale": true}))
+        .await
+        .unwrap();
+    b.store.release_idempotency(key, t0 + lease).await.unwrap();
+    assert_eq!(
+        claim(now).await,
+        IdempotencyClaim::InProgress {
+            fingerprint: "fp".into(),
+            lease_until_ms: now + lease
+        },
+        "a request past its lease neither answers nor frees the key it lost"
+    );
+    b.store
+        .finish_idempotency(key, now + lease, 202, &json!({"id": "y"}))
+        .await
+        .unwrap();
+    b.store
+        .finish_idempotency(key, now + lease, 200, &json!({"id": "again"}))
+        .await
+        .unwrap();
     clock.advance(std::time::Duration::from_millis(10 * lease as u64));
-    assert!(
-        matches!(
-            claim(now + 10 * lease).await,
-            IdempotencyClaim::Answered { status: 202, .. }
-        ),
-        "answers are kept for the day, not the lease"
+    assert_eq!(
+        claim(now + 10 * lease).await,
+        IdempotencyClaim::Answered {
+            fingerprint: "fp".into(),
+            status: 202,
+            body: json!({"id": "y"})
+        },
+        "the first answer is kept for the day, not the lease"
     );
 }
 

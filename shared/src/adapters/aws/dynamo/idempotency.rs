@@ -65,24 +65,38 @@ impl Idempotency for DynamoStore {
         })
     }
 
-    async fn finish_idempotency(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<(), PortError> {
+    async fn finish_idempotency(
+        &self,
+        key: &str,
+        lease_until_ms: i64,
+        status: u16,
+        body: &serde_json::Value,
+    ) -> Result<(), PortError> {
         let e = Expr::default()
             .set("status", n(i64::from(status)))
-            .set("body", to_json(body)?);
+            .set("body", to_json(body)?)
+            .when(|e| {
+                let (lease, status) = (e.name("lease_ms"), e.name("status"));
+                let token = e.val(n(lease_until_ms));
+                format!("{lease} = {token} AND attribute_not_exists({status})")
+            });
         self.update(&self.t.idempotency, ("key", key), e, "finish idempotency key")
             .await
     }
 
-    async fn release_idempotency(&self, key: &str) -> Result<(), PortError> {
+    async fn release_idempotency(&self, key: &str, lease_until_ms: i64) -> Result<(), PortError> {
         let mut names = HashMap::new();
         names.insert("#s".to_owned(), "status".to_owned());
+        let mut values = HashMap::new();
+        values.insert(":lease".to_owned(), n(lease_until_ms));
         let r = self
             .client
             .delete_item()
             .table_name(&self.t.idempotency)
             .key("key", s(key))
-            .condition_expression("attribute_not_exists(#s)")
+            .condition_expression("lease_ms = :lease AND attribute_not_exists(#s)")
             .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
             .send()
             .await;
         match r {

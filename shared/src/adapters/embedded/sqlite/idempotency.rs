@@ -58,13 +58,20 @@ impl Idempotency for SqliteStore {
         .await
     }
 
-    async fn finish_idempotency(&self, key: &str, status: u16, body: &serde_json::Value) -> Result<(), PortError> {
+    async fn finish_idempotency(
+        &self,
+        key: &str,
+        lease_until_ms: i64,
+        status: u16,
+        body: &serde_json::Value,
+    ) -> Result<(), PortError> {
         let (key, body) = (key.to_owned(), json(body)?);
         self.write("finish idempotency key", move |tx| {
             exec(
                 tx,
-                "UPDATE idempotency SET status = ?2, body = ?3 WHERE key = ?1",
-                params![key, status, body],
+                "UPDATE idempotency SET status = ?2, body = ?3 \
+                 WHERE key = ?1 AND lease_until = ?4 AND status IS NULL",
+                params![key, status, body, lease_until_ms],
             )
             .map_err(sql_err("finish idempotency key"))
             .map(drop)
@@ -72,12 +79,16 @@ impl Idempotency for SqliteStore {
         .await
     }
 
-    async fn release_idempotency(&self, key: &str) -> Result<(), PortError> {
+    async fn release_idempotency(&self, key: &str, lease_until_ms: i64) -> Result<(), PortError> {
         let key = key.to_owned();
         self.write("release idempotency key", move |tx| {
-            exec(tx, "DELETE FROM idempotency WHERE key = ?1 AND status IS NULL", [key])
-                .map_err(sql_err("release idempotency key"))
-                .map(drop)
+            exec(
+                tx,
+                "DELETE FROM idempotency WHERE key = ?1 AND lease_until = ?2 AND status IS NULL",
+                params![key, lease_until_ms],
+            )
+            .map_err(sql_err("release idempotency key"))
+            .map(drop)
         })
         .await
     }
