@@ -147,6 +147,7 @@ impl ReadModel for FlakyStore {
 pub struct FlakyQueue {
     inner: Arc<dyn Queue>,
     fail_sends: std::sync::atomic::AtomicUsize,
+    lose_sends: bool,
 }
 
 impl FlakyQueue {
@@ -155,6 +156,16 @@ impl FlakyQueue {
         Self {
             inner,
             fail_sends: std::sync::atomic::AtomicUsize::new(n),
+            lose_sends: false,
+        }
+    }
+
+    /// Accepts every send and loses it: a record SQS dead-letters before any consumer finishes
+    /// it (one that crashes or times out the function every time).
+    pub fn losing(inner: Arc<dyn Queue>) -> Self {
+        Self {
+            lose_sends: true,
+            ..Self::new(inner, 0)
         }
     }
 }
@@ -172,6 +183,9 @@ impl Queue for FlakyQueue {
             .is_ok();
         if down {
             return Err(PortError::unavailable("injected", std::io::Error::other("queue down")));
+        }
+        if self.lose_sends {
+            return Ok(());
         }
         self.inner.send(body).await
     }

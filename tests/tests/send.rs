@@ -276,6 +276,45 @@ async fn a_message_stored_but_never_queued_is_swept_onto_the_queue_and_sent_once
     );
 }
 
+/// A message whose queue record is dead-lettered every time it is queued is re-queued by the sweep
+/// a bounded number of times, then ends `failed` as stranded, saying why; it is never sent, and
+/// later sweeps leave it alone instead of cycling it between the queue and its dead-letter queue.
+async fn a_message_whose_record_keeps_being_dead_lettered_ends_failed_not_cycling(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let store = rig.backend.store.clone();
+    let down = Arc::new(FlakyQueue::new(rig.backend.outbound.clone(), 1));
+    let crashing = rig.app.enqueuer(store.clone(), store.clone(), down, Some(PNI.into()));
+    let id = MessageId::new();
+    let cmd = validate(&hello_world("447700900131")).unwrap();
+    assert!(crashing.enqueue_as(id, &cmd).await.is_err());
+    let clock = wabridge_tests::ManualClock::at(chrono::Utc::now().timestamp_millis());
+    let sweep = SweepConfig {
+        max_requeues: 2,
+        ..SweepConfig::default()
+    };
+    let dead_lettering = Arc::new(FlakyQueue::losing(rig.backend.outbound.clone()));
+    let sweeper = Sweeper::new(store.clone(), dead_lettering, clock.clone(), sweep);
+    let after_the_horizon = sweep.stranded_after + Duration::from_secs(60);
+    for round in 1..=2 {
+        clock.advance(after_the_horizon);
+        let report = sweeper.sweep().await.unwrap();
+        assert_eq!((report.requeued, report.given_up), (1, 0), "round {round}");
+    }
+    clock.advance(after_the_horizon);
+    let report = sweeper.sweep().await.unwrap();
+    assert_eq!((report.requeued, report.given_up), (0, 1));
+    let (_, m) = rig.get(&format!("/v1/messages/{id}")).await;
+    assert_eq!(m["status"], "failed", "{m}");
+    assert_eq!(m["error"]["title"], wabridge::outbound::sweep::STRANDED, "{m}");
+    assert!(
+        m["error"]["details"].as_str().is_some_and(|d| d.contains("3 times")),
+        "{m}"
+    );
+    clock.advance(after_the_horizon);
+    assert_eq!(sweeper.sweep().await.unwrap(), Default::default(), "failed is final");
+    assert_eq!(rig.sent_to(&id.to_string()), 0);
+}
+
 async fn permanent_errors_fail_with_their_code_and_131047_closes_the_window(b: Backend) {
     let rig = Rig::start(b, fast_config(), vec![]).await;
     rig.customer_writes("27820000011").await;
@@ -569,6 +608,7 @@ on_both_backends!(
     a_window_with_one_business_number_does_not_open_another,
     an_unanswered_last_attempt_ends_outcome_unknown_and_a_late_status_revives_it,
     a_message_stored_but_never_queued_is_swept_onto_the_queue_and_sent_once,
+    a_message_whose_record_keeps_being_dead_lettered_ends_failed_not_cycling,
     retries_that_run_out_end_failed_with_the_last_error,
     a_sender_crash_mid_batch_loses_nothing_and_sends_nothing_twice,
     read_receipts_mark_the_customers_message_read_with_typing,

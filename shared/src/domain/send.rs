@@ -27,6 +27,7 @@ impl SendProgress {
             last_attempt_ms: None,
             wamid: None,
             error: None,
+            requeues: 0,
         }
     }
 
@@ -83,6 +84,9 @@ pub struct SendProgress {
     pub wamid: Option<Wamid>,
     /// Why it failed.
     pub error: Option<ErrorInfo>,
+    /// How many times the sweep has put it back on the queue.
+    #[serde(default)]
+    pub requeues: u32,
 }
 
 /// A change to an outbound message's [`SendProgress`]. Each is a no-op on a message already in a final
@@ -110,7 +114,8 @@ pub enum SendChange {
         wamid: Wamid,
     },
     /// The sweeper put a message that looked stranded back on the queue at `at_ms`: it counts as
-    /// active from then, so the next sweep leaves it alone while that record waits its turn.
+    /// active from then, so the next sweep leaves it alone while that record waits its turn, and
+    /// its re-queue count goes up by one.
     Requeued {
         /// When.
         at_ms: i64,

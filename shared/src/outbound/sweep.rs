@@ -9,6 +9,14 @@
 //! record was merely slow (a deep backlog) gets a duplicate record that finds it done, never a
 //! second send. Each message swept is marked re-queued, so the next sweep leaves it alone for as
 //! long again.
+//!
+//! A record SQS dead-letters leaves its message unmoving, so the sweep is also how outbound
+//! dead-letter arrivals are settled: re-queued, which heals a passing cause (a deploy that timed
+//! out, a throttled table), and once a message has been re-queued
+//! [`SweepConfig::max_requeues`] times and is stranded again, it ends `failed` with the title
+//! [`STRANDED`] and says why, rather than cycling between the queue and its dead-letter queue.
+//! The dead-letter copies stay where they are, for the alarm and the operator; redriving them is
+//! harmless, as the sender leaves a failed message alone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +24,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use super::enqueue::OutboundRecord;
-use crate::domain::SendChange;
+use crate::domain::{ErrorInfo, SendChange};
 use crate::ports::{Clock, Outbox, PortError, Queue};
 
 /// How the sweep behaves.
@@ -30,7 +38,13 @@ pub struct SweepConfig {
     pub batch: u32,
     /// How often the local stack sweeps (on AWS, the scheduler's EventBridge rate).
     pub every: Duration,
+    /// Times a message is re-queued before, stranded once more, it is given up as failed.
+    pub max_requeues: u32,
 }
+
+/// The title of the error on a message the sweep gave up on: its queue record kept being lost or
+/// dead-lettered. Code 0: not one of Meta's.
+pub const STRANDED: &str = "stranded";
 
 impl Default for SweepConfig {
     fn default() -> Self {
@@ -38,6 +52,7 @@ impl Default for SweepConfig {
             stranded_after: Duration::from_secs(30 * 60),
             batch: 500,
             every: Duration::from_secs(60),
+            max_requeues: 3,
         }
     }
 }
@@ -49,6 +64,8 @@ pub struct SweepReport {
     pub requeued: u32,
     /// Messages whose record could not be queued (left for the next sweep).
     pub failed: u32,
+    /// Messages re-queued [`SweepConfig::max_requeues`] times already, now ended `failed`.
+    pub given_up: u32,
 }
 
 /// The sweep use case.
@@ -95,6 +112,26 @@ impl Sweeper {
             .await?;
         let mut report = SweepReport::default();
         for id in stranded {
+            let requeues = match self.outbox.outbound(id).await? {
+                Some((_, progress)) if progress.state.is_final() => continue,
+                Some((_, progress)) => progress.requeues,
+                None => continue,
+            };
+            if requeues >= self.config.max_requeues {
+                let error = ErrorInfo {
+                    code: 0,
+                    title: STRANDED.into(),
+                    details: Some(format!(
+                        "its queue record was lost or dead-lettered {} times without a send finishing; \
+                         see the outbound dead-letter queue",
+                        requeues + 1
+                    )),
+                };
+                warn!(msg_id = %id, requeues, "giving up on a message that keeps being stranded");
+                self.outbox.update_outbound(id, &SendChange::Failed { error }).await?;
+                report.given_up += 1;
+                continue;
+            }
             let record = serde_json::to_string(&OutboundRecord { id: id.to_string() })
                 .map_err(|e| PortError::invalid("outbound record", e.to_string()))?;
             if let Err(e) = self.queue.send(&record).await {
@@ -112,6 +149,7 @@ impl Sweeper {
             info!(
                 requeued = report.requeued,
                 failed = report.failed,
+                given_up = report.given_up,
                 "swept stranded outbound messages"
             );
         }

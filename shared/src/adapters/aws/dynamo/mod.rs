@@ -356,6 +356,7 @@ fn progress_of(item: &Item) -> Result<Option<SendProgress>, PortError> {
         last_attempt_ms: get_n(item, "last_attempt_ms"),
         wamid: get_s(item, "wamid").and_then(|w| Wamid::parse(&w).ok()),
         error: from_json(item, "send_error")?,
+        requeues: get_n(item, "requeues").and_then(|r| u32::try_from(r).ok()).unwrap_or(0),
     }))
 }
 

@@ -46,7 +46,9 @@ impl Outbox for DynamoStore {
                 .remove("send_error")
                 .remove("pending_shard")
                 .remove("pending_at"),
-            SendChange::Requeued { at_ms } => Expr::default().set("pending_at", s(pending_at(*at_ms))),
+            SendChange::Requeued { at_ms } => Expr::default()
+                .set("pending_at", s(pending_at(*at_ms)))
+                .add("requeues", n(1)),
             SendChange::Deferred { error } => Expr::default()
                 .set("state", s(SendState::Queued.as_str()))
                 .set("send_error", to_json(error)?),

@@ -113,6 +113,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             WHERE state IN ('queued', 'sending');
         CREATE INDEX messages_pending ON messages(pending_at) WHERE state IN ('queued', 'sending');",
     ),
+    // 6: how many times the sweep has re-queued each outbound message, so one whose queue record
+    // keeps dying ends failed instead of cycling between the queue and its dead-letter queue.
+    Migration::Sql("ALTER TABLE messages ADD COLUMN requeues INTEGER NOT NULL DEFAULT 0;"),
 ];
 
 /// A conversation row with the window of its latest business number.
@@ -302,7 +305,7 @@ fn status_of(conn: &Connection, wamid: &str) -> Result<Option<StatusRecord>, Por
 }
 
 /// The columns every message read selects: the document plus the sender's progress.
-const MESSAGE_COLUMNS: &str = "doc, state, attempts, last_attempt, wamid, error";
+const MESSAGE_COLUMNS: &str = "doc, state, attempts, last_attempt, wamid, error, requeues";
 
 /// A message row as read: the document and, for outbound messages, the send progress.
 type MessageRow = (String, Option<SendProgress>);
@@ -318,6 +321,7 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
             last_attempt_ms: r.get(3).ok().flatten(),
             wamid: wamid.and_then(|w| Wamid::parse(&w).ok()),
             error: error.and_then(|e| serde_json::from_str(&e).ok()),
+            requeues: r.get(6).unwrap_or(0),
         }
     });
     Ok((r.get(0)?, progress))

@@ -57,7 +57,7 @@ impl Outbox for SqliteStore {
                 ),
                 SendChange::Requeued { at_ms } => exec(
                     tx,
-                    &format!("UPDATE messages SET pending_at = ?2 WHERE {not_final}"),
+                    &format!("UPDATE messages SET pending_at = ?2, requeues = requeues + 1 WHERE {not_final}"),
                     params![id.to_string(), at_ms],
                 ),
                 SendChange::Deferred { error } => exec(

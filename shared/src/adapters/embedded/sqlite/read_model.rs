@@ -56,7 +56,7 @@ impl ReadModel for SqliteStore {
                     ))
                     .map_err(sql_err("read conversation"))?;
                 stmt.query_map(params![c.as_str(), before, p.limit + 1], |r| {
-                    Ok((message_row(r)?, r.get(6)?))
+                    Ok((message_row(r)?, r.get("seq")?))
                 })
                 .map_err(sql_err("read conversation"))?
                 .collect::<Result<_, _>>()
