@@ -221,10 +221,12 @@ impl LocalStack {
     pub fn consumers(&self) -> (Processor, Option<Sender>) {
         let s = &self.ports.store;
         let processor = self.app.processor(s.clone(), s.clone(), self.ports.blobs.clone());
-        let sender = self
-            .graph
-            .clone()
-            .map(|graph| self.app.sender(s.clone(), self.ports.limiter.clone(), graph));
+        let sender = self.graph.clone().map(|graph| {
+            let watch = self.app.lag_watch(s.clone(), self.ports.inbound.clone());
+            self.app
+                .sender(s.clone(), self.ports.limiter.clone(), graph)
+                .watching(watch)
+        });
         (processor, sender)
     }
 

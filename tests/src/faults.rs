@@ -75,6 +75,9 @@ impl Inbox for FlakyStore {
     async fn events(&self, f: &str, l: u32) -> Result<Vec<RawEvent>, PortError> {
         self.inner.events(f, l).await
     }
+    async fn mark_inbound(&self, m: wabridge::domain::InboundMark) -> Result<(), PortError> {
+        self.inner.mark_inbound(m).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -96,6 +99,9 @@ impl Outbox for FlakyStore {
     async fn close_window(&self, pni: &str, c: &CustomerKey, at: i64) -> Result<(), PortError> {
         self.tick()?;
         self.inner.close_window(pni, c, at).await
+    }
+    async fn inbound_mark(&self) -> Result<Option<wabridge::domain::InboundMark>, PortError> {
+        self.inner.inbound_mark().await
     }
 }
 
@@ -203,6 +209,9 @@ impl Queue for FlakyQueue {
     }
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), PortError> {
         self.inner.dead_letter(delivery, reason).await
+    }
+    async fn backlog(&self) -> Result<u64, PortError> {
+        self.inner.backlog().await
     }
     async fn dead_letters(&self, max: u32) -> Result<Vec<wabridge::ports::DeadLetter>, PortError> {
         self.inner.dead_letters(max).await

@@ -35,6 +35,7 @@ pub struct Rig {
     pub backend: Arc<Backend>,
     /// The use cases, as the stack builds them.
     pub app: App,
+    inbound_paused: Arc<std::sync::atomic::AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -113,12 +114,19 @@ impl Rig {
         let processor: Arc<dyn Handler> =
             Arc::new(app.processor(backend.store.clone(), backend.store.clone(), backend.blobs.clone()));
         // The sender writes through `store`, which may inject faults.
-        let sender = app.sender(store, backend.limiter.clone(), graph);
+        let watch = app.lag_watch(store.clone(), backend.queue.clone());
+        let sender = app.sender(store, backend.limiter.clone(), graph).watching(watch);
         let handler: Arc<dyn Handler> = Arc::new(sender.clone());
+        let inbound_paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
         for (h, outbound) in [(processor, false), (handler, true)] {
             let b = backend.clone();
+            let paused = inbound_paused.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
+                    if !outbound && paused.load(std::sync::atomic::Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
                     let q = if outbound {
                         b.outbound.as_ref()
                     } else {
@@ -136,8 +144,15 @@ impl Rig {
             sandbox,
             backend,
             app,
+            inbound_paused,
             tasks,
         }
+    }
+
+    /// Stops (or restarts) the inbound processor between batches: webhooks then wait on the
+    /// inbound queue, as in a processor outage.
+    pub fn pause_inbound(&self, paused: bool) {
+        self.inbound_paused.store(paused, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub async fn post(&self, path: &str, body: &Value, idempotency_key: Option<&str>) -> (u16, Value) {

@@ -421,6 +421,9 @@ impl Queue for DownQueue {
     async fn dead_letter(&self, _: &Delivery, _: &str) -> Result<(), PortError> {
         Ok(())
     }
+    async fn backlog(&self) -> Result<u64, PortError> {
+        Err(PortError::unavailable("backlog", std::io::Error::other("queue down")))
+    }
     async fn dead_letters(&self, _: u32) -> Result<Vec<DeadLetter>, PortError> {
         Ok(vec![])
     }

@@ -276,6 +276,29 @@ async fn a_message_stored_but_never_queued_is_swept_onto_the_queue_and_sent_once
     );
 }
 
+/// An attempt Graph never answered, whose status is stuck in an inbound backlog (the processor is
+/// down): past the re-check the sender does not resend, because the status may be in that backlog.
+/// Once the processor catches up the status arrives, and the customer got the message once.
+async fn a_resend_waits_while_inbound_webhooks_are_behind(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    rig.pause_inbound(true);
+    rig.sandbox
+        .inject([Fault::TimeoutAfterAccept(Duration::from_millis(1500))]);
+    let (_, answer) = rig.post("/v1/messages", &hello_world("447700900132"), None).await;
+    let id = answer["id"].as_str().unwrap().to_owned();
+    // Three re-check periods: without the check it would have been sent again by now.
+    tokio::time::sleep(fast_config().recheck_after * 3).await;
+    assert_eq!(rig.sent_to(&id), 1, "no resend while the status may be waiting");
+    let (_, m) = rig.get(&format!("/v1/messages/{id}")).await;
+    assert_eq!(m["status"], "sending", "{m}");
+    assert!(rig.backend.queue.backlog().await.unwrap() > 0);
+    rig.pause_inbound(false);
+    let m = rig.wait(&id, |m| m["status"] == "read", 20).await;
+    assert!(m["error"].is_null(), "{m}");
+    tokio::time::sleep(fast_config().recheck_after).await;
+    assert_eq!(rig.sent_to(&id), 1);
+}
+
 /// A message whose queue record is dead-lettered every time it is queued is re-queued by the sweep
 /// a bounded number of times, then ends `failed` as stranded, saying why; it is never sent, and
 /// later sweeps leave it alone instead of cycling it between the queue and its dead-letter queue.
@@ -609,6 +632,7 @@ on_both_backends!(
     an_unanswered_last_attempt_ends_outcome_unknown_and_a_late_status_revives_it,
     a_message_stored_but_never_queued_is_swept_onto_the_queue_and_sent_once,
     a_message_whose_record_keeps_being_dead_lettered_ends_failed_not_cycling,
+    a_resend_waits_while_inbound_webhooks_are_behind,
     retries_that_run_out_end_failed_with_the_last_error,
     a_sender_crash_mid_batch_loses_nothing_and_sends_nothing_twice,
     read_receipts_mark_the_customers_message_read_with_typing,

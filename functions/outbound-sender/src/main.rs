@@ -14,6 +14,8 @@ async fn main() -> Result<(), Error> {
     let config = aws.config().await?;
     let app = App::deployed(&config);
     let graph = GraphClient::from_config(&config, app.settings.graph_timeout)?;
-    let sender = app.sender(aws.store()?, aws.limiter()?, graph);
+    let store = aws.store()?;
+    let watch = app.lag_watch(store.clone(), aws.inbound_queue()?);
+    let sender = app.sender(store, aws.limiter()?, graph).watching(watch);
     lambda::serve_sqs(sender, aws.outbound_queue()?).await
 }

@@ -18,6 +18,7 @@ use crate::api::idempotency::IdempotentRequests;
 use crate::api::{self, ApiKeys, QueryState, SendApi};
 use crate::graph::GraphClient;
 use crate::inbound::ingest::Ingestor;
+use crate::inbound::lag::{LagMarker, LagWatch};
 use crate::inbound::process::Processor;
 use crate::inbound::reactions::Reaction;
 use crate::outbound::enqueue::Enqueuer;
@@ -104,7 +105,10 @@ impl App {
 
     /// The inbound processor with every registered reaction.
     pub fn processor(&self, inbox: Arc<dyn Inbox>, outbox: Arc<dyn Outbox>, blobs: Arc<dyn Blobs>) -> Processor {
-        let mut p = Processor::new(inbox, outbox, blobs, self.clock.clone()).with_policy(self.settings.inbound_retry);
+        let marker = LagMarker::new(inbox.clone(), self.clock.clone(), self.settings.inbound_lag);
+        let mut p = Processor::new(inbox, outbox, blobs, self.clock.clone())
+            .with_policy(self.settings.inbound_retry)
+            .with_marker(marker);
         for r in &self.reactions {
             p = p.with_reaction(r.clone());
         }
@@ -114,6 +118,12 @@ impl App {
     /// The outbound sender.
     pub fn sender(&self, outbox: Arc<dyn Outbox>, limiter: Arc<dyn RateLimiter>, graph: GraphClient) -> Sender {
         Sender::new(outbox, graph, limiter, self.clock.clone(), self.settings.sender)
+    }
+
+    /// What the sender reads before a resend: the inbound queue's backlog and the processor's
+    /// progress marks.
+    pub fn lag_watch(&self, outbox: Arc<dyn Outbox>, inbound: Arc<dyn Queue>) -> LagWatch {
+        LagWatch::new(inbound, outbox, self.clock.clone(), self.settings.inbound_lag)
     }
 
     /// The sweep that re-queues outbound messages whose queue record was lost.
@@ -192,7 +202,8 @@ impl App {
         let s = &ports.store;
         (
             self.processor(s.clone(), s.clone(), ports.blobs.clone()),
-            self.sender(s.clone(), ports.limiter.clone(), graph),
+            self.sender(s.clone(), ports.limiter.clone(), graph)
+                .watching(self.lag_watch(s.clone(), ports.inbound.clone())),
         )
     }
 }

@@ -138,6 +138,7 @@ pub const OUTBOUND_SENDER: Function = Function {
         RECHECK_SECONDS,
         RATE_LIMITS_TABLE,
         OUTBOUND_QUEUE_URL,
+        INBOUND_QUEUE_URL,
         OUTBOUND_DLQ_URL,
     ],
 };

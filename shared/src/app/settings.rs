@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::Config;
 use crate::inbound::ingest::DEFAULT_MAX_QUEUE_BYTES;
+use crate::inbound::lag::LagConfig;
 use crate::outbound::sender::SenderConfig;
 use crate::outbound::sweep::SweepConfig;
 use crate::runtime::consume::RetryPolicy;
@@ -33,6 +34,8 @@ pub struct Settings {
     pub idempotency_lease: Duration,
     /// The sweep of outbound messages stranded without a queue record.
     pub sweep: SweepConfig,
+    /// How the processor reports its progress, and how recent a report the sender trusts.
+    pub inbound_lag: LagConfig,
 }
 
 impl Settings {
@@ -59,6 +62,7 @@ impl Settings {
             inbound_batch: 10,
             idempotency_lease: Duration::from_secs(30),
             sweep: SweepConfig::default(),
+            inbound_lag: LagConfig::default(),
         }
     }
 
@@ -102,6 +106,11 @@ impl Settings {
             inbound_batch: 10,
             idempotency_lease: Duration::from_secs(30),
             sweep: SweepConfig::default(),
+            // A mark after every batch, so what a test sees does not depend on when it started.
+            inbound_lag: LagConfig {
+                mark_every: Duration::ZERO,
+                ..LagConfig::default()
+            },
         }
     }
 }

@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use async_trait::async_trait;
 
+use super::lag::LagMarker;
 use super::reactions::{Applied, LinkOutbound, Reaction, ReactionError, Reactions};
 use crate::domain::Recorded;
 use crate::inbound::ingest::Envelope;
@@ -92,6 +93,7 @@ pub struct Processor {
     blobs: Arc<dyn Blobs>,
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
+    marker: Option<LagMarker>,
 }
 
 impl std::fmt::Debug for Processor {
@@ -110,7 +112,14 @@ impl Processor {
             blobs,
             clock,
             policy: RetryPolicy::default(),
+            marker: None,
         }
+    }
+
+    /// Reports progress after each batch, for the sender's resend check.
+    pub fn with_marker(mut self, marker: LagMarker) -> Self {
+        self.marker = Some(marker);
+        self
     }
 
     /// Adds a reaction, run after the ones already registered.
@@ -231,7 +240,11 @@ impl Handler for Processor {
     /// The records of a batch are independent webhooks: they are applied concurrently (every write
     /// is idempotent and order-free), so their store writes can share commits.
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
-        futures::future::join_all(batch.iter().map(|d| self.process(d))).await
+        let outcomes = futures::future::join_all(batch.iter().map(|d| self.process(d))).await;
+        if let Some(marker) = &self.marker {
+            marker.processed(batch).await;
+        }
+        outcomes
     }
 }
 

@@ -8,7 +8,9 @@
 //! is looked at again after [`SenderConfig::recheck_after`]. Every send carries our id as
 //! `biz_opaque_callback_data`, and Meta's first status webhook for it (normally `sent`, within
 //! seconds) marks the message accepted with its wamid. So at the re-check, a message Meta has is
-//! already final and is not sent again; one still `sending` never reached Meta and is sent again.
+//! already final and is not sent again; one still `sending` never reached Meta and is sent again,
+//! but only once inbound processing is current ([`Sender::watching`]): while webhooks wait in a
+//! backlog, the status may be among them, and the re-check waits for the processor.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use super::limits::{self, number_burst, number_key, pair_key};
 use super::request::{Recipient, graph_body};
 use crate::domain::{ErrorInfo, Json, MessageId, SendChange, SendState, StoredMessage};
 use crate::graph::{Disposition, GraphClient, Meaning};
+use crate::inbound::lag::LagWatch;
 use crate::ports::{Clock, Delivery, Outbox, PortError, RateLimiter};
 use crate::runtime::consume::{Handler, Outcome, RetryPolicy};
 
@@ -103,6 +106,7 @@ pub struct Sender {
     limiter: Arc<dyn RateLimiter>,
     clock: Arc<dyn Clock>,
     config: SenderConfig,
+    inbound: Option<LagWatch>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -137,7 +141,16 @@ impl Sender {
             limiter,
             clock,
             config,
+            inbound: None,
         }
+    }
+
+    /// Before resending after an unanswered attempt, or giving it up, checks that inbound
+    /// processing is current, so a status waiting in the inbound backlog is not taken for "Meta
+    /// never had it". Without a watch, the re-check trusts the time alone.
+    pub fn watching(mut self, inbound: LagWatch) -> Self {
+        self.inbound = Some(inbound);
+        self
     }
 
     /// Reads the record and decides whether the message still needs a Graph call.
@@ -173,6 +186,17 @@ impl Sender {
                 return Ok(Err(Outcome::Retry {
                     reason: "waiting for Meta's status after an unanswered send".into(),
                     delay,
+                }));
+            }
+            if let Some(watch) = &self.inbound
+                && let Some(behind) = watch.behind(self.config.recheck_after).await?
+            {
+                // Its status may be in that backlog: wait for the processor, without using up
+                // the record's receives.
+                info!(msg_id = %id, %behind, "inbound is behind; holding the re-check");
+                return Ok(Err(Outcome::Postpone {
+                    reason: format!("holding the re-check: {behind}"),
+                    delay: self.config.recheck_after.min(Duration::from_secs(60)),
                 }));
             }
             if progress.attempts >= self.config.max_attempts {

@@ -13,7 +13,8 @@
 //! A record SQS dead-letters leaves its message unmoving, so the sweep is also how outbound
 //! dead-letter arrivals are settled: re-queued, which heals a passing cause (a deploy that timed
 //! out, a throttled table), and once a message has been re-queued
-//! [`SweepConfig::max_requeues`] times and is stranded again, it ends `failed` with the title
+//! [`SweepConfig::max_requeues`] times and is stranded again while the queue is empty, it ends
+//! `failed` with the title
 //! [`STRANDED`] and says why, rather than cycling between the queue and its dead-letter queue.
 //! The dead-letter copies stay where they are, for the alarm and the operator; redriving them is
 //! harmless, as the sender leaves a failed message alone.
@@ -111,13 +112,20 @@ impl Sweeper {
             .stranded(now.saturating_sub(horizon), self.config.batch)
             .await?;
         let mut report = SweepReport::default();
+        if stranded.is_empty() {
+            return Ok(report);
+        }
+        // Give up on a message only when no record of it can still be on its way: with the queue
+        // empty, a record of it is neither waiting nor in flight. A deep backlog (a campaign at
+        // the number's limit) leaves messages unmoving for hours with their records alive.
+        let queue_empty = self.queue.backlog().await? == 0;
         for id in stranded {
             let requeues = match self.outbox.outbound(id).await? {
                 Some((_, progress)) if progress.state.is_final() => continue,
                 Some((_, progress)) => progress.requeues,
                 None => continue,
             };
-            if requeues >= self.config.max_requeues {
+            if requeues >= self.config.max_requeues && queue_empty {
                 let error = ErrorInfo {
                     code: 0,
                     title: STRANDED.into(),

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::PortError;
-use crate::domain::{RawEvent, Recorded, StatusUpdate, StoredMessage};
+use crate::domain::{InboundMark, RawEvent, Recorded, StatusUpdate, StoredMessage};
 
 /// What the inbound processor writes: customers' messages, delivery statuses and raw webhook
 /// events. Every write is idempotent, so a redelivered webhook changes nothing the first did.
@@ -26,4 +26,8 @@ pub trait Inbox: Send + Sync + 'static {
 
     /// Raw events of one webhook field, oldest first, at most `limit`.
     async fn events(&self, field: &str, limit: u32) -> Result<Vec<RawEvent>, PortError>;
+
+    /// Keeps the processor's latest [`InboundMark`]; an older mark than the one kept is ignored,
+    /// so processors writing at once leave the newest.
+    async fn mark_inbound(&self, mark: InboundMark) -> Result<(), PortError>;
 }

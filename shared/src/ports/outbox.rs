@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::PortError;
-use crate::domain::{CustomerKey, MessageId, Recorded, SendChange, SendProgress, StoredMessage};
+use crate::domain::{CustomerKey, InboundMark, MessageId, Recorded, SendChange, SendProgress, StoredMessage};
 
 /// The send state machine of outbound messages (queued, sending, accepted, failed) and what a
 /// send learns about the customer's window.
@@ -28,4 +28,7 @@ pub trait Outbox: Send + Sync + 'static {
     /// Records that Meta refused a free-form message from `phone_number_id` because its window
     /// with the customer is closed; the customer's windows with other numbers are untouched.
     async fn close_window(&self, phone_number_id: &str, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError>;
+
+    /// The inbound processor's latest [`InboundMark`], if it has written one.
+    async fn inbound_mark(&self) -> Result<Option<InboundMark>, PortError>;
 }

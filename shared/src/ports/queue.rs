@@ -21,6 +21,8 @@ pub struct Delivery {
     pub receive_count: u32,
     /// Handle for ack, retry and dead-letter.
     pub receipt: String,
+    /// When the queue first received it, Unix ms (SQS's `SentTimestamp`), if the queue says.
+    pub sent_ms: Option<i64>,
 }
 
 /// A message moved aside after its last attempt, with why.
@@ -53,6 +55,9 @@ pub trait Queue: Send + Sync + 'static {
 
     /// Moves the message to the dead-letter queue with `reason`, and removes it from this queue.
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), PortError>;
+
+    /// How many messages are on the queue, waiting or in flight (SQS: approximate).
+    async fn backlog(&self) -> Result<u64, PortError>;
 
     /// Reads up to `max` dead letters without removing them (for operators and tests).
     async fn dead_letters(&self, max: u32) -> Result<Vec<DeadLetter>, PortError>;

@@ -64,6 +64,7 @@ pub fn sqs_delivery(m: SqsMessage) -> Delivery {
         id: m.message_id.unwrap_or_default(),
         body: m.body.unwrap_or_default(),
         receipt: m.receipt_handle.unwrap_or_default(),
+        sent_ms: m.attributes.get("SentTimestamp").and_then(|t| t.parse().ok()),
     }
 }
 
@@ -80,6 +81,7 @@ mod tests {
         assert_eq!(batch[0].id, "6f1b2c3d-0000-4000-8000-000000000001");
         assert_eq!((batch[0].receive_count, batch[1].receive_count), (1, 3));
         assert_eq!(batch[1].receipt, "AQEBexample2");
+        assert_eq!(batch[0].sent_ms, Some(1_763_800_001_000));
         assert!(batch[0].body.contains("\"kind\":\"inline\""));
     }
 }

@@ -178,7 +178,24 @@ async fn raw_events_are_kept_once(b: Backend) {
     assert!(b.store.events("other", 10).await.unwrap().is_empty());
 }
 
+/// The processor's progress mark: absent until written, the newest kept whatever order processors
+/// write in, and invisible to the events it shares a table with on AWS.
+async fn the_newest_inbound_mark_is_kept(b: Backend) {
+    use wabridge::domain::InboundMark;
+    assert_eq!(b.store.inbound_mark().await.unwrap(), None);
+    let mark = |at_ms, oldest_sent_ms| InboundMark { at_ms, oldest_sent_ms };
+    b.store.mark_inbound(mark(T0 + 10_000, T0)).await.unwrap();
+    assert_eq!(b.store.inbound_mark().await.unwrap(), Some(mark(T0 + 10_000, T0)));
+    b.store.mark_inbound(mark(T0 + 20_000, T0 + 19_000)).await.unwrap();
+    b.store.mark_inbound(mark(T0 + 15_000, T0 + 1_000)).await.unwrap();
+    let kept = b.store.inbound_mark().await.unwrap().unwrap();
+    assert_eq!(kept, mark(T0 + 20_000, T0 + 19_000), "a late, older mark is ignored");
+    assert_eq!(kept.lag_ms(), 1_000);
+    assert!(b.store.events("mark", 10).await.unwrap().is_empty());
+}
+
 on_both_backends!(
+    the_newest_inbound_mark_is_kept,
     an_inbound_message_is_stored_once_and_counted_once,
     concurrent_duplicates_store_one_message_and_bump_unread_once,
     statuses_in_every_order_end_at_the_highest_with_every_timestamp,

@@ -5,10 +5,21 @@ use wabridge_tests::settle_one_batch;
 
 async fn the_queue_redelivers_what_was_not_acked_and_counts_receives(b: Backend) {
     let q = &b.queue;
+    assert_eq!(q.backlog().await.unwrap(), 0);
+    let before = chrono::Utc::now().timestamp_millis();
     q.send("one").await.unwrap();
+    let after = chrono::Utc::now().timestamp_millis();
+    assert_eq!(q.backlog().await.unwrap(), 1, "waiting counts");
     let first = q.receive(10, Duration::from_secs(1)).await.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!((first[0].body.as_str(), first[0].receive_count), ("one", 1));
+    let sent = first[0].sent_ms.expect("the queue says when it got the message");
+    // SQS stamps with its own clock, in whole milliseconds: a second of slack either side.
+    assert!(
+        (before - 1000..=after + 1000).contains(&sent),
+        "{sent} not in {before}..{after}"
+    );
+    assert_eq!(q.backlog().await.unwrap(), 1, "in flight counts");
     assert!(
         q.receive(10, Duration::ZERO).await.unwrap().is_empty(),
         "hidden while in flight"
@@ -17,7 +28,9 @@ async fn the_queue_redelivers_what_was_not_acked_and_counts_receives(b: Backend)
     let again = q.receive(10, Duration::from_secs(1)).await.unwrap();
     assert_eq!(again.len(), 1, "visible again after the visibility timeout");
     assert_eq!(again[0].receive_count, 2);
+    assert_eq!(again[0].sent_ms, Some(sent), "a redelivery keeps when it was sent");
     q.ack(&again[0].receipt).await.unwrap();
+    assert_eq!(q.backlog().await.unwrap(), 0, "acked is off the backlog");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(
         q.receive(10, Duration::ZERO).await.unwrap().is_empty(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 
 use crate::adapters::aws::sdk_err;
 use crate::ports::{DeadLetter, Delivery, MAX_SEND_DELAY, PortError, Queue};
@@ -82,6 +82,7 @@ impl Queue for SqsQueue {
             .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
             .wait_time_seconds(secs(wait, 20))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
             .await
             .map_err(sdk_err("receive"))?;
@@ -90,17 +91,22 @@ impl Queue for SqsQueue {
             .unwrap_or_default()
             .into_iter()
             .filter_map(|m| {
-                let count = m
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                    .and_then(|c| c.parse().ok())
+                let attribute = |name: MessageSystemAttributeName| {
+                    m.attributes
+                        .as_ref()
+                        .and_then(|a| a.get(&name))
+                        .and_then(|v| v.parse::<i64>().ok())
+                };
+                let count = attribute(MessageSystemAttributeName::ApproximateReceiveCount)
+                    .and_then(|c| u32::try_from(c).ok())
                     .unwrap_or(1);
+                let sent_ms = attribute(MessageSystemAttributeName::SentTimestamp);
                 Some(Delivery {
                     id: m.message_id?,
                     body: m.body?,
                     receive_count: count,
                     receipt: m.receipt_handle?,
+                    sent_ms,
                 })
             })
             .collect())
@@ -145,6 +151,24 @@ impl Queue for SqsQueue {
             .await
             .map_err(sdk_err("dead letter"))?;
         self.ack(&delivery.receipt).await
+    }
+
+    async fn backlog(&self) -> Result<u64, PortError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(sdk_err("queue backlog"))?;
+        Ok(out
+            .attributes
+            .unwrap_or_default()
+            .values()
+            .filter_map(|v| v.parse::<u64>().ok())
+            .sum())
     }
 
     async fn dead_letters(&self, max: u32) -> Result<Vec<DeadLetter>, PortError> {

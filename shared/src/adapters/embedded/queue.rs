@@ -37,6 +37,8 @@ const MIGRATIONS: &[Migration] = &[
         failed_at INTEGER NOT NULL
     );",
     ),
+    // 2: when each message was sent, as SQS's `SentTimestamp` (unknown for older rows).
+    Migration::Sql("ALTER TABLE queue ADD COLUMN sent_at INTEGER;"),
 ];
 
 /// One named queue in a SQLite file (several queues may share the file).
@@ -107,19 +109,22 @@ impl SqliteQueue {
 
 /// Takes up to `max` visible messages of queue `name`, hiding them until `hidden_until`.
 fn take(tx: &Transaction<'_>, name: &str, now: i64, hidden_until: i64, max: u32) -> Result<Vec<Delivery>, PortError> {
-    let rows: Vec<(i64, String, u32)> = {
+    let rows: Vec<(i64, String, u32, Option<i64>)> = {
         let mut stmt = tx
             .prepare_cached(
-                "SELECT id, body, receive_count FROM queue WHERE queue = ?1 AND visible_at <= ?2 ORDER BY id LIMIT ?3",
+                "SELECT id, body, receive_count, sent_at FROM queue WHERE queue = ?1 AND visible_at <= ?2
+                 ORDER BY id LIMIT ?3",
             )
             .map_err(sql_err("receive"))?;
-        stmt.query_map(params![name, now, max], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(sql_err("receive"))?
-            .collect::<Result<_, _>>()
-            .map_err(sql_err("receive"))?
+        stmt.query_map(params![name, now, max], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .map_err(sql_err("receive"))?
+        .collect::<Result<_, _>>()
+        .map_err(sql_err("receive"))?
     };
     let mut out = Vec::with_capacity(rows.len());
-    for (id, body, count) in rows {
+    for (id, body, count, sent_ms) in rows {
         let receipt = format!("{id}:{}", ulid::Ulid::new());
         exec(
             tx,
@@ -132,6 +137,7 @@ fn take(tx: &Transaction<'_>, name: &str, now: i64, hidden_until: i64, max: u32)
             body,
             receive_count: count + 1,
             receipt,
+            sent_ms,
         });
     }
     Ok(out)
@@ -145,13 +151,14 @@ impl Queue for SqliteQueue {
 
     async fn send_later(&self, body: &str, delay: Duration) -> Result<(), PortError> {
         let (name, body) = (self.name.clone(), body.to_owned());
-        let now = later(self.clock.now_ms(), delay.min(MAX_SEND_DELAY));
+        let sent = self.clock.now_ms();
+        let visible = later(sent, delay.min(MAX_SEND_DELAY));
         self.writer
             .write("send", move |tx| {
                 exec(
                     tx,
-                    "INSERT INTO queue (queue, body, visible_at) VALUES (?1, ?2, ?3)",
-                    params![&*name, body, now],
+                    "INSERT INTO queue (queue, body, visible_at, sent_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![&*name, body, visible, sent],
                 )
                 .map_err(sql_err("send"))
             })
@@ -240,6 +247,10 @@ impl Queue for SqliteQueue {
             Ok(())
         })
         .await
+    }
+
+    async fn backlog(&self) -> Result<u64, PortError> {
+        Ok(u64::try_from(self.depth().await?).unwrap_or(0))
     }
 
     async fn dead_letters(&self, max: u32) -> Result<Vec<DeadLetter>, PortError> {

@@ -1,11 +1,11 @@
 //! Inbox on DynamoStore: what the inbound processor writes: messages, statuses and raw events.
 
 use crate::adapters::aws::expr::{Expr, n, s};
-use crate::domain::{DeliveryStatus, RawEvent, Recorded, StatusUpdate, StoredMessage, seq_key};
+use crate::domain::{DeliveryStatus, InboundMark, RawEvent, Recorded, StatusUpdate, StoredMessage, seq_key};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::{DynamoStore, EVENT_TTL_SECS, Item, LIST, from_json, to_json};
+use super::{DynamoStore, EVENT_TTL_SECS, INBOUND_MARK_ID, Item, LIST, from_json, to_json};
 use crate::ports::{Inbox, PortError};
 
 #[async_trait]
@@ -82,5 +82,20 @@ impl Inbox for DynamoStore {
             .map(|i| from_json(i, "doc").map(Option::unwrap_or_default))
             .filter_map(|r| r.transpose())
             .collect()
+    }
+
+    async fn mark_inbound(&self, mark: InboundMark) -> Result<(), PortError> {
+        // In the events table, under a key no event id takes; without `field` it stays out of the
+        // events index, and its TTL clears it once no processor has run for a day.
+        let e = Expr::default()
+            .set("at_ms", n(mark.at_ms))
+            .set("oldest_sent_ms", n(mark.oldest_sent_ms))
+            .set("expires_at", n(mark.at_ms / 1000 + 86_400))
+            .when(|e| {
+                let (at, v) = (e.name("at_ms"), e.val(n(mark.at_ms)));
+                format!("attribute_not_exists({at}) OR {at} <= {v}")
+            });
+        self.update(&self.t.events, ("id", INBOUND_MARK_ID), e, "mark inbound")
+            .await
     }
 }

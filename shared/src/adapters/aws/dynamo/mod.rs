@@ -371,6 +371,9 @@ fn message_of(item: &Item) -> Result<Option<StoredMessage>, PortError> {
     Ok(Some(m))
 }
 
+/// The events-table item holding the inbound processor's latest progress mark.
+const INBOUND_MARK_ID: &str = "mark#inbound";
+
 /// Partitions of the sparse `by_pending` index: every outbound message writes it, so its key is
 /// spread over this many values (a thousand sends a second stay far under one partition's limit)
 /// and the sweeper reads them all.

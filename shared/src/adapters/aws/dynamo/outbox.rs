@@ -1,13 +1,15 @@
 //! Outbox on DynamoStore: the send state machine of outbound messages.
 
-use crate::adapters::aws::expr::{Expr, get_s, n, s};
+use crate::adapters::aws::expr::{Expr, get_n, get_s, n, s};
 use crate::adapters::aws::sdk_err;
-use crate::domain::{CustomerKey, MessageId, Recorded, SendChange, SendProgress, SendState, StoredMessage};
+use crate::domain::{
+    CustomerKey, InboundMark, MessageId, Recorded, SendChange, SendProgress, SendState, StoredMessage,
+};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{DynamoStore, PENDING_SHARDS, closed_attr, message_of, pending_at, progress_of, to_json};
+use super::{DynamoStore, INBOUND_MARK_ID, PENDING_SHARDS, closed_attr, message_of, pending_at, progress_of, to_json};
 use crate::ports::{Outbox, PortError};
 
 #[async_trait]
@@ -132,5 +134,15 @@ impl Outbox for DynamoStore {
             "close window",
         )
         .await
+    }
+
+    async fn inbound_mark(&self) -> Result<Option<InboundMark>, PortError> {
+        let item = self.get(&self.t.events, ("id", INBOUND_MARK_ID)).await?;
+        Ok(item.and_then(|i| {
+            Some(InboundMark {
+                at_ms: get_n(&i, "at_ms")?,
+                oldest_sent_ms: get_n(&i, "oldest_sent_ms")?,
+            })
+        }))
     }
 }

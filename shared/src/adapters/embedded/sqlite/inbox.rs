@@ -1,7 +1,7 @@
 //! Inbox on SqliteStore: what the inbound processor writes: messages, statuses and raw events.
 
 use crate::adapters::embedded::{exec, sql_err};
-use crate::domain::{RawEvent, Recorded, StatusUpdate, StoredMessage};
+use crate::domain::{InboundMark, RawEvent, Recorded, StatusUpdate, StoredMessage};
 use async_trait::async_trait;
 use rusqlite::params;
 
@@ -63,6 +63,21 @@ impl Inbox for SqliteStore {
                 .collect::<Result<_, _>>()
                 .map_err(sql_err("read events"))?;
             docs.iter().map(|d| parse(d)).collect()
+        })
+        .await
+    }
+
+    async fn mark_inbound(&self, mark: InboundMark) -> Result<(), PortError> {
+        self.write("mark inbound", move |tx| {
+            exec(
+                tx,
+                "INSERT INTO marks (name, at_ms, oldest_sent_ms) VALUES ('inbound', ?1, ?2)
+                 ON CONFLICT(name) DO UPDATE SET at_ms = excluded.at_ms, oldest_sent_ms = excluded.oldest_sent_ms
+                 WHERE excluded.at_ms >= marks.at_ms",
+                params![mark.at_ms, mark.oldest_sent_ms],
+            )
+            .map_err(sql_err("mark inbound"))
+            .map(drop)
         })
         .await
     }

@@ -116,6 +116,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // 6: how many times the sweep has re-queued each outbound message, so one whose queue record
     // keeps dying ends failed instead of cycling between the queue and its dead-letter queue.
     Migration::Sql("ALTER TABLE messages ADD COLUMN requeues INTEGER NOT NULL DEFAULT 0;"),
+    // 7: the inbound processor's latest progress mark, read by the sender before a resend.
+    Migration::Sql(
+        "CREATE TABLE marks (
+            name TEXT PRIMARY KEY,
+            at_ms INTEGER NOT NULL,
+            oldest_sent_ms INTEGER NOT NULL
+        );",
+    ),
 ];
 
 /// A conversation row with the window of its latest business number.

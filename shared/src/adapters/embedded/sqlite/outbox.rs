@@ -1,9 +1,9 @@
 //! Outbox on SqliteStore: the send state machine of outbound messages.
 
 use crate::adapters::embedded::{exec, sql_err};
-use crate::domain::{CustomerKey, MessageId, Recorded, SendChange, SendProgress, StoredMessage};
+use crate::domain::{CustomerKey, InboundMark, MessageId, Recorded, SendChange, SendProgress, StoredMessage};
 use async_trait::async_trait;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, advance_conversation, by_id, insert_message, json, stored};
 use crate::ports::{Outbox, PortError};
@@ -108,6 +108,24 @@ impl Outbox for SqliteStore {
             )
             .map_err(sql_err("close window"))
             .map(drop)
+        })
+        .await
+    }
+
+    async fn inbound_mark(&self) -> Result<Option<InboundMark>, PortError> {
+        self.with("read inbound mark", move |conn| {
+            conn.query_row(
+                "SELECT at_ms, oldest_sent_ms FROM marks WHERE name = 'inbound'",
+                [],
+                |r| {
+                    Ok(InboundMark {
+                        at_ms: r.get(0)?,
+                        oldest_sent_ms: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(sql_err("read inbound mark"))
         })
         .await
     }
