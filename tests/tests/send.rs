@@ -276,6 +276,45 @@ async fn a_message_stored_but_never_queued_is_swept_onto_the_queue_and_sent_once
     );
 }
 
+/// A customer WhatsApp knows by one form of a number (Brazil's without the ninth digit, Mexico's
+/// with `521`) is sent to in the other, as a CRM writes it: the send finds the customer's window,
+/// goes to the form Meta knows, and lands in the customer's own conversation, not a new one.
+async fn a_number_written_in_its_other_form_reaches_the_customers_own_conversation(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    for (known, written) in [
+        ("551187654321", "+55 11 98765-4321"),
+        ("5215512345678", "+52 55 1234 5678"),
+    ] {
+        rig.customer_writes(known).await;
+        let (code, a) = rig.post("/v1/messages", &text(written, "hello"), None).await;
+        assert_eq!(code, 202, "the window is the customer's: {a}");
+        let id = a["id"].as_str().unwrap().to_owned();
+        rig.wait(&id, |m| m["status"] == "read", 20).await;
+        let (_, page) = rig.get(&format!("/v1/conversations/{known}/messages")).await;
+        assert!(
+            page["data"].as_array().unwrap().iter().any(|m| m["id"] == id.as_str()),
+            "in the customer's conversation: {page}"
+        );
+        let (_, conversations) = rig.get("/v1/conversations").await;
+        let keys: Vec<&str> = conversations["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["wa_id"].as_str())
+            .collect();
+        assert_eq!(
+            keys.iter().filter(|k| k.starts_with(&known[..4])).count(),
+            1,
+            "no second conversation: {keys:?}"
+        );
+        let sent = rig.sandbox.accepted();
+        assert!(
+            sent.iter().any(|r| r["to"] == known),
+            "sent to the form Meta knows: {sent:?}"
+        );
+    }
+}
+
 /// An attempt Graph never answered, whose status is stuck in an inbound backlog (the processor is
 /// down): past the re-check the sender does not resend, because the status may be in that backlog.
 /// Once the processor catches up the status arrives, and the customer got the message once.
@@ -633,6 +672,7 @@ on_both_backends!(
     a_message_stored_but_never_queued_is_swept_onto_the_queue_and_sent_once,
     a_message_whose_record_keeps_being_dead_lettered_ends_failed_not_cycling,
     a_resend_waits_while_inbound_webhooks_are_behind,
+    a_number_written_in_its_other_form_reaches_the_customers_own_conversation,
     retries_that_run_out_end_failed_with_the_last_error,
     a_sender_crash_mid_batch_loses_nothing_and_sends_nothing_twice,
     read_receipts_mark_the_customers_message_read_with_typing,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use super::phone;
 use super::request::{FieldError, Recipient, SendCommand};
 use crate::domain::{
     CustomerKey, Direction, ErrorInfo, Json, MessageId, Recorded, SendChange, SendState, StoredMessage,
@@ -145,6 +146,21 @@ impl Enqueuer {
             }])
         })?;
         let now = self.clock.now_ms();
+        let by_number = matches!(cmd.recipient, Recipient::WaId(_));
+        let known = if by_number {
+            self.known_form(&customer, now).await?
+        } else {
+            None
+        };
+        let (customer, cmd) = match known {
+            Some(known) => {
+                let mut cmd = cmd.clone();
+                cmd.recipient = Recipient::WaId(known.as_str().to_owned());
+                (known, std::borrow::Cow::Owned(cmd))
+            }
+            None => (customer, std::borrow::Cow::Borrowed(cmd)),
+        };
+        let cmd = cmd.as_ref();
         if fresh == Fresh::No
             && let Some((_, progress)) = self.outbox.outbound(id).await?
         {
@@ -168,6 +184,26 @@ impl Enqueuer {
         }
         self.put_on_queue(id, fresh).await?;
         Ok(id)
+    }
+
+    /// The form WhatsApp already knows a customer by, when the number was given in another
+    /// ([`phone::variants`]: Brazil's ninth digit, Mexico's `521`/`52`) and the customer has a
+    /// conversation only under that one. The send then goes to that form, checks that window and
+    /// lands in that conversation, beside the customer's own messages.
+    async fn known_form(&self, customer: &CustomerKey, now: i64) -> Result<Option<CustomerKey>, PortError> {
+        let others = phone::variants(customer.as_str());
+        if others.is_empty() || self.read.conversation(customer, now).await?.is_some() {
+            return Ok(None);
+        }
+        for other in others {
+            let Ok(other) = CustomerKey::parse(&other) else {
+                continue;
+            };
+            if self.read.conversation(&other, now).await?.is_some() {
+                return Ok(Some(other));
+            }
+        }
+        Ok(None)
     }
 
     async fn put_on_queue(&self, id: MessageId, fresh: Fresh) -> Result<(), SendError> {

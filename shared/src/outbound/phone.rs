@@ -35,9 +35,47 @@ pub fn normalize(input: &str) -> Result<String, InvalidPhone> {
     }
 }
 
+/// The other forms WhatsApp may know the same customer by, for the two countries where one person
+/// has two numbers' worth of digits: Brazil's mobile ninth digit (`55 DD 9XXXX XXXX` and, for
+/// accounts older than the change, `55 DD XXXX XXXX`) and Mexico's mobile `1` (`52 1 …` as older
+/// webhooks carry it, `52 …` as numbers are dialled today). Meta delivers to either form and
+/// answers with the one it keys the account by. Empty for every other number.
+pub fn variants(wa_id: &str) -> Vec<String> {
+    let all_digits = wa_id.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits {
+        return Vec::new();
+    }
+    match (wa_id.len(), wa_id.strip_prefix("55"), wa_id.strip_prefix("52")) {
+        // 55 + area (2) + 9 + subscriber (8): the form without the ninth digit.
+        (13, Some(rest), _) if rest.as_bytes()[2] == b'9' => vec![format!("55{}{}", &rest[..2], &rest[3..])],
+        // 55 + area (2) + subscriber (8) of a mobile (6 to 9): the form with it.
+        (12, Some(rest), _) if matches!(rest.as_bytes()[2], b'6'..=b'9') => {
+            vec![format!("55{}9{}", &rest[..2], &rest[2..])]
+        }
+        (13, _, Some(rest)) if rest.starts_with('1') => vec![format!("52{}", &rest[1..])],
+        (12, _, Some(rest)) => vec![format!("521{rest}")],
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn brazilian_and_mexican_mobiles_have_one_other_form_and_others_none() {
+        assert_eq!(variants("5511987654321"), ["551187654321"]);
+        assert_eq!(variants("551187654321"), ["5511987654321"]);
+        assert!(variants("551132654321").is_empty(), "a landline has no ninth digit");
+        assert_eq!(variants("5215512345678"), ["525512345678"]);
+        assert_eq!(variants("525512345678"), ["5215512345678"]);
+        for other in ["27820000001", "14155552671", "447700900123", "55119", "abc"] {
+            assert!(variants(other).is_empty(), "{other}");
+        }
+        for v in ["5511987654321", "551187654321", "5215512345678", "525512345678"] {
+            assert_eq!(variants(&variants(v)[0]), [v], "the forms pair up");
+        }
+    }
 
     #[test]
     fn the_ways_people_write_a_number_give_one_wa_id() {
