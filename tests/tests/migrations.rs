@@ -184,10 +184,17 @@ async fn outbound_messages_left_unfinished_by_an_older_release_can_be_swept() {
     drop(conn);
     let store = SqliteStore::open(&path).unwrap();
     assert!(store.stranded(out.timestamp_ms, 10).await.unwrap().is_empty());
-    assert_eq!(store.stranded(out.timestamp_ms + 1, 10).await.unwrap(), [out.id]);
+    assert_eq!(
+        store.stranded(out.timestamp_ms + 1, 10).await.unwrap(),
+        [wabridge::domain::Stranded {
+            id: out.id,
+            requeues: 0
+        }],
+        "old rows count their re-queues from zero"
+    );
     let requeued = wabridge::domain::SendChange::Requeued {
         at_ms: out.timestamp_ms + 1,
     };
     let progress = store.update_outbound(out.id, &requeued).await.unwrap().unwrap();
-    assert_eq!(progress.requeues, 1, "old rows count their re-queues from zero");
+    assert_eq!(progress.requeues, 1);
 }

@@ -14,10 +14,7 @@ async fn main() -> Result<(), Error> {
     let sweeper = app.sweeper(aws.store()?, aws.outbound_queue()?);
     lambda::serve_scheduled(move || {
         let sweeper = sweeper.clone();
-        async move {
-            let swept = sweeper.sweep().await?;
-            Ok(serde_json::json!({"requeued": swept.requeued, "failed": swept.failed}))
-        }
+        async move { Ok(serde_json::to_value(sweeper.sweep().await?)?) }
     })
     .await
 }

@@ -22,5 +22,5 @@ pub use json::Json;
 pub use lag::InboundMark;
 pub use message::{Direction, ErrorInfo, StoredMessage, seq_key};
 pub use records::{IdempotencyClaim, Recorded};
-pub use send::{SendChange, SendProgress, SendState};
+pub use send::{SendChange, SendProgress, SendState, Stranded};
 pub use status::{DeliveryStatus, StatusRecord, StatusUpdate};

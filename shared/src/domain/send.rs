@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ErrorInfo, StoredMessage, Wamid};
+use super::{ErrorInfo, MessageId, StoredMessage, Wamid};
 
 /// Where an outbound message is on its way to Meta (before Meta's own statuses take over).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +86,15 @@ pub struct SendProgress {
     pub error: Option<ErrorInfo>,
     /// How many times the sweep has put it back on the queue.
     #[serde(default)]
+    pub requeues: u32,
+}
+
+/// An outbound message that has stopped moving, as the sweep finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stranded {
+    /// Our id.
+    pub id: MessageId,
+    /// How many times the sweep has re-queued it already.
     pub requeues: u32,
 }
 

@@ -26,6 +26,13 @@ pub struct OutboundRecord {
     pub id: String,
 }
 
+impl OutboundRecord {
+    /// The queue message that names message `id`.
+    pub fn body(id: MessageId) -> String {
+        serde_json::json!({ "id": id.to_string() }).to_string()
+    }
+}
+
 /// Why a message was not enqueued.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -207,9 +214,7 @@ impl Enqueuer {
     }
 
     async fn put_on_queue(&self, id: MessageId, fresh: Fresh) -> Result<(), SendError> {
-        let record = serde_json::to_string(&OutboundRecord { id: id.to_string() })
-            .map_err(|e| PortError::invalid("outbound record", e.to_string()))?;
-        if let Err(e) = self.queue.send(&record).await {
+        if let Err(e) = self.queue.send(&OutboundRecord::body(id)).await {
             if fresh == Fresh::No {
                 return Err(SendError::QueueUnavailable(e));
             }

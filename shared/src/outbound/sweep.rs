@@ -25,7 +25,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use super::enqueue::OutboundRecord;
-use crate::domain::{ErrorInfo, SendChange};
+use crate::domain::{ErrorInfo, SendChange, Stranded};
 use crate::ports::{Clock, Outbox, PortError, Queue};
 
 /// How the sweep behaves.
@@ -58,8 +58,8 @@ impl Default for SweepConfig {
     }
 }
 
-/// What one sweep did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What one sweep did (the scheduler function answers with it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
     /// Messages put back on the queue.
     pub requeued: u32,
@@ -119,12 +119,9 @@ impl Sweeper {
         // empty, a record of it is neither waiting nor in flight. A deep backlog (a campaign at
         // the number's limit) leaves messages unmoving for hours with their records alive.
         let queue_empty = self.queue.backlog().await? == 0;
-        for id in stranded {
-            let requeues = match self.outbox.outbound(id).await? {
-                Some((_, progress)) if progress.state.is_final() => continue,
-                Some((_, progress)) => progress.requeues,
-                None => continue,
-            };
+        // The index may lag a message that has just become final: every write below is conditional
+        // on the message not being final, so such a one only gets a record the sender finds done.
+        for Stranded { id, requeues } in stranded {
             if requeues >= self.config.max_requeues && queue_empty {
                 let error = ErrorInfo {
                     code: 0,
@@ -140,9 +137,7 @@ impl Sweeper {
                 report.given_up += 1;
                 continue;
             }
-            let record = serde_json::to_string(&OutboundRecord { id: id.to_string() })
-                .map_err(|e| PortError::invalid("outbound record", e.to_string()))?;
-            if let Err(e) = self.queue.send(&record).await {
+            if let Err(e) = self.queue.send(&OutboundRecord::body(id)).await {
                 warn!(msg_id = %id, error = %e, "could not re-queue a stranded message");
                 report.failed += 1;
                 continue;

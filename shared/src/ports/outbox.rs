@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::PortError;
-use crate::domain::{CustomerKey, InboundMark, MessageId, Recorded, SendChange, SendProgress, StoredMessage};
+use crate::domain::{CustomerKey, InboundMark, MessageId, Recorded, SendChange, SendProgress, StoredMessage, Stranded};
 
 /// The send state machine of outbound messages (queued, sending, accepted, failed) and what a
 /// send learns about the customer's window.
@@ -22,8 +22,9 @@ pub trait Outbox: Send + Sync + 'static {
 
     /// Up to `limit` outbound messages not yet final (`queued` or `sending`) whose last activity
     /// (stored, attempted, re-queued) was before `before_ms`: the ones whose queue record may be
-    /// lost (a crash between storing and queueing, a record SQS dead-lettered).
-    async fn stranded(&self, before_ms: i64, limit: u32) -> Result<Vec<MessageId>, PortError>;
+    /// lost (a crash between storing and queueing, a record SQS dead-lettered), each with how
+    /// often the sweep has re-queued it.
+    async fn stranded(&self, before_ms: i64, limit: u32) -> Result<Vec<Stranded>, PortError>;
 
     /// Records that Meta refused a free-form message from `phone_number_id` because its window
     /// with the customer is closed; the customer's windows with other numbers are untouched.

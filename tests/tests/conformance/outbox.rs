@@ -1,6 +1,7 @@
 //! The outbox role: the send state machine only moves forward.
 
 use super::*;
+use wabridge::domain::Stranded;
 
 async fn send_progress_only_moves_forward_and_final_states_stay(b: Backend) {
     let mut m = outbound("wamid.unused", "27820000031", T0);
@@ -150,7 +151,12 @@ async fn stranded_messages_are_the_unfinished_ones_that_stopped_moving(b: Backen
         b.store.record_outbound(&m).await.unwrap();
         ids.push(m.id);
     }
-    let all: BTreeSet<_> = b.store.stranded(T0 + 1000, 100).await.unwrap().into_iter().collect();
+    let stranded = |before: i64| {
+        let store = b.store.clone();
+        async move { store.stranded(before, 100).await.unwrap() }
+    };
+    let ids_of = |found: &[Stranded]| found.iter().map(|s| s.id).collect::<BTreeSet<_>>();
+    let all = ids_of(&stranded(T0 + 1000).await);
     assert_eq!(all, ids.iter().copied().collect::<BTreeSet<_>>());
     assert!(
         b.store.stranded(T0, 100).await.unwrap().is_empty(),
@@ -189,11 +195,16 @@ async fn stranded_messages_are_the_unfinished_ones_that_stopped_moving(b: Backen
         },
     };
     b.store.update_outbound(ids[3], &failed).await.unwrap();
-    let left: BTreeSet<_> = b.store.stranded(T0 + 1000, 100).await.unwrap().into_iter().collect();
+    let left = ids_of(&stranded(T0 + 1000).await);
     assert_eq!(left, ids[4..].iter().copied().collect::<BTreeSet<_>>());
     // Later, the attempted and re-queued ones stop moving too; the final ones never come back.
-    let later: BTreeSet<_> = b.store.stranded(T0 + 3000, 100).await.unwrap().into_iter().collect();
+    let found_later = stranded(T0 + 3000).await;
+    let later = ids_of(&found_later);
     assert!(later.contains(&ids[0]) && later.contains(&ids[1]));
+    // Each comes with how often the sweep re-queued it.
+    for s in &found_later {
+        assert_eq!(s.requeues, u32::from(s.id == ids[1]), "{s:?}");
+    }
     assert!(!later.contains(&ids[2]) && !later.contains(&ids[3]));
     // Inbound messages are never stranded.
     b.store

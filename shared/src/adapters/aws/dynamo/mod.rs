@@ -386,7 +386,12 @@ pub(crate) fn pending_shard(id: MessageId) -> String {
         .to_string()
         .bytes()
         .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    format!("pending#{}", hash % PENDING_SHARDS)
+    pending_partition(hash % PENDING_SHARDS)
+}
+
+/// The key of `by_pending` partition number `n`.
+pub(crate) fn pending_partition(n: u32) -> String {
+    format!("pending#{n}")
 }
 
 /// `pending_at` as a sortable string (the index's keys are strings).

@@ -3,13 +3,16 @@
 use crate::adapters::aws::expr::{Expr, get_n, get_s, n, s};
 use crate::adapters::aws::sdk_err;
 use crate::domain::{
-    CustomerKey, InboundMark, MessageId, Recorded, SendChange, SendProgress, SendState, StoredMessage,
+    CustomerKey, InboundMark, MessageId, Recorded, SendChange, SendProgress, SendState, StoredMessage, Stranded,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::{DynamoStore, INBOUND_MARK_ID, PENDING_SHARDS, closed_attr, message_of, pending_at, progress_of, to_json};
+use super::{
+    DynamoStore, INBOUND_MARK_ID, PENDING_SHARDS, closed_attr, message_of, pending_at, pending_partition, progress_of,
+    to_json,
+};
 use crate::ports::{Outbox, PortError};
 
 #[async_trait]
@@ -97,28 +100,29 @@ impl Outbox for DynamoStore {
         Ok(item.as_ref().map(progress_of).transpose()?.flatten())
     }
 
-    async fn stranded(&self, before_ms: i64, limit: u32) -> Result<Vec<MessageId>, PortError> {
-        // Each shard's oldest first; the sweep takes what it can and the next sweep the rest.
-        let mut ids = Vec::new();
+    async fn stranded(&self, before_ms: i64, limit: u32) -> Result<Vec<Stranded>, PortError> {
+        // Each shard's oldest first; the sweep takes what it can and the next sweep the rest. The
+        // index projects `requeues`, so the sweep reads nothing else.
+        let mut found = Vec::new();
         for shard in 0..PENDING_SHARDS {
-            let want = limit.saturating_sub(u32::try_from(ids.len()).unwrap_or(u32::MAX));
+            let want = limit.saturating_sub(u32::try_from(found.len()).unwrap_or(u32::MAX));
             if want == 0 {
                 break;
             }
             let cond = Expr::default().when(|e| {
-                let (k, kv) = (e.name("pending_shard"), e.val(s(format!("pending#{shard}"))));
+                let (k, kv) = (e.name("pending_shard"), e.val(s(pending_partition(shard))));
                 let (a, av) = (e.name("pending_at"), e.val(s(pending_at(before_ms))));
                 format!("{k} = {kv} AND {a} < {av}")
             });
             let items = self.query(&self.t.messages, "by_pending", cond, true, want).await?;
-            ids.extend(
-                items
-                    .iter()
-                    .filter_map(|i| get_s(i, "id"))
-                    .filter_map(|id| MessageId::parse(&id).ok()),
-            );
+            found.extend(items.iter().filter_map(|i| {
+                Some(Stranded {
+                    id: MessageId::parse(&get_s(i, "id")?).ok()?,
+                    requeues: get_n(i, "requeues").and_then(|r| u32::try_from(r).ok()).unwrap_or(0),
+                })
+            }));
         }
-        Ok(ids)
+        Ok(found)
     }
 
     async fn close_window(&self, phone_number_id: &str, customer: &CustomerKey, at_ms: i64) -> Result<(), PortError> {

@@ -1,7 +1,7 @@
 //! Outbox on SqliteStore: the send state machine of outbound messages.
 
 use crate::adapters::embedded::{exec, sql_err};
-use crate::domain::{CustomerKey, InboundMark, MessageId, Recorded, SendChange, SendProgress, StoredMessage};
+use crate::domain::{CustomerKey, InboundMark, MessageId, Recorded, SendChange, SendProgress, StoredMessage, Stranded};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
@@ -77,21 +77,29 @@ impl Outbox for SqliteStore {
         .await
     }
 
-    async fn stranded(&self, before_ms: i64, limit: u32) -> Result<Vec<MessageId>, PortError> {
+    async fn stranded(&self, before_ms: i64, limit: u32) -> Result<Vec<Stranded>, PortError> {
         self.with("find stranded", move |conn| {
             let op = sql_err("find stranded");
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT id FROM messages WHERE state IN ('queued', 'sending') AND pending_at < ?1
+                    "SELECT id, requeues FROM messages WHERE state IN ('queued', 'sending') AND pending_at < ?1
                      ORDER BY pending_at LIMIT ?2",
                 )
                 .map_err(&op)?;
-            let ids: Vec<String> = stmt
-                .query_map(params![before_ms, limit], |r| r.get(0))
+            let rows: Vec<(String, u32)> = stmt
+                .query_map(params![before_ms, limit], |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(&op)?
                 .collect::<Result<_, _>>()
                 .map_err(&op)?;
-            Ok(ids.iter().filter_map(|id| MessageId::parse(id).ok()).collect())
+            Ok(rows
+                .into_iter()
+                .filter_map(|(id, requeues)| {
+                    Some(Stranded {
+                        id: MessageId::parse(&id).ok()?,
+                        requeues,
+                    })
+                })
+                .collect())
         })
         .await
     }
