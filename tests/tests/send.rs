@@ -10,16 +10,17 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use wabridge::api::ApiError;
 use wabridge::domain::MessageId;
+use wabridge::inbound::lag::{LagConfig, LagMarker, LagWatch};
 use wabridge::inbound::process::Processor;
 use wabridge::outbound::enqueue::{Enqueuer, SendError};
 use wabridge::outbound::request::validate;
 use wabridge::outbound::sender::SenderConfig;
 use wabridge::outbound::sweep::{SweepConfig, Sweeper};
-use wabridge::ports::SystemClock;
+use wabridge::ports::{Delivery, SystemClock};
 use wabridge_infra::sandbox::{Fault, Template};
 use wabridge_infra::simulate;
 use wabridge_tests::rig::{PNI, Rig, fast_config};
-use wabridge_tests::{API_KEY, Backend, FlakyQueue, api_gateway_request, enc, on_both_backends};
+use wabridge_tests::{API_KEY, Backend, FlakyQueue, Kind, api_gateway_request, enc, on_both_backends, on_both_kinds};
 
 fn text(to: &str, body: &str) -> Value {
     json!({"to": to, "type": "text", "text": {"body": body}})
@@ -343,6 +344,56 @@ async fn a_resend_waits_while_inbound_webhooks_are_behind(b: Backend) {
     assert!(m["error"].is_null(), "{m}");
     tokio::time::sleep(fast_config().recheck_after).await;
     assert_eq!(rig.sent_to(&id), 1);
+}
+
+/// The processor's marks and the sender's question before a resend, at each corner: an empty
+/// queue is current; a backlog is current only while the processor has reported within the
+/// freshness limit and was then closer behind than the re-check. Marks are written at most every
+/// `mark_every`, with the oldest record of the batch.
+async fn inbound_is_current_only_while_the_processor_keeps_up(kind: Kind) {
+    let t0 = 1_763_800_000_000;
+    let clock = wabridge_tests::ManualClock::at(t0);
+    let b = Backend::at(kind, clock.clone()).await;
+    let lag = LagConfig {
+        mark_every: Duration::from_secs(10),
+        fresh_within: Duration::from_secs(60),
+    };
+    let marker = LagMarker::new(b.store.clone(), clock.clone(), lag);
+    let watch = LagWatch::new(b.queue.clone(), b.store.clone(), clock.clone(), lag);
+    let recheck = Duration::from_secs(300);
+    let behind = || async { watch.behind(recheck).await.unwrap() };
+    let delivery = |sent_ms: i64| Delivery {
+        id: sent_ms.to_string(),
+        body: String::new(),
+        receive_count: 1,
+        receipt: String::new(),
+        sent_ms: Some(sent_ms),
+    };
+
+    assert_eq!(behind().await, None, "nothing waits");
+    b.queue.send("a webhook").await.unwrap();
+    assert!(behind().await.is_some_and(|w| w.contains("not reported")));
+
+    // A batch 20 s behind, reported now: current for a 5-minute re-check.
+    marker.processed(&[delivery(t0 - 5_000), delivery(t0 - 20_000)]).await;
+    let mark = b.store.inbound_mark().await.unwrap().unwrap();
+    assert_eq!((mark.at_ms, mark.oldest_sent_ms), (t0, t0 - 20_000));
+    assert_eq!(behind().await, None);
+
+    // A batch 10 minutes behind within `mark_every` is not written; after it, it is.
+    clock.advance(Duration::from_secs(5));
+    marker.processed(&[delivery(t0 - 600_000)]).await;
+    assert_eq!(b.store.inbound_mark().await.unwrap(), Some(mark), "at most every 10 s");
+    clock.advance(Duration::from_secs(5));
+    marker.processed(&[delivery(t0 - 600_000)]).await;
+    assert!(behind().await.is_some_and(|w| w.contains("610 s behind")));
+
+    // The processor stops reporting while webhooks wait: not current, however small its last lag.
+    clock.advance(Duration::from_secs(10));
+    marker.processed(&[delivery(t0 + 19_000)]).await;
+    assert_eq!(behind().await, None);
+    clock.advance(Duration::from_secs(61));
+    assert!(behind().await.is_some_and(|w| w.contains("last reported 61 s ago")));
 }
 
 /// A message whose queue record is dead-lettered every time it is queued is re-queued by the sweep
@@ -688,3 +739,5 @@ on_both_backends!(
     wamids_with_a_slash_are_read_and_marked_read_through_api_gateway,
     the_callers_callback_data_travels_with_our_id_and_comes_back_on_the_message,
 );
+
+on_both_kinds!(inbound_is_current_only_while_the_processor_keeps_up,);

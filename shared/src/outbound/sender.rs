@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::join_all;
+use tokio::sync::OnceCell;
 use tracing::{error, info, warn};
 
 use super::callback_data;
@@ -153,8 +154,23 @@ impl Sender {
         self
     }
 
+    /// Whether inbound processing is behind, asked at most once per batch (`seen`): the answer
+    /// costs a queue and a store request, and a batch after an incident may hold many re-checks.
+    async fn inbound_behind(&self, seen: &OnceCell<Option<String>>) -> Result<Option<String>, PortError> {
+        let Some(watch) = &self.inbound else {
+            return Ok(None);
+        };
+        seen.get_or_try_init(|| watch.behind(self.config.recheck_after))
+            .await
+            .cloned()
+    }
+
     /// Reads the record and decides whether the message still needs a Graph call.
-    async fn prepare(&self, d: &Delivery) -> Result<Result<Ready, Outcome>, PortError> {
+    async fn prepare(
+        &self,
+        d: &Delivery,
+        behind: &OnceCell<Option<String>>,
+    ) -> Result<Result<Ready, Outcome>, PortError> {
         let unreadable = |reason: String| {
             if d.receive_count >= self.config.max_receives {
                 Outcome::DeadLetter { reason }
@@ -188,9 +204,7 @@ impl Sender {
                     delay,
                 }));
             }
-            if let Some(watch) = &self.inbound
-                && let Some(behind) = watch.behind(self.config.recheck_after).await?
-            {
+            if let Some(behind) = self.inbound_behind(behind).await? {
                 // Its status may be in that backlog: wait for the processor, without using up
                 // the record's receives.
                 info!(msg_id = %id, %behind, "inbound is behind; holding the re-check");
@@ -339,8 +353,9 @@ impl Sender {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
         // Lanes: one per (number, customer), in batch order, so a chat never arrives shuffled.
         let mut lanes: BTreeMap<(String, String), Vec<(usize, Ready)>> = Default::default();
+        let behind = OnceCell::new();
         for (i, d) in batch.iter().enumerate() {
-            match self.prepare(d).await? {
+            match self.prepare(d, &behind).await? {
                 Ok(r) => lanes
                     .entry((r.pni.clone(), r.customer.clone()))
                     .or_default()
