@@ -153,21 +153,11 @@ impl Enqueuer {
             }])
         })?;
         let now = self.clock.now_ms();
-        let by_number = matches!(cmd.recipient, Recipient::WaId(_));
-        let known = if by_number {
-            self.known_form(&customer, now).await?
-        } else {
-            None
+        // A number goes to the form the customer is known by; the message's `wa_id` follows.
+        let customer = match cmd.recipient {
+            Recipient::WaId(_) => self.known_form(&customer, now).await?.unwrap_or(customer),
+            Recipient::UserId(_) => customer,
         };
-        let (customer, cmd) = match known {
-            Some(known) => {
-                let mut cmd = cmd.clone();
-                cmd.recipient = Recipient::WaId(known.as_str().to_owned());
-                (known, std::borrow::Cow::Owned(cmd))
-            }
-            None => (customer, std::borrow::Cow::Borrowed(cmd)),
-        };
-        let cmd = cmd.as_ref();
         if fresh == Fresh::No
             && let Some((_, progress)) = self.outbox.outbound(id).await?
         {
@@ -241,7 +231,7 @@ enum Fresh {
 
 fn outbound_message(id: MessageId, cmd: &SendCommand, pni: String, customer: CustomerKey, now: i64) -> StoredMessage {
     let (wa_id, user_id) = match &cmd.recipient {
-        Recipient::WaId(w) => (Some(w.clone()), None),
+        Recipient::WaId(_) => (Some(customer.as_str().to_owned()), None),
         Recipient::UserId(u) => (None, Some(u.clone())),
     };
     StoredMessage {
