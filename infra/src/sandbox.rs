@@ -79,12 +79,12 @@ struct Inner {
     templates: HashMap<(String, String), Template>,
     /// While set, status webhooks wait in `held` (Meta's webhooks delayed by an incident).
     holding: bool,
-    held: Vec<HeldStatuses>,
+    held: Vec<Statuses>,
 }
 
-/// The statuses of one accepted message, not yet posted.
+/// The status webhooks (sent, delivered, read) one accepted message is owed.
 #[derive(Debug)]
-struct HeldStatuses {
+struct Statuses {
     pni: String,
     to: String,
     wamid: String,
@@ -161,8 +161,8 @@ impl Sandbox {
             i.holding = false;
             std::mem::take(&mut i.held)
         });
-        for h in held {
-            self.post_statuses(h.pni, h.to, h.wamid, h.callback);
+        for statuses in held {
+            self.post_statuses(statuses);
         }
     }
 
@@ -208,27 +208,24 @@ impl Sandbox {
     }
 
     /// Posts sent → delivered → read for a message, signed like Meta's.
-    fn post_statuses(&self, pni: String, to: String, wamid: String, callback: Option<String>) {
+    fn post_statuses(&self, statuses: Statuses) {
         let Some(url) = self.config.webhook_url.clone() else {
             return;
         };
-        let mut held = Some(HeldStatuses {
-            pni,
-            to,
-            wamid,
-            callback,
-        });
-        self.with(|i| {
+        let posting = self.with(|i| {
             if i.holding {
-                i.held.extend(held.take());
+                i.held.push(statuses);
+                None
+            } else {
+                Some(statuses)
             }
         });
-        let Some(HeldStatuses {
+        let Some(Statuses {
             pni,
             to,
             wamid,
             callback,
-        }) = held
+        }) = posting
         else {
             return;
         };
@@ -437,7 +434,12 @@ async fn messages(
         i.requests.push(body.clone());
         i.accepted_at.push(std::time::Instant::now());
     });
-    sb.post_statuses(pni, to.clone(), wamid.clone(), callback);
+    sb.post_statuses(Statuses {
+        pni,
+        to: to.clone(),
+        wamid: wamid.clone(),
+        callback,
+    });
     if let Some(Fault::TimeoutAfterAccept(d) | Fault::Slow(d)) = fault {
         tokio::time::sleep(d).await;
     }

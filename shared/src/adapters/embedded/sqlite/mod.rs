@@ -318,21 +318,22 @@ const MESSAGE_COLUMNS: &str = "doc, state, attempts, last_attempt, wamid, error,
 /// A message row as read: the document and, for outbound messages, the send progress.
 type MessageRow = (String, Option<SendProgress>);
 
+/// Reads [`MESSAGE_COLUMNS`] by name, so queries may select more columns around them.
 fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
-    let state: Option<String> = r.get(1)?;
+    let state: Option<String> = r.get("state")?;
     let progress = state.as_deref().and_then(SendState::parse).map(|state| {
-        let wamid: Option<String> = r.get(4).ok().flatten();
-        let error: Option<String> = r.get(5).ok().flatten();
+        let wamid: Option<String> = r.get("wamid").ok().flatten();
+        let error: Option<String> = r.get("error").ok().flatten();
         SendProgress {
             state,
-            attempts: r.get(2).unwrap_or(0),
-            last_attempt_ms: r.get(3).ok().flatten(),
+            attempts: r.get("attempts").unwrap_or(0),
+            last_attempt_ms: r.get("last_attempt").ok().flatten(),
             wamid: wamid.and_then(|w| Wamid::parse(&w).ok()),
             error: error.and_then(|e| serde_json::from_str(&e).ok()),
-            requeues: r.get(6).unwrap_or(0),
+            requeues: r.get("requeues").unwrap_or(0),
         }
     });
-    Ok((r.get(0)?, progress))
+    Ok((r.get("doc")?, progress))
 }
 
 fn stored(row: &MessageRow) -> Result<StoredMessage, PortError> {
