@@ -76,6 +76,8 @@ struct Inner {
     reads: Vec<Value>,
     faults: VecDeque<Fault>,
     failing_recipients: HashMap<String, i64>,
+    /// Numbers WhatsApp keys by another form (Brazil's ninth digit, Mexico's `521`/`52`).
+    known_as: HashMap<String, String>,
     templates: HashMap<(String, String), Template>,
     /// While set, status webhooks wait in `held` (Meta's webhooks delayed by an incident).
     holding: bool,
@@ -147,6 +149,13 @@ impl Sandbox {
     /// Makes every send to `wa_id` fail with Meta's `code`.
     pub fn fail_recipient(&self, wa_id: &str, code: i64) {
         self.with(|i| i.failing_recipients.insert(wa_id.to_owned(), code));
+    }
+
+    /// Makes WhatsApp know `number` as `wa_id`, as it does for Brazilian numbers registered
+    /// before the ninth digit and Mexican ones with and without `1`: a send to `number` is
+    /// answered with `contacts[0].wa_id` = `wa_id`, and its statuses name `wa_id` as recipient.
+    pub fn known_as(&self, number: &str, wa_id: &str) {
+        self.with(|i| i.known_as.insert(number.to_owned(), wa_id.to_owned()));
     }
 
     /// Holds back the status webhooks of messages accepted from now on, as during an incident at
@@ -291,19 +300,24 @@ async fn faults(State(sb): State<Sandbox>, raw: Bytes) -> Response {
     }
 }
 
-/// `POST /_sandbox/recipients/{wa_id}` `{"fail_with": 131026}`: every send to that number fails.
-async fn recipient(State(sb): State<Sandbox>, Path(wa_id): Path<String>, raw: Bytes) -> Response {
-    match serde_json::from_slice::<Value>(&raw).ok().and_then(|v| v.get("fail_with")?.as_i64()) {
-        Some(code) => {
-            sb.fail_recipient(&wa_id, code);
-            axum::Json(json!({"wa_id": wa_id, "fail_with": code})).into_response()
-        }
-        None => (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": {"code": "invalid_request", "message": "give {\"fail_with\": <Meta error code>}", "details": null}})),
-        )
-            .into_response(),
+/// `POST /_sandbox/recipients/{number}` with `{"fail_with": 131026}`: every send to that number
+/// fails; with `{"known_as": "551187654321"}`: WhatsApp resolves that number to another form.
+async fn recipient(State(sb): State<Sandbox>, Path(number): Path<String>, raw: Bytes) -> Response {
+    let body = serde_json::from_slice::<Value>(&raw).unwrap_or_default();
+    if let Some(code) = body.get("fail_with").and_then(Value::as_i64) {
+        sb.fail_recipient(&number, code);
+        return axum::Json(json!({"wa_id": number, "fail_with": code})).into_response();
     }
+    if let Some(wa_id) = body.get("known_as").and_then(Value::as_str) {
+        sb.known_as(&number, wa_id);
+        return axum::Json(json!({"wa_id": number, "known_as": wa_id})).into_response();
+    }
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"error": {"code": "invalid_request",
+            "message": "give {\"fail_with\": <Meta error code>} or {\"known_as\": <wa_id>}", "details": null}})),
+    )
+        .into_response()
 }
 
 /// Counts `{{n}}` placeholders Meta would find in a body: here, the parameters a template takes.
@@ -425,6 +439,7 @@ async fn messages(
             Some(_) => {}
         }
     }
+    let wa_id = sb.with(|i| i.known_as.get(&to).cloned()).unwrap_or_else(|| to.clone());
     let wamid = format!("wamid.SANDBOX{}", ulid::Ulid::new());
     let callback = body
         .get("biz_opaque_callback_data")
@@ -436,7 +451,7 @@ async fn messages(
     });
     sb.post_statuses(Statuses {
         pni,
-        to: to.clone(),
+        to: wa_id.clone(),
         wamid: wamid.clone(),
         callback,
     });
@@ -451,6 +466,8 @@ async fn messages(
     } else {
         json!({"id": wamid})
     };
-    axum::Json(json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to}], "messages": [status]}))
-        .into_response()
+    axum::Json(
+        json!({"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": wa_id}], "messages": [status]}),
+    )
+    .into_response()
 }

@@ -323,6 +323,54 @@ async fn a_number_written_in_its_other_form_reaches_the_customers_own_conversati
     }
 }
 
+/// A first message to a number in the form WhatsApp does not key the customer by: Meta answers
+/// with the form it does (`contacts[0].wa_id`), the message moves to that customer, and when the
+/// customer replies from it there is one conversation holding both, none left under the form we
+/// wrote; the next send written the same way goes straight to the known form.
+async fn a_first_send_follows_the_number_whatsapp_resolves(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let (written, known) = ("5511987654321", "551187654321");
+    rig.sandbox.known_as(written, known);
+    let (code, a) = rig.post("/v1/messages", &hello_world("+55 11 98765-4321"), None).await;
+    assert_eq!(code, 202, "{a}");
+    let first = a["id"].as_str().unwrap().to_owned();
+    let m = rig.wait(&first, |m| m["status"] == "read", 20).await;
+    assert_eq!(m["wa_id"], known, "the message follows the resolved form: {m}");
+    let (_, left) = rig.get(&format!("/v1/conversations/{written}/messages")).await;
+    assert!(
+        left["data"].as_array().is_none_or(Vec::is_empty),
+        "nothing left under the written form: {left}"
+    );
+    rig.customer_writes(known).await;
+    let (code, a) = rig.post("/v1/messages", &text(written, "thanks"), None).await;
+    assert_eq!(code, 202, "the customer's window is found: {a}");
+    let second = a["id"].as_str().unwrap().to_owned();
+    rig.wait(&second, |m| m["status"] == "read", 20).await;
+    let (_, page) = rig.get(&format!("/v1/conversations/{known}/messages")).await;
+    let ids: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "outbound")
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [first.as_str(), second.as_str()],
+        "both sends in the customer's conversation: {page}"
+    );
+    let (_, conversations) = rig.get("/v1/conversations").await;
+    let keys: Vec<&str> = conversations["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["wa_id"].as_str())
+        .collect();
+    assert_eq!(keys, [known], "one conversation: {conversations}");
+    let sent = rig.sandbox.accepted();
+    assert_eq!(sent[1]["to"], known, "the second send goes to the known form: {sent:?}");
+}
+
 /// An attempt Graph never answered, whose status is stuck in an inbound backlog (the processor is
 /// down): past the re-check the sender does not resend, because the status may be in that backlog.
 /// Once the processor catches up the status arrives, and the customer got the message once.
@@ -732,6 +780,7 @@ on_both_backends!(
     a_message_whose_record_keeps_being_dead_lettered_ends_failed_not_cycling,
     a_resend_waits_while_inbound_webhooks_are_behind,
     a_number_written_in_its_other_form_reaches_the_customers_own_conversation,
+    a_first_send_follows_the_number_whatsapp_resolves,
     retries_that_run_out_end_failed_with_the_last_error,
     a_sender_crash_mid_batch_loses_nothing_and_sends_nothing_twice,
     read_receipts_mark_the_customers_message_read_with_typing,

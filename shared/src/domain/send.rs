@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ErrorInfo, MessageId, StoredMessage, Wamid};
+use super::{CustomerKey, ErrorInfo, MessageId, StoredMessage, Wamid};
 
 /// Where an outbound message is on its way to Meta (before Meta's own statuses take over).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +114,11 @@ pub enum SendChange {
     Accepted {
         /// Meta's id.
         wamid: Wamid,
+        /// The customer as WhatsApp resolved the number (`contacts[0].wa_id`), when that is
+        /// another form of the one the message was filed under (Brazil's ninth digit, Mexico's
+        /// `521`/`52`): the message moves to that customer, so it sits in the conversation the
+        /// customer's replies arrive in, and a conversation left holding nothing goes.
+        resolved: Option<CustomerKey>,
     },
     /// A status webhook carrying our id proves Meta has the message: it becomes accepted even if
     /// we had given up on it (failed after attempts Graph never answered, `outcome_unknown`),

@@ -25,7 +25,7 @@ use super::callback_data;
 use super::enqueue::OutboundRecord;
 use super::limits::{self, number_burst, number_key, pair_key};
 use super::request::{Recipient, graph_body};
-use crate::domain::{ErrorInfo, Json, MessageId, SendChange, SendState, StoredMessage};
+use crate::domain::{CustomerKey, ErrorInfo, Json, MessageId, SendChange, SendState, StoredMessage};
 use crate::graph::{Disposition, GraphClient, Meaning};
 use crate::inbound::lag::LagWatch;
 use crate::ports::{Clock, Delivery, Outbox, PortError, RateLimiter};
@@ -281,8 +281,21 @@ impl Sender {
         let attempt = attempts + 1;
         match self.graph.send_message(&pni, &body).await {
             Ok(accepted) => {
+                // Meta keys some numbers by another form than the one given (`contacts[0].wa_id`):
+                // the message follows it, into the conversation the customer's replies land in.
+                let resolved = accepted
+                    .wa_id
+                    .filter(|_| msg.wa_id.is_some())
+                    .and_then(|w| CustomerKey::parse(&w).ok())
+                    .filter(|w| *w != msg.customer);
                 self.outbox
-                    .update_outbound(id, &SendChange::Accepted { wamid: accepted.wamid })
+                    .update_outbound(
+                        id,
+                        &SendChange::Accepted {
+                            wamid: accepted.wamid,
+                            resolved,
+                        },
+                    )
                     .await?;
                 info!(msg_id = %id, attempt, "accepted by Graph");
                 Ok(Outcome::Done)

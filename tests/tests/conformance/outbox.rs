@@ -65,7 +65,13 @@ async fn send_progress_only_moves_forward_and_final_states_stay(b: Backend) {
         .unwrap();
     let p = b
         .store
-        .update_outbound(m.id, &SendChange::Accepted { wamid: w.clone() })
+        .update_outbound(
+            m.id,
+            &SendChange::Accepted {
+                wamid: w.clone(),
+                resolved: None,
+            },
+        )
         .await
         .unwrap()
         .unwrap();
@@ -183,6 +189,7 @@ async fn stranded_messages_are_the_unfinished_ones_that_stopped_moving(b: Backen
             ids[2],
             &SendChange::Accepted {
                 wamid: Wamid::parse("wamid.S2").unwrap(),
+                resolved: None,
             },
         )
         .await
@@ -214,8 +221,87 @@ async fn stranded_messages_are_the_unfinished_ones_that_stopped_moving(b: Backen
     assert_eq!(b.store.stranded(T0 + 3000, 100).await.unwrap().len(), later.len());
 }
 
+/// Graph resolves a number to another form: the accepted message moves to that customer. The
+/// conversation it leaves shows its own newest message again, or goes when it held nothing else;
+/// a final message never moves.
+async fn an_accepted_message_moves_to_the_customer_whatsapp_resolved(b: Backend) {
+    let queued = |to: &str, ts: i64| {
+        let mut m = outbound("wamid.unused", to, ts);
+        m.wamid = None;
+        m.status = "queued".into();
+        m
+    };
+    let accept = |w: &str, to: &str| SendChange::Accepted {
+        wamid: Wamid::parse(w).unwrap(),
+        resolved: Some(key(to)),
+    };
+    let conversation = |c: &'static str| {
+        let store = b.store.clone();
+        async move { store.conversation(&key(c), T0 + 10_000).await.unwrap() }
+    };
+    let texts = |c: &'static str| {
+        let store = b.store.clone();
+        async move {
+            let p = store.conversation_messages(&key(c), &page(50, None)).await.unwrap();
+            p.data.iter().filter_map(|m| m.id.clone()).collect::<Vec<_>>()
+        }
+    };
+    // A first message, alone under the form we wrote: it moves and its conversation goes.
+    let alone = queued("5511987654321", T0);
+    b.store.record_outbound(&alone).await.unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.KNOWN", "551187654321", T0 - 50, "hi"))
+        .await
+        .unwrap();
+    b.store
+        .update_outbound(alone.id, &accept("wamid.MOVED1", "551187654321"))
+        .await
+        .unwrap();
+    assert!(
+        conversation("5511987654321").await.is_none(),
+        "an emptied conversation goes"
+    );
+    assert!(texts("5511987654321").await.is_empty());
+    assert_eq!(texts("551187654321").await.last(), Some(&alone.id.to_string()));
+    let known = conversation("551187654321").await.unwrap();
+    assert_eq!(
+        known.last_message.as_ref().map(|l| l.id.clone()),
+        Some(alone.id.to_string())
+    );
+    let (moved, _) = b.store.outbound(alone.id).await.unwrap().unwrap();
+    assert_eq!(
+        (moved.customer.as_str(), moved.wa_id.as_deref()),
+        ("551187654321", Some("551187654321"))
+    );
+    // A conversation holding another message keeps it, and shows it again.
+    let older = queued("5215512345678", T0);
+    let newer = queued("5215512345678", T0 + 5);
+    for m in [&older, &newer] {
+        b.store.record_outbound(m).await.unwrap();
+    }
+    b.store
+        .update_outbound(newer.id, &accept("wamid.MOVED2", "525512345678"))
+        .await
+        .unwrap();
+    let stays = conversation("5215512345678").await.unwrap();
+    assert_eq!(
+        stays.last_message.map(|l| l.id),
+        Some(older.id.to_string()),
+        "shows what it still holds"
+    );
+    assert_eq!(texts("5215512345678").await, [older.id.to_string()]);
+    assert_eq!(texts("525512345678").await, [newer.id.to_string()]);
+    // A repeat, or a message already final, does not move again.
+    b.store
+        .update_outbound(newer.id, &accept("wamid.MOVED2", "5215512345678"))
+        .await
+        .unwrap();
+    assert_eq!(texts("525512345678").await, [newer.id.to_string()]);
+}
+
 on_both_backends!(
     stranded_messages_are_the_unfinished_ones_that_stopped_moving,
     send_progress_only_moves_forward_and_final_states_stay,
     a_status_confirms_a_message_we_gave_up_on_but_not_a_second_wamid,
+    an_accepted_message_moves_to_the_customer_whatsapp_resolved,
 );

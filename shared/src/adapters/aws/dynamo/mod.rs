@@ -149,8 +149,34 @@ impl DynamoStore {
         ignore_condition(e.apply(call).send().await.map(drop), op)
     }
 
+    /// Deletes an item if the condition of `e` holds; the condition failing is not an error.
+    async fn delete_if(&self, table: &str, key: (&str, &str), e: Expr, op: &'static str) -> Result<(), PortError> {
+        let (_, cond, names, values) = e.parts();
+        let r = self
+            .client
+            .delete_item()
+            .table_name(table)
+            .key(key.0, s(key.1))
+            .set_condition_expression(cond)
+            .set_expression_attribute_names((!names.is_empty()).then_some(names))
+            .set_expression_attribute_values((!values.is_empty()).then_some(values))
+            .send()
+            .await;
+        match r {
+            Err(e)
+                if !e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(sdk_err(op)(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Moves the conversation's last message forward when `m` is newer than what it shows.
-    async fn advance_conversation(&self, m: &StoredMessage) -> Result<(), PortError> {
+    /// Sets what a conversation shows of `m`, its last message (no condition: the caller adds it).
+    fn last_message_expr(m: &StoredMessage) -> Result<Expr, PortError> {
         let c = m.customer.as_str();
         let last = LastMessage {
             id: m.id.to_string(),
@@ -158,21 +184,25 @@ impl DynamoStore {
             text: m.text.clone(),
             direction: m.direction,
         };
-        let seq = m.seq();
-        let e = Expr::default()
+        Ok(Expr::default()
             .set("list", s(LIST))
             .set("last_message", to_json(&last)?)
-            .set("last_seq", s(&seq))
+            .set("last_seq", s(m.seq()))
             .set("last_message_at", n(m.timestamp_ms))
             .set("activity", s(seq_key(m.timestamp_ms, c)))
             .set("phone_number_id", s(&m.phone_number_id))
             .set_opt("name", m.profile_name.clone().map(s))
             .set_if_absent("wa_id", m.wa_id.clone().map(s))
-            .set_if_absent("user_id", m.user_id.clone().map(s))
-            .when(|e| {
-                let (ls, v) = (e.name("last_seq"), e.val(s(&seq)));
-                format!("attribute_not_exists({ls}) OR {ls} < {v}")
-            });
+            .set_if_absent("user_id", m.user_id.clone().map(s)))
+    }
+
+    async fn advance_conversation(&self, m: &StoredMessage) -> Result<(), PortError> {
+        let c = m.customer.as_str();
+        let seq = m.seq();
+        let e = Self::last_message_expr(m)?.when(|e| {
+            let (ls, v) = (e.name("last_seq"), e.val(s(&seq)));
+            format!("attribute_not_exists({ls}) OR {ls} < {v}")
+        });
         self.update(&self.t.conversations, ("customer", c), e, "advance conversation")
             .await?;
         if m.direction == Direction::Inbound && m.opens_window {

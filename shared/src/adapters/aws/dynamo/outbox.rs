@@ -15,6 +15,87 @@ use super::{
 };
 use crate::ports::{Outbox, PortError};
 
+/// An outbound message on its way to the customer WhatsApp resolved its number to.
+struct Moving {
+    /// The message as it will be: filed under the resolved customer.
+    moved: StoredMessage,
+    /// Its stored document, rewritten to match.
+    doc: String,
+    /// The customer it leaves.
+    left: CustomerKey,
+}
+
+impl DynamoStore {
+    /// What moving message `id` to `to` means, or nothing when it is unknown or there already.
+    async fn moving(&self, id: MessageId, to: &CustomerKey) -> Result<Option<Moving>, PortError> {
+        let Some(item) = self.get(&self.t.messages, ("id", &id.to_string())).await? else {
+            return Ok(None);
+        };
+        let (Some(mut moved), Some(doc)) = (message_of(&item)?, get_s(&item, "doc")) else {
+            return Ok(None);
+        };
+        if moved.customer == *to {
+            return Ok(None);
+        }
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&doc).map_err(|e| PortError::invalid("decode stored item", e.to_string()))?;
+        doc["customer"] = serde_json::Value::from(to.as_str());
+        doc["wa_id"] = serde_json::Value::from(to.as_str());
+        let left = std::mem::replace(&mut moved.customer, to.clone());
+        moved.wa_id = Some(to.as_str().to_owned());
+        Ok(Some(Moving {
+            moved,
+            doc: doc.to_string(),
+            left,
+        }))
+    }
+
+    /// The conversation `moved` left shows its own newest message again, or goes when nothing is
+    /// left in it. Both only while it still shows `moved`: a message that arrived meanwhile wins.
+    async fn vacate(&self, left: &CustomerKey, moved: &StoredMessage) -> Result<(), PortError> {
+        let cond = Expr::default().when(|e| {
+            let (c, v) = (e.name("customer"), e.val(s(left.as_str())));
+            format!("{c} = {v}")
+        });
+        // Two: the index may show the moved message under its old customer for a moment.
+        let items = self.query(&self.t.messages, "by_customer", cond, false, 2).await?;
+        let mut newest = None;
+        for item in &items {
+            if let Some(m) = message_of(item)?.filter(|m| m.id != moved.id) {
+                newest = Some(m);
+                break;
+            }
+        }
+        let seq = moved.seq();
+        let still_shows = |e: &mut Expr| {
+            let (ls, v) = (e.name("last_seq"), e.val(s(&seq)));
+            format!("{ls} = {v}")
+        };
+        match newest {
+            Some(mut m) => {
+                m.customer = left.clone();
+                let e = Self::last_message_expr(&m)?.when(still_shows);
+                self.update(
+                    &self.t.conversations,
+                    ("customer", left.as_str()),
+                    e,
+                    "vacate conversation",
+                )
+                .await
+            }
+            None => {
+                self.delete_if(
+                    &self.t.conversations,
+                    ("customer", left.as_str()),
+                    Expr::default().when(still_shows),
+                    "vacate conversation",
+                )
+                .await
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Outbox for DynamoStore {
     async fn record_outbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError> {
@@ -34,17 +115,32 @@ impl Outbox for DynamoStore {
     }
 
     async fn update_outbound(&self, id: MessageId, change: &SendChange) -> Result<Option<SendProgress>, PortError> {
+        // A message moving to the form WhatsApp resolved: the conversation it joins advances
+        // first, so a crash part way never leaves it in no conversation at all.
+        let moving = match change {
+            SendChange::Accepted { resolved: Some(to), .. } => self.moving(id, to).await?,
+            _ => None,
+        };
+        if let Some(m) = &moving {
+            self.advance_conversation(&m.moved).await?;
+        }
         let e = match change {
             SendChange::Attempt { at_ms, .. } => Expr::default()
                 .set("state", s(SendState::Sending.as_str()))
                 .set("last_attempt_ms", n(*at_ms))
                 .set("pending_at", s(pending_at(*at_ms)))
                 .add("attempts", n(1)),
-            SendChange::Accepted { wamid } => Expr::default()
-                .set("state", s(SendState::Accepted.as_str()))
-                .set("wamid", s(wamid.as_str()))
-                .remove("pending_shard")
-                .remove("pending_at"),
+            SendChange::Accepted { wamid, .. } => {
+                let e = Expr::default()
+                    .set("state", s(SendState::Accepted.as_str()))
+                    .set("wamid", s(wamid.as_str()))
+                    .remove("pending_shard")
+                    .remove("pending_at");
+                match &moving {
+                    Some(m) => e.set("customer", s(m.moved.customer.as_str())).set("doc", s(&m.doc)),
+                    None => e,
+                }
+            }
             SendChange::Confirmed { wamid } => Expr::default()
                 .set("state", s(SendState::Accepted.as_str()))
                 .set("wamid", s(wamid.as_str()))
@@ -91,7 +187,12 @@ impl Outbox for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let item = match e.apply(call).send().await {
-            Ok(out) => out.attributes,
+            Ok(out) => {
+                if let Some(m) = &moving {
+                    self.vacate(&m.left, &m.moved).await?;
+                }
+                out.attributes
+            }
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(c)) => c.item().cloned(),
                 _ => return Err(sdk_err("update outbound")(err)),

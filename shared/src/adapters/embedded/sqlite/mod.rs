@@ -15,8 +15,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::group::GroupCommit;
 use super::{Migration, blocking, exec, migrate, open, sql_err};
 use crate::domain::{
-    Contact, Conversation, Direction, LastMessage, MessageId, Recorded, SendProgress, SendState, StatusRecord,
-    StoredMessage, Wamid, seq_key,
+    Contact, Conversation, CustomerKey, Direction, LastMessage, MessageId, Recorded, SendProgress, SendState,
+    StatusRecord, StoredMessage, Wamid, seq_key,
 };
 use crate::ports::{Clock, PortError, SystemClock};
 use crate::read::MessageView;
@@ -273,6 +273,29 @@ fn advance_conversation(tx: &Transaction<'_>, m: &StoredMessage, new_inbound: bo
         .map_err(&op)?;
     }
     Ok(())
+}
+
+/// The newest message filed under `customer`, if any.
+fn newest_of(tx: &Transaction<'_>, customer: &CustomerKey) -> Result<Option<StoredMessage>, PortError> {
+    tx.query_row(
+        &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE customer = ?1 ORDER BY seq DESC LIMIT 1"),
+        [customer.as_str()],
+        message_row,
+    )
+    .optional()
+    .map_err(sql_err("read newest message"))?
+    .as_ref()
+    .map(stored)
+    .transpose()
+}
+
+/// Makes a conversation show `m` as its last message, even when what it showed was newer (that
+/// message has left it).
+fn reset_conversation(tx: &Transaction<'_>, customer: &CustomerKey, m: &StoredMessage) -> Result<(), PortError> {
+    let c = customer.as_str();
+    exec(tx, "UPDATE conversations SET last_seq = NULL WHERE customer = ?1", [c])
+        .map_err(sql_err("update conversation"))?;
+    advance_conversation(tx, m, false)
 }
 
 fn upsert_contact(tx: &Transaction<'_>, m: &StoredMessage) -> Result<(), PortError> {

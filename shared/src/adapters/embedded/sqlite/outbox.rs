@@ -5,7 +5,7 @@ use crate::domain::{CustomerKey, InboundMark, MessageId, Recorded, SendChange, S
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
-use super::{SqliteStore, advance_conversation, by_id, insert_message, json, stored};
+use super::{SqliteStore, advance_conversation, by_id, insert_message, json, newest_of, reset_conversation, stored};
 use crate::ports::{Outbox, PortError};
 
 #[async_trait]
@@ -44,11 +44,18 @@ impl Outbox for SqliteStore {
                     ),
                     params![id.to_string(), at_ms, after_attempts],
                 ),
-                SendChange::Accepted { wamid } => exec(
-                    tx,
-                    &format!("UPDATE messages SET state = 'accepted', wamid = ?2 WHERE {not_final}"),
-                    params![id.to_string(), wamid.as_str()],
-                ),
+                SendChange::Accepted { wamid, resolved } => {
+                    let n = exec(
+                        tx,
+                        &format!("UPDATE messages SET state = 'accepted', wamid = ?2 WHERE {not_final}"),
+                        params![id.to_string(), wamid.as_str()],
+                    )
+                    .map_err(&op)?;
+                    if let Some(to) = resolved.as_ref().filter(|_| n == 1) {
+                        rehome(tx, id, to)?;
+                    }
+                    Ok(n)
+                }
                 SendChange::Confirmed { wamid } => exec(
                     tx,
                     "UPDATE messages SET state = 'accepted', wamid = ?2, error = NULL
@@ -136,5 +143,36 @@ impl Outbox for SqliteStore {
             .map_err(sql_err("read inbound mark"))
         })
         .await
+    }
+}
+
+/// Files an outbound message under the customer WhatsApp resolved its number to: the message and
+/// its document move, that conversation advances, and the one it leaves shows its own newest
+/// message again, or goes when nothing is left in it.
+fn rehome(tx: &rusqlite::Transaction<'_>, id: MessageId, to: &CustomerKey) -> Result<(), PortError> {
+    let op = sql_err("move message");
+    let Some(row) = by_id(tx, id)? else { return Ok(()) };
+    let mut m = stored(&row)?;
+    if m.customer == *to {
+        return Ok(());
+    }
+    let left = std::mem::replace(&mut m.customer, to.clone());
+    m.wa_id = Some(to.as_str().to_owned());
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&row.0).map_err(|e| PortError::invalid("decode", e.to_string()))?;
+    doc["customer"] = serde_json::Value::from(to.as_str());
+    doc["wa_id"] = serde_json::Value::from(to.as_str());
+    exec(
+        tx,
+        "UPDATE messages SET customer = ?2, doc = ?3 WHERE id = ?1",
+        params![id.to_string(), to.as_str(), doc.to_string()],
+    )
+    .map_err(&op)?;
+    advance_conversation(tx, &m, false)?;
+    match newest_of(tx, &left)? {
+        Some(newest) => reset_conversation(tx, &left, &newest),
+        None => exec(tx, "DELETE FROM conversations WHERE customer = ?1", [left.as_str()])
+            .map(drop)
+            .map_err(op),
     }
 }
