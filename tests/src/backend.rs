@@ -114,7 +114,7 @@ impl Backend {
         let limiter = DynamoRateLimiter::new(dynamo.clone(), tables.rate_limits.clone().unwrap());
         Self {
             kind: Kind::Aws,
-            store: Arc::new(DynamoStore::new(dynamo, tables).with_clock(clock)),
+            store: Arc::new(DynamoStore::new(dynamo, tables).with_clock(clock).with_list_shards(10)),
             queue: Arc::new(inbound),
             blobs: Arc::new(S3Blobs::new(s3, prefix)),
             outbound: Arc::new(outbound),

@@ -58,6 +58,10 @@ impl FlakyStore {
 
 #[async_trait::async_trait]
 impl Inbox for FlakyStore {
+    async fn mark_read(&self, wamid: &wabridge::domain::Wamid) -> Result<bool, PortError> {
+        self.tick()?;
+        self.inner.mark_read(wamid).await
+    }
     async fn record_inbound(&self, m: &StoredMessage) -> Result<Recorded, PortError> {
         self.tick()?;
         self.check(m.wamid.as_ref().map(|w| w.as_str()))?;

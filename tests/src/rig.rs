@@ -186,7 +186,12 @@ impl Rig {
 
     /// The customer writes a message Meta identifies by `wamid`.
     pub async fn customer_writes_wamid(&self, from: &str, wamid: &str) {
-        let ts = chrono::Utc::now().timestamp();
+        self.customer_writes_at(from, wamid, chrono::Utc::now().timestamp())
+            .await;
+    }
+
+    /// The customer writes a message Meta identifies by `wamid` and stamps `ts` (Unix seconds).
+    pub async fn customer_writes_at(&self, from: &str, wamid: &str, ts: i64) {
         let body = simulate::inbound(PNI, from, "Customer", wamid, ts, "text", json!({"body": "hello"}));
         let raw = serde_json::to_vec(&body).unwrap();
         assert_eq!(

@@ -160,14 +160,7 @@ async fn lambda_routers() -> Vec<(&'static str, Router)> {
     )
     .unwrap();
     let ingestor = app.ingestor(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone());
-    let send = app.send_api(
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        backend.outbound.clone(),
-        graph,
-        None,
-    );
+    let send = app.send_api(store.clone(), backend.outbound.clone(), graph, None);
     vec![
         (
             "webhook-verify",

@@ -592,6 +592,45 @@ async fn read_receipts_mark_the_customers_message_read_with_typing(b: Backend) {
     assert_eq!(rig.sandbox.reads(), vec![read_with_typing(&wamid)]);
 }
 
+/// A frontend clears unread: marking one message read counts only what came after it, marking
+/// the conversation read clears it and tells Meta about the newest message; a customer never
+/// seen is a 404.
+async fn marking_read_clears_the_conversations_unread(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let c = "27820000022";
+    let wamids: Vec<String> = (0..3).map(|_| simulate::new_wamid()).collect();
+    let now = chrono::Utc::now().timestamp();
+    for (i, w) in (0..).zip(&wamids) {
+        rig.customer_writes_at(c, w, now - 3 + i).await;
+    }
+    let unread = || async {
+        let (_, conv) = rig.get(&format!("/v1/conversations/{c}")).await;
+        (conv["unread"].clone(), conv["unread_more"].clone())
+    };
+    assert_eq!(unread().await, (json!(3), json!(false)));
+    let (code, a) = rig
+        .post(&format!("/v1/messages/{}/read", enc(&wamids[0])), &json!({}), None)
+        .await;
+    assert_eq!(code, 200, "{a}");
+    assert_eq!(unread().await.0, json!(2), "the two after it");
+    let (code, a) = rig.post(&format!("/v1/conversations/{c}/read"), &json!({}), None).await;
+    assert_eq!(code, 200, "{a}");
+    assert_eq!(a["message_id"], wamids[2].as_str(), "the newest is marked: {a}");
+    assert_eq!(unread().await.0, json!(0));
+    let last = rig.sandbox.reads().last().cloned().unwrap();
+    assert_eq!(
+        last["message_id"],
+        wamids[2].as_str(),
+        "Meta hears of the newest: {last}"
+    );
+    let (code, e) = rig.post("/v1/conversations/27820000999/read", &json!({}), None).await;
+    assert_eq!((code, e["error"]["code"].as_str()), (404, Some("not_found")), "{e}");
+    let (code, e) = rig
+        .post("/v1/conversations/not%20a%20number/read", &json!({}), None)
+        .await;
+    assert_eq!(code, 400, "{e}");
+}
+
 /// API Gateway hands the function a path with `%2F` already decoded to `/`, so a wamid holding `/`
 /// cannot travel in a path there. The query and body forms carry any wamid; each event here is what
 /// API Gateway (payload 2.0) delivers, decoded by `lambda_http` as in the deployed function.
@@ -784,6 +823,7 @@ on_both_backends!(
     retries_that_run_out_end_failed_with_the_last_error,
     a_sender_crash_mid_batch_loses_nothing_and_sends_nothing_twice,
     read_receipts_mark_the_customers_message_read_with_typing,
+    marking_read_clears_the_conversations_unread,
     bad_sends_get_field_errors_and_nothing_is_stored_or_sent,
     wamids_with_a_slash_are_read_and_marked_read_through_api_gateway,
     the_callers_callback_data_travels_with_our_id_and_comes_back_on_the_message,

@@ -1,5 +1,5 @@
-//! `POST /v1/messages` and `POST /v1/messages/{id}/read`: validate, store as queued, hand to the
-//! outbound queue. Refuses to start without API keys or an access token.
+//! `POST /v1/messages`, the read receipts and `POST /v1/conversations/{wa_id}/read`: validate, store
+//! as queued, hand to the outbound queue. Refuses to start without API keys or an access token.
 
 use wabridge::adapters::aws::Aws;
 use wabridge::api::{self, ApiKeys};
@@ -16,8 +16,7 @@ async fn main() -> Result<(), Error> {
     let keys = ApiKeys::new(config.require_api_keys()?);
     let app = App::deployed(&config);
     let graph = GraphClient::from_config(&config, app.settings.graph_timeout)?;
-    let store = aws.store()?;
     let pni = config.phone_number_id.clone();
-    let send = app.send_api(store.clone(), store.clone(), store, aws.outbound_queue()?, graph, pni);
+    let send = app.send_api(aws.store()?, aws.outbound_queue()?, graph, pni);
     lambda::serve_http(api::finish(api::send_router(Some(send), keys))).await
 }

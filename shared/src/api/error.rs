@@ -107,7 +107,9 @@ impl From<SendError> for ApiError {
 impl From<ReadReceiptError> for ApiError {
     fn from(e: ReadReceiptError) -> Self {
         match e {
-            ReadReceiptError::UnknownMessage => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            ReadReceiptError::UnknownMessage | ReadReceiptError::UnknownConversation => {
+                Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
             ReadReceiptError::NotInbound => Self::new(StatusCode::BAD_REQUEST, "validation_failed", e.to_string()),
             ReadReceiptError::Graph(g) => {
                 let info = g.info();

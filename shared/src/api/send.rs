@@ -1,4 +1,5 @@
-//! `POST /v1/messages` and `POST /v1/messages/{id}/read`: the send API a frontend uses. The use
+//! `POST /v1/messages`, `POST /v1/messages/{id}/read` and `POST /v1/conversations/{wa_id}/read`:
+//! the send API a frontend uses. The use
 //! cases ([`Enqueuer`], [`ReadReceipts`]) know nothing of HTTP; this file parses the request, runs
 //! `Idempotency-Key`, and lets [`super::error`] turn their errors into answers.
 
@@ -16,7 +17,7 @@ use serde_json::{Value, json};
 use super::auth::{ApiKeys, Caller, require_key};
 use super::error::ApiError;
 use super::idempotency::{Answer, IdempotentRequests, key_of};
-use crate::domain::{InvalidInput, Wamid};
+use crate::domain::{CustomerKey, InvalidInput, Wamid};
 use crate::outbound::enqueue::{Enqueuer, SendError};
 use crate::outbound::read_receipt::ReadReceipts;
 use crate::outbound::request::validate;
@@ -42,6 +43,7 @@ pub fn send_router(api: Option<SendApi>, keys: ApiKeys) -> Router {
         .route("/v1/messages", post(send))
         .route("/v1/messages/read", post(mark_read_by_body))
         .route("/v1/messages/{id}/read", post(mark_read))
+        .route("/v1/conversations/{wa_id}/read", post(mark_conversation_read))
         .route_layer(middleware::from_fn_with_state(keys, require_key))
         .layer(DefaultBodyLimit::max(super::MAX_V1_BODY_BYTES))
         .with_state(Arc::new(api))
@@ -130,6 +132,21 @@ async fn mark_read_by_body(State(api): State<Sending>, body: Bytes) -> Result<Re
         }
     };
     receipt(api, &wamid, &body).await
+}
+
+/// `POST /v1/conversations/{wa_id}/read`: everything the customer wrote is read, here and at Meta.
+async fn mark_conversation_read(
+    State(api): State<Sending>,
+    wa_id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let api = sending(&api)?;
+    let wa_id = wa_id.map(|Path(p)| p).map_err(|_| InvalidInput {
+        field: "wa_id",
+        reason: "unreadable".into(),
+    })?;
+    let customer = CustomerKey::parse(&wa_id)?;
+    let newest = api.receipts.mark_conversation_read(&customer).await?;
+    Ok(Json(json!({"status": "read", "message_id": newest.as_ref().map(Wamid::as_str)})).into_response())
 }
 
 async fn receipt(api: &SendApi, wamid: &Wamid, body: &Value) -> Result<Response, ApiError> {

@@ -25,7 +25,7 @@ use crate::outbound::enqueue::Enqueuer;
 use crate::outbound::read_receipt::ReadReceipts;
 use crate::outbound::sender::Sender;
 use crate::outbound::sweep::Sweeper;
-use crate::ports::{Blobs, Clock, Idempotency, Inbox, Outbox, Queue, RateLimiter, ReadModel, Store};
+use crate::ports::{Blobs, Clock, Inbox, Outbox, Queue, RateLimiter, ReadModel, Store};
 
 /// Factories for the use cases, over the settings and the clock they share.
 #[derive(Clone)]
@@ -142,20 +142,19 @@ impl App {
         Enqueuer::new(outbox, read, queue, self.clock.clone(), default_phone_number_id)
     }
 
-    /// What the send routes need.
+    /// What the send routes need. They use every store role: sends (outbox, read model for
+    /// windows), read receipts (read model, inbox for the read position), `Idempotency-Key`.
     pub fn send_api(
         &self,
-        outbox: Arc<dyn Outbox>,
-        idempotency: Arc<dyn Idempotency>,
-        read: Arc<dyn ReadModel>,
+        store: Arc<dyn Store>,
         queue: Arc<dyn Queue>,
         graph: GraphClient,
         default_phone_number_id: Option<String>,
     ) -> SendApi {
         SendApi {
-            enqueuer: self.enqueuer(outbox, read.clone(), queue, default_phone_number_id.clone()),
-            receipts: ReadReceipts::new(read, graph, default_phone_number_id),
-            idempotency: IdempotentRequests::new(idempotency, self.clock.clone(), self.settings.idempotency_lease),
+            enqueuer: self.enqueuer(store.clone(), store.clone(), queue, default_phone_number_id.clone()),
+            receipts: ReadReceipts::new(store.clone(), store.clone(), graph, default_phone_number_id),
+            idempotency: IdempotentRequests::new(store, self.clock.clone(), self.settings.idempotency_lease),
         }
     }
 
@@ -179,16 +178,7 @@ impl App {
         let keys = ApiKeys::new(secrets.api_keys.clone());
         let ingestor = self.ingestor(secrets.app_secret.clone(), ports.inbound.clone(), ports.blobs.clone());
         let s = &ports.store;
-        let send = graph.map(|graph| {
-            self.send_api(
-                s.clone(),
-                s.clone(),
-                s.clone(),
-                ports.outbound.clone(),
-                graph,
-                default_phone_number_id,
-            )
-        });
+        let send = graph.map(|graph| self.send_api(s.clone(), ports.outbound.clone(), graph, default_phone_number_id));
         api::finish(
             api::webhook_verify_router(secrets.verify_token.clone())
                 .merge(api::webhook_ingest_router(ingestor))

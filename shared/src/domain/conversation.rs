@@ -36,8 +36,11 @@ pub struct Conversation {
     /// When the newest message was sent or received.
     #[serde(serialize_with = "timefmt::ser_opt_ms")]
     pub last_message_at: Option<i64>,
-    /// Inbound messages counted once each.
+    /// Inbound messages after the one last marked read, each counted once, up to
+    /// [`UNREAD_SHOWN`].
     pub unread: i64,
+    /// Whether more than [`UNREAD_SHOWN`] are unread (`unread` then shows the cap).
+    pub unread_more: bool,
     /// When the 24-hour customer-service window with `phone_number_id` closes.
     #[serde(serialize_with = "timefmt::ser_opt_ms")]
     pub window_expires_at: Option<i64>,
@@ -50,6 +53,19 @@ pub struct Conversation {
     /// window was closed.
     #[serde(skip)]
     pub window_closed_ms: Option<i64>,
+}
+
+/// The most unread messages a conversation counts exactly; past it, `unread_more` says so. The
+/// bound keeps a recount after a mark-read to a few reads, however long the history.
+pub const UNREAD_SHOWN: i64 = 1000;
+
+impl Conversation {
+    /// Sets `unread` and `unread_more` from a stored count.
+    pub fn with_unread(mut self, count: i64) -> Self {
+        self.unread = count.clamp(0, UNREAD_SHOWN);
+        self.unread_more = count > UNREAD_SHOWN;
+        self
+    }
 }
 
 /// The 24-hour customer-service window, in milliseconds.

@@ -15,7 +15,7 @@ mod send;
 mod status;
 
 pub use contact::Contact;
-pub use conversation::{Conversation, LastMessage, WINDOW_MS, Window};
+pub use conversation::{Conversation, LastMessage, UNREAD_SHOWN, WINDOW_MS, Window};
 pub use event::RawEvent;
 pub use ids::{CustomerKey, InvalidInput, MessageId, MessageRef, Wamid};
 pub use json::Json;

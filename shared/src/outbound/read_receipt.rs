@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::domain::{Direction, MessageRef, Wamid};
+use crate::domain::{CustomerKey, Direction, MessageRef, Wamid};
 use crate::graph::{GraphClient, GraphError};
-use crate::ports::{PortError, ReadModel};
+use crate::ports::{Inbox, PortError, ReadModel};
+use crate::read::PageRequest;
 
 /// Why a read receipt was not sent.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +17,9 @@ pub enum ReadReceiptError {
     /// Only a customer's message can be marked read.
     #[error("only a customer's message can be marked read")]
     NotInbound,
+    /// No conversation with that customer.
+    #[error("no conversation with that customer")]
+    UnknownConversation,
     /// Graph refused or failed.
     #[error(transparent)]
     Graph(#[from] GraphError),
@@ -24,10 +28,17 @@ pub enum ReadReceiptError {
     Port(#[from] PortError),
 }
 
+/// Messages read per page while looking for a conversation's newest inbound message.
+const NEWEST_INBOUND_PAGE: u32 = 100;
+/// Pages read before concluding the customer wrote nothing lately enough to mark (a long run of
+/// our own sends in between).
+const NEWEST_INBOUND_PAGES: usize = 10;
+
 /// The read-receipt use case.
 #[derive(Clone)]
 pub struct ReadReceipts {
     read: Arc<dyn ReadModel>,
+    inbox: Arc<dyn Inbox>,
     graph: GraphClient,
     default_phone_number_id: Option<String>,
 }
@@ -39,10 +50,17 @@ impl std::fmt::Debug for ReadReceipts {
 }
 
 impl ReadReceipts {
-    /// Wires the use case; `read` finds the business number the message came in on.
-    pub fn new(read: Arc<dyn ReadModel>, graph: GraphClient, default_phone_number_id: Option<String>) -> Self {
+    /// Wires the use case; `read` finds the business number the message came in on, `inbox`
+    /// keeps the conversation's read position.
+    pub fn new(
+        read: Arc<dyn ReadModel>,
+        inbox: Arc<dyn Inbox>,
+        graph: GraphClient,
+        default_phone_number_id: Option<String>,
+    ) -> Self {
         Self {
             read,
+            inbox,
             graph,
             default_phone_number_id,
         }
@@ -60,6 +78,44 @@ impl ReadReceipts {
             return Err(ReadReceiptError::NotInbound);
         }
         self.graph.mark_read(&pni, wamid, typing).await?;
+        // Meta first: a receipt Meta refused leaves the message unread here too.
+        self.inbox.mark_read(wamid).await?;
         Ok(())
+    }
+
+    /// Marks everything the customer wrote read: the newest inbound message at Meta (Meta then
+    /// shows every earlier one read too) and the conversation's read position here. Returns that
+    /// message's wamid, or `None` when the customer has written nothing to mark.
+    pub async fn mark_conversation_read(&self, customer: &CustomerKey) -> Result<Option<Wamid>, ReadReceiptError> {
+        if self.read.conversation(customer, 0).await?.is_none() {
+            return Err(ReadReceiptError::UnknownConversation);
+        }
+        let mut page = PageRequest {
+            limit: NEWEST_INBOUND_PAGE,
+            after: None,
+        };
+        for _ in 0..NEWEST_INBOUND_PAGES {
+            let found = self.read.conversation_messages(customer, &page).await?;
+            let newest = found
+                .data
+                .iter()
+                .rev()
+                .find(|m| m.direction == Direction::Inbound && m.wamid.is_some());
+            if let Some(m) = newest {
+                let wamid = Wamid::parse(m.wamid.as_deref().unwrap_or_default())
+                    .map_err(|e| PortError::invalid("read newest inbound", e.reason))?;
+                self.mark_read(&wamid, false).await?;
+                return Ok(Some(wamid));
+            }
+            match found
+                .next_cursor
+                .as_deref()
+                .map(|c| crate::read::Cursor::decode(c, &crate::read::messages_list(customer)))
+            {
+                Some(Ok(after)) => page.after = Some(after),
+                _ => break,
+            }
+        }
+        Ok(None)
     }
 }

@@ -143,9 +143,10 @@ impl Sweeper {
                 continue;
             }
             // After the record is queued: a crash between the two only re-queues it once more.
-            self.outbox
-                .update_outbound(id, &SendChange::Requeued { at_ms: now })
-                .await?;
+            // Stamped when queued, not when the sweep began: a long sweep must not leave its
+            // early re-queues looking stale to the next one.
+            let at_ms = self.clock.now_ms();
+            self.outbox.update_outbound(id, &SendChange::Requeued { at_ms }).await?;
             report.requeued += 1;
         }
         if report != SweepReport::default() {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::PortError;
-use crate::domain::{InboundMark, RawEvent, Recorded, StatusUpdate, StoredMessage};
+use crate::domain::{InboundMark, RawEvent, Recorded, StatusUpdate, StoredMessage, Wamid};
 
 /// What the inbound processor writes: customers' messages, delivery statuses and raw webhook
 /// events. Every write is idempotent, so a redelivered webhook changes nothing the first did.
@@ -15,6 +15,13 @@ pub trait Inbox: Send + Sync + 'static {
     /// message and `last_inbound_at` (for messages that open the window), and the contact's profile
     /// name and first/last seen, so a crash between the two steps heals on redelivery.
     async fn record_inbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError>;
+
+    /// Moves the read position of the conversation holding the customer's message `wamid` up to
+    /// that message (never back) and recounts its unread messages: the inbound ones after it, up
+    /// to [`crate::domain::UNREAD_SHOWN`] and one more. Inbound messages recorded later count only
+    /// when they come after the position, so duplicates and late arrivals keep the count exact.
+    /// Returns false when no inbound message `wamid` is stored.
+    async fn mark_read(&self, wamid: &Wamid) -> Result<bool, PortError>;
 
     /// Applies a status to the wamid's status record: every status's timestamp is kept, the status
     /// itself only moves up in [`crate::domain::DeliveryStatus::rank`], and a failure keeps its

@@ -20,7 +20,7 @@ use wabridge::domain::{
     SendChange, SendState, StatusUpdate, StoredMessage, WINDOW_MS, Wamid,
 };
 use wabridge::read::{PageRequest, messages_list};
-use wabridge_tests::{Backend, on_both_backends, on_both_kinds};
+use wabridge_tests::{Backend, Kind, on_both_backends, on_both_kinds};
 
 const PNI: &str = "100000000000001";
 const T0: i64 = 1_763_800_000_000;

@@ -202,10 +202,163 @@ async fn windows_belong_to_the_business_number_and_the_customer(b: Backend) {
     );
 }
 
+/// Writers at once when loading many messages: moto runs DynamoDB requests one at a time, and a
+/// test that queues many there slows every other test's requests.
+fn writers(b: &Backend) -> usize {
+    if b.kind == Kind::Aws { 2 } else { 16 }
+}
+
+/// Unread counts the customer's messages after the one last marked read: duplicates and late
+/// arrivals before the position do not count, the position never moves back, and marking the
+/// newest clears it. Only a stored inbound message can be marked.
+async fn unread_counts_what_came_after_the_last_message_marked_read(b: Backend) {
+    let c = "27820000777";
+    let unread = || {
+        let store = b.store.clone();
+        async move {
+            let conv = store.conversation(&key(c), T0).await.unwrap().unwrap();
+            (conv.unread, conv.unread_more)
+        }
+    };
+    let wamid = |i: i64| Wamid::parse(&format!("wamid.UNREAD{i}")).unwrap();
+    for i in 0..5 {
+        b.store
+            .record_inbound(&inbound(wamid(i).as_str(), c, T0 + i * 1000, "hi"))
+            .await
+            .unwrap();
+    }
+    assert_eq!(unread().await, (5, false));
+    assert!(b.store.mark_read(&wamid(2)).await.unwrap());
+    assert_eq!(unread().await, (2, false), "the two after the third");
+    // A redelivery, and a late message from before the position, count nothing.
+    b.store
+        .record_inbound(&inbound(wamid(3).as_str(), c, T0 + 3000, "hi"))
+        .await
+        .unwrap();
+    b.store
+        .record_inbound(&inbound("wamid.UNREADLATE", c, T0 + 500, "late"))
+        .await
+        .unwrap();
+    assert_eq!(unread().await, (2, false));
+    // A new one after it counts; our own send does not.
+    b.store
+        .record_inbound(&inbound(wamid(9).as_str(), c, T0 + 9000, "more"))
+        .await
+        .unwrap();
+    b.store
+        .record_outbound(&outbound("wamid.UNREADOUT", c, T0 + 9500))
+        .await
+        .unwrap();
+    assert_eq!(unread().await, (3, false));
+    assert!(b.store.mark_read(&wamid(1)).await.unwrap());
+    assert_eq!(unread().await, (3, false), "the position never moves back");
+    assert!(b.store.mark_read(&wamid(9)).await.unwrap());
+    assert_eq!(unread().await, (0, false));
+    assert!(
+        !b.store
+            .mark_read(&Wamid::parse("wamid.NOWHERE").unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.store
+            .mark_read(&Wamid::parse("wamid.UNREADOUT").unwrap())
+            .await
+            .unwrap(),
+        "our own message is not the customer's to mark"
+    );
+}
+
+/// 20,000 messages from one customer: every one is recorded (nothing in the conversation grows
+/// with its history, so no item outgrows DynamoDB's 400 KB), unread shows its cap and says there
+/// is more, and marking one read recounts exactly what came after it.
+async fn unread_stays_bounded_over_a_long_history(b: Backend) {
+    use futures::StreamExt;
+    let c = "27820000888";
+    // moto takes about 10 ms a request, so on it a history just past the cap stands in for the
+    // full 20,000; nothing stored grows with the history on either backend.
+    let n: i64 = if b.kind == Kind::Aws { 1_020 } else { 20_000 };
+    let store = b.store.clone();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let store = store.clone();
+            async move {
+                let m = inbound(&format!("wamid.LONG{i:05}"), c, T0 + i, "hi");
+                store.record_inbound(&m).await.unwrap()
+            }
+        })
+        .buffer_unordered(writers(&b))
+        .for_each(|_| async {})
+        .await;
+    let conv = b.store.conversation(&key(c), T0).await.unwrap().unwrap();
+    assert_eq!((conv.unread, conv.unread_more), (1000, true));
+    let at = |i: i64| Wamid::parse(&format!("wamid.LONG{i:05}")).unwrap();
+    assert!(b.store.mark_read(&at(n - 1 - 250)).await.unwrap());
+    let conv = b.store.conversation(&key(c), T0).await.unwrap().unwrap();
+    assert_eq!((conv.unread, conv.unread_more), (250, false));
+    b.store
+        .record_inbound(&inbound("wamid.LONGNEXT", c, T0 + n, "next"))
+        .await
+        .unwrap();
+    let conv = b.store.conversation(&key(c), T0).await.unwrap().unwrap();
+    assert_eq!(conv.unread, 251);
+}
+
+/// Conversations spread over the list partitions still page newest first, complete and without
+/// repeats, while other conversations keep moving.
+async fn conversation_pages_merge_every_partition_in_order_while_writes_continue(b: Backend) {
+    use futures::StreamExt;
+    // Fewer on moto (about 10 ms a request); still several pages from every partition.
+    let (n, size): (i64, u32) = if b.kind == Kind::Aws { (300, 20) } else { (10_000, 100) };
+    let store = b.store.clone();
+    let record = |i: i64, ts: i64| {
+        let store = store.clone();
+        async move {
+            let m = inbound(&format!("wamid.CONV{i:05}-{ts}"), &format!("2782{i:07}"), ts, "hi");
+            store.record_inbound(&m).await.unwrap();
+        }
+    };
+    futures::stream::iter(0..n)
+        .map(|i| record(i, T0 + i))
+        .buffer_unordered(writers(&b))
+        .for_each(|_| async {})
+        .await;
+    let mut seen = BTreeSet::new();
+    let mut last: Option<i64> = None;
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let p = b.store.conversations(&page(size, cursor.clone()), T0).await.unwrap();
+        // Meanwhile, conversations already listed move to the top: they must not come back.
+        for i in 0..5 {
+            let k = pages * 5 + i;
+            record(n - 1 - k, T0 + n + k).await;
+        }
+        for conv in &p.data {
+            let at = conv.last_message_at.unwrap();
+            assert!(last.is_none_or(|l| at < l), "newest first across partitions");
+            last = Some(at);
+            assert!(seen.insert(conv.wa_id.clone().unwrap()), "no conversation twice");
+        }
+        pages += 1;
+        match &p.next_cursor {
+            Some(c) => cursor = Some(wabridge::read::Cursor::decode(c, "conversations").unwrap()),
+            None => break,
+        }
+    }
+    // Those that moved were listed before they moved, or are above the first page's top now:
+    // every conversation that did not move was listed exactly once.
+    assert_eq!(seen.len() as i64, n, "every conversation listed");
+    assert_eq!(pages, n / i64::from(size));
+}
+
 on_both_backends!(
     windows_belong_to_the_business_number_and_the_customer,
     conversation_pages_walk_back_in_time_and_stay_stable_under_inserts,
     conversations_list_newest_activity_first_with_window_and_unread,
     contacts_keep_first_and_last_seen_and_the_latest_name,
     unknown_messages_are_absent_not_errors,
+    unread_counts_what_came_after_the_last_message_marked_read,
+    unread_stays_bounded_over_a_long_history,
+    conversation_pages_merge_every_partition_in_order_while_writes_continue,
 );

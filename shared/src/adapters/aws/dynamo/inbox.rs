@@ -1,32 +1,86 @@
 //! Inbox on DynamoStore: what the inbound processor writes: messages, statuses and raw events.
 
-use crate::adapters::aws::expr::{Expr, n, s};
-use crate::domain::{DeliveryStatus, InboundMark, RawEvent, Recorded, StatusUpdate, StoredMessage, seq_key};
+use crate::adapters::aws::expr::{Expr, get_n, get_s, n, s};
+use crate::adapters::aws::sdk_err;
+use crate::domain::{
+    DeliveryStatus, InboundMark, MessageId, RawEvent, Recorded, StatusUpdate, StoredMessage, UNREAD_SHOWN, Wamid,
+    seq_key,
+};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{Put, Select, TransactWriteItem, Update};
 
-use super::{DynamoStore, EVENT_TTL_SECS, INBOUND_MARK_ID, Item, LIST, from_json, to_json};
+use super::{DynamoStore, EVENT_TTL_SECS, INBOUND_MARK_ID, Item, from_json, to_json};
 use crate::ports::{Inbox, PortError};
 
 #[async_trait]
 impl Inbox for DynamoStore {
     async fn record_inbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError> {
-        let recorded = self.put_message(msg, "record inbound").await?;
-        // The unread count is the size of a set of message ids: adding an id twice is a no-op, so
-        // this step runs on every delivery (healing a crash right after the put) and still counts
-        // each message once, without a transaction.
-        let unread = AttributeValue::Ss(vec![msg.id.to_string()]);
-        let e = Expr::default().set("list", s(LIST)).add("unread_ids", unread);
-        self.update(
-            &self.t.conversations,
-            ("customer", msg.customer.as_str()),
-            e,
-            "count unread",
-        )
-        .await?;
+        let recorded = self.put_counted(msg).await?;
         self.advance_conversation(msg).await?;
         self.upsert_contact(msg).await?;
         Ok(recorded)
+    }
+
+    async fn mark_read(&self, wamid: &Wamid) -> Result<bool, PortError> {
+        let Some(item) = self
+            .get(&self.t.messages, ("id", &MessageId::for_wamid(wamid).to_string()))
+            .await?
+        else {
+            return Ok(false);
+        };
+        let (Some(customer), Some(seq)) = (get_s(&item, "customer"), get_s(&item, "seq")) else {
+            return Ok(false);
+        };
+        if item.contains_key("state") {
+            return Ok(false);
+        }
+        // Optimistic: recount, then write only if no message was counted meanwhile (and no other
+        // mark moved the position); otherwise recount. Each round is a few reads.
+        for _ in 0..MARK_READ_ROUNDS {
+            let conversation = self.get(&self.t.conversations, ("customer", &customer)).await?;
+            let read_seq = conversation.as_ref().and_then(|c| get_s(c, "read_seq"));
+            if read_seq.as_ref().is_some_and(|r| *r >= seq) {
+                return Ok(true);
+            }
+            let seen = conversation.as_ref().and_then(|c| get_n(c, "unread"));
+            let unread = self.count_inbound_after(&customer, &seq).await?;
+            let e = Expr::default()
+                .set("read_seq", s(&seq))
+                .set("unread", n(unread))
+                .remove("unread_ids")
+                .when(|e| {
+                    let (r, u) = (e.name("read_seq"), e.name("unread"));
+                    let position = match &read_seq {
+                        Some(r0) => format!("{r} = {}", e.val(s(r0))),
+                        None => format!("attribute_not_exists({r})"),
+                    };
+                    let count = match seen {
+                        Some(u0) => format!("{u} = {}", e.val(n(u0))),
+                        None => format!("attribute_not_exists({u})"),
+                    };
+                    let c = e.name("customer");
+                    format!("attribute_exists({c}) AND {position} AND {count}")
+                });
+            let call = self
+                .client
+                .update_item()
+                .table_name(&self.t.conversations)
+                .key("customer", s(&customer));
+            match e.apply(call).send().await {
+                Ok(_) => return Ok(true),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {}
+                Err(err) => return Err(sdk_err("mark read")(err)),
+            }
+        }
+        Err(PortError::unavailable(
+            "mark read",
+            "the conversation kept changing; try again",
+        ))
     }
 
     async fn apply_status(&self, u: &StatusUpdate) -> Result<(), PortError> {
@@ -97,5 +151,93 @@ impl Inbox for DynamoStore {
             });
         self.update(&self.t.events, ("id", INBOUND_MARK_ID), e, "mark inbound")
             .await
+    }
+}
+
+/// Recounts a mark-read makes before it gives up on a conversation that keeps changing.
+const MARK_READ_ROUNDS: usize = 5;
+
+impl DynamoStore {
+    /// Stores a new inbound message and counts it unread in one transaction, so a crash between
+    /// the two can neither lose the count nor, on redelivery, double it. A message older than the
+    /// conversation's read position is stored without counting.
+    async fn put_counted(&self, msg: &StoredMessage) -> Result<Recorded, PortError> {
+        let invalid = |e: aws_sdk_dynamodb::error::BuildError| PortError::invalid("record inbound", e.to_string());
+        let put = Put::builder()
+            .table_name(&self.t.messages)
+            .set_item(Some(Self::message_item(msg)?))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(invalid)?;
+        let seq = msg.seq();
+        let (update, cond, names, values) = Expr::default()
+            .add("unread", n(1))
+            .when(|e| {
+                let (r, v) = (e.name("read_seq"), e.val(s(&seq)));
+                format!("attribute_not_exists({r}) OR {r} < {v}")
+            })
+            .parts();
+        let count = Update::builder()
+            .table_name(&self.t.conversations)
+            .key("customer", s(msg.customer.as_str()))
+            .update_expression(update)
+            .set_condition_expression(cond)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(invalid)?;
+        let tx = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await;
+        let Err(err) = tx else { return Ok(Recorded::New) };
+        let refused = |i: usize| match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                .cancellation_reasons()
+                .get(i)
+                .and_then(|r| r.code())
+                .is_some_and(|code| code == "ConditionalCheckFailed"),
+            _ => false,
+        };
+        if refused(0) {
+            return Ok(Recorded::Duplicate);
+        }
+        if refused(1) {
+            return self.put_message(msg, "record inbound").await;
+        }
+        Err(sdk_err("record inbound")(err))
+    }
+
+    /// Inbound messages of `customer` after `seq`, counted up to one past what is shown.
+    async fn count_inbound_after(&self, customer: &str, seq: &str) -> Result<i64, PortError> {
+        let mut count = 0;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.t.messages)
+                .index_name("by_customer")
+                .key_condition_expression("#c = :c AND #q > :q")
+                .filter_expression("attribute_not_exists(#st)")
+                .expression_attribute_names("#c", "customer")
+                .expression_attribute_names("#q", "seq")
+                .expression_attribute_names("#st", "state")
+                .expression_attribute_values(":c", s(customer))
+                .expression_attribute_values(":q", s(seq))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(sdk_err("count unread"))?;
+            count += i64::from(out.count());
+            start = out.last_evaluated_key;
+            if start.is_none() || count > UNREAD_SHOWN {
+                return Ok(count);
+            }
+        }
     }
 }

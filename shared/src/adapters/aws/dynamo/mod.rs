@@ -1,8 +1,8 @@
 //! The store on DynamoDB. A message is stored once per id by a put guarded by
-//! `attribute_not_exists(id)`; the unread count is a set of message ids (adding one twice is a no-op);
+//! `attribute_not_exists(id)`; an inbound message's put and its unread count share one transaction;
 //! everything that only moves forward (last message, window, contact times, statuses) is a
 //! conditional update that is a no-op when repeated. So every step can be re-run after a crash or a
-//! redelivery, none needs a transaction, and nothing is double-counted or goes backwards.
+//! redelivery, and nothing is double-counted or goes backwards.
 
 mod idempotency;
 mod inbox;
@@ -29,8 +29,18 @@ use crate::read::MessageView;
 
 type Item = HashMap<String, AttributeValue>;
 
-/// Partition value of the list indexes (conversations by activity, contacts by key).
-const LIST: &str = "all";
+/// Partitions of each list index (conversations by activity, contacts by key) by default.
+///
+/// Every conversation move rewrites its `by_activity` entry (the sort key changes: a delete and a
+/// put, two write units), and DynamoDB throttles one partition at about 1,000 write units/s; so
+/// one constant partition key caps the whole deployment at about 500 messages/s. Spread by a hash
+/// of the customer over 20 partitions, the index takes 20,000 units/s: 10,000 conversation moves
+/// a second. Lists read every partition and merge (see `docs/scaling.md`).
+pub const LIST_SHARDS: u32 = 20;
+
+/// The list partition of items written before the list indexes were sharded. Lists still read it,
+/// and an item moves to its own partition the next time it is written.
+const LEGACY_LIST: &str = "all";
 /// Raw events are kept for 90 days.
 const EVENT_TTL_SECS: i64 = 90 * 24 * 3600;
 
@@ -40,6 +50,7 @@ pub struct DynamoStore {
     client: Client,
     t: TableNames,
     clock: Arc<dyn Clock>,
+    list_shards: u32,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -83,7 +94,29 @@ impl DynamoStore {
             client,
             t: tables,
             clock: Arc::new(SystemClock),
+            list_shards: LIST_SHARDS,
         }
+    }
+
+    /// Spreads the list indexes over `n` partitions instead of [`LIST_SHARDS`]. Only ever raise it
+    /// on a live table: lists read partitions `0..n`, so items written under a larger `n` would
+    /// drop out of them.
+    pub fn with_list_shards(mut self, n: u32) -> Self {
+        self.list_shards = n.max(1);
+        self
+    }
+
+    /// The list partition of `customer`.
+    fn list_key(&self, customer: &str) -> String {
+        format!("list#{}", fnv1a(customer) % self.list_shards)
+    }
+
+    /// Every list partition, the pre-sharding one included.
+    fn list_partitions(&self) -> Vec<String> {
+        (0..self.list_shards)
+            .map(|i| format!("list#{i}"))
+            .chain(std::iter::once(LEGACY_LIST.to_owned()))
+            .collect()
     }
 
     /// Reads time (idempotency expiry, event retention) from `clock` instead of the system's.
@@ -176,7 +209,7 @@ impl DynamoStore {
 
     /// Moves the conversation's last message forward when `m` is newer than what it shows.
     /// Sets what a conversation shows of `m`, its last message (no condition: the caller adds it).
-    fn last_message_expr(m: &StoredMessage) -> Result<Expr, PortError> {
+    fn last_message_expr(&self, m: &StoredMessage) -> Result<Expr, PortError> {
         let c = m.customer.as_str();
         let last = LastMessage {
             id: m.id.to_string(),
@@ -185,7 +218,7 @@ impl DynamoStore {
             direction: m.direction,
         };
         Ok(Expr::default()
-            .set("list", s(LIST))
+            .set("list", s(self.list_key(c)))
             .set("last_message", to_json(&last)?)
             .set("last_seq", s(m.seq()))
             .set("last_message_at", n(m.timestamp_ms))
@@ -199,7 +232,7 @@ impl DynamoStore {
     async fn advance_conversation(&self, m: &StoredMessage) -> Result<(), PortError> {
         let c = m.customer.as_str();
         let seq = m.seq();
-        let e = Self::last_message_expr(m)?.when(|e| {
+        let e = self.last_message_expr(m)?.when(|e| {
             let (ls, v) = (e.name("last_seq"), e.val(s(&seq)));
             format!("attribute_not_exists({ls}) OR {ls} < {v}")
         });
@@ -221,7 +254,7 @@ impl DynamoStore {
         let (c, t) = (m.customer.as_str(), m.timestamp_ms);
         let table = &self.t.contacts;
         let seed = Expr::default()
-            .set("list", s(LIST))
+            .set("list", s(self.list_key(c)))
             .set_if_absent("wa_id", m.wa_id.clone().map(s))
             .set_if_absent("user_id", m.user_id.clone().map(s))
             .set_if_absent("name", m.profile_name.clone().map(s))
@@ -411,12 +444,13 @@ pub(crate) const PENDING_SHARDS: u32 = 16;
 
 /// The `by_pending` partition of message `id`.
 pub(crate) fn pending_shard(id: MessageId) -> String {
-    // FNV-1a: stable across processes and releases, unlike std's hasher.
-    let hash = id
-        .to_string()
-        .bytes()
-        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    pending_partition(hash % PENDING_SHARDS)
+    pending_partition(fnv1a(&id.to_string()) % PENDING_SHARDS)
+}
+
+/// FNV-1a: a shard hash stable across processes and releases, unlike std's hasher.
+fn fnv1a(key: &str) -> u32 {
+    key.bytes()
+        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
 }
 
 /// The key of `by_pending` partition number `n`.
@@ -466,14 +500,22 @@ fn conversation_of(item: &Item) -> Result<Conversation, PortError> {
         name: get_s(item, "name"),
         last_message: from_json(item, "last_message")?,
         last_message_at: get_n(item, "last_message_at"),
-        unread: item
-            .get("unread_ids")
-            .and_then(|v| v.as_ss().ok())
-            .map_or(0, |ids| ids.len() as i64),
+        unread: 0,
+        unread_more: false,
         window_expires_at: None,
         window_open: false,
         last_inbound_ms: window.last_inbound_ms,
         window_closed_ms: window.closed_ms,
+    }
+    .with_unread(unread_of(item)))
+}
+
+/// The unread count: a number; items from before it was one hold a set of unread message ids.
+fn unread_of(item: &Item) -> i64 {
+    get_n(item, "unread").unwrap_or_else(|| {
+        item.get("unread_ids")
+            .and_then(|v| v.as_ss().ok())
+            .map_or(0, |ids| i64::try_from(ids.len()).unwrap_or(i64::MAX))
     })
 }
 
@@ -491,6 +533,28 @@ fn contact_of(item: &Item) -> Contact {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn items_from_before_the_unread_count_show_their_set_until_marked_read() {
+        let mut item = Item::new();
+        item.insert("unread_ids".into(), AttributeValue::Ss(vec!["a".into(), "b".into()]));
+        assert_eq!(unread_of(&item), 2);
+        item.insert("unread".into(), n(7));
+        assert_eq!(unread_of(&item), 7, "the count wins once there is one");
+        assert_eq!(unread_of(&Item::new()), 0);
+    }
+
+    #[test]
+    fn list_keys_spread_customers_over_every_shard_and_stay_put() {
+        let shards = 20;
+        let mut seen = std::collections::BTreeSet::new();
+        for i in 0..2_000 {
+            seen.insert(fnv1a(&format!("2782{i:07}")) % shards);
+        }
+        assert_eq!(seen.len(), shards as usize, "every shard is used");
+        // Stored items carry their shard: a changed hash would hide them from every list.
+        assert_eq!(fnv1a("27820000001"), 3_010_423_915);
+    }
 
     #[test]
     fn items_from_before_windows_per_number_stand_in_until_the_customer_writes_again() {

@@ -74,7 +74,7 @@ impl DynamoStore {
         match newest {
             Some(mut m) => {
                 m.customer = left.clone();
-                let e = Self::last_message_expr(&m)?.when(still_shows);
+                let e = self.last_message_expr(&m)?.when(still_shows);
                 self.update(
                     &self.t.conversations,
                     ("customer", left.as_str()),

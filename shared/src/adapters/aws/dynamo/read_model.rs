@@ -5,7 +5,7 @@ use crate::domain::{Contact, Conversation, CustomerKey, Direction, MessageId, Me
 use crate::read::{AFTER_ALL_KEYS, MessageView, Page, PageRequest, messages_list};
 use async_trait::async_trait;
 
-use super::{DynamoStore, LIST, contact_of, conversation_of, message_of, window_of};
+use super::{DynamoStore, Item, contact_of, conversation_of, message_of, window_of};
 use crate::ports::{PortError, ReadModel};
 
 #[async_trait]
@@ -84,21 +84,19 @@ impl ReadModel for DynamoStore {
 
     async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError> {
         let before = page.after.clone().unwrap_or_else(|| AFTER_ALL_KEYS.to_owned());
-        let cond = Expr::default().when(|e| {
-            let (l, lv, a, av) = (e.name("list"), e.val(s(LIST)), e.name("activity"), e.val(s(before)));
-            format!("{l} = {lv} AND {a} < {av}")
-        });
         let items = self
-            .query(&self.t.conversations, "by_activity", cond, false, page.limit + 1)
+            .merged(
+                &self.t.conversations,
+                "by_activity",
+                "activity",
+                &before,
+                false,
+                page.limit + 1,
+            )
             .await?;
         let rows = items
             .iter()
-            .map(|i| {
-                Ok((
-                    conversation_of(i)?.with_window(now_ms),
-                    get_s(i, "activity").unwrap_or_default(),
-                ))
-            })
+            .map(|(i, activity)| Ok((conversation_of(i)?.with_window(now_ms), activity.clone())))
             .collect::<Result<Vec<_>, PortError>>()?;
         Ok(Page::from_rows(rows, page.limit, "conversations"))
     }
@@ -119,17 +117,17 @@ impl ReadModel for DynamoStore {
     async fn contacts(&self, page: &PageRequest) -> Result<Page<Contact>, PortError> {
         // Key values may not be empty; a space sorts before every key (keys hold no whitespace).
         let after = page.after.clone().unwrap_or_else(|| " ".to_owned());
-        let cond = Expr::default().when(|e| {
-            let (l, lv, c, cv) = (e.name("list"), e.val(s(LIST)), e.name("customer"), e.val(s(after)));
-            format!("{l} = {lv} AND {c} > {cv}")
-        });
         let items = self
-            .query(&self.t.contacts, "by_customer", cond, true, page.limit + 1)
+            .merged(
+                &self.t.contacts,
+                "by_customer",
+                "customer",
+                &after,
+                true,
+                page.limit + 1,
+            )
             .await?;
-        let rows = items
-            .iter()
-            .map(|i| (contact_of(i), get_s(i, "customer").unwrap_or_default()))
-            .collect();
+        let rows = items.iter().map(|(i, c)| (contact_of(i), c.clone())).collect();
         Ok(Page::from_rows(rows, page.limit, "contacts"))
     }
 
@@ -142,5 +140,44 @@ impl ReadModel for DynamoStore {
 
     async fn ping(&self) -> Result<(), PortError> {
         self.get(&self.t.messages, ("id", "health-check")).await.map(drop)
+    }
+}
+
+impl DynamoStore {
+    /// The first `want` items of a sharded list index past `from` in `sort` order (ascending when
+    /// `forward`), with their sort keys: each partition answers its own first `want`, and the
+    /// merge keeps the overall first. The sort keys are unique across partitions (they end in the
+    /// customer key), so the last one returned is a complete cursor: the next page asks every
+    /// partition for what lies past it, and items that did not move are neither repeated nor
+    /// skipped while others move.
+    async fn merged(
+        &self,
+        table: &str,
+        index: &str,
+        sort: &str,
+        from: &str,
+        forward: bool,
+        want: u32,
+    ) -> Result<Vec<(Item, String)>, PortError> {
+        let queries = self.list_partitions().into_iter().map(|partition| {
+            let cond = Expr::default().when(|e| {
+                let (l, lv, k, kv) = (e.name("list"), e.val(s(partition)), e.name(sort), e.val(s(from)));
+                let op = if forward { ">" } else { "<" };
+                format!("{l} = {lv} AND {k} {op} {kv}")
+            });
+            self.query(table, index, cond, forward, want)
+        });
+        let mut rows: Vec<(Item, String)> = futures::future::try_join_all(queries)
+            .await?
+            .into_iter()
+            .flatten()
+            .map(|i| {
+                let k = get_s(&i, sort).unwrap_or_default();
+                (i, k)
+            })
+            .collect();
+        rows.sort_by(|a, b| if forward { a.1.cmp(&b.1) } else { b.1.cmp(&a.1) });
+        rows.truncate(want as usize);
+        Ok(rows)
     }
 }

@@ -1,9 +1,9 @@
 //! Inbox on SqliteStore: what the inbound processor writes: messages, statuses and raw events.
 
 use crate::adapters::embedded::{exec, sql_err};
-use crate::domain::{InboundMark, RawEvent, Recorded, StatusUpdate, StoredMessage};
+use crate::domain::{InboundMark, RawEvent, Recorded, StatusUpdate, StoredMessage, UNREAD_SHOWN, Wamid};
 use async_trait::async_trait;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{SqliteStore, advance_conversation, insert_message, json, parse, status_of, upsert_contact};
 use crate::ports::{Inbox, PortError};
@@ -17,6 +17,38 @@ impl Inbox for SqliteStore {
             advance_conversation(tx, &m, rec == Recorded::New)?;
             upsert_contact(tx, &m)?;
             Ok(rec)
+        })
+        .await
+    }
+
+    async fn mark_read(&self, wamid: &Wamid) -> Result<bool, PortError> {
+        let w = wamid.clone();
+        self.write("mark read", move |tx| {
+            let op = sql_err("mark read");
+            let Some((customer, seq)) = tx
+                .query_row(
+                    "SELECT customer, seq FROM messages
+                     WHERE wamid = ?1 AND json_extract(doc, '$.direction') = 'inbound'",
+                    [w.as_str()],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()
+                .map_err(&op)?
+            else {
+                return Ok(false);
+            };
+            exec(
+                tx,
+                "UPDATE conversations SET read_seq = ?2, unread = (
+                    SELECT COUNT(*) FROM (
+                        SELECT 1 FROM messages
+                        WHERE customer = ?1 AND seq > ?2 AND json_extract(doc, '$.direction') = 'inbound'
+                        LIMIT ?3))
+                 WHERE customer = ?1 AND (read_seq IS NULL OR read_seq < ?2)",
+                params![customer, seq, UNREAD_SHOWN + 1],
+            )
+            .map_err(&op)?;
+            Ok(true)
         })
         .await
     }

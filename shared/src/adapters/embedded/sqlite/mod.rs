@@ -124,6 +124,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             oldest_sent_ms INTEGER NOT NULL
         );",
     ),
+    // 8: a conversation's read position: `unread` counts inbound messages after it.
+    Migration::AddColumns(&[("conversations", "read_seq", "TEXT")]),
 ];
 
 /// A conversation row with the window of its latest business number.
@@ -235,8 +237,9 @@ fn advance_conversation(tx: &Transaction<'_>, m: &StoredMessage, new_inbound: bo
     if new_inbound {
         exec(
             tx,
-            "UPDATE conversations SET unread = unread + 1 WHERE customer = ?1",
-            [c],
+            "UPDATE conversations SET unread = unread + 1
+             WHERE customer = ?1 AND (read_seq IS NULL OR read_seq < ?2)",
+            params![c, m.seq()],
         )
         .map_err(&op)?;
     }
@@ -398,7 +401,8 @@ fn conversation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Conversation, St
             name: r.get("name")?,
             last_message: last.and_then(|l| serde_json::from_str(&l).ok()),
             last_message_at: r.get("last_message_at")?,
-            unread: r.get("unread")?,
+            unread: 0,
+            unread_more: false,
             window_expires_at: None,
             window_open: false,
             last_inbound_ms: r.get("win_inbound")?,
@@ -406,6 +410,7 @@ fn conversation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Conversation, St
         },
         r.get::<_, Option<String>>("activity")?.unwrap_or_default(),
     ))
+    .and_then(|(c, k)| Ok((c.with_unread(r.get("unread")?), k)))
 }
 
 fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Contact, String)> {
