@@ -69,6 +69,15 @@ pub enum Command {
         #[arg(long, default_value = "target/reports/send.md")]
         report: std::path::PathBuf,
     },
+    /// Print the AWS bill for a number of messages, from the counted request model.
+    Cost {
+        /// Inbound messages.
+        #[arg(long, default_value_t = 1_000_000)]
+        inbound: u64,
+        /// Outbound messages (each with sent, delivered and read statuses).
+        #[arg(long, default_value_t = 1_000_000)]
+        outbound: u64,
+    },
     /// Load-run a fresh local stack and write a report.
     Load {
         /// Webhooks to post.

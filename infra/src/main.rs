@@ -1,5 +1,5 @@
 //! `wabridge`: the local stack (`serve`, the default) and its tools (`simulate`, `send`, `tail`,
-//! `load`, `bench-send`). The flags live in `cli.rs`, each command in `commands/`.
+//! `load`, `bench-send`, `cost`). The flags live in `cli.rs`, each command in `commands/`.
 
 mod cli;
 mod commands;
@@ -25,6 +25,10 @@ async fn main() -> anyhow::Result<()> {
             follow,
         } => commands::send::run(&config, to, text, template, language, url, follow).await,
         Command::Tail { url, all } => commands::tail::run(&config, url, all).await,
+        Command::Cost { inbound, outbound } => {
+            commands::cost::run(inbound, outbound);
+            Ok(())
+        }
         Command::BenchSend { mps, seconds, report } => commands::bench_send::run(mps, seconds, &report).await,
         Command::Load {
             count,

@@ -11,6 +11,7 @@ pub mod adapters;
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod cost;
 pub mod domain;
 pub mod graph;
 pub mod inbound;

@@ -8,6 +8,7 @@ use wabridge::adapters::embedded::{FolderBlobs, MemoryRateLimiter, SqliteQueue, 
 use wabridge::ports::{Blobs, Clock, Queue, RateLimiter, Store, SystemClock};
 
 use crate::VISIBILITY;
+use crate::requests::RequestCounter;
 
 /// Which backend a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,8 @@ pub struct Backend {
     pub outbound: Arc<dyn Queue>,
     /// Shared rate-limit buckets.
     pub limiter: Arc<dyn RateLimiter>,
+    /// The AWS requests the adapters made (AWS only).
+    pub requests: Option<RequestCounter>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -67,6 +70,7 @@ impl Backend {
             blobs: Arc::new(blobs),
             outbound: Arc::new(outbound),
             limiter: Arc::new(MemoryRateLimiter::default()),
+            requests: None,
             _dir: Some(dir),
         }
     }
@@ -85,9 +89,18 @@ impl Backend {
         let sdk = awsa::load_config().await;
         let prefix = format!("t{}", ulid::Ulid::new().to_string().to_lowercase());
         let tables = TableNames::prefixed(&prefix);
-        let dynamo = awsa::dynamo_client(&sdk);
+        let requests = RequestCounter::default();
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&sdk)
+                .interceptor(requests.clone())
+                .build(),
+        );
         awsa::schema::create_tables(&dynamo, &tables).await.unwrap();
-        let sqs = awsa::sqs_client(&sdk);
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&sdk)
+                .interceptor(requests.clone())
+                .build(),
+        );
         let visibility = VISIBILITY.as_secs().to_string();
         let queue_pair = |name: &'static str| {
             let (sqs, prefix, visibility) = (sqs.clone(), prefix.clone(), visibility.clone());
@@ -109,7 +122,12 @@ impl Backend {
             }
         };
         let (inbound, outbound) = (queue_pair("inbound").await, queue_pair("outbound").await);
-        let s3 = awsa::s3_client(&sdk);
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .interceptor(requests.clone())
+                .build(),
+        );
         s3.create_bucket().bucket(&prefix).send().await.unwrap();
         let limiter = DynamoRateLimiter::new(dynamo.clone(), tables.rate_limits.clone().unwrap());
         Self {
@@ -119,6 +137,7 @@ impl Backend {
             blobs: Arc::new(S3Blobs::new(s3, prefix)),
             outbound: Arc::new(outbound),
             limiter: Arc::new(limiter),
+            requests: Some(requests),
             _dir: None,
         }
     }

@@ -12,6 +12,7 @@ mod clock;
 mod faults;
 mod fixtures;
 mod pipeline;
+mod requests;
 pub mod rig;
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ pub use clock::ManualClock;
 pub use faults::{FlakyQueue, FlakyStore};
 pub use fixtures::{api_gateway_request, enc, fixture};
 pub use pipeline::{Pipeline, Reply, settle_one_batch};
+pub use requests::RequestCounter;
 pub use secrecy;
 
 /// App secret the test pipelines sign with.

@@ -78,6 +78,11 @@ impl Pipeline {
         Self::build(backend.store.clone(), backend, max_queue_bytes)
     }
 
+    /// Wires a pipeline with `settings` instead of the tests' own.
+    pub fn with_settings(backend: Backend, settings: Settings) -> Self {
+        Self::wire(backend.store.clone(), backend, settings, |app| app)
+    }
+
     fn build(store: Arc<dyn Store>, backend: Backend, max_queue_bytes: usize) -> Self {
         Self::build_with(store, backend, max_queue_bytes, |app| app)
     }
@@ -102,6 +107,10 @@ impl Pipeline {
             max_queue_bytes,
             ..Settings::for_tests()
         };
+        Self::wire(store, backend, settings, register)
+    }
+
+    fn wire(store: Arc<dyn Store>, backend: Backend, settings: Settings, register: impl FnOnce(App) -> App) -> Self {
         let app = register(App::new(settings, Arc::new(SystemClock)));
         let ingestor = app.ingestor(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone());
         let router = api::finish(

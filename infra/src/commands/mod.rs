@@ -1,6 +1,7 @@
 //! One file per `wabridge` command.
 
 pub mod bench_send;
+pub mod cost;
 pub mod load;
 pub mod send;
 pub mod serve;

@@ -250,33 +250,60 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// One request for the usual message, the newest from its customer: it creates the contact
+    /// or moves its last-seen, name and number forward. Only a message older than the last seen
+    /// takes a second, to move first-seen back if it is older still.
     async fn upsert_contact(&self, m: &StoredMessage) -> Result<(), PortError> {
         let (c, t) = (m.customer.as_str(), m.timestamp_ms);
         let table = &self.t.contacts;
-        let seed = Expr::default()
+        let newest = Expr::default()
             .set("list", s(self.list_key(c)))
             .set_if_absent("wa_id", m.wa_id.clone().map(s))
             .set_if_absent("user_id", m.user_id.clone().map(s))
-            .set_if_absent("name", m.profile_name.clone().map(s))
-            .set_if_absent("phone_number_id", Some(s(&m.phone_number_id)))
             .set_if_absent("first_seen_at", Some(n(t)))
-            .set_if_absent("last_seen_at", Some(n(t)));
-        self.update(table, ("customer", c), seed, "upsert contact").await?;
-        let earlier = Expr::default().set("first_seen_at", n(t)).when(|e| {
-            let (a, v) = (e.name("first_seen_at"), e.val(n(t)));
-            format!("{a} > {v}")
-        });
-        self.update(table, ("customer", c), earlier, "contact first seen")
-            .await?;
-        let later = Expr::default()
             .set("last_seen_at", n(t))
             .set("phone_number_id", s(&m.phone_number_id))
             .set_opt("name", m.profile_name.clone().map(s))
             .when(|e| {
                 let (a, v) = (e.name("last_seen_at"), e.val(n(t)));
-                format!("{a} <= {v}")
+                format!("attribute_not_exists({a}) OR {a} <= {v}")
             });
-        self.update(table, ("customer", c), later, "contact last seen").await
+        if self
+            .update_applied(table, ("customer", c), newest, "upsert contact")
+            .await?
+        {
+            return Ok(());
+        }
+        let older = Expr::default()
+            .set("first_seen_at", n(t))
+            .set_if_absent("name", m.profile_name.clone().map(s))
+            .when(|e| {
+                let (a, v) = (e.name("first_seen_at"), e.val(n(t)));
+                format!("{a} > {v}")
+            });
+        self.update(table, ("customer", c), older, "contact first seen").await
+    }
+
+    /// A conditional update; `false` when the condition refused it.
+    async fn update_applied(
+        &self,
+        table: &str,
+        key: (&str, &str),
+        e: Expr,
+        op: &'static str,
+    ) -> Result<bool, PortError> {
+        let call = self.client.update_item().table_name(table).key(key.0, s(key.1));
+        match e.apply(call).send().await {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(sdk_err(op)(err)),
+        }
     }
 
     async fn get(&self, table: &str, key: (&str, &str)) -> Result<Option<Item>, PortError> {

@@ -1,0 +1,112 @@
+//! What each path costs in AWS requests, counted on moto through the SDK's interceptors. The
+//! expectations are `wabridge::cost`'s, which `wabridge cost` prices: a change that adds a request
+//! to a hot path fails here and has to update the model on purpose.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use wabridge::app::{App, Settings};
+use wabridge::cost::{self, PathCost};
+use wabridge::ports::SystemClock;
+use wabridge::read::PageRequest;
+use wabridge_infra::simulate;
+use wabridge_tests::{Backend, Pipeline, RequestCounter};
+
+const PNI: &str = "100000000000001";
+
+fn expected(path: &PathCost) -> BTreeMap<String, u32> {
+    path.requests.iter().map(|(op, n)| ((*op).to_owned(), *n)).collect()
+}
+
+/// The requests our code makes: the queue's receives and deletes are the Lambda event source's,
+/// batched ten to a request, and priced as such by the model.
+fn ours(counted: BTreeMap<String, u32>) -> BTreeMap<String, u32> {
+    counted
+        .into_iter()
+        .filter(|(op, _)| op != "SQS.ReceiveMessage" && op != "SQS.DeleteMessage")
+        .collect()
+}
+
+/// A pipeline with the deployed progress mark (at most every 10 s, not per batch as in tests).
+async fn pipeline() -> Pipeline {
+    Pipeline::with_settings(
+        Backend::aws().await,
+        Settings {
+            inbound_lag: wabridge::inbound::lag::LagConfig::default(),
+            ..Settings::for_tests()
+        },
+    )
+}
+
+fn counter(b: &Backend) -> RequestCounter {
+    b.requests.clone().expect("AWS backends count their requests")
+}
+
+fn webhook(body: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(body).unwrap()
+}
+
+#[tokio::test]
+async fn an_inbound_text_message_costs_what_the_model_says() {
+    let p = pipeline().await;
+    let requests = counter(&p.backend);
+    // The first message of a customer creates the conversation and contact; count a later one.
+    for (i, wamid) in ["wamid.COST1", "wamid.COST2"].into_iter().enumerate() {
+        requests.take();
+        let ts = 1_763_800_000 + i64::try_from(i).unwrap();
+        let body = simulate::inbound(
+            PNI,
+            "27820000555",
+            "Ann",
+            wamid,
+            ts,
+            "text",
+            serde_json::json!({"body": "hi"}),
+        );
+        assert_eq!(p.post_webhook(&webhook(&body)).await.status, 200);
+        assert_eq!(p.settle_one_batch().await, 1);
+    }
+    assert_eq!(ours(requests.take()), expected(&cost::INBOUND_MESSAGE));
+}
+
+#[tokio::test]
+async fn a_status_webhook_costs_what_the_model_says() {
+    let p = pipeline().await;
+    let requests = counter(&p.backend);
+    // The first batch writes the progress mark; count a later one.
+    let first = simulate::status(PNI, "27820000556", "wamid.COSTFIRST", "sent", 1_763_800_000);
+    assert_eq!(p.post_webhook(&webhook(&first)).await.status, 200);
+    assert_eq!(p.settle_one_batch().await, 1);
+    requests.take();
+    let body = simulate::status(PNI, "27820000556", "wamid.COSTSTATUS", "delivered", 1_763_800_000);
+    assert_eq!(p.post_webhook(&webhook(&body)).await.status, 200);
+    assert_eq!(p.settle_one_batch().await, 1);
+    assert_eq!(ours(requests.take()), expected(&cost::STATUS_WEBHOOK));
+}
+
+#[tokio::test]
+async fn queueing_a_send_and_reading_a_page_cost_what_the_model_says() {
+    let b = Backend::aws().await;
+    let requests = counter(&b);
+    let app = App::new(Settings::for_tests(), Arc::new(SystemClock));
+    let enqueuer = app.enqueuer(b.store.clone(), b.store.clone(), b.outbound.clone(), Some(PNI.into()));
+    let cmd = wabridge::outbound::request::validate(&serde_json::json!({
+        "to": "27820000557", "type": "template",
+        "template": {"name": "hello_world", "language": {"code": "en_US"}}
+    }))
+    .unwrap();
+    requests.take();
+    enqueuer.enqueue(&cmd).await.unwrap();
+    assert_eq!(requests.take(), expected(&cost::QUEUE_SEND));
+
+    let page = PageRequest { limit: 50, after: None };
+    let customer = wabridge::domain::CustomerKey::parse("27820000557").unwrap();
+    b.store.conversation_messages(&customer, &page).await.unwrap();
+    assert_eq!(requests.take(), expected(&cost::MESSAGES_PAGE));
+    b.store.conversations(&page, 0).await.unwrap();
+    // The test backend spreads the lists over 10 shards.
+    let queries = BTreeMap::from([("DynamoDB.Query".to_owned(), cost::list_page_queries(10))]);
+    assert_eq!(requests.take(), queries);
+}
