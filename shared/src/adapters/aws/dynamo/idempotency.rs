@@ -75,39 +75,21 @@ impl Idempotency for DynamoStore {
         let e = Expr::default()
             .set("status", n(i64::from(status)))
             .set("body", to_json(body)?)
-            .when(|e| {
-                let (lease, status) = (e.name("lease_ms"), e.name("status"));
-                let token = e.val(n(lease_until_ms));
-                format!("{lease} = {token} AND attribute_not_exists({status})")
-            });
+            .when(|e| still_claimed(e, lease_until_ms));
         self.update(&self.t.idempotency, ("key", key), e, "finish idempotency key")
             .await
     }
 
     async fn release_idempotency(&self, key: &str, lease_until_ms: i64) -> Result<(), PortError> {
-        let mut names = HashMap::new();
-        names.insert("#s".to_owned(), "status".to_owned());
-        let mut values = HashMap::new();
-        values.insert(":lease".to_owned(), n(lease_until_ms));
-        let r = self
-            .client
-            .delete_item()
-            .table_name(&self.t.idempotency)
-            .key("key", s(key))
-            .condition_expression("lease_ms = :lease AND attribute_not_exists(#s)")
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match r {
-            Err(e)
-                if !e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(sdk_err("release idempotency key")(e))
-            }
-            _ => Ok(()),
-        }
+        let unanswered = Expr::default().when(|e| still_claimed(e, lease_until_ms));
+        self.delete_if(&self.t.idempotency, ("key", key), unanswered, "release idempotency key")
+            .await
     }
+}
+
+/// The key is still held, unanswered, by the claim whose lease ends at `lease_until_ms` (its token).
+fn still_claimed(e: &mut Expr, lease_until_ms: i64) -> String {
+    let (lease, status) = (e.name("lease_ms"), e.name("status"));
+    let token = e.val(n(lease_until_ms));
+    format!("{lease} = {token} AND attribute_not_exists({status})")
 }

@@ -8,7 +8,6 @@ use crate::domain::{
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Put, Select, TransactWriteItem, Update};
 
 use super::{DynamoStore, EVENT_TTL_SECS, INBOUND_MARK_ID, Item, from_json, to_json};
@@ -63,18 +62,11 @@ impl Inbox for DynamoStore {
                     let c = e.name("customer");
                     format!("attribute_exists({c}) AND {position} AND {count}")
                 });
-            let call = self
-                .client
-                .update_item()
-                .table_name(&self.t.conversations)
-                .key("customer", s(&customer));
-            match e.apply(call).send().await {
-                Ok(_) => return Ok(true),
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(UpdateItemError::is_conditional_check_failed_exception) => {}
-                Err(err) => return Err(sdk_err("mark read")(err)),
+            if self
+                .update_applied(&self.t.conversations, ("customer", &customer), e, "mark read")
+                .await?
+            {
+                return Ok(true);
             }
         }
         Err(PortError::unavailable(

@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
@@ -71,20 +70,6 @@ fn from_json<T: serde::de::DeserializeOwned>(item: &Item, k: &str) -> Result<Opt
     get_s(item, k)
         .map(|d| serde_json::from_str(&d).map_err(|e| PortError::invalid("decode stored item", e.to_string())))
         .transpose()
-}
-
-/// A conditional update whose condition failing means "already further along": not an error.
-fn ignore_condition(r: Result<(), SdkError<UpdateItemError>>, op: &'static str) -> Result<(), PortError> {
-    match r {
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(sdk_err(op)(e)),
-        Ok(()) => Ok(()),
-    }
 }
 
 impl DynamoStore {
@@ -177,9 +162,9 @@ impl DynamoStore {
         self.put_once(&self.t.messages, Self::message_item(msg)?, op).await
     }
 
+    /// A conditional update whose condition failing means "already further along": not an error.
     async fn update(&self, table: &str, key: (&str, &str), e: Expr, op: &'static str) -> Result<(), PortError> {
-        let call = self.client.update_item().table_name(table).key(key.0, s(key.1));
-        ignore_condition(e.apply(call).send().await.map(drop), op)
+        self.update_applied(table, key, e, op).await.map(drop)
     }
 
     /// Deletes an item if the condition of `e` holds; the condition failing is not an error.
