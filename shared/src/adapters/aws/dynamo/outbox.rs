@@ -2,6 +2,7 @@
 
 use crate::adapters::aws::expr::{Expr, get_n, get_s, n, s};
 use crate::adapters::aws::sdk_err;
+use crate::adapters::{Refiled, refile};
 use crate::domain::{
     CustomerKey, InboundMark, MessageId, Recorded, SendChange, SendProgress, SendState, StoredMessage, Stranded,
 };
@@ -15,39 +16,14 @@ use super::{
 };
 use crate::ports::{Outbox, PortError};
 
-/// An outbound message on its way to the customer WhatsApp resolved its number to.
-struct Moving {
-    /// The message as it will be: filed under the resolved customer.
-    moved: StoredMessage,
-    /// Its stored document, rewritten to match.
-    doc: String,
-    /// The customer it leaves.
-    left: CustomerKey,
-}
-
 impl DynamoStore {
     /// What moving message `id` to `to` means, or nothing when it is unknown or there already.
-    async fn moving(&self, id: MessageId, to: &CustomerKey) -> Result<Option<Moving>, PortError> {
-        let Some(item) = self.get(&self.t.messages, ("id", &id.to_string())).await? else {
-            return Ok(None);
-        };
-        let (Some(mut moved), Some(doc)) = (message_of(&item)?, get_s(&item, "doc")) else {
-            return Ok(None);
-        };
-        if moved.customer == *to {
-            return Ok(None);
+    async fn moving(&self, id: MessageId, to: &CustomerKey) -> Result<Option<Refiled>, PortError> {
+        let item = self.get(&self.t.messages, ("id", &id.to_string())).await?;
+        match item.as_ref().and_then(|i| get_s(i, "doc")) {
+            Some(doc) => refile(&doc, to),
+            None => Ok(None),
         }
-        let mut doc: serde_json::Value =
-            serde_json::from_str(&doc).map_err(|e| PortError::invalid("decode stored item", e.to_string()))?;
-        doc["customer"] = serde_json::Value::from(to.as_str());
-        doc["wa_id"] = serde_json::Value::from(to.as_str());
-        let left = std::mem::replace(&mut moved.customer, to.clone());
-        moved.wa_id = Some(to.as_str().to_owned());
-        Ok(Some(Moving {
-            moved,
-            doc: doc.to_string(),
-            left,
-        }))
     }
 
     /// The conversation `moved` left shows its own newest message again, or goes when nothing is
@@ -122,7 +98,7 @@ impl Outbox for DynamoStore {
             _ => None,
         };
         if let Some(m) = &moving {
-            self.advance_conversation(&m.moved).await?;
+            self.advance_conversation(&m.message).await?;
         }
         let e = match change {
             SendChange::Attempt { at_ms, .. } => Expr::default()
@@ -137,7 +113,7 @@ impl Outbox for DynamoStore {
                     .remove("pending_shard")
                     .remove("pending_at");
                 match &moving {
-                    Some(m) => e.set("customer", s(m.moved.customer.as_str())).set("doc", s(&m.doc)),
+                    Some(m) => e.set("customer", s(m.message.customer.as_str())).set("doc", s(&m.doc)),
                     None => e,
                 }
             }
@@ -189,7 +165,7 @@ impl Outbox for DynamoStore {
         let item = match e.apply(call).send().await {
             Ok(out) => {
                 if let Some(m) = &moving {
-                    self.vacate(&m.left, &m.moved).await?;
+                    self.vacate(&m.left, &m.message).await?;
                 }
                 out.attributes
             }

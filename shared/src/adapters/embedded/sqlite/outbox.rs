@@ -1,6 +1,7 @@
 //! Outbox on SqliteStore: the send state machine of outbound messages.
 
 use crate::adapters::embedded::{exec, sql_err};
+use crate::adapters::{Refiled, refile};
 use crate::domain::{CustomerKey, InboundMark, MessageId, Recorded, SendChange, SendProgress, StoredMessage, Stranded};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
@@ -152,23 +153,16 @@ impl Outbox for SqliteStore {
 fn rehome(tx: &rusqlite::Transaction<'_>, id: MessageId, to: &CustomerKey) -> Result<(), PortError> {
     let op = sql_err("move message");
     let Some(row) = by_id(tx, id)? else { return Ok(()) };
-    let mut m = stored(&row)?;
-    if m.customer == *to {
+    let Some(Refiled { message, doc, left }) = refile(&row.0, to)? else {
         return Ok(());
-    }
-    let left = std::mem::replace(&mut m.customer, to.clone());
-    m.wa_id = Some(to.as_str().to_owned());
-    let mut doc: serde_json::Value =
-        serde_json::from_str(&row.0).map_err(|e| PortError::invalid("decode", e.to_string()))?;
-    doc["customer"] = serde_json::Value::from(to.as_str());
-    doc["wa_id"] = serde_json::Value::from(to.as_str());
+    };
     exec(
         tx,
         "UPDATE messages SET customer = ?2, doc = ?3 WHERE id = ?1",
-        params![id.to_string(), to.as_str(), doc.to_string()],
+        params![id.to_string(), to.as_str(), doc],
     )
     .map_err(&op)?;
-    advance_conversation(tx, &m, false)?;
+    advance_conversation(tx, &message, false)?;
     match newest_of(tx, &left)? {
         Some(newest) => reset_conversation(tx, &left, &newest),
         None => exec(tx, "DELETE FROM conversations WHERE customer = ?1", [left.as_str()])
