@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::domain::{CustomerKey, Direction, MessageRef, Wamid};
 use crate::graph::{GraphClient, GraphError};
 use crate::ports::{Inbox, PortError, ReadModel};
-use crate::read::PageRequest;
+use crate::read::{Cursor, PageRequest, messages_list};
 
 /// Why a read receipt was not sent.
 #[derive(Debug, thiserror::Error)]
@@ -77,8 +77,13 @@ impl ReadReceipts {
         if known.as_ref().is_some_and(|m| m.direction != Direction::Inbound) {
             return Err(ReadReceiptError::NotInbound);
         }
-        self.graph.mark_read(&pni, wamid, typing).await?;
-        // Meta first: a receipt Meta refused leaves the message unread here too.
+        self.receipt(&pni, wamid, typing).await
+    }
+
+    /// Tells Meta, then moves the read position: a receipt Meta refused leaves the message unread
+    /// here too.
+    async fn receipt(&self, pni: &str, wamid: &Wamid, typing: bool) -> Result<(), ReadReceiptError> {
+        self.graph.mark_read(pni, wamid, typing).await?;
         self.inbox.mark_read(wamid).await?;
         Ok(())
     }
@@ -87,15 +92,17 @@ impl ReadReceipts {
     /// shows every earlier one read too) and the conversation's read position here. Returns that
     /// message's wamid, or `None` when the customer has written nothing to mark.
     pub async fn mark_conversation_read(&self, customer: &CustomerKey) -> Result<Option<Wamid>, ReadReceiptError> {
-        if self.read.conversation(customer, 0).await?.is_none() {
-            return Err(ReadReceiptError::UnknownConversation);
-        }
+        let list = messages_list(customer);
         let mut page = PageRequest {
             limit: NEWEST_INBOUND_PAGE,
             after: None,
         };
-        for _ in 0..NEWEST_INBOUND_PAGES {
+        for round in 0..NEWEST_INBOUND_PAGES {
             let found = self.read.conversation_messages(customer, &page).await?;
+            // A conversation exists only with a message in it.
+            if round == 0 && found.data.is_empty() {
+                return Err(ReadReceiptError::UnknownConversation);
+            }
             let newest = found
                 .data
                 .iter()
@@ -104,14 +111,15 @@ impl ReadReceipts {
             if let Some(m) = newest {
                 let wamid = Wamid::parse(m.wamid.as_deref().unwrap_or_default())
                     .map_err(|e| PortError::invalid("read newest inbound", e.reason))?;
-                self.mark_read(&wamid, false).await?;
+                let pni = m
+                    .phone_number_id
+                    .as_deref()
+                    .or(self.default_phone_number_id.as_deref())
+                    .ok_or(ReadReceiptError::UnknownMessage)?;
+                self.receipt(pni, &wamid, false).await?;
                 return Ok(Some(wamid));
             }
-            match found
-                .next_cursor
-                .as_deref()
-                .map(|c| crate::read::Cursor::decode(c, &crate::read::messages_list(customer)))
-            {
+            match found.next_cursor.as_deref().map(|c| Cursor::decode(c, &list)) {
                 Some(Ok(after)) => page.after = Some(after),
                 _ => break,
             }
