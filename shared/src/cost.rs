@@ -74,7 +74,7 @@ pub mod price {
 }
 
 /// What one run of a flow uses, in billed units.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Usage {
     /// API Gateway requests.
     pub http_requests: f64,
@@ -174,16 +174,9 @@ pub const STATUSES_PER_SEND: f64 = 3.0;
 
 /// What `inbound` messages and `outbound` ones (each with its statuses) use together.
 pub fn usage(inbound: u64, outbound: u64) -> Usage {
-    let zero = Usage {
-        http_requests: 0.0,
-        sqs_requests: 0.0,
-        write_units: 0.0,
-        read_units: 0.0,
-        invocations: 0.0,
-        gb_seconds: 0.0,
-    };
     let (i, o) = (inbound as f64, outbound as f64);
-    zero.plus(inbound_message(), i)
+    Usage::default()
+        .plus(inbound_message(), i)
         .plus(outbound_message(), o)
         .plus(status_webhook(), o * STATUSES_PER_SEND)
 }

@@ -284,6 +284,17 @@ async fn a_message_stored_but_never_queued_is_swept_onto_the_queue_and_sent_once
     );
 }
 
+/// The `wa_id` of every conversation, newest activity first.
+async fn conversation_keys(rig: &Rig) -> Vec<String> {
+    let (_, page) = rig.get("/v1/conversations").await;
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["wa_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// A customer WhatsApp knows by one form of a number (Brazil's without the ninth digit, Mexico's
 /// with `521`) is sent to in the other, as a CRM writes it: the send finds the customer's window,
 /// goes to the form Meta knows, and lands in the customer's own conversation, not a new one.
@@ -303,13 +314,7 @@ async fn a_number_written_in_its_other_form_reaches_the_customers_own_conversati
             page["data"].as_array().unwrap().iter().any(|m| m["id"] == id.as_str()),
             "in the customer's conversation: {page}"
         );
-        let (_, conversations) = rig.get("/v1/conversations").await;
-        let keys: Vec<&str> = conversations["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|c| c["wa_id"].as_str())
-            .collect();
+        let keys = conversation_keys(&rig).await;
         assert_eq!(
             keys.iter().filter(|k| k.starts_with(&known[..4])).count(),
             1,
@@ -359,14 +364,7 @@ async fn a_first_send_follows_the_number_whatsapp_resolves(b: Backend) {
         [first.as_str(), second.as_str()],
         "both sends in the customer's conversation: {page}"
     );
-    let (_, conversations) = rig.get("/v1/conversations").await;
-    let keys: Vec<&str> = conversations["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["wa_id"].as_str())
-        .collect();
-    assert_eq!(keys, [known], "one conversation: {conversations}");
+    assert_eq!(conversation_keys(&rig).await, [known], "one conversation");
     let sent = rig.sandbox.accepted();
     assert_eq!(sent[1]["to"], known, "the second send goes to the known form: {sent:?}");
 }

@@ -568,6 +568,16 @@ mod tests {
         assert_eq!(fnv1a("27820000001"), 3_010_423_915);
     }
 
+    #[tokio::test]
+    async fn lists_read_every_shard_and_the_items_from_before_sharding() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let store = DynamoStore::new(Client::new(&sdk), TableNames::prefixed("t")).with_list_shards(3);
+        assert_eq!(store.list_partitions(), ["list#0", "list#1", "list#2", LEGACY_LIST]);
+        assert!(store.list_partitions().contains(&store.list_key("27820000001")));
+    }
+
     #[test]
     fn items_from_before_windows_per_number_stand_in_until_the_customer_writes_again() {
         let mut item = Item::new();
