@@ -7,12 +7,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use std::time::Duration;
 use wabridge::app::{App, Settings};
 use wabridge::cost::{self, PathCost};
 use wabridge::ports::SystemClock;
 use wabridge::read::PageRequest;
+
+use wabridge::graph::GraphClient;
+use wabridge_infra::sandbox::{Sandbox, SandboxConfig};
 use wabridge_infra::simulate;
-use wabridge_tests::{Backend, Pipeline, RequestCounter};
+use wabridge_tests::secrecy::SecretString;
+use wabridge_tests::{API_KEY, Backend, Pipeline, RequestCounter, SECRET, settle_one_batch};
 
 const PNI: &str = "100000000000001";
 
@@ -109,4 +114,54 @@ async fn queueing_a_send_and_reading_a_page_cost_what_the_model_says() {
     // The test backend spreads the lists over 10 shards.
     let queries = BTreeMap::from([("DynamoDB.Query".to_owned(), cost::list_page_queries(10))]);
     assert_eq!(requests.take(), queries);
+}
+
+#[tokio::test]
+async fn sending_at_graph_costs_what_the_model_says() {
+    let b = Backend::aws().await;
+    let requests = counter(&b);
+    // Meta, played by the sandbox; no statuses come back, so only the send itself is counted.
+    let sandbox = Sandbox::new(SandboxConfig {
+        webhook_url: None,
+        app_secret: SecretString::from(SECRET),
+        status_delays: [Duration::ZERO; 3],
+        api_keys: vec![SecretString::from(API_KEY)],
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let serving = sandbox.serve(listener);
+    let graph = GraphClient::new(&base, "v25.0", SecretString::from(API_KEY), Duration::from_secs(5)).unwrap();
+    // A number at Meta's top tier, so the whole batch is granted.
+    let settings = Settings {
+        sender: wabridge_tests::rig::fast_config(),
+        ..Settings::for_tests()
+    };
+    let app = App::new(settings, Arc::new(SystemClock));
+    let enqueuer = app.enqueuer(b.store.clone(), b.store.clone(), b.outbound.clone(), Some(PNI.into()));
+    // As deployed: the sender watches the inbound processor's lag before any resend.
+    let sender = app
+        .sender(b.store.clone(), b.limiter.clone(), graph)
+        .watching(app.lag_watch(b.store.clone(), b.queue.clone()));
+    let send = |to: String| {
+        let enqueuer = &enqueuer;
+        async move {
+            let cmd = wabridge::outbound::request::validate(&serde_json::json!({
+                "to": to, "type": "template",
+                "template": {"name": "hello_world", "language": {"code": "en_US"}}
+            }))
+            .unwrap();
+            enqueuer.enqueue(&cmd).await.unwrap();
+        }
+    };
+    // The first batch creates the number's bucket; count a later one of ten customers.
+    send("27820000550".into()).await;
+    assert_eq!(settle_one_batch(b.kind, &sender, b.outbound.as_ref()).await, 1);
+    for i in 0..10 {
+        send(format!("2782000056{i}")).await;
+    }
+    requests.take();
+    assert_eq!(settle_one_batch(b.kind, &sender, b.outbound.as_ref()).await, 10);
+    assert_eq!(sandbox.accepted().len(), 11, "every send reached Graph");
+    assert_eq!(ours(requests.take()), expected(&cost::SEND_BATCH_AT_GRAPH));
+    serving.abort();
 }

@@ -163,6 +163,31 @@ async fn a_system_message_does_not_open_the_window(b: Backend) {
     assert_eq!((c.window_expires_at, c.window_open), (None, false));
 }
 
+async fn a_message_older_than_our_last_send_still_counts_and_opens_the_window(b: Backend) {
+    let c = "27820000077";
+    b.store
+        .record_outbound(&outbound("wamid.OURS", c, T0 + 5_000))
+        .await
+        .unwrap();
+    // The customer wrote before our send was stored, but the webhook arrives after it.
+    let late = inbound("wamid.LATE", c, T0, "earlier");
+    assert_eq!(b.store.record_inbound(&late).await.unwrap(), Recorded::New);
+    assert_eq!(b.store.record_inbound(&late).await.unwrap(), Recorded::Duplicate);
+    let conv = b.store.conversation(&key(c), T0 + 5_000).await.unwrap().unwrap();
+    assert_eq!(conv.last_message.as_ref().unwrap().text.as_deref(), Some("our reply"));
+    assert_eq!(conv.unread, 1, "counted once");
+    assert_eq!(conv.window_expires_at, Some(T0 + WINDOW_MS));
+    assert!(conv.window_open);
+    // The next message is the newest again: shown, counted and extending the window.
+    b.store
+        .record_inbound(&inbound("wamid.NEXT", c, T0 + 9_000, "later"))
+        .await
+        .unwrap();
+    let conv = b.store.conversation(&key(c), T0 + 9_000).await.unwrap().unwrap();
+    assert_eq!(conv.last_message.as_ref().unwrap().text.as_deref(), Some("later"));
+    assert_eq!((conv.unread, conv.window_expires_at), (2, Some(T0 + 9_000 + WINDOW_MS)));
+}
+
 async fn raw_events_are_kept_once(b: Backend) {
     let e = RawEvent::new(
         "account_update",
@@ -200,5 +225,6 @@ on_both_backends!(
     statuses_in_every_order_end_at_the_highest_with_every_timestamp,
     a_status_before_its_message_is_readable_and_merges_when_the_message_arrives,
     a_system_message_does_not_open_the_window,
+    a_message_older_than_our_last_send_still_counts_and_opens_the_window,
     raw_events_are_kept_once,
 );

@@ -3,20 +3,29 @@
 use crate::adapters::aws::expr::{Expr, get_n, get_s, n, s};
 use crate::adapters::aws::sdk_err;
 use crate::domain::{
-    DeliveryStatus, InboundMark, MessageId, RawEvent, Recorded, StatusUpdate, StoredMessage, UNREAD_SHOWN, Wamid,
-    seq_key,
+    DeliveryStatus, Direction, InboundMark, MessageId, RawEvent, Recorded, StatusUpdate, StoredMessage, UNREAD_SHOWN,
+    Wamid, seq_key,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, Select, TransactWriteItem, Update};
 
-use super::{DynamoStore, EVENT_TTL_SECS, INBOUND_MARK_ID, Item, from_json, to_json};
+use super::{DynamoStore, EVENT_TTL_SECS, INBOUND_MARK_ID, Item, from_json, inbound_attr, to_json};
 use crate::ports::{Inbox, PortError};
 
 #[async_trait]
 impl Inbox for DynamoStore {
     async fn record_inbound(&self, msg: &StoredMessage) -> Result<Recorded, PortError> {
-        let recorded = self.put_counted(msg).await?;
+        let recorded = match self.put_with(msg, self.newest_expr(msg)?).await? {
+            Tx::Applied => {
+                self.upsert_contact(msg).await?;
+                return Ok(Recorded::New);
+            }
+            Tx::Duplicate => Recorded::Duplicate,
+            Tx::ConversationRefused => self.put_counted(msg).await?,
+        };
+        // A message that is not the newest, or a redelivery (which heals a crash before the
+        // contact was written): the conversation and window move only where they are behind.
         self.advance_conversation(msg).await?;
         self.upsert_contact(msg).await?;
         Ok(recorded)
@@ -75,26 +84,15 @@ impl Inbox for DynamoStore {
         ))
     }
 
+    /// One update for the usual status, newer than what the record shows: its facts and its rank
+    /// together. An older one (a reordered webhook) takes a second update that keeps its facts only.
     async fn apply_status(&self, u: &StatusUpdate) -> Result<(), PortError> {
-        let w = u.wamid.as_str();
-        let facts = Expr::default()
-            .set_if_absent(&format!("ts_{}", u.status.as_str()), Some(n(u.timestamp_ms)))
-            .set_if_absent(
-                "phone_number_id",
-                Some(&u.phone_number_id).filter(|p| !p.is_empty()).map(s),
-            )
-            .set_if_absent("recipient_id", u.recipient_id.clone().map(s))
-            .set_if_absent("recipient_user_id", u.recipient_user_id.clone().map(s))
-            .set_if_absent("biz_opaque_callback_data", u.biz_opaque_callback_data.clone().map(s))
-            .set_if_absent("conversation", u.conversation.as_ref().map(to_json).transpose()?)
-            .set_if_absent("pricing", u.pricing.as_ref().map(to_json).transpose()?);
-        self.update(&self.t.statuses, ("wamid", w), facts, "status facts")
-            .await?;
+        let key = ("wamid", u.wamid.as_str());
         let error = match (u.status, &u.error) {
             (DeliveryStatus::Failed, Some(e)) => Some(to_json(e)?),
             _ => None,
         };
-        let advance = Expr::default()
+        let advance = status_facts(u)?
             .set("status", s(u.status.as_str()))
             .set("rank", n(u.status.rank()))
             .set_opt("error", error)
@@ -102,7 +100,13 @@ impl Inbox for DynamoStore {
                 let (r, v) = (e.name("rank"), e.val(n(u.status.rank())));
                 format!("attribute_not_exists({r}) OR {r} < {v}")
             });
-        self.update(&self.t.statuses, ("wamid", w), advance, "advance status")
+        if self
+            .update_applied(&self.t.statuses, key, advance, "advance status")
+            .await?
+        {
+            return Ok(());
+        }
+        self.update(&self.t.statuses, key, status_facts(u)?, "status facts")
             .await
     }
 
@@ -149,11 +153,75 @@ impl Inbox for DynamoStore {
 /// Recounts a mark-read makes before it gives up on a conversation that keeps changing.
 const MARK_READ_ROUNDS: usize = 5;
 
+/// How a message's put with its conversation's update went.
+enum Tx {
+    /// Both written.
+    Applied,
+    /// The message was already stored; nothing written.
+    Duplicate,
+    /// The conversation's condition refused; nothing written.
+    ConversationRefused,
+}
+
+/// What a status tells whatever its order: its own time and the facts only some statuses carry
+/// (the first one to carry each wins).
+fn status_facts(u: &StatusUpdate) -> Result<Expr, PortError> {
+    Ok(Expr::default()
+        .set_if_absent(&format!("ts_{}", u.status.as_str()), Some(n(u.timestamp_ms)))
+        .set_if_absent(
+            "phone_number_id",
+            Some(&u.phone_number_id).filter(|p| !p.is_empty()).map(s),
+        )
+        .set_if_absent("recipient_id", u.recipient_id.clone().map(s))
+        .set_if_absent("recipient_user_id", u.recipient_user_id.clone().map(s))
+        .set_if_absent("biz_opaque_callback_data", u.biz_opaque_callback_data.clone().map(s))
+        .set_if_absent("conversation", u.conversation.as_ref().map(to_json).transpose()?)
+        .set_if_absent("pricing", u.pricing.as_ref().map(to_json).transpose()?))
+}
+
 impl DynamoStore {
+    /// What the usual message, the newest of its conversation, does to the conversation: counts
+    /// it unread, shows it, and opens the window, in the one update that goes with the message's
+    /// put. Refused when the conversation already shows a newer message.
+    fn newest_expr(&self, msg: &StoredMessage) -> Result<Expr, PortError> {
+        let (seq, ts) = (msg.seq(), msg.timestamp_ms);
+        let window =
+            (msg.direction == Direction::Inbound && msg.opens_window).then(|| inbound_attr(&msg.phone_number_id));
+        let mut e = self.last_message_expr(msg)?.add("unread", n(1));
+        if let Some(attr) = &window {
+            e = e.set(attr, n(ts));
+        }
+        Ok(e.when(|e| {
+            let (ls, r, v) = (e.name("last_seq"), e.name("read_seq"), e.val(s(&seq)));
+            let mut c =
+                format!("(attribute_not_exists({ls}) OR {ls} < {v}) AND (attribute_not_exists({r}) OR {r} < {v})");
+            if let Some(attr) = &window {
+                let (a, t) = (e.name(attr), e.val(n(ts)));
+                c.push_str(&format!(" AND (attribute_not_exists({a}) OR {a} <= {t})"));
+            }
+            c
+        }))
+    }
+
     /// Stores a new inbound message and counts it unread in one transaction, so a crash between
     /// the two can neither lose the count nor, on redelivery, double it. A message older than the
     /// conversation's read position is stored without counting.
     async fn put_counted(&self, msg: &StoredMessage) -> Result<Recorded, PortError> {
+        let seq = msg.seq();
+        let count = Expr::default().add("unread", n(1)).when(|e| {
+            let (r, v) = (e.name("read_seq"), e.val(s(&seq)));
+            format!("attribute_not_exists({r}) OR {r} < {v}")
+        });
+        match self.put_with(msg, count).await? {
+            Tx::Applied => Ok(Recorded::New),
+            Tx::Duplicate => Ok(Recorded::Duplicate),
+            Tx::ConversationRefused => self.put_message(msg, "record inbound").await,
+        }
+    }
+
+    /// Puts a new message and applies `conversation` (a conditional update of its conversation)
+    /// in one transaction: both or neither.
+    async fn put_with(&self, msg: &StoredMessage, conversation: Expr) -> Result<Tx, PortError> {
         let invalid = |e: aws_sdk_dynamodb::error::BuildError| PortError::invalid("record inbound", e.to_string());
         let put = Put::builder()
             .table_name(&self.t.messages)
@@ -161,15 +229,8 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(id)")
             .build()
             .map_err(invalid)?;
-        let seq = msg.seq();
-        let (update, cond, names, values) = Expr::default()
-            .add("unread", n(1))
-            .when(|e| {
-                let (r, v) = (e.name("read_seq"), e.val(s(&seq)));
-                format!("attribute_not_exists({r}) OR {r} < {v}")
-            })
-            .parts();
-        let count = Update::builder()
+        let (update, cond, names, values) = conversation.parts();
+        let update = Update::builder()
             .table_name(&self.t.conversations)
             .key("customer", s(msg.customer.as_str()))
             .update_expression(update)
@@ -182,10 +243,10 @@ impl DynamoStore {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
             .send()
             .await;
-        let Err(err) = tx else { return Ok(Recorded::New) };
+        let Err(err) = tx else { return Ok(Tx::Applied) };
         let refused = |i: usize| match err.as_service_error() {
             Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
                 .cancellation_reasons()
@@ -195,10 +256,10 @@ impl DynamoStore {
             _ => false,
         };
         if refused(0) {
-            return Ok(Recorded::Duplicate);
+            return Ok(Tx::Duplicate);
         }
         if refused(1) {
-            return self.put_message(msg, "record inbound").await;
+            return Ok(Tx::ConversationRefused);
         }
         Err(sdk_err("record inbound")(err))
     }

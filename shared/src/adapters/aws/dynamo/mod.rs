@@ -113,7 +113,9 @@ impl DynamoStore {
     fn message_item(m: &StoredMessage) -> Result<Item, PortError> {
         let mut item = Item::new();
         item.insert("id".into(), s(m.id.to_string()));
-        if let Some(w) = &m.wamid {
+        // Only sends are found through `by_wamid`: an inbound message's id is derived from its
+        // wamid, and leaving it out of the index saves a write per message.
+        if let Some(w) = m.wamid.as_ref().filter(|_| m.direction == Direction::Outbound) {
             item.insert("wamid".into(), s(w.as_str()));
         }
         item.insert("customer".into(), s(m.customer.as_str()));
@@ -214,7 +216,7 @@ impl DynamoStore {
             .set_if_absent("user_id", m.user_id.clone().map(s)))
     }
 
-    async fn advance_conversation(&self, m: &StoredMessage) -> Result<(), PortError> {
+    pub(super) async fn advance_conversation(&self, m: &StoredMessage) -> Result<(), PortError> {
         let c = m.customer.as_str();
         let seq = m.seq();
         let e = self.last_message_expr(m)?.when(|e| {
@@ -478,7 +480,7 @@ pub(crate) fn pending_at(ms: i64) -> String {
 /// The conversation item's attribute for when the customer last wrote to business number `pni`.
 /// Windows live on the conversation item, one pair of attributes per number the customer wrote to
 /// (a handful), so opening one stays a single conditional update.
-fn inbound_attr(pni: &str) -> String {
+pub(super) fn inbound_attr(pni: &str) -> String {
     format!("inbound_at#{pni}")
 }
 
