@@ -25,6 +25,9 @@ use wabridge::api::auth::{bearer, require_key};
 
 use crate::simulate;
 
+mod media;
+pub use media::{MediaFault, sha256_base64, sha256_hex};
+
 /// One injected fault, consumed by the next send request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
@@ -82,6 +85,7 @@ struct Inner {
     /// While set, status webhooks wait in `held` (Meta's webhooks delayed by an incident).
     holding: bool,
     held: Vec<Statuses>,
+    media: media::MediaState,
 }
 
 /// The status webhooks (sent, delivered, read) one accepted message is owed.
@@ -204,6 +208,8 @@ impl Sandbox {
             .route_layer(middleware::from_fn_with_state(self.keys.clone(), require_key));
         Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
+            .route("/{version}/{media_id}", get(media::media_url))
+            .route("/_media/{media_id}", get(media::media_bytes))
             .merge(control)
             .with_state(self.clone())
     }

@@ -23,6 +23,8 @@ use wabridge::adapters::embedded::{FolderBlobs, MemoryRateLimiter, SqliteQueue, 
 use wabridge::app::{App, Ports, Secrets, Settings};
 use wabridge::graph::GraphClient;
 use wabridge::inbound::process::Processor;
+use wabridge::media::download::Downloader;
+use wabridge::media::url::UrlSigner;
 use wabridge::outbound::sender::Sender;
 use wabridge::outbound::sweep::Sweeper;
 use wabridge::ports::{Queue, SystemClock};
@@ -94,6 +96,8 @@ pub struct LocalStack {
     pub queue: Arc<SqliteQueue>,
     /// The outbound queue.
     pub outbound: Arc<SqliteQueue>,
+    /// The media download queue.
+    pub media: Arc<SqliteQueue>,
     /// Blob storage.
     pub blobs: Arc<FolderBlobs>,
     /// The secrets in force.
@@ -134,7 +138,9 @@ impl LocalStack {
         let queue = Arc::new(SqliteQueue::open(&queue_db, "inbound", visibility).context("opening the inbound queue")?);
         let outbound =
             Arc::new(SqliteQueue::open(&queue_db, "outbound", visibility).context("opening the outbound queue")?);
-        let blobs = Arc::new(FolderBlobs::new(dir.join("blobs")));
+        let media = Arc::new(SqliteQueue::open(&queue_db, "media", visibility).context("opening the media queue")?);
+        let media_urls = UrlSigner::derived_from(&secrets.app_secret);
+        let blobs = Arc::new(FolderBlobs::new(dir.join("blobs")).with_urls(media_urls.clone(), Arc::new(SystemClock)));
         let app = App::new(settings, Arc::new(SystemClock));
 
         let (graph, sandbox) = match SendMode::of(config)? {
@@ -171,13 +177,16 @@ impl LocalStack {
             store: store.clone(),
             inbound: queue.clone(),
             outbound: outbound.clone(),
+            media: media.clone(),
             blobs: blobs.clone(),
             limiter: Arc::new(MemoryRateLimiter::default()),
+            media_urls: Some(media_urls),
         };
         Ok(Self {
             store,
             queue,
             outbound,
+            media,
             blobs,
             secrets,
             sandbox,
@@ -217,28 +226,40 @@ impl LocalStack {
         app
     }
 
-    /// The inbound processor, and the outbound sender when sending is on, as the workers run them.
-    pub fn consumers(&self) -> (Processor, Option<Sender>) {
-        let s = &self.ports.store;
-        let processor = self.app.processor(s.clone(), s.clone(), self.ports.blobs.clone());
-        let sender = self.graph.clone().map(|graph| {
-            let watch = self.app.lag_watch(s.clone(), self.ports.inbound.clone());
-            self.app
-                .sender(s.clone(), self.ports.limiter.clone(), graph)
-                .watching(watch)
+    /// The inbound processor, and the outbound sender and media downloader when Graph is
+    /// reachable, as the workers run them.
+    pub fn consumers(&self) -> (Processor, Option<(Sender, Downloader)>) {
+        let p = &self.ports;
+        let processor = self
+            .app
+            .processor_fetching_media(p.store.clone(), p.blobs.clone(), p.media.clone());
+        let graphed = self.graph.clone().map(|graph| {
+            let watch = self.app.lag_watch(p.store.clone(), p.inbound.clone());
+            let sender = self
+                .app
+                .sender(p.store.clone(), p.limiter.clone(), graph.clone())
+                .watching(watch);
+            (sender, self.app.downloader(p.store.clone(), p.blobs.clone(), graph))
         });
-        (processor, sender)
+        (processor, graphed)
     }
 
     /// Starts the inbound and outbound workers. Each checks `stop` between batches, so a batch in
     /// progress is finished and settled before the worker exits. With sending off, messages already
     /// on the outbound queue wait there for a later start that can send them.
     pub fn spawn_workers(&self, n: usize, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-        let (processor, sender) = self.consumers();
+        let (processor, graphed) = self.consumers();
         let processor: Arc<dyn Handler> = Arc::new(processor);
         let inbound_batch = self.app.settings.inbound_batch;
         let mut workers = spawn_consumers(processor, self.queue.clone(), n, inbound_batch, stop.clone());
-        if let Some(sender) = sender {
+        if let Some((sender, downloader)) = graphed {
+            workers.extend(spawn_consumers(
+                Arc::new(downloader),
+                self.media.clone(),
+                n,
+                10,
+                stop.clone(),
+            ));
             // The sender takes SQS-sized batches: its rate-limit grants are sized per batch.
             workers.extend(spawn_consumers(
                 Arc::new(sender),

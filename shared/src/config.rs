@@ -67,6 +67,10 @@ pub struct Config {
     /// app secret, `0` turns it off; unset, it plays Meta only while the app secret is a generated
     /// local one.
     pub sandbox: Option<bool>,
+    /// `WABRIDGE_MEDIA_MAX_BYTES`: a cap on stored media below WhatsApp's per-kind limits.
+    pub media_max_bytes: Option<u64>,
+    /// `WABRIDGE_MEDIA_URL_TTL_S`, default 300: how long a media URL handed out stays valid.
+    pub media_url_ttl: std::time::Duration,
 }
 
 /// Reads variables; a closure so tests need not touch the process environment.
@@ -149,6 +153,26 @@ impl Config {
                 });
             }
         };
+        let media_max_bytes = match var(res::MEDIA_MAX_BYTES) {
+            None => None,
+            Some(s) => Some(s.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| ConfigError {
+                var: res::MEDIA_MAX_BYTES,
+                reason: "must be a positive whole number of bytes".into(),
+            })?),
+        };
+        let media_url_ttl = match var(res::MEDIA_URL_TTL_S) {
+            None => std::time::Duration::from_secs(300),
+            // S3 presigned URLs live at most seven days.
+            Some(s) => s
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=604_800).contains(n))
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| ConfigError {
+                    var: res::MEDIA_URL_TTL_S,
+                    reason: "must be a whole number of seconds from 1 to 604800".into(),
+                })?,
+        };
         let api_keys = var(res::API_KEYS)
             .map(|s| {
                 s.split(',')
@@ -173,6 +197,8 @@ impl Config {
             throughput_mps,
             recheck_after,
             sandbox,
+            media_max_bytes,
+            media_url_ttl,
         })
     }
 

@@ -2,7 +2,7 @@
 //!
 //! The crate reads like the data flow, wired in one place, [`app`]. [`inbound`] takes Meta's webhooks from signature to store;
 //! [`outbound`] takes a send from request to Graph; [`graph`] is Meta's API; [`read`] holds what the
-//! HTTP API returns and [`api`] the routers; [`runtime`] drives use cases from queues. The shared
+//! HTTP API returns and [`api`] the routers; [`media`] copies media into our storage; [`runtime`] drives use cases from queues. The shared
 //! kernel is [`domain`]; infrastructure sits behind [`ports`], with adapters side by side in
 //! [`adapters`]: AWS behind the `aws` feature and the embedded ones (SQLite, local folder) behind
 //! `embedded`, so a Lambda binary carries no SQLite and the local binary compiles no AWS SDK.
@@ -15,6 +15,7 @@ pub mod cost;
 pub mod domain;
 pub mod graph;
 pub mod inbound;
+pub mod media;
 pub mod outbound;
 pub mod ports;
 pub mod read;

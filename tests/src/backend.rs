@@ -7,6 +7,9 @@ use wabridge::adapters::aws::{self as awsa, DynamoRateLimiter, DynamoStore, S3Bl
 use wabridge::adapters::embedded::{FolderBlobs, MemoryRateLimiter, SqliteQueue, SqliteStore};
 use wabridge::ports::{Blobs, Clock, Queue, RateLimiter, Store, SystemClock};
 
+use secrecy::SecretString;
+use wabridge::media::url::UrlSigner;
+
 use crate::VISIBILITY;
 use crate::requests::RequestCounter;
 
@@ -31,6 +34,10 @@ pub struct Backend {
     pub blobs: Arc<dyn Blobs>,
     /// The outbound queue.
     pub outbound: Arc<dyn Queue>,
+    /// The media download queue.
+    pub media: Arc<dyn Queue>,
+    /// Signs the URLs of the embedded folder storage (`None` on AWS, where S3 presigns).
+    pub media_urls: Option<UrlSigner>,
     /// Shared rate-limit buckets.
     pub limiter: Arc<dyn RateLimiter>,
     /// The AWS requests the adapters made (AWS only).
@@ -59,8 +66,12 @@ impl Backend {
         let queue = SqliteQueue::open(&dir.path().join("queue.db"), "inbound", VISIBILITY)
             .unwrap()
             .with_clock(clock.clone());
-        let blobs = FolderBlobs::new(dir.path().join("blobs"));
+        let signer = UrlSigner::new(SecretString::from("test media url key"));
+        let blobs = FolderBlobs::new(dir.path().join("blobs")).with_urls(signer.clone(), clock.clone());
         let outbound = SqliteQueue::open(&dir.path().join("queue.db"), "outbound", VISIBILITY)
+            .unwrap()
+            .with_clock(clock.clone());
+        let media = SqliteQueue::open(&dir.path().join("queue.db"), "media", VISIBILITY)
             .unwrap()
             .with_clock(clock);
         Self {
@@ -69,6 +80,8 @@ impl Backend {
             queue: Arc::new(queue),
             blobs: Arc::new(blobs),
             outbound: Arc::new(outbound),
+            media: Arc::new(media),
+            media_urls: Some(signer),
             limiter: Arc::new(MemoryRateLimiter::default()),
             requests: None,
             _dir: Some(dir),
@@ -122,6 +135,7 @@ impl Backend {
             }
         };
         let (inbound, outbound) = (queue_pair("inbound").await, queue_pair("outbound").await);
+        let media = queue_pair("media").await;
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&sdk)
                 .force_path_style(true)
@@ -136,6 +150,8 @@ impl Backend {
             queue: Arc::new(inbound),
             blobs: Arc::new(S3Blobs::new(s3, prefix)),
             outbound: Arc::new(outbound),
+            media: Arc::new(media),
+            media_urls: None,
             limiter: Arc::new(limiter),
             requests: Some(requests),
             _dir: None,

@@ -9,7 +9,8 @@ use wabridge::domain::{
     Contact, Conversation, CustomerKey, IdempotencyClaim, MessageId, MessageRef, RawEvent, Recorded, SendChange,
     SendProgress, StatusUpdate, StoredMessage, Window,
 };
-use wabridge::ports::{Delivery, Idempotency, Inbox, Outbox, PortError, Queue, ReadModel, Store};
+use wabridge::media::{MediaOutcome, MediaRecord};
+use wabridge::ports::{Delivery, Idempotency, Inbox, MediaStore, Outbox, PortError, Queue, ReadModel, Store};
 use wabridge::read::{MessageView, Page, PageRequest};
 
 /// A store whose writes fail at chosen call numbers, as DynamoDB throttling or a locked file would.
@@ -149,6 +150,30 @@ impl ReadModel for FlakyStore {
     }
     async fn ping(&self) -> Result<(), PortError> {
         self.inner.ping().await
+    }
+}
+
+/// Media writes count as writes (and fail as injected) like the others.
+#[async_trait::async_trait]
+impl MediaStore for FlakyStore {
+    async fn register_media(&self, r: &MediaRecord) -> Result<Recorded, PortError> {
+        self.tick()?;
+        self.inner.register_media(r).await
+    }
+    async fn media(&self, id: &str) -> Result<Option<MediaRecord>, PortError> {
+        self.inner.media(id).await
+    }
+    async fn claim_media(&self, id: &str, now_ms: i64, until_ms: i64) -> Result<bool, PortError> {
+        self.tick()?;
+        self.inner.claim_media(id, now_ms, until_ms).await
+    }
+    async fn release_media(&self, id: &str) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.release_media(id).await
+    }
+    async fn finish_media(&self, id: &str, outcome: &MediaOutcome) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.finish_media(id, outcome).await
     }
 }
 

@@ -117,7 +117,7 @@ impl Pipeline {
             api::webhook_verify_router(SecretString::from(VERIFY_TOKEN))
                 .merge(api::webhook_ingest_router(ingestor))
                 .merge(api::query_router(
-                    app.query_state(backend.store.clone()),
+                    app.query_state(backend.store.clone(), backend.store.clone(), backend.blobs.clone()),
                     ApiKeys::new(vec![SecretString::from(API_KEY)]),
                 )),
         );

@@ -47,6 +47,14 @@ impl Drop for Rig {
     }
 }
 
+/// The queues the rig's workers drain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    Inbound,
+    Outbound,
+    Media,
+}
+
 /// Sender settings that retry in milliseconds, so faults resolve within a test.
 pub fn fast_config() -> SenderConfig {
     SenderConfig {
@@ -99,8 +107,10 @@ impl Rig {
             store: backend.store.clone(),
             inbound: backend.queue.clone(),
             outbound: backend.outbound.clone(),
+            media: backend.media.clone(),
             blobs: backend.blobs.clone(),
             limiter: backend.limiter.clone(),
+            media_urls: backend.media_urls.clone(),
         };
         let secrets = Secrets {
             app_secret: SecretString::from(SECRET),
@@ -112,25 +122,31 @@ impl Rig {
             let _ = axum::serve(listener, router).await;
         }));
         let processor: Arc<dyn Handler> =
-            Arc::new(app.processor(backend.store.clone(), backend.store.clone(), backend.blobs.clone()));
+            Arc::new(app.processor_fetching_media(backend.store.clone(), backend.blobs.clone(), backend.media.clone()));
+        let downloader: Arc<dyn Handler> =
+            Arc::new(app.downloader(store.clone(), backend.blobs.clone(), graph.clone()));
         // The sender writes through `store`, which may inject faults.
         let watch = app.lag_watch(store.clone(), backend.queue.clone());
         let sender = app.sender(store, backend.limiter.clone(), graph).watching(watch);
         let handler: Arc<dyn Handler> = Arc::new(sender.clone());
         let inbound_paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        for (h, outbound) in [(processor, false), (handler, true)] {
+        for (h, which) in [
+            (processor, Drain::Inbound),
+            (handler, Drain::Outbound),
+            (downloader, Drain::Media),
+        ] {
             let b = backend.clone();
             let paused = inbound_paused.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
-                    if !outbound && paused.load(std::sync::atomic::Ordering::SeqCst) {
+                    if which == Drain::Inbound && paused.load(std::sync::atomic::Ordering::SeqCst) {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         continue;
                     }
-                    let q = if outbound {
-                        b.outbound.as_ref()
-                    } else {
-                        b.queue.as_ref()
+                    let q = match which {
+                        Drain::Inbound => b.queue.as_ref(),
+                        Drain::Outbound => b.outbound.as_ref(),
+                        Drain::Media => b.media.as_ref(),
                     };
                     if settle_one_batch(b.kind, h.as_ref(), q).await == 0 {
                         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -201,6 +217,37 @@ impl Rig {
             200
         );
         self.wait(wamid, |m| m["status"] == "received", 10).await;
+    }
+
+    /// The customer sends media the sandbox holds (a `msg_type` of image, audio, document, …,
+    /// with `content` as Meta's webhook has it), in a webhook posted `times` times.
+    pub async fn customer_sends(&self, from: &str, wamid: &str, msg_type: &str, content: Value, times: usize) {
+        let ts = chrono::Utc::now().timestamp();
+        let body = simulate::inbound(PNI, from, "Customer", wamid, ts, msg_type, content);
+        let raw = serde_json::to_vec(&body).unwrap();
+        for _ in 0..times {
+            assert_eq!(
+                simulate::post(&self.http, &self.base, &SecretString::from(SECRET), &raw)
+                    .await
+                    .unwrap(),
+                200
+            );
+        }
+    }
+
+    /// Waits until `GET /v1/media/{id}` matches `pred`.
+    pub async fn wait_media(&self, id: &str, pred: impl Fn(&Value) -> bool, secs: u64) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        let mut last = Value::Null;
+        while tokio::time::Instant::now() < deadline {
+            let (code, m) = self.get(&format!("/v1/media/{}", enc(id))).await;
+            if code == 200 && pred(&m) {
+                return m;
+            }
+            last = m;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("media {id} never matched; last seen {last}");
     }
 
     pub async fn wait(&self, id: &str, pred: impl Fn(&Value) -> bool, secs: u64) -> Value {

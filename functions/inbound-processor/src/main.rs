@@ -1,5 +1,6 @@
-//! SQS consumer for the inbound queue: applies each webhook and its reactions, and reports partial
-//! batch failures, so one bad record is retried (then dead-lettered with its reason) alone.
+//! SQS consumer for the inbound queue: applies each webhook and its reactions (media messages
+//! queue their download), and reports partial batch failures, so one bad record is retried (then
+//! dead-lettered with its reason) alone.
 
 use wabridge::adapters::aws::Aws;
 use wabridge::app::{App, resources};
@@ -11,7 +12,6 @@ async fn main() -> Result<(), Error> {
     telemetry::init_json();
     let aws = Aws::load(resources::INBOUND_PROCESSOR).await;
     let app = App::deployed(&aws.config().await?);
-    let store = aws.store()?;
-    let processor = app.processor(store.clone(), store, aws.blobs()?);
+    let processor = app.processor_fetching_media(aws.store()?, aws.blobs()?, aws.media_queue()?);
     lambda::serve_sqs(processor, aws.inbound_queue()?).await
 }

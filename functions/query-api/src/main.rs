@@ -1,4 +1,5 @@
-//! `/v1/...` and `/health`: the read API a frontend uses. Refuses to start without API keys.
+//! `/v1/...` and `/health`: the read API a frontend uses, media URLs included. Refuses to start
+//! without API keys.
 
 use wabridge::adapters::aws::Aws;
 use wabridge::api::{self, ApiKeys};
@@ -13,5 +14,7 @@ async fn main() -> Result<(), Error> {
     let config = aws.config().await?;
     let keys = ApiKeys::new(config.require_api_keys()?);
     let app = App::deployed(&config);
-    lambda::serve_http(api::finish(api::query_router(app.query_state(aws.store()?), keys))).await
+    let store = aws.store()?;
+    let state = app.query_state(store.clone(), store, aws.blobs()?);
+    lambda::serve_http(api::finish(api::query_router(state, keys))).await
 }

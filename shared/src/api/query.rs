@@ -14,7 +14,7 @@ use serde_json::json;
 use super::auth::{ApiKeys, require_key};
 use super::error::ApiError;
 use crate::domain::{CustomerKey, InvalidInput, MessageId, MessageRef, Wamid};
-use crate::ports::{Clock, ReadModel};
+use crate::ports::{Blobs, Clock, MediaStore, ReadModel};
 use crate::read::{PageRequest, messages_list};
 
 /// What the query handlers need.
@@ -22,6 +22,12 @@ use crate::read::{PageRequest, messages_list};
 pub struct QueryState {
     /// The read model.
     pub read: Arc<dyn ReadModel>,
+    /// Media records.
+    pub media: Arc<dyn MediaStore>,
+    /// Where stored media lives, and who signs its URLs.
+    pub blobs: Arc<dyn Blobs>,
+    /// How long a media URL handed out stays valid.
+    pub media_url_ttl: std::time::Duration,
     /// The clock (for the 24-hour window).
     pub clock: Arc<dyn Clock>,
 }
@@ -42,12 +48,14 @@ pub fn query_router(state: QueryState, keys: ApiKeys) -> Router {
         .route("/v1/messages/{id}", get(message))
         .route("/v1/contacts", get(contacts))
         .route("/v1/contacts/{wa_id}", get(contact))
+        .route("/v1/media/{id}", get(super::media::media))
+        .route("/v1/media/{id}/content", get(super::media::content))
         .route_layer(middleware::from_fn_with_state(keys, require_key));
     Router::new().route("/health", get(health)).merge(v1).with_state(state)
 }
 
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
-type One = Result<Path<String>, PathRejection>;
+pub(super) type One = Result<Path<String>, PathRejection>;
 
 fn page(params: Params, list: &str) -> Result<PageRequest, ApiError> {
     let q = params.map(|Query(q)| q).map_err(|_| InvalidInput {
@@ -61,7 +69,7 @@ fn page(params: Params, list: &str) -> Result<PageRequest, ApiError> {
     )?)
 }
 
-fn segment(path: One, field: &'static str) -> Result<String, ApiError> {
+pub(super) fn segment(path: One, field: &'static str) -> Result<String, ApiError> {
     path.map(|Path(p)| p).map_err(|_| {
         InvalidInput {
             field,
@@ -102,7 +110,9 @@ async fn conversation(State(s): State<QueryState>, wa_id: One) -> Result<Respons
 async fn conversation_messages(State(s): State<QueryState>, wa_id: One, q: Params) -> Result<Response, ApiError> {
     let key = CustomerKey::parse(&segment(wa_id, "wa_id")?)?;
     let p = page(q, &messages_list(&key))?;
-    Ok(Json(s.read.conversation_messages(&key, &p).await?).into_response())
+    let mut page = s.read.conversation_messages(&key, &p).await?;
+    super::media::attach(s.media.as_ref(), &mut page.data).await?;
+    Ok(Json(page).into_response())
 }
 
 async fn message(State(s): State<QueryState>, id: One) -> Result<Response, ApiError> {
@@ -110,9 +120,9 @@ async fn message(State(s): State<QueryState>, id: One) -> Result<Response, ApiEr
 }
 
 async fn show_message(s: &QueryState, r: &MessageRef) -> Result<Response, ApiError> {
-    let m = s.read.message(r).await?;
-    m.map(|m| Json(m).into_response())
-        .ok_or_else(|| ApiError::not_found("message"))
+    let mut m = s.read.message(r).await?.ok_or_else(|| ApiError::not_found("message"))?;
+    super::media::attach(s.media.as_ref(), std::slice::from_mut(&mut m)).await?;
+    Ok(Json(m).into_response())
 }
 
 /// `GET /v1/messages?wamid=` (or `?id=`): the same answer as `GET /v1/messages/{id}`, for wamids

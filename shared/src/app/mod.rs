@@ -21,11 +21,13 @@ use crate::inbound::ingest::Ingestor;
 use crate::inbound::lag::{LagMarker, LagWatch};
 use crate::inbound::process::Processor;
 use crate::inbound::reactions::Reaction;
+use crate::media::download::Downloader;
+use crate::media::url::UrlSigner;
 use crate::outbound::enqueue::Enqueuer;
 use crate::outbound::read_receipt::ReadReceipts;
 use crate::outbound::sender::Sender;
 use crate::outbound::sweep::Sweeper;
-use crate::ports::{Blobs, Clock, Inbox, Outbox, Queue, RateLimiter, ReadModel, Store};
+use crate::ports::{Blobs, Clock, Inbox, MediaStore, Outbox, Queue, RateLimiter, ReadModel, Store};
 
 /// Factories for the use cases, over the settings and the clock they share.
 #[derive(Clone)]
@@ -54,10 +56,15 @@ pub struct Ports {
     pub inbound: Arc<dyn Queue>,
     /// Messages waiting to be sent.
     pub outbound: Arc<dyn Queue>,
-    /// Large webhook bodies.
+    /// Media downloads waiting to run.
+    pub media: Arc<dyn Queue>,
+    /// Large webhook bodies, and media.
     pub blobs: Arc<dyn Blobs>,
     /// Shared rate-limit buckets.
     pub limiter: Arc<dyn RateLimiter>,
+    /// Signs the URLs of local folder storage, which the router then serves (`/media/...`);
+    /// `None` where storage presigns its own (S3).
+    pub media_urls: Option<UrlSigner>,
 }
 
 impl std::fmt::Debug for Ports {
@@ -115,6 +122,23 @@ impl App {
         p
     }
 
+    /// The inbound processor as deployed with the media queue: every registered reaction, and
+    /// media messages queue their download.
+    pub fn processor_fetching_media(
+        &self,
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn Blobs>,
+        media: Arc<dyn Queue>,
+    ) -> Processor {
+        self.processor(store.clone(), store.clone(), blobs)
+            .fetching_media(store, media)
+    }
+
+    /// The media queue's consumer.
+    pub fn downloader(&self, media: Arc<dyn MediaStore>, blobs: Arc<dyn Blobs>, graph: GraphClient) -> Downloader {
+        Downloader::new(media, blobs, graph, self.clock.clone(), self.settings.media)
+    }
+
     /// The outbound sender.
     pub fn sender(&self, outbox: Arc<dyn Outbox>, limiter: Arc<dyn RateLimiter>, graph: GraphClient) -> Sender {
         Sender::new(outbox, graph, limiter, self.clock.clone(), self.settings.sender)
@@ -158,10 +182,18 @@ impl App {
         }
     }
 
-    /// What the query routes need.
-    pub fn query_state(&self, read: Arc<dyn ReadModel>) -> QueryState {
+    /// What the query routes need: reads, and media records with the storage that serves them.
+    pub fn query_state(
+        &self,
+        read: Arc<dyn ReadModel>,
+        media: Arc<dyn MediaStore>,
+        blobs: Arc<dyn Blobs>,
+    ) -> QueryState {
         QueryState {
             read,
+            media,
+            blobs,
+            media_url_ttl: self.settings.media_url_ttl,
             clock: self.clock.clone(),
         }
     }
@@ -179,21 +211,32 @@ impl App {
         let ingestor = self.ingestor(secrets.app_secret.clone(), ports.inbound.clone(), ports.blobs.clone());
         let s = &ports.store;
         let send = graph.map(|graph| self.send_api(s.clone(), ports.outbound.clone(), graph, default_phone_number_id));
+        let local_files = ports
+            .media_urls
+            .clone()
+            .map(|signer| api::local_media_router(s.clone(), ports.blobs.clone(), signer, self.clock.clone()));
         api::finish(
-            api::webhook_verify_router(secrets.verify_token.clone())
+            local_files
+                .unwrap_or_default()
+                .merge(api::webhook_verify_router(secrets.verify_token.clone()))
                 .merge(api::webhook_ingest_router(ingestor))
-                .merge(api::query_router(self.query_state(s.clone()), keys.clone()))
+                .merge(api::query_router(
+                    self.query_state(s.clone(), s.clone(), ports.blobs.clone()),
+                    keys.clone(),
+                ))
                 .merge(api::send_router(send, keys)),
         )
     }
 
-    /// The two queue consumers over every port: the inbound processor and the outbound sender.
-    pub fn consumers(&self, ports: &Ports, graph: GraphClient) -> (Processor, Sender) {
+    /// The queue consumers over every port: the inbound processor (queueing media downloads), the
+    /// outbound sender and the media downloader.
+    pub fn consumers(&self, ports: &Ports, graph: GraphClient) -> (Processor, Sender, Downloader) {
         let s = &ports.store;
         (
-            self.processor(s.clone(), s.clone(), ports.blobs.clone()),
-            self.sender(s.clone(), ports.limiter.clone(), graph)
+            self.processor_fetching_media(s.clone(), ports.blobs.clone(), ports.media.clone()),
+            self.sender(s.clone(), ports.limiter.clone(), graph.clone())
                 .watching(self.lag_watch(s.clone(), ports.inbound.clone())),
+            self.downloader(s.clone(), ports.blobs.clone(), graph),
         )
     }
 }

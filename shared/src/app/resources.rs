@@ -20,6 +20,10 @@ pub const MAX_RECEIVES: &str = "WABRIDGE_MAX_RECEIVES";
 pub const RECHECK_SECONDS: &str = "WABRIDGE_RECHECK_SECONDS";
 /// `WABRIDGE_THROUGHPUT_MPS`.
 pub const THROUGHPUT_MPS: &str = "WABRIDGE_THROUGHPUT_MPS";
+/// `WABRIDGE_MEDIA_MAX_BYTES`.
+pub const MEDIA_MAX_BYTES: &str = "WABRIDGE_MEDIA_MAX_BYTES";
+/// `WABRIDGE_MEDIA_URL_TTL_S`.
+pub const MEDIA_URL_TTL_S: &str = "WABRIDGE_MEDIA_URL_TTL_S";
 /// `WABRIDGE_SANDBOX`: the local stack only; no Lambda function reads it.
 pub const SANDBOX: &str = "WABRIDGE_SANDBOX";
 /// `WHATSAPP_APP_SECRET_ARN` (Lambda): the Secrets Manager secret holding [`APP_SECRET`].
@@ -57,6 +61,8 @@ pub const CONTACTS_TABLE: &str = "WABRIDGE_CONTACTS_TABLE";
 pub const EVENTS_TABLE: &str = "WABRIDGE_EVENTS_TABLE";
 /// `WABRIDGE_IDEMPOTENCY_TABLE`.
 pub const IDEMPOTENCY_TABLE: &str = "WABRIDGE_IDEMPOTENCY_TABLE";
+/// `WABRIDGE_MEDIA_TABLE`.
+pub const MEDIA_TABLE: &str = "WABRIDGE_MEDIA_TABLE";
 /// `WABRIDGE_RATE_LIMITS_TABLE`.
 pub const RATE_LIMITS_TABLE: &str = "WABRIDGE_RATE_LIMITS_TABLE";
 /// `WABRIDGE_INBOUND_QUEUE_URL`.
@@ -67,6 +73,10 @@ pub const INBOUND_DLQ_URL: &str = "WABRIDGE_INBOUND_DLQ_URL";
 pub const OUTBOUND_QUEUE_URL: &str = "WABRIDGE_OUTBOUND_QUEUE_URL";
 /// `WABRIDGE_OUTBOUND_DLQ_URL`.
 pub const OUTBOUND_DLQ_URL: &str = "WABRIDGE_OUTBOUND_DLQ_URL";
+/// `WABRIDGE_MEDIA_QUEUE_URL`.
+pub const MEDIA_QUEUE_URL: &str = "WABRIDGE_MEDIA_QUEUE_URL";
+/// `WABRIDGE_MEDIA_DLQ_URL`.
+pub const MEDIA_DLQ_URL: &str = "WABRIDGE_MEDIA_DLQ_URL";
 /// `WABRIDGE_BUCKET`.
 pub const BUCKET: &str = "WABRIDGE_BUCKET";
 
@@ -78,6 +88,7 @@ pub const STORE_TABLES: &[&str] = &[
     CONTACTS_TABLE,
     EVENTS_TABLE,
     IDEMPOTENCY_TABLE,
+    MEDIA_TABLE,
 ];
 
 /// One Lambda function and the variables it reads.
@@ -107,13 +118,19 @@ pub const WEBHOOK_INGEST: Function = Function {
 pub const INBOUND_PROCESSOR: Function = Function {
     name: "inbound-processor",
     store: true,
-    env: &[MAX_RECEIVES, INBOUND_QUEUE_URL, INBOUND_DLQ_URL, BUCKET],
+    env: &[
+        MAX_RECEIVES,
+        INBOUND_QUEUE_URL,
+        INBOUND_DLQ_URL,
+        BUCKET,
+        MEDIA_QUEUE_URL,
+    ],
 };
-/// `/v1/...` reads and `/health`.
+/// `/v1/...` reads (media URLs among them) and `/health`.
 pub const QUERY_API: Function = Function {
     name: "query-api",
     store: true,
-    env: &[API_KEYS_ARN],
+    env: &[API_KEYS_ARN, BUCKET, MEDIA_URL_TTL_S],
 };
 /// `POST /v1/messages` and read receipts.
 pub const SEND_API: Function = Function {
@@ -143,6 +160,20 @@ pub const OUTBOUND_SENDER: Function = Function {
     ],
 };
 
+/// The media queue consumer: copies inbound media from Meta into the bucket.
+pub const MEDIA_DOWNLOADER: Function = Function {
+    name: "media-downloader",
+    store: true,
+    env: &[
+        ACCESS_TOKEN_ARN,
+        API_VERSION,
+        BUCKET,
+        MEDIA_MAX_BYTES,
+        MEDIA_QUEUE_URL,
+        MEDIA_DLQ_URL,
+    ],
+};
+
 /// Scheduled work (EventBridge Scheduler, every minute): the sweep of stranded outbound messages.
 pub const SCHEDULER: Function = Function {
     name: "scheduler",
@@ -158,6 +189,7 @@ pub const FUNCTIONS: &[Function] = &[
     QUERY_API,
     SEND_API,
     OUTBOUND_SENDER,
+    MEDIA_DOWNLOADER,
     SCHEDULER,
 ];
 

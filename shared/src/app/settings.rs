@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::Config;
 use crate::inbound::ingest::DEFAULT_MAX_QUEUE_BYTES;
 use crate::inbound::lag::LagConfig;
+use crate::media::download::MediaConfig;
 use crate::outbound::sender::SenderConfig;
 use crate::outbound::sweep::SweepConfig;
 use crate::runtime::consume::RetryPolicy;
@@ -36,6 +37,10 @@ pub struct Settings {
     pub sweep: SweepConfig,
     /// How the processor reports its progress, and how recent a report the sender trusts.
     pub inbound_lag: LagConfig,
+    /// The media downloader: cap, lease, back-off.
+    pub media: MediaConfig,
+    /// How long a media URL handed out stays valid.
+    pub media_url_ttl: Duration,
 }
 
 impl Settings {
@@ -63,6 +68,11 @@ impl Settings {
             idempotency_lease: Duration::from_secs(30),
             sweep: SweepConfig::default(),
             inbound_lag: LagConfig::default(),
+            media: MediaConfig {
+                max_bytes: config.media_max_bytes,
+                ..MediaConfig::default()
+            },
+            media_url_ttl: config.media_url_ttl,
         }
     }
 
@@ -111,6 +121,15 @@ impl Settings {
                 mark_every: Duration::ZERO,
                 ..LagConfig::default()
             },
+            // Retries at once, so a Graph 5xx heals within a test.
+            media: MediaConfig {
+                retry: RetryPolicy {
+                    max_receives: 5,
+                    ..zero
+                },
+                ..MediaConfig::default()
+            },
+            media_url_ttl: Duration::from_secs(300),
         }
     }
 }

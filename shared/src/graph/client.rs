@@ -200,10 +200,53 @@ pub fn parse_success(body: &[u8]) -> bool {
         .is_some_and(|s| s == Value::Bool(true) || s == Value::String("true".into()))
 }
 
+/// What Graph says about a media id (`GET /{version}/{media_id}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaInfo {
+    /// Where the bytes are, for five minutes, to a caller with the access token.
+    pub url: String,
+    /// MIME type.
+    pub mime_type: Option<String>,
+    /// SHA-256 of the bytes.
+    pub sha256: Option<String>,
+    /// Size in bytes.
+    pub file_size: Option<u64>,
+}
+
+/// Reads Graph's media-URL answer (Meta writes `file_size` as a number or a string).
+pub fn parse_media_info(body: &[u8]) -> Result<MediaInfo, GraphError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| GraphError::Decode(e.to_string()))?;
+    let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+    Ok(MediaInfo {
+        url: s("url").ok_or_else(|| GraphError::Decode("no url".into()))?,
+        mime_type: s("mime_type"),
+        sha256: s("sha256"),
+        file_size: v
+            .get("file_size")
+            .and_then(|f| f.as_u64().or_else(|| f.as_str()?.parse().ok())),
+    })
+}
+
+/// A path segment with everything but unreserved characters percent-encoded.
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// The client.
 #[derive(Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
+    /// For media bytes: no overall deadline (a 100 MB document takes a while), only one between
+    /// reads, so a stalled download still ends.
+    downloads: reqwest::Client,
     base: String,
     version: String,
     token: SecretString,
@@ -226,8 +269,14 @@ impl GraphClient {
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| GraphError::Connect(e.to_string()))?;
+        let downloads = reqwest::Client::builder()
+            .read_timeout(timeout)
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|e| GraphError::Connect(e.to_string()))?;
         Ok(Self {
             http,
+            downloads,
             base: base.trim_end_matches('/').to_owned(),
             version: version.to_owned(),
             token,
@@ -279,6 +328,49 @@ impl GraphClient {
         } else {
             Err(parse_error(status, &bytes))
         }
+    }
+
+    /// `GET /{version}/{media_id}`: where a media object's bytes are, and their hash and size.
+    pub async fn media_info(&self, media_id: &str) -> Result<MediaInfo, GraphError> {
+        let url = format!("{}/{}/{}", self.base, self.version, urlencode(media_id));
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(self.token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    GraphError::Timeout
+                } else {
+                    GraphError::Connect(e.without_url().to_string())
+                }
+            })?;
+        let status = res.status().as_u16();
+        let bytes = res.bytes().await.map_err(|_| GraphError::Timeout)?;
+        if (200..300).contains(&status) {
+            parse_media_info(&bytes)
+        } else {
+            Err(parse_error(status, &bytes))
+        }
+    }
+
+    /// Starts downloading media bytes from a URL [`GraphClient::media_info`] gave, with the
+    /// access token; the caller reads the body chunk by chunk. An error answer is returned as it
+    /// came (its status says whether the URL has expired).
+    pub async fn download(&self, url: &str) -> Result<reqwest::Response, GraphError> {
+        self.downloads
+            .get(url)
+            .bearer_auth(self.token.expose_secret())
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    GraphError::Timeout
+                } else {
+                    GraphError::Connect(e.without_url().to_string())
+                }
+            })
     }
 
     /// Marks a customer's message read, optionally showing the typing indicator (one call).

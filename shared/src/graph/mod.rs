@@ -4,5 +4,8 @@
 pub mod client;
 pub mod errors;
 
-pub use client::{Accepted, Disposition, GraphClient, GraphError, parse_accepted, parse_error, parse_success};
+pub use client::{
+    Accepted, Disposition, GraphClient, GraphError, MediaInfo, parse_accepted, parse_error, parse_media_info,
+    parse_success,
+};
 pub use errors::Meaning;

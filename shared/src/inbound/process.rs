@@ -10,11 +10,11 @@ use tracing::{info, warn};
 use async_trait::async_trait;
 
 use super::lag::LagMarker;
-use super::reactions::{Applied, LinkOutbound, Reaction, ReactionError, Reactions};
+use super::reactions::{Applied, FetchMedia, LinkOutbound, Reaction, ReactionError, Reactions};
 use crate::domain::Recorded;
 use crate::inbound::ingest::Envelope;
 use crate::inbound::webhook::{ParseError, Update, split};
-use crate::ports::{Blobs, Clock, Delivery, Inbox, Outbox, PortError};
+use crate::ports::{Blobs, Clock, Delivery, Inbox, MediaStore, Outbox, PortError, Queue};
 use crate::runtime::consume::{Handler, Outcome, RetryPolicy};
 
 /// Why a record could not be processed. A record that can never succeed (not an envelope, not a
@@ -126,6 +126,12 @@ impl Processor {
     pub fn with_reaction(mut self, reaction: Arc<dyn Reaction>) -> Self {
         self.reactions = self.reactions.with(reaction);
         self
+    }
+
+    /// Copies inbound media: each media message registers its record and queues a download on
+    /// `queue` ([`FetchMedia`]).
+    pub fn fetching_media(self, media: Arc<dyn MediaStore>, queue: Arc<dyn Queue>) -> Self {
+        self.with_reaction(Arc::new(FetchMedia::new(media, queue)))
     }
 
     /// Sets how often and how patiently failed records are retried.

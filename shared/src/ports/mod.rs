@@ -10,22 +10,24 @@ mod error;
 mod idempotency;
 mod inbox;
 mod limiter;
+mod media;
 mod outbox;
 mod queue;
 mod read_model;
 
-pub use blobs::Blobs;
+pub use blobs::{BlobWriter, Blobs};
 pub use clock::{Clock, SystemClock, later};
 pub use error::{BoxError, PortError};
 pub use idempotency::Idempotency;
 pub use inbox::Inbox;
 pub use limiter::{Grant, RateLimiter};
+pub use media::MediaStore;
 pub use outbox::Outbox;
 pub use queue::{DeadLetter, Delivery, MAX_SEND_DELAY, Queue};
 pub use read_model::ReadModel;
 
 /// Every store role at once: what one database adapter (SQLite, DynamoDB) provides. Wiring code
 /// holds an `Arc<dyn Store>` and hands each use case the roles it needs (`Arc<dyn Inbox>`, …).
-pub trait Store: Inbox + Outbox + Idempotency + ReadModel {}
+pub trait Store: Inbox + Outbox + Idempotency + ReadModel + MediaStore {}
 
-impl<T: Inbox + Outbox + Idempotency + ReadModel + ?Sized> Store for T {}
+impl<T: Inbox + Outbox + Idempotency + ReadModel + MediaStore + ?Sized> Store for T {}

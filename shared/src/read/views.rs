@@ -8,6 +8,7 @@ use crate::outbound::callback_data;
 use crate::timefmt;
 
 use crate::domain::{DeliveryStatus, Direction, ErrorInfo, Json, StatusRecord, StoredMessage, Wamid};
+use crate::media::{MediaRecord, MediaView};
 
 /// The message object the HTTP API returns.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -50,6 +51,10 @@ pub struct MessageView {
     /// The caller's own `biz_opaque_callback_data` given with the send (our id, which travels with
     /// it to Meta, is not part of it).
     pub biz_opaque_callback_data: Option<String>,
+    /// The media an image, video, audio, document or sticker message carries, and where our copy
+    /// of it stands (absent for other types).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<MediaView>,
 }
 
 impl MessageView {
@@ -65,7 +70,9 @@ impl MessageView {
                     (Direction::Outbound, Some(s)) => (s.as_str().to_owned(), st.error.or(m.error.clone())),
                     (Direction::Outbound, None) => (m.status.clone(), m.error.clone()),
                 };
+                let media = MediaRecord::of_message(&m).map(MediaView::from);
                 Some(Self {
+                    media,
                     // Our sends keep the caller's value; the status echoes the same.
                     biz_opaque_callback_data: callback_data::callers(&m),
                     id: Some(m.id.to_string()),
@@ -87,6 +94,7 @@ impl MessageView {
                 })
             }
             (None, Some(st)) => Some(Self {
+                media: None,
                 biz_opaque_callback_data: st
                     .biz_opaque_callback_data
                     .as_deref()

@@ -7,6 +7,7 @@ mod blobs;
 mod idempotency;
 mod inbox;
 mod limiter;
+mod media;
 mod outbox;
 mod queue;
 mod read_model;

@@ -1,11 +1,19 @@
 //! Blobs in S3 (private bucket, encrypted at rest by the bucket's default).
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use crate::adapters::aws::sdk_err;
-use crate::ports::{Blobs, PortError};
+use crate::ports::{BlobWriter, Blobs, PortError};
+
+/// Bytes held before they go to S3 as one part: above S3's 5 MiB minimum part size, and the most
+/// a streamed write holds in memory. A blob smaller than one part is one `PutObject`.
+const PART_BYTES: usize = 8 * 1024 * 1024;
 
 /// An S3 bucket.
 #[derive(Debug, Clone)]
@@ -51,5 +59,150 @@ impl Blobs for S3Blobs {
             .await
             .map_err(|e| PortError::unavailable("read blob", e))?;
         Ok(Some(bytes.into_bytes().to_vec()))
+    }
+
+    async fn writer(&self, key: &str, content_type: &str) -> Result<Box<dyn BlobWriter>, PortError> {
+        Ok(Box::new(S3Writer {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            content_type: content_type.to_owned(),
+            buf: Vec::new(),
+            upload_id: None,
+            parts: Vec::new(),
+        }))
+    }
+
+    async fn url(&self, key: &str, ttl: Duration) -> Result<String, PortError> {
+        let config = PresigningConfig::expires_in(ttl).map_err(|e| PortError::invalid("blob url", e.to_string()))?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(sdk_err("blob url"))?;
+        Ok(req.uri().to_owned())
+    }
+}
+
+/// A blob streamed to S3: one `PutObject` if it fits in a part, else a multipart upload started
+/// when the first part fills, completed on commit and aborted on abort (an upload never completed
+/// is invisible and is removed by the bucket's lifecycle rule).
+struct S3Writer {
+    client: Client,
+    bucket: String,
+    key: String,
+    content_type: String,
+    buf: Vec<u8>,
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+}
+
+impl S3Writer {
+    async fn flush_part(&mut self) -> Result<(), PortError> {
+        let upload_id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let out = self
+                    .client
+                    .create_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&self.key)
+                    .content_type(&self.content_type)
+                    .send()
+                    .await
+                    .map_err(sdk_err("start blob upload"))?;
+                let id = out
+                    .upload_id
+                    .ok_or_else(|| PortError::invalid("start blob upload", "S3 gave no upload id"))?;
+                self.upload_id = Some(id.clone());
+                id
+            }
+        };
+        let number = i32::try_from(self.parts.len() + 1).unwrap_or(i32::MAX);
+        let body = std::mem::take(&mut self.buf);
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .part_number(number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(sdk_err("upload blob part"))?;
+        self.parts.push(
+            CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag)
+                .build(),
+        );
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BlobWriter for S3Writer {
+    async fn write(&mut self, mut chunk: &[u8]) -> Result<(), PortError> {
+        while !chunk.is_empty() {
+            let room = PART_BYTES - self.buf.len();
+            let (now, rest) = chunk.split_at(room.min(chunk.len()));
+            self.buf.extend_from_slice(now);
+            chunk = rest;
+            if self.buf.len() == PART_BYTES {
+                self.flush_part().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(), PortError> {
+        let Some(upload_id) = self.upload_id.clone() else {
+            let body = std::mem::take(&mut self.buf);
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .content_type(&self.content_type)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map_err(sdk_err("put blob"))?;
+            return Ok(());
+        };
+        if !self.buf.is_empty() {
+            self.flush_part().await?;
+        }
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(std::mem::take(&mut self.parts)))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(sdk_err("complete blob upload"))?;
+        Ok(())
+    }
+
+    async fn abort(self: Box<Self>) -> Result<(), PortError> {
+        if let Some(upload_id) = &self.upload_id {
+            self.client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .upload_id(upload_id)
+                .send()
+                .await
+                .map_err(sdk_err("abort blob upload"))?;
+        }
+        Ok(())
     }
 }

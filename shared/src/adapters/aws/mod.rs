@@ -37,6 +37,8 @@ pub struct TableNames {
     pub events: String,
     /// `WABRIDGE_IDEMPOTENCY_TABLE`.
     pub idempotency: String,
+    /// `WABRIDGE_MEDIA_TABLE`.
+    pub media: String,
     /// `WABRIDGE_RATE_LIMITS_TABLE`, for the functions that send (the others have no access).
     pub rate_limits: Option<String>,
 }
@@ -51,6 +53,7 @@ impl TableNames {
             contacts: function.var(res::CONTACTS_TABLE)?,
             events: function.var(res::EVENTS_TABLE)?,
             idempotency: function.var(res::IDEMPOTENCY_TABLE)?,
+            media: function.var(res::MEDIA_TABLE)?,
             rate_limits: function
                 .reads_var(res::RATE_LIMITS_TABLE)
                 .then(|| function.var(res::RATE_LIMITS_TABLE))
@@ -67,6 +70,7 @@ impl TableNames {
             contacts: format!("{prefix}-contacts"),
             events: format!("{prefix}-events"),
             idempotency: format!("{prefix}-idempotency"),
+            media: format!("{prefix}-media"),
             rate_limits: Some(format!("{prefix}-rate-limits")),
         }
     }
@@ -137,6 +141,11 @@ impl Aws {
         self.queue(res::OUTBOUND_QUEUE_URL, res::OUTBOUND_DLQ_URL)
     }
 
+    /// The media queue; with its dead-letter queue when the function consumes it.
+    pub fn media_queue(&self) -> Result<Arc<SqsQueue>, ConfigError> {
+        self.queue(res::MEDIA_QUEUE_URL, res::MEDIA_DLQ_URL)
+    }
+
     fn queue(&self, url: &'static str, dlq: &'static str) -> Result<Arc<SqsQueue>, ConfigError> {
         let sqs = self.sqs.get_or_init(|| sqs_client(&self.sdk)).clone();
         let mut queue = SqsQueue::new(sqs, self.function.var(url)?);
@@ -146,7 +155,7 @@ impl Aws {
         Ok(Arc::new(queue))
     }
 
-    /// The bucket for large webhook bodies.
+    /// The bucket for large webhook bodies and media.
     pub fn blobs(&self) -> Result<Arc<S3Blobs>, ConfigError> {
         let s3 = self.s3.get_or_init(|| s3_client(&self.sdk)).clone();
         Ok(Arc::new(S3Blobs::new(s3, self.function.var(res::BUCKET)?)))

@@ -108,6 +108,7 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Po
     .await?;
     create(client, &names.events, "id", &[("by_field", "field", Some("seq"))]).await?;
     create(client, &names.idempotency, "key", &[]).await?;
+    create(client, &names.media, "id", &[]).await?;
     if let Some(rate_limits) = &names.rate_limits {
         create(client, rate_limits, "key", &[]).await?;
     }

@@ -8,12 +8,14 @@
 //! copy, and the sender treats a final state as done. That is what makes side effects exactly once
 //! over at-least-once webhooks.
 
+mod fetch_media;
 mod link_outbound;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use fetch_media::FetchMedia;
 pub use link_outbound::LinkOutbound;
 
 use crate::domain::{RawEvent, Recorded, StatusUpdate, StoredMessage};

@@ -6,6 +6,7 @@
 
 mod idempotency;
 mod inbox;
+mod media;
 mod outbox;
 mod read_model;
 

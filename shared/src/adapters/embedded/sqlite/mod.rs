@@ -4,6 +4,7 @@
 
 mod idempotency;
 mod inbox;
+mod media;
 mod outbox;
 mod read_model;
 
@@ -126,6 +127,15 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     ),
     // 8: a conversation's read position: `unread` counts inbound messages after it.
     Migration::AddColumns(&[("conversations", "read_seq", "TEXT")]),
+    // 9: media records, one per media id, and the lease of the download in progress.
+    Migration::Sql(
+        "CREATE TABLE media (
+            id TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            lease_until INTEGER NOT NULL DEFAULT 0,
+            doc TEXT NOT NULL
+        );",
+    ),
 ];
 
 /// A conversation row with the window of its latest business number.

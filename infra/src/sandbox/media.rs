@@ -1,0 +1,163 @@
+//! The sandbox's part of Meta's media API: media ids it knows, `GET /{version}/{media_id}` answering
+//! Meta's media-URL body, and the URLs themselves, which need the access token and expire after
+//! five minutes as Meta's do. Faults for the tests: a URL that has expired once, a 5xx, wrong
+//! bytes (so the hash no longer matches).
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+use super::{Sandbox, meta_error, title_of};
+use wabridge::api::auth::bearer;
+
+/// How long a media URL stays valid, as Meta's do.
+const URL_TTL_MS: i64 = 5 * 60 * 1000;
+
+/// One fault, consumed by the next download of the media URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaFault {
+    /// The URL answers 403 as if it had expired.
+    ExpiredUrl,
+    /// The URL answers 503.
+    ServerError,
+    /// The URL serves the bytes with one changed: the hash no longer matches.
+    WrongBytes,
+}
+
+/// A media object the sandbox holds.
+#[derive(Debug, Clone)]
+pub(super) struct Held {
+    bytes: Bytes,
+    mime_type: String,
+}
+
+/// What the sandbox knows of media.
+#[derive(Debug, Default)]
+pub(super) struct MediaState {
+    held: HashMap<String, Held>,
+    faults: std::collections::VecDeque<MediaFault>,
+    downloads: HashMap<String, usize>,
+}
+
+/// Meta's SHA-256 of `bytes` as its media-URL answer gives it (hex), and as its webhooks give it
+/// (base64).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The base64 form webhooks carry.
+pub fn sha256_base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+impl Sandbox {
+    /// Holds `bytes` as a media object, as if a customer had sent it, and returns its media id.
+    pub fn add_media(&self, bytes: impl Into<Bytes>, mime_type: &str) -> String {
+        let id = format!("{}", 1_000_000_000_000_000u64 + u64::from(rand::random::<u32>()));
+        let held = Held {
+            bytes: bytes.into(),
+            mime_type: mime_type.to_owned(),
+        };
+        self.with(|i| i.media.held.insert(id.clone(), held));
+        id
+    }
+
+    /// Queues faults for the next downloads of media URLs, in order.
+    pub fn inject_media(&self, faults: impl IntoIterator<Item = MediaFault>) {
+        self.with(|i| i.media.faults.extend(faults));
+    }
+
+    /// How many times the bytes of `media_id` were served.
+    pub fn downloads(&self, media_id: &str) -> usize {
+        self.with(|i| i.media.downloads.get(media_id).copied().unwrap_or(0))
+    }
+}
+
+fn unauthorized() -> Response {
+    meta_error(
+        StatusCode::UNAUTHORIZED,
+        190,
+        title_of(190),
+        "the access token is not one of the stack's API keys",
+    )
+}
+
+/// `GET /{version}/{media_id}`: Meta's media-URL answer.
+pub(super) async fn media_url(
+    State(sb): State<Sandbox>,
+    OriginalUri(uri): OriginalUri,
+    Path((version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !bearer(&headers).is_some_and(|t| sb.keys.accepts(t)) {
+        return unauthorized();
+    }
+    let Some(held) = sb.with(|i| i.media.held.get(&id).cloned()) else {
+        return meta_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "Invalid parameter",
+            &format!("Unsupported get request. Object with ID '{id}' does not exist"),
+        );
+    };
+    // The URL lives where this request arrived (under `/sandbox` on the local stack).
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let prefix = uri
+        .path()
+        .strip_suffix(&format!("/{version}/{id}"))
+        .unwrap_or_default()
+        .to_owned();
+    let expires = chrono::Utc::now().timestamp_millis() + URL_TTL_MS;
+    axum::Json(json!({
+        "messaging_product": "whatsapp",
+        "url": format!("http://{host}{prefix}/_media/{id}?expires={expires}"),
+        "mime_type": held.mime_type,
+        "sha256": sha256_hex(&held.bytes),
+        "file_size": held.bytes.len(),
+        "id": id,
+    }))
+    .into_response()
+}
+
+/// `GET /_media/{media_id}?expires=`: the bytes, to a caller with the access token, until the URL
+/// expires.
+pub(super) async fn media_bytes(
+    State(sb): State<Sandbox>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !bearer(&headers).is_some_and(|t| sb.keys.accepts(t)) {
+        return (StatusCode::UNAUTHORIZED, "token required").into_response();
+    }
+    let expires = q.get("expires").and_then(|e| e.parse::<i64>().ok()).unwrap_or(0);
+    if expires <= chrono::Utc::now().timestamp_millis() {
+        return (StatusCode::FORBIDDEN, "URL signature expired").into_response();
+    }
+    let Some(held) = sb.with(|i| i.media.held.get(&id).cloned()) else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let mut bytes = held.bytes.to_vec();
+    match sb.with(|i| i.media.faults.pop_front()) {
+        Some(MediaFault::ExpiredUrl) => return (StatusCode::FORBIDDEN, "URL signature expired").into_response(),
+        Some(MediaFault::ServerError) => return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response(),
+        Some(MediaFault::WrongBytes) => {
+            if let Some(b) = bytes.first_mut() {
+                *b ^= 0xff;
+            } else {
+                bytes.push(0);
+            }
+        }
+        None => {}
+    }
+    sb.with(|i| *i.media.downloads.entry(id).or_default() += 1);
+    ([(header::CONTENT_TYPE, held.mime_type)], bytes).into_response()
+}

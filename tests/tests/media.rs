@@ -1,0 +1,214 @@
+//! Media, end to end on both backends: a customer's photo, voice note, document or sticker webhook
+//! → processor → media queue → downloader → Graph API sandbox (media URL, then the bytes with the
+//! token) → storage (a folder, or S3 on moto) → `GET /v1/media/{id}` → the URL serves the exact
+//! bytes. Faults are injected at the sandbox; each test counts what the sandbox served.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use wabridge_infra::sandbox::{MediaFault, sha256_base64};
+use wabridge_tests::rig::{Rig, fast_config};
+use wabridge_tests::{Backend, enc, on_both_backends};
+
+/// Bytes that look like nothing in particular, `n` long.
+fn bytes(n: usize, seed: u8) -> Vec<u8> {
+    (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+}
+
+/// Meta's content object for a media message of `bytes`.
+fn content(id: &str, mime: &str, bytes: &[u8], extra: Value) -> Value {
+    let mut c = json!({"id": id, "mime_type": mime, "sha256": sha256_base64(bytes)});
+    if let (Some(c), Some(e)) = (c.as_object_mut(), extra.as_object()) {
+        c.extend(e.clone());
+    }
+    c
+}
+
+/// Fetches a media URL as a browser would: no API key.
+async fn fetch(rig: &Rig, url: &str) -> (u16, Option<String>, Vec<u8>) {
+    let res = rig.http.get(url).send().await.unwrap();
+    let status = res.status().as_u16();
+    let mime = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, mime, res.bytes().await.unwrap().to_vec())
+}
+
+async fn every_kind_of_media_is_stored_once_and_served_byte_for_byte(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let cases = [
+        ("image", "image/jpeg", 200 * 1024, json!({"caption": "the crack"})),
+        ("audio", "audio/ogg; codecs=opus", 40 * 1024, json!({"voice": true})),
+        (
+            "document",
+            "application/pdf",
+            300 * 1024,
+            json!({"filename": "invoice.pdf"}),
+        ),
+        ("sticker", "image/webp", 20 * 1024, json!({"animated": false})),
+    ];
+    for (i, (kind, mime, size, extra)) in cases.into_iter().enumerate() {
+        let data = bytes(size, i as u8);
+        let id = rig.sandbox.add_media(data.clone(), mime);
+        let wamid = format!("wamid.MEDIA{i}");
+        // Meta delivers the webhook three times: one download.
+        rig.customer_sends("27820001000", &wamid, kind, content(&id, mime, &data, extra.clone()), 3)
+            .await;
+        let m = rig.wait_media(&id, |m| m["status"] == "stored", 20).await;
+        assert_eq!(m["file_size"], json!(size), "{kind}");
+        assert_eq!(m["mime_type"], json!(mime), "{kind}");
+        let url = m["url"].as_str().unwrap();
+        assert!(m["url_expires_at"].is_string());
+        let (status, served_mime, body) = fetch(&rig, url).await;
+        assert_eq!(status, 200, "{kind}: {url}");
+        assert_eq!(body, data, "{kind}: the exact bytes");
+        if rig.backend.kind == wabridge_tests::Kind::Embedded {
+            assert_eq!(served_mime.as_deref(), Some(mime));
+        }
+        // The message shows its media, stored, with what the webhook said about it.
+        let msg = rig.wait(&wamid, |m| m["media"]["status"] == "stored", 10).await;
+        assert_eq!(msg["media"]["id"], json!(id));
+        for (k, v) in extra.as_object().unwrap() {
+            if k != "caption" {
+                assert_eq!(&msg["media"][k], v, "{kind}: {k}");
+            }
+        }
+        // Redirects to the same bytes for clients that just want them.
+        let no_redirect = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let res = no_redirect
+            .get(format!("{}/v1/media/{}/content", rig.base, enc(&id)))
+            .bearer_auth(wabridge_tests::API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 302, "{kind}");
+        assert_eq!(
+            res.headers()["location"].to_str().unwrap().split('?').next(),
+            url.split('?').next()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(rig.sandbox.downloads(&id), 1, "{kind}: three webhooks, one download");
+    }
+}
+
+async fn an_expired_url_is_fetched_again_and_a_5xx_is_retried(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let data = bytes(50 * 1024, 7);
+    let id = rig.sandbox.add_media(data.clone(), "image/png");
+    rig.sandbox
+        .inject_media([MediaFault::ExpiredUrl, MediaFault::ServerError]);
+    rig.customer_sends(
+        "27820001001",
+        "wamid.RETRY",
+        "image",
+        content(&id, "image/png", &data, json!({})),
+        1,
+    )
+    .await;
+    let m = rig.wait_media(&id, |m| m["status"] == "stored", 20).await;
+    let (_, _, body) = fetch(&rig, m["url"].as_str().unwrap()).await;
+    assert_eq!(body, data);
+    assert_eq!(rig.sandbox.downloads(&id), 1);
+}
+
+async fn wrong_bytes_an_oversize_file_and_an_unknown_id_fail_with_their_reason(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    // Wrong bytes: the hash does not match what Meta said.
+    let data = bytes(10 * 1024, 1);
+    let id = rig.sandbox.add_media(data.clone(), "image/jpeg");
+    rig.sandbox.inject_media([MediaFault::WrongBytes]);
+    rig.customer_sends(
+        "27820001002",
+        "wamid.BADHASH",
+        "image",
+        content(&id, "image/jpeg", &data, json!({})),
+        1,
+    )
+    .await;
+    let m = rig.wait_media(&id, |m| m["status"] == "failed", 20).await;
+    assert_eq!(m["error"]["code"], "hash_mismatch", "{m}");
+    assert_eq!(m["url"], Value::Null);
+    // A sticker over WhatsApp's 500 KB.
+    let big = bytes(600 * 1024, 2);
+    let id = rig.sandbox.add_media(big.clone(), "image/webp");
+    rig.customer_sends(
+        "27820001002",
+        "wamid.BIG",
+        "sticker",
+        content(&id, "image/webp", &big, json!({})),
+        1,
+    )
+    .await;
+    let m = rig.wait_media(&id, |m| m["status"] == "failed", 20).await;
+    assert_eq!(m["error"]["code"], "too_large", "{m}");
+    assert_eq!(
+        rig.sandbox.downloads(&id),
+        0,
+        "refused from the size Graph gave, before downloading"
+    );
+    // A media id Meta does not know (expired after its 7 days, say).
+    rig.customer_sends(
+        "27820001002",
+        "wamid.UNKNOWN",
+        "document",
+        json!({"id": "999", "mime_type": "application/pdf", "filename": "gone.pdf"}),
+        1,
+    )
+    .await;
+    let m = rig.wait_media("999", |m| m["status"] == "failed", 20).await;
+    assert_eq!(m["error"]["code"], "unknown_media", "{m}");
+    let (code, body) = rig.get(&format!("/v1/media/{}/content", "999")).await;
+    assert_eq!((code, body["error"]["code"].as_str()), (409, Some("media_not_stored")));
+    // The messages themselves were stored and read normally all along.
+    for wamid in ["wamid.BADHASH", "wamid.BIG", "wamid.UNKNOWN"] {
+        let msg = rig.wait(wamid, |m| m["status"] == "received", 5).await;
+        assert_eq!(msg["media"]["status"], "failed", "{wamid}");
+    }
+}
+
+async fn unknown_media_is_a_404_and_local_links_refuse_tampering(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let (code, body) = rig.get("/v1/media/123456").await;
+    assert_eq!((code, body["error"]["code"].as_str()), (404, Some("not_found")));
+    if rig.backend.kind != wabridge_tests::Kind::Embedded {
+        return;
+    }
+    let data = bytes(1024, 3);
+    let id = rig.sandbox.add_media(data.clone(), "image/jpeg");
+    rig.customer_sends(
+        "27820001003",
+        "wamid.SIGNED",
+        "image",
+        content(&id, "image/jpeg", &data, json!({})),
+        1,
+    )
+    .await;
+    let m = rig.wait_media(&id, |m| m["status"] == "stored", 20).await;
+    let url = m["url"].as_str().unwrap().to_owned();
+    assert_eq!(fetch(&rig, &url).await.0, 200);
+    let tampered = [
+        url.replace("signature=", "signature=00"),
+        url.replace("expires=", "expires=1"),
+        url.split('?').next().unwrap().to_owned(),
+        url.replace(&id, "1"),
+    ];
+    for bad in tampered {
+        let res = rig.http.get(&bad).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 403, "{bad}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "forbidden", "{bad}");
+    }
+    // Expiry is the signer's own test (`media::url`): a link past its time is refused the same way.
+}
+
+on_both_backends!(
+    every_kind_of_media_is_stored_once_and_served_byte_for_byte,
+    an_expired_url_is_fetched_again_and_a_5xx_is_retried,
+    wrong_bytes_an_oversize_file_and_an_unknown_id_fail_with_their_reason,
+    unknown_media_is_a_404_and_local_links_refuse_tampering,
+);
