@@ -209,6 +209,7 @@ impl Sandbox {
         Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
             .route("/{version}/{media_id}", get(media::media_url))
+            .route("/{version}/{phone_number_id}/media", post(media::upload))
             .route("/_media/{media_id}", get(media::media_bytes))
             .merge(control)
             .with_state(self.clone())

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
-use wabridge_infra::sandbox::{MediaFault, sha256_base64};
+use wabridge_infra::sandbox::{MediaFault, sha256_base64, sha256_hex};
 use wabridge_tests::rig::{Rig, fast_config};
 use wabridge_tests::{Backend, enc, on_both_backends};
 
@@ -206,7 +206,96 @@ async fn unknown_media_is_a_404_and_local_links_refuse_tampering(b: Backend) {
     // Expiry is the signer's own test (`media::url`): a link past its time is refused the same way.
 }
 
+/// `POST /v1/media` with `bytes` as `mime`.
+async fn upload(rig: &Rig, bytes: Vec<u8>, mime: &str, query: &str) -> (u16, Value) {
+    let res = rig
+        .http
+        .post(format!("{}/v1/media{query}", rig.base))
+        .bearer_auth(wabridge_tests::API_KEY)
+        .header("content-type", mime)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+async fn an_upload_is_checked_kept_and_sent_by_id_until_read(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let pdf = bytes(100 * 1024, 9);
+    let (code, up) = upload(&rig, pdf.clone(), "application/pdf", "?filename=invoice.pdf").await;
+    assert_eq!(code, 201, "{up}");
+    let id = up["id"].as_str().unwrap().to_owned();
+    assert_eq!(up["sha256"], json!(sha256_hex(&pdf)));
+    assert_eq!(
+        (up["file_size"].as_u64(), up["filename"].as_str()),
+        (Some(100 * 1024), Some("invoice.pdf"))
+    );
+    // Meta has it, and so do we.
+    let m = rig.wait_media(&id, |m| m["status"] == "stored", 5).await;
+    let (status, _, body) = fetch(&rig, m["url"].as_str().unwrap()).await;
+    assert_eq!((status, body == pdf), (200, true));
+    // Sent by id to two customers: both reach read.
+    for to in ["27820001010", "27820001011"] {
+        rig.customer_writes(to).await;
+        let (code, sent) = rig
+            .post(
+                "/v1/messages",
+                &json!({"to": to, "type": "document", "document": {"id": id, "filename": "invoice.pdf"}}),
+                None,
+            )
+            .await;
+        assert_eq!(code, 202, "{sent}");
+        rig.wait(sent["id"].as_str().unwrap(), |m| m["status"] == "read", 10)
+            .await;
+    }
+    assert_eq!(
+        rig.sandbox
+            .accepted()
+            .iter()
+            .filter(|r| r["document"]["id"] == json!(id))
+            .count(),
+        2
+    );
+}
+
+async fn uploads_of_a_wrong_type_or_over_the_limit_are_refused_with_the_limit(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let (code, e) = upload(&rig, bytes(1024, 1), "image/gif", "").await;
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (415, Some("unsupported_media_type")),
+        "{e}"
+    );
+    let (code, e) = upload(&rig, bytes(1024, 1), "", "").await;
+    assert_eq!(code, 415, "no Content-Type: {e}");
+    let (code, e) = upload(&rig, bytes(600 * 1024, 1), "image/webp", "").await;
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{e}"
+    );
+    assert_eq!(e["error"]["details"]["limit"], json!(500 * 1024));
+    let (code, e) = upload(&rig, bytes(5 * 1024 * 1024 + 1, 1), "image/png", "").await;
+    assert_eq!(code, 413, "{e}");
+    assert_eq!(e["error"]["details"]["limit"], json!(5 * 1024 * 1024));
+    let (code, e) = upload(&rig, Vec::new(), "image/png", "").await;
+    assert_eq!(code, 400, "{e}");
+    let res = rig
+        .http
+        .post(format!("{}/v1/media", rig.base))
+        .header("content-type", "image/png")
+        .body(bytes(10, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    assert!(rig.sandbox.accepted().is_empty());
+}
+
 on_both_backends!(
+    an_upload_is_checked_kept_and_sent_by_id_until_read,
+    uploads_of_a_wrong_type_or_over_the_limit_are_refused_with_the_limit,
     every_kind_of_media_is_stored_once_and_served_byte_for_byte,
     an_expired_url_is_fetched_again_and_a_5xx_is_retried,
     wrong_bytes_an_oversize_file_and_an_unknown_id_fail_with_their_reason,

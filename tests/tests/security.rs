@@ -168,6 +168,7 @@ async fn lambda_routers() -> Vec<(&'static str, Router)> {
     )
     .unwrap();
     let ingestor = app.ingestor(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone());
+    let uploader = app.uploader(store.clone(), backend.blobs.clone(), graph.clone(), None);
     let send = app.send_api(store.clone(), backend.outbound.clone(), graph, None);
     vec![
         (
@@ -182,7 +183,10 @@ async fn lambda_routers() -> Vec<(&'static str, Router)> {
                 keys.clone(),
             )),
         ),
-        ("send-api", api::finish(api::send_router(Some(send), keys))),
+        (
+            "send-api",
+            api::finish(api::send_router(Some(send), keys.clone()).merge(api::upload_router(Some(uploader), keys))),
+        ),
     ]
 }
 

@@ -1,5 +1,6 @@
-//! `POST /v1/messages`, the read receipts and `POST /v1/conversations/{wa_id}/read`: validate, store
-//! as queued, hand to the outbound queue. Refuses to start without API keys or an access token.
+//! `POST /v1/messages`, the read receipts, `POST /v1/conversations/{wa_id}/read` and
+//! `POST /v1/media`: validate, store as queued, hand to the outbound queue; upload media to Meta.
+//! Refuses to start without API keys or an access token.
 
 use wabridge::adapters::aws::Aws;
 use wabridge::api::{self, ApiKeys};
@@ -16,7 +17,9 @@ async fn main() -> Result<(), Error> {
     let keys = ApiKeys::new(config.require_api_keys()?);
     let app = App::deployed(&config);
     let graph = GraphClient::from_config(&config, app.settings.graph_timeout)?;
-    let pni = config.phone_number_id.clone();
-    let send = app.send_api(aws.store()?, aws.outbound_queue()?, graph, pni);
-    lambda::serve_http(api::finish(api::send_router(Some(send), keys))).await
+    let (pni, store) = (config.phone_number_id.clone(), aws.store()?);
+    let uploader = app.uploader(store.clone(), aws.blobs()?, graph.clone(), pni.clone());
+    let send = app.send_api(store, aws.outbound_queue()?, graph, pni);
+    let routes = api::send_router(Some(send), keys.clone()).merge(api::upload_router(Some(uploader), keys));
+    lambda::serve_http(api::finish(routes)).await
 }

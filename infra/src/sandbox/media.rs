@@ -4,7 +4,7 @@
 //! bytes (so the hash no longer matches).
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Query, State};
+use axum::extract::{FromRequest, Multipart, OriginalUri, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -85,6 +85,62 @@ fn unauthorized() -> Response {
         title_of(190),
         "the access token is not one of the stack's API keys",
     )
+}
+
+/// `POST /{version}/{phone_number_id}/media` (multipart: `messaging_product`, `type`, `file`):
+/// holds the file and answers `{"id"}`, as Meta does.
+pub(super) async fn upload(State(sb): State<Sandbox>, req: Request) -> Response {
+    // The token first: nothing about the body is said to a caller without it.
+    if !bearer(req.headers()).is_some_and(|t| sb.keys.accepts(t)) {
+        return unauthorized();
+    }
+    let mut form = match Multipart::from_request(req, &sb).await {
+        Ok(f) => f,
+        Err(e) => return meta_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter", &e.body_text()),
+    };
+    let (mut product, mut declared, mut file) = (None, None, None);
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return meta_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter", &e.body_text()),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        let mime = field.content_type().map(str::to_owned);
+        let Ok(data) = field.bytes().await else {
+            return meta_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter", "unreadable part");
+        };
+        match name.as_str() {
+            "messaging_product" => product = Some(String::from_utf8_lossy(&data).into_owned()),
+            "type" => declared = Some(String::from_utf8_lossy(&data).into_owned()),
+            "file" => file = Some((data, mime)),
+            _ => {}
+        }
+    }
+    if product.as_deref() != Some("whatsapp") {
+        return meta_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "Invalid parameter",
+            "messaging_product must be whatsapp",
+        );
+    }
+    let Some((bytes, part_mime)) = file else {
+        return meta_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter", "file is required");
+    };
+    let mime = declared
+        .or(part_mime)
+        .unwrap_or_else(|| "application/octet-stream".into());
+    if wabridge::media::MediaKind::of_mime(&mime).is_none() {
+        return meta_error(
+            StatusCode::BAD_REQUEST,
+            131053,
+            title_of(131053),
+            &format!("{mime} is not a supported media type"),
+        );
+    }
+    let id = sb.add_media(bytes, &mime);
+    axum::Json(json!({"id": id})).into_response()
 }
 
 /// `GET /{version}/{media_id}`: Meta's media-URL answer.

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::domain::InvalidInput;
+use crate::media::upload::UploadError;
 use crate::outbound::enqueue::SendError;
 use crate::outbound::read_receipt::ReadReceiptError;
 use crate::ports::PortError;
@@ -117,6 +118,26 @@ impl From<ReadReceiptError> for ApiError {
                     .with_details(json!({"code": info.code, "details": info.details}))
             }
             ReadReceiptError::Port(p) => p.into(),
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        match e {
+            UploadError::UnsupportedType(_) => Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", e.to_string())
+                .with_details(json!({"hint": "send the file's MIME type as Content-Type: image/jpeg, image/png, image/webp, video/mp4, video/3gpp, audio/aac, audio/amr, audio/mpeg, audio/mp4, audio/ogg, text/plain, application/pdf or an Office type"})),
+            UploadError::TooLarge { size, limit, why } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", e.to_string())
+                    .with_details(json!({"size": size, "limit": limit, "limit_of": why}))
+            }
+            UploadError::Empty => Self::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
+            UploadError::Graph(g) => {
+                let info = g.info();
+                Self::new(StatusCode::BAD_GATEWAY, "graph_error", info.title)
+                    .with_details(json!({"code": info.code, "details": info.details}))
+            }
+            UploadError::Port(p) => p.into(),
         }
     }
 }

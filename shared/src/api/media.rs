@@ -4,15 +4,18 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
 use serde_json::json;
 
+use super::auth::{ApiKeys, require_key};
 use super::error::ApiError;
 use super::query::{One, QueryState, segment};
+use crate::media::upload::Uploader;
 use crate::media::url::{UrlRefused, UrlSigner};
 use crate::media::{MediaRecord, MediaStatus, blob_key};
 use crate::ports::{Blobs, Clock, MediaStore};
@@ -149,4 +152,51 @@ async fn local_file(
         Some(bytes) => Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response()),
         None => Err(ApiError::not_found("media")),
     }
+}
+
+/// `POST /v1/media?filename=&phone_number_id=`: the file as the raw body, its MIME type as
+/// `Content-Type`; `201` with Meta's media id. Without an [`Uploader`] (a deployment that cannot
+/// reach Graph) it answers 503.
+pub fn upload_router(uploader: Option<Uploader>, keys: ApiKeys) -> Router {
+    Router::new()
+        .route("/v1/media", post(upload))
+        .route_layer(middleware::from_fn_with_state(keys, require_key))
+        .layer(DefaultBodyLimit::max(super::MAX_BODY_BYTES))
+        .with_state(Arc::new(uploader))
+}
+
+async fn upload(
+    State(uploader): State<Arc<Option<Uploader>>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let uploader = uploader.as_ref().as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sending_not_configured",
+            "uploads go to Meta: set WHATSAPP_ACCESS_TOKEN (locally, the sandbox plays Meta)",
+        )
+    })?;
+    let mime = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let r = uploader
+        .upload(
+            q.get("phone_number_id").map(String::as_str),
+            body.to_vec(),
+            &mime,
+            q.get("filename").map(String::as_str),
+        )
+        .await?;
+    let answer = json!({
+        "id": r.id,
+        "mime_type": r.mime_type,
+        "sha256": r.sha256,
+        "file_size": r.file_size,
+        "filename": r.filename,
+    });
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }

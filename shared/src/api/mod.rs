@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Response};
 
 pub use auth::ApiKeys;
 pub use error::ApiError;
-pub use media::local_media_router;
+pub use media::{local_media_router, upload_router};
 pub use query::{QueryState, query_router};
 pub use send::{SendApi, send_router};
 pub use webhook::{webhook_ingest_router, webhook_verify_router};

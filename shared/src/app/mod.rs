@@ -22,6 +22,7 @@ use crate::inbound::lag::{LagMarker, LagWatch};
 use crate::inbound::process::Processor;
 use crate::inbound::reactions::Reaction;
 use crate::media::download::Downloader;
+use crate::media::upload::Uploader;
 use crate::media::url::UrlSigner;
 use crate::outbound::enqueue::Enqueuer;
 use crate::outbound::read_receipt::ReadReceipts;
@@ -139,6 +140,17 @@ impl App {
         Downloader::new(media, blobs, graph, self.clock.clone(), self.settings.media)
     }
 
+    /// `POST /v1/media`: operator uploads to Meta.
+    pub fn uploader(
+        &self,
+        media: Arc<dyn MediaStore>,
+        blobs: Arc<dyn Blobs>,
+        graph: GraphClient,
+        default_phone_number_id: Option<String>,
+    ) -> Uploader {
+        Uploader::new(media, blobs, graph, self.clock.clone(), default_phone_number_id)
+    }
+
     /// The outbound sender.
     pub fn sender(&self, outbox: Arc<dyn Outbox>, limiter: Arc<dyn RateLimiter>, graph: GraphClient) -> Sender {
         Sender::new(outbox, graph, limiter, self.clock.clone(), self.settings.sender)
@@ -210,6 +222,9 @@ impl App {
         let keys = ApiKeys::new(secrets.api_keys.clone());
         let ingestor = self.ingestor(secrets.app_secret.clone(), ports.inbound.clone(), ports.blobs.clone());
         let s = &ports.store;
+        let uploader = graph
+            .clone()
+            .map(|g| self.uploader(s.clone(), ports.blobs.clone(), g, default_phone_number_id.clone()));
         let send = graph.map(|graph| self.send_api(s.clone(), ports.outbound.clone(), graph, default_phone_number_id));
         let local_files = ports
             .media_urls
@@ -224,6 +239,7 @@ impl App {
                     self.query_state(s.clone(), s.clone(), ports.blobs.clone()),
                     keys.clone(),
                 ))
+                .merge(api::upload_router(uploader, keys.clone()))
                 .merge(api::send_router(send, keys)),
         )
     }

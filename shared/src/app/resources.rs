@@ -132,7 +132,7 @@ pub const QUERY_API: Function = Function {
     store: true,
     env: &[API_KEYS_ARN, BUCKET, MEDIA_URL_TTL_S],
 };
-/// `POST /v1/messages` and read receipts.
+/// `POST /v1/messages`, read receipts and `POST /v1/media`.
 pub const SEND_API: Function = Function {
     name: "send-api",
     store: true,
@@ -142,6 +142,7 @@ pub const SEND_API: Function = Function {
         PHONE_NUMBER_ID,
         API_VERSION,
         OUTBOUND_QUEUE_URL,
+        BUCKET,
     ],
 };
 /// The outbound queue consumer that calls Graph.

@@ -355,6 +355,53 @@ impl GraphClient {
         }
     }
 
+    /// `POST /{version}/{phone_number_id}/media` (multipart, `messaging_product=whatsapp`): uploads a
+    /// file Meta keeps for 30 days, and answers its media id.
+    pub async fn upload_media(
+        &self,
+        phone_number_id: &str,
+        bytes: Vec<u8>,
+        mime_type: &str,
+        filename: &str,
+    ) -> Result<String, GraphError> {
+        let url = format!("{}/{}/{}/media", self.base, self.version, urlencode(phone_number_id));
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(filename.to_owned())
+            .mime_str(mime_type)
+            .map_err(|e| GraphError::Decode(format!("MIME type {mime_type:?}: {e}")))?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime_type.to_owned())
+            .part("file", part);
+        let res = self
+            .downloads
+            .post(url)
+            .bearer_auth(self.token.expose_secret())
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    GraphError::Timeout
+                } else {
+                    GraphError::Connect(e.without_url().to_string())
+                }
+            })?;
+        let status = res.status().as_u16();
+        let body = res.bytes().await.map_err(|_| GraphError::Timeout)?;
+        if !(200..300).contains(&status) {
+            return Err(parse_error(status, &body));
+        }
+        let v: Value = serde_json::from_slice(&body).map_err(|e| GraphError::Decode(e.to_string()))?;
+        v.get("id")
+            .and_then(|i| {
+                i.as_str()
+                    .map(str::to_owned)
+                    .or_else(|| i.as_u64().map(|n| n.to_string()))
+            })
+            .ok_or_else(|| GraphError::Decode("no media id".into()))
+    }
+
     /// Starts downloading media bytes from a URL [`GraphClient::media_info`] gave, with the
     /// access token; the caller reads the body chunk by chunk. An error answer is returned as it
     /// came (its status says whether the URL has expired).

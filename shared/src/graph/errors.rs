@@ -146,6 +146,16 @@ pub const CATALOGUE: &[Code] = &[
         title: "Unsupported message type",
     },
     Code {
+        code: 131052,
+        meaning: Meaning::Refused,
+        title: "Media download error",
+    },
+    Code {
+        code: 131053,
+        meaning: Meaning::Refused,
+        title: "Media upload error",
+    },
+    Code {
         code: 368,
         meaning: Meaning::Refused,
         title: "Temporarily blocked for policies violations",

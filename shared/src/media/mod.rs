@@ -8,6 +8,7 @@
 //! `pending` to `stored` or `failed`, never back.
 
 pub mod download;
+pub mod upload;
 pub mod url;
 
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,27 @@ impl MediaKind {
             Self::Document => "document",
             Self::Sticker => "sticker",
         }
+    }
+
+    /// The kind Meta files a MIME type under when it is uploaded, if Meta accepts the type
+    /// (parameters such as `; codecs=opus` are ignored). WebP is taken as a sticker.
+    pub fn of_mime(mime: &str) -> Option<Self> {
+        let essence = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        Some(match essence.as_str() {
+            "image/jpeg" | "image/png" => Self::Image,
+            "image/webp" => Self::Sticker,
+            "video/mp4" | "video/3gpp" => Self::Video,
+            "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => Self::Audio,
+            "text/plain"
+            | "application/pdf"
+            | "application/msword"
+            | "application/vnd.ms-excel"
+            | "application/vnd.ms-powerpoint"
+            | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+            | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => Self::Document,
+            _ => return None,
+        })
     }
 
     /// WhatsApp's size limit for the kind, in bytes (Meta's supported media types: audio and
@@ -135,6 +157,10 @@ pub struct MediaRecord {
     pub status: MediaStatus,
     /// Why it failed.
     pub error: Option<MediaError>,
+    /// When we uploaded it to Meta (Unix ms): media we send rather than receive. Meta keeps an
+    /// upload for 30 days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_at: Option<i64>,
 }
 
 impl MediaRecord {
@@ -162,6 +188,7 @@ impl MediaRecord {
             animated: b("animated"),
             status: MediaStatus::Pending,
             error: None,
+            uploaded_at: None,
         })
     }
 

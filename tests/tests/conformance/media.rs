@@ -16,6 +16,7 @@ fn record(id: &str) -> MediaRecord {
         animated: None,
         status: MediaStatus::Pending,
         error: None,
+        uploaded_at: None,
     }
 }
 
