@@ -97,17 +97,31 @@ pub enum Command {
 
 #[derive(Subcommand)]
 pub enum Simulate {
-    /// A customer's message: text by default, or an image.
+    /// A customer's message: text by default, or a file as media. A file is uploaded to the
+    /// local stack's sandbox first, so the webhook names a media id it can download, with the
+    /// file's real SHA-256.
     Inbound {
         /// Customer number (wa_id digits; '+', spaces and dashes are dropped).
         #[arg(long)]
         from: String,
-        /// Text body (or the image caption with --image).
+        /// Text body (or the caption of an image, video or document).
         #[arg(long)]
         text: Option<String>,
-        /// Send an image with this media id instead of text.
-        #[arg(long)]
+        /// Send this image file (or, if no such file exists, an image with this media id).
+        #[arg(long, group = "media")]
         image: Option<String>,
+        /// Send this document file.
+        #[arg(long, group = "media")]
+        document: Option<String>,
+        /// Send this audio file (a voice note if it is .ogg or .opus).
+        #[arg(long, group = "media")]
+        audio: Option<String>,
+        /// Send this video file.
+        #[arg(long, group = "media")]
+        video: Option<String>,
+        /// Send this sticker (.webp).
+        #[arg(long, group = "media")]
+        sticker: Option<String>,
         /// Profile name.
         #[arg(long, default_value = "Simulated Customer")]
         name: String,

@@ -209,3 +209,69 @@ async fn simulated_webhooks_flow_through_the_running_local_stack() {
         .unwrap()
         .unwrap();
 }
+
+/// `wabridge simulate inbound --document <file>` against `cargo run`: the file goes to the sandbox,
+/// the webhook names it with its real hash, and seconds later the stack serves the same bytes
+/// from its own folder through a signed link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_file_is_copied_and_served_by_the_local_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let config = Config::from_lookup(&move |k| (k == "WABRIDGE_DATA_DIR").then(|| data.clone())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stack = LocalStack::open(&config, listener.local_addr().unwrap()).unwrap();
+    let (secret, key) = (
+        stack.secrets.app_secret.clone(),
+        stack.secrets.first_api_key().unwrap().to_owned(),
+    );
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(stack.serve(listener, stop_rx));
+    let client = reqwest::Client::new();
+
+    let file = dir.path().join("manual.pdf");
+    let bytes: Vec<u8> = (0..150_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let upload_url = format!("{base}/sandbox/{}/{DEFAULT_PHONE_NUMBER_ID}/media", config.api_version);
+    let content = simulate::media_content(
+        &client,
+        &upload_url,
+        &secrecy::SecretString::from(key.clone()),
+        "document",
+        file.to_str().unwrap(),
+        Some("the manual"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(content["filename"], "manual.pdf");
+    let id = content["id"].as_str().unwrap().to_owned();
+    let now = chrono::Utc::now().timestamp();
+    let body = simulate::inbound(
+        DEFAULT_PHONE_NUMBER_ID,
+        "27820000009",
+        "Sipho",
+        "wamid.DOC1",
+        now,
+        "document",
+        content,
+    );
+    let code = simulate::post(&client, &base, &secret, &serde_json::to_vec(&body).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    let media = wait_for(&client, &format!("{base}/v1/media/{id}"), &key, |v| {
+        v["status"] == "stored"
+    })
+    .await;
+    let served = client.get(media["url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(served.status().as_u16(), 200);
+    assert_eq!(served.headers()["content-type"], "application/pdf");
+    assert_eq!(served.bytes().await.unwrap().to_vec(), bytes);
+    let msg = wait_for(&client, &format!("{base}/v1/messages/wamid.DOC1"), &key, |v| {
+        v["media"]["status"] == "stored"
+    })
+    .await;
+    assert_eq!(msg["text"], "the manual");
+    stop_tx.send(true).unwrap();
+    server.await.unwrap().unwrap();
+}

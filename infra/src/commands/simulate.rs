@@ -25,6 +25,10 @@ pub async fn run(config: &Config, what: Simulate, url: Option<String>) -> anyhow
             from,
             text,
             image,
+            document,
+            audio,
+            video,
+            sticker,
             name,
         } => {
             let from: String = from.chars().filter(char::is_ascii_digit).collect();
@@ -32,20 +36,32 @@ pub async fn run(config: &Config, what: Simulate, url: Option<String>) -> anyhow
                 bail!("--from must contain the customer's number");
             }
             let wamid = simulate::new_wamid();
-            let body = match image {
-                Some(media) => simulate::inbound(
-                    &pni,
-                    &from,
-                    &name,
-                    &wamid,
-                    now,
-                    "image",
-                    json!({
-                        "id": media, "mime_type": "image/jpeg", "sha256": "c2ltdWxhdGVk", "caption": text,
-                    }),
-                ),
+            let media = [
+                ("image", image),
+                ("document", document),
+                ("audio", audio),
+                ("video", video),
+                ("sticker", sticker),
+            ]
+            .into_iter()
+            .find_map(|(kind, v)| v.map(|v| (kind, v)));
+            let body = match media {
+                Some((kind, given)) => {
+                    let key = LocalSecrets::api_key_for_cli(config)?;
+                    let content = simulate::media_content(
+                        &reqwest::Client::new(),
+                        &format!("{base}/sandbox/{}/{pni}/media", config.api_version),
+                        &key,
+                        kind,
+                        &given,
+                        text.as_deref(),
+                    )
+                    .await?;
+                    simulate::inbound(&pni, &from, &name, &wamid, now, kind, content)
+                }
                 None => {
-                    let text = text.context("give --text, or --image for an image")?;
+                    let text =
+                        text.context("give --text, or a file with --image, --document, --audio, --video or --sticker")?;
                     simulate::inbound(&pni, &from, &name, &wamid, now, "text", json!({"body": text}))
                 }
             };
