@@ -69,6 +69,22 @@ pub enum Command {
         #[arg(long, default_value = "target/reports/send.md")]
         report: std::path::PathBuf,
     },
+    /// Measure inbound media downloads through the local stack and the process's memory during a
+    /// large one, and write a report.
+    BenchMedia {
+        /// Small images to download.
+        #[arg(long, default_value_t = 200)]
+        images: usize,
+        /// Size of each image, KiB.
+        #[arg(long, default_value_t = 200)]
+        image_kb: usize,
+        /// Size of the large document, MB.
+        #[arg(long, default_value_t = 100)]
+        document_mb: usize,
+        /// Where to write the Markdown report.
+        #[arg(long, default_value = "target/reports/media.md")]
+        report: std::path::PathBuf,
+    },
     /// Print the AWS bill for a number of messages, from the counted request model.
     Cost {
         /// Inbound messages.

@@ -1,5 +1,5 @@
 //! `wabridge`: the local stack (`serve`, the default) and its tools (`simulate`, `send`, `tail`,
-//! `load`, `bench-send`, `cost`). The flags live in `cli.rs`, each command in `commands/`.
+//! `load`, `bench-send`, `bench-media`, `cost`). The flags live in `cli.rs`, each command in `commands/`.
 
 mod cli;
 mod commands;
@@ -30,6 +30,12 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::BenchSend { mps, seconds, report } => commands::bench_send::run(mps, seconds, &report).await,
+        Command::BenchMedia {
+            images,
+            image_kb,
+            document_mb,
+            report,
+        } => commands::bench_media::run(images, image_kb, document_mb, &report).await,
         Command::Load {
             count,
             concurrency,

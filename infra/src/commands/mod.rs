@@ -1,5 +1,6 @@
 //! One file per `wabridge` command.
 
+pub mod bench_media;
 pub mod bench_send;
 pub mod cost;
 pub mod load;
