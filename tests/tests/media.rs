@@ -177,15 +177,27 @@ async fn a_download_that_keeps_failing_ends_failed_after_its_attempts(b: Backend
     let id = rig.sandbox.add_media(data.clone(), "image/jpeg");
     // More 5xx than the downloader has attempts (five in tests).
     rig.sandbox.inject_media([MediaFault::ServerError; 12]);
-    rig.customer_sends("27820001004", "wamid.FLAKY", "image", content(&id, "image/jpeg", &data, json!({})), 1)
-        .await;
+    rig.customer_sends(
+        "27820001004",
+        "wamid.FLAKY",
+        "image",
+        content(&id, "image/jpeg", &data, json!({})),
+        1,
+    )
+    .await;
     let m = rig.wait_media(&id, |m| m["status"] == "failed", 30).await;
     assert_eq!(m["error"]["code"], "retries_exhausted", "{m}");
     assert!(m["error"]["message"].as_str().unwrap().contains("503"), "{m}");
     assert_eq!(rig.sandbox.downloads(&id), 0);
     // Failed is final: a redelivered webhook does not start it again.
-    rig.customer_sends("27820001004", "wamid.FLAKY", "image", content(&id, "image/jpeg", &data, json!({})), 1)
-        .await;
+    rig.customer_sends(
+        "27820001004",
+        "wamid.FLAKY",
+        "image",
+        content(&id, "image/jpeg", &data, json!({})),
+        1,
+    )
+    .await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(rig.wait_media(&id, |_| true, 5).await["status"], "failed");
     assert_eq!(rig.sandbox.downloads(&id), 0);
