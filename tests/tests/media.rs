@@ -5,10 +5,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
-use wabridge_infra::sandbox::{MediaFault, sha256_base64, sha256_hex};
+use wabridge::app::{App, Settings};
+use wabridge::graph::GraphClient;
+use wabridge::media::{MediaKind, MediaRecord, MediaStatus};
+use wabridge::ports::{Clock, Delivery};
+use wabridge::runtime::consume::{Handler, Outcome};
+use wabridge_infra::sandbox::{MediaFault, Sandbox, SandboxConfig, sha256_base64, sha256_hex};
 use wabridge_tests::rig::{Rig, fast_config};
-use wabridge_tests::{Backend, enc, on_both_backends};
+use wabridge_tests::secrecy::SecretString;
+use wabridge_tests::{Backend, Kind, ManualClock, enc, on_both_backends, on_both_kinds};
 
 /// Bytes that look like nothing in particular, `n` long.
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
@@ -64,7 +72,7 @@ async fn every_kind_of_media_is_stored_once_and_served_byte_for_byte(b: Backend)
         let (status, served_mime, body) = fetch(&rig, url).await;
         assert_eq!(status, 200, "{kind}: {url}");
         assert_eq!(body, data, "{kind}: the exact bytes");
-        if rig.backend.kind == wabridge_tests::Kind::Embedded {
+        if rig.backend.kind == Kind::Embedded {
             assert_eq!(served_mime.as_deref(), Some(mime));
         }
         // The message shows its media, stored, with what the webhook said about it.
@@ -91,7 +99,7 @@ async fn every_kind_of_media_is_stored_once_and_served_byte_for_byte(b: Backend)
             res.headers()["location"].to_str().unwrap().split('?').next(),
             url.split('?').next()
         );
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(rig.sandbox.downloads(&id), 1, "{kind}: three webhooks, one download");
     }
 }
@@ -198,7 +206,7 @@ async fn a_download_that_keeps_failing_ends_failed_after_its_attempts(b: Backend
         1,
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(rig.wait_media(&id, |_| true, 5).await["status"], "failed");
     assert_eq!(rig.sandbox.downloads(&id), 0);
 }
@@ -207,7 +215,7 @@ async fn unknown_media_is_a_404_and_local_links_refuse_tampering(b: Backend) {
     let rig = Rig::start(b, fast_config(), vec![]).await;
     let (code, body) = rig.get("/v1/media/123456").await;
     assert_eq!((code, body["error"]["code"].as_str()), (404, Some("not_found")));
-    if rig.backend.kind != wabridge_tests::Kind::Embedded {
+    if rig.backend.kind != Kind::Embedded {
         return;
     }
     let data = bytes(1024, 3);
@@ -324,6 +332,72 @@ async fn uploads_of_a_wrong_type_or_over_the_limit_are_refused_with_the_limit(b:
     assert_eq!(res.status().as_u16(), 401);
     assert!(rig.sandbox.accepted().is_empty());
 }
+
+/// A download that crashed mid-file holds its lease: a second job for the same media waits the
+/// lease out (spending no attempts), then takes over and stores it once.
+async fn a_crashed_download_is_taken_over_once_its_lease_lapses(kind: Kind) {
+    let clock = ManualClock::at(1_763_800_000_000);
+    let b = Backend::at(kind, clock.clone()).await;
+    let sandbox = Sandbox::new(SandboxConfig {
+        webhook_url: None,
+        app_secret: SecretString::from(wabridge_tests::SECRET),
+        status_delays: [Duration::ZERO; 3],
+        api_keys: vec![SecretString::from(wabridge_tests::API_KEY)],
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let serving = sandbox.serve(listener);
+    let graph = GraphClient::new(
+        &base,
+        "v25.0",
+        SecretString::from(wabridge_tests::API_KEY),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let app = App::new(Settings::for_tests(), clock.clone());
+    let downloader = app.downloader(b.store.clone(), b.blobs.clone(), graph);
+    let data = bytes(30 * 1024, 4);
+    let id = sandbox.add_media(data.clone(), "image/png");
+    let record = MediaRecord {
+        id: id.clone(),
+        phone_number_id: wabridge_tests::rig::PNI.into(),
+        kind: MediaKind::Image,
+        mime_type: Some("image/png".into()),
+        sha256: None,
+        file_size: None,
+        filename: None,
+        voice: None,
+        animated: None,
+        status: MediaStatus::Pending,
+        error: None,
+        uploaded_at: None,
+    };
+    b.store.register_media(&record).await.unwrap();
+    // The first download claimed it, then its process died.
+    let now = clock.now_ms();
+    assert!(b.store.claim_media(&id, now, now + 15 * 60 * 1000).await.unwrap());
+    let job = |n| Delivery {
+        id: "job".into(),
+        body: json!({"media_id": id}).to_string(),
+        receive_count: n,
+        receipt: "r".into(),
+        sent_ms: None,
+    };
+    match &downloader.handle_batch(&[job(1)]).await[..] {
+        [Outcome::Retry { delay, .. }] => assert_eq!(*delay, Duration::from_secs(15 * 60)),
+        other => panic!("expected a wait for the lease, got {other:?}"),
+    }
+    assert_eq!(sandbox.downloads(&id), 0);
+    clock.advance(Duration::from_secs(15 * 60));
+    assert!(matches!(&downloader.handle_batch(&[job(2)]).await[..], [Outcome::Done]));
+    let r = b.store.media(&id).await.unwrap().unwrap();
+    assert_eq!((r.status, r.file_size), (MediaStatus::Stored, Some(30 * 1024)));
+    assert_eq!(b.blobs.get(&r.key()).await.unwrap(), Some(data));
+    assert_eq!(sandbox.downloads(&id), 1);
+    serving.abort();
+}
+
+on_both_kinds!(a_crashed_download_is_taken_over_once_its_lease_lapses,);
 
 on_both_backends!(
     an_upload_is_checked_kept_and_sent_by_id_until_read,

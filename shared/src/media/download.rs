@@ -131,9 +131,18 @@ impl Downloader {
                 };
             }
         };
+        let last = d.receive_count >= self.config.retry.max_receives;
         match self.fetch(&job.media_id).await {
             Ok(()) => Outcome::Done,
-            Err(e) if d.receive_count >= self.config.retry.max_receives => {
+            // Another download holds the record. If it finishes, this job finds it done; if it
+            // crashed, its own queue record comes back, and so does this one once the lease has
+            // lapsed. Waiting out the lease never spends this job's attempts on someone else's.
+            Err(Again::Held) if last => Outcome::Done,
+            Err(e @ Again::Held) => Outcome::Retry {
+                reason: e.to_string(),
+                delay: self.config.lease,
+            },
+            Err(e) if last => {
                 // Out of attempts: the record says so, and the queue record is done with.
                 let outcome = failed("retries_exhausted", e.to_string());
                 match self.media.finish_media(&job.media_id, &outcome).await {
