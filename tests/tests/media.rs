@@ -124,6 +124,26 @@ async fn an_expired_url_is_fetched_again_and_a_5xx_is_retried(b: Backend) {
     assert_eq!(rig.sandbox.downloads(&id), 1);
 }
 
+async fn a_download_that_stalls_mid_file_is_dropped_and_fetched_again_whole(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let data = bytes(64 * 1024, 6);
+    let id = rig.sandbox.add_media(data.clone(), "image/jpeg");
+    // Half the file, then a stall past the download's read timeout (one second in tests).
+    rig.sandbox.inject_media([MediaFault::SlowBody(Duration::from_secs(3))]);
+    rig.customer_sends(
+        "27820001005",
+        "wamid.STALL",
+        "image",
+        content(&id, "image/jpeg", &data, json!({})),
+        1,
+    )
+    .await;
+    let m = rig.wait_media(&id, |m| m["status"] == "stored", 30).await;
+    let (_, _, body) = fetch(&rig, m["url"].as_str().unwrap()).await;
+    assert_eq!(body, data, "the half-written copy was dropped, the second one is whole");
+    assert_eq!(rig.sandbox.downloads(&id), 2);
+}
+
 async fn wrong_bytes_an_oversize_file_and_an_unknown_id_fail_with_their_reason(b: Backend) {
     let rig = Rig::start(b, fast_config(), vec![]).await;
     // Wrong bytes: the hash does not match what Meta said.
@@ -407,4 +427,5 @@ on_both_backends!(
     wrong_bytes_an_oversize_file_and_an_unknown_id_fail_with_their_reason,
     unknown_media_is_a_404_and_local_links_refuse_tampering,
     a_download_that_keeps_failing_ends_failed_after_its_attempts,
+    a_download_that_stalls_mid_file_is_dropped_and_fetched_again_whole,
 );

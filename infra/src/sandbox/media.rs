@@ -3,11 +3,14 @@
 //! five minutes as Meta's do. Faults for the tests: a URL that has expired once, a 5xx, wrong
 //! bytes (so the hash no longer matches).
 
-use axum::body::Bytes;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, OriginalUri, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
+use futures::StreamExt as _;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -27,6 +30,9 @@ pub enum MediaFault {
     ServerError,
     /// The URL serves the bytes with one changed: the hash no longer matches.
     WrongBytes,
+    /// The URL serves half the bytes, then stalls this long before the rest: a slow CDN, or a
+    /// connection that dies mid-file.
+    SlowBody(std::time::Duration),
 }
 
 /// A media object the sandbox holds.
@@ -202,7 +208,18 @@ pub(super) async fn media_bytes(
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
     // Served from the shared buffer, not a copy: a 100 MB file costs the sandbox nothing more.
-    let bytes = match sb.with(|i| i.media.faults.pop_front()) {
+    let fault = sb.with(|i| i.media.faults.pop_front());
+    if let Some(MediaFault::SlowBody(stall)) = fault {
+        sb.with(|i| *i.media.downloads.entry(id).or_default() += 1);
+        let half = held.bytes.len() / 2;
+        let (first, rest) = (held.bytes.slice(..half), held.bytes.slice(half..));
+        let parts = futures::stream::iter([(first, Duration::ZERO), (rest, stall)]).then(|(part, wait)| async move {
+            tokio::time::sleep(wait).await;
+            Ok::<_, std::convert::Infallible>(part)
+        });
+        return ([(header::CONTENT_TYPE, held.mime_type)], Body::from_stream(parts)).into_response();
+    }
+    let bytes = match fault {
         Some(MediaFault::ExpiredUrl) => return (StatusCode::FORBIDDEN, "URL signature expired").into_response(),
         Some(MediaFault::ServerError) => return (StatusCode::SERVICE_UNAVAILABLE, "try again").into_response(),
         Some(MediaFault::WrongBytes) => {
@@ -213,7 +230,7 @@ pub(super) async fn media_bytes(
             }
             Bytes::from(wrong)
         }
-        None => held.bytes.clone(),
+        Some(MediaFault::SlowBody(_)) | None => held.bytes.clone(),
     };
     sb.with(|i| *i.media.downloads.entry(id).or_default() += 1);
     ([(header::CONTENT_TYPE, held.mime_type)], bytes).into_response()
