@@ -209,7 +209,11 @@ impl Sandbox {
         Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
             .route("/{version}/{media_id}", get(media::media_url))
-            .route("/{version}/{phone_number_id}/media", post(media::upload))
+            // Meta takes uploads up to WhatsApp's largest media, a 100 MB document.
+            .route(
+                "/{version}/{phone_number_id}/media",
+                post(media::upload).layer(axum::extract::DefaultBodyLimit::max(101 * 1024 * 1024)),
+            )
             .route("/_media/{media_id}", get(media::media_bytes))
             .merge(control)
             .with_state(self.clone())

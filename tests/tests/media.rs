@@ -353,6 +353,113 @@ async fn uploads_of_a_wrong_type_or_over_the_limit_are_refused_with_the_limit(b:
     assert!(rig.sandbox.accepted().is_empty());
 }
 
+async fn a_large_file_goes_through_an_upload_url_once_and_is_sent_by_id(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let video = bytes(7 * 1024 * 1024 + 5, 3);
+    let (code, e) = upload(&rig, video.clone(), "video/mp4", "").await;
+    assert_eq!(code, 413, "too large to come through the API: {e}");
+    let (code, t) = rig
+        .post(
+            "/v1/media/uploads",
+            &json!({"mime_type": "video/mp4", "file_size": video.len(), "filename": "clip.mp4"}),
+            None,
+        )
+        .await;
+    assert_eq!(code, 201, "{t}");
+    assert!(t["expires_at"].is_string());
+    let (upload_id, url) = (t["upload_id"].as_str().unwrap(), t["upload_url"].as_str().unwrap());
+    let complete = format!("/v1/media/uploads/{upload_id}/complete");
+    let (code, e) = rig.post(&complete, &json!({}), None).await;
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (409, Some("upload_incomplete")),
+        "{e}"
+    );
+    // The client PUTs the bytes straight to storage, with no API key.
+    let put = rig.http.put(url).body(video.clone()).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let (code, up) = rig.post(&complete, &json!({}), None).await;
+    assert_eq!(code, 201, "{up}");
+    assert_eq!(up["sha256"], json!(sha256_hex(&video)));
+    assert_eq!(
+        (up["file_size"].as_u64(), up["filename"].as_str()),
+        (Some(video.len() as u64), Some("clip.mp4"))
+    );
+    let id = up["id"].as_str().unwrap().to_owned();
+    // Completing again answers the same media: Meta got the file once.
+    let (code, again) = rig.post(&complete, &json!({}), None).await;
+    assert_eq!((code, &again["id"]), (201, &json!(id)));
+    let m = rig.wait_media(&id, |m| m["status"] == "stored", 5).await;
+    let (_, _, body) = fetch(&rig, m["url"].as_str().unwrap()).await;
+    assert!(body == video, "our copy is the file");
+    rig.customer_writes("27820001020").await;
+    let (code, sent) = rig
+        .post(
+            "/v1/messages",
+            &json!({"to": "27820001020", "type": "video", "video": {"id": id}}),
+            None,
+        )
+        .await;
+    assert_eq!(code, 202, "{sent}");
+    rig.wait(sent["id"].as_str().unwrap(), |m| m["status"] == "read", 10)
+        .await;
+}
+
+async fn upload_urls_refuse_what_does_not_fit(b: Backend) {
+    let rig = Rig::start(b, fast_config(), vec![]).await;
+    let (code, e) = rig
+        .post(
+            "/v1/media/uploads/01jxxxxxxxxxxxxxxxxxxxxxxx/complete",
+            &json!({}),
+            None,
+        )
+        .await;
+    assert_eq!((code, e["error"]["code"].as_str()), (404, Some("not_found")), "{e}");
+    let begin = |mime: &str, size: u64| json!({"mime_type": mime, "file_size": size});
+    let (code, e) = rig
+        .post("/v1/media/uploads", &begin("video/mp4", 16 * 1024 * 1024 + 1), None)
+        .await;
+    assert_eq!(
+        (code, &e["error"]["details"]["limit"]),
+        (413, &json!(16 * 1024 * 1024)),
+        "{e}"
+    );
+    let (code, _) = rig.post("/v1/media/uploads", &begin("application/zip", 10), None).await;
+    assert_eq!(code, 415);
+    let (code, e) = rig
+        .post("/v1/media/uploads", &json!({"mime_type": "video/mp4"}), None)
+        .await;
+    assert_eq!(
+        (code, e["error"]["details"][0]["field"].as_str()),
+        (400, Some("file_size")),
+        "{e}"
+    );
+    // A file other than the size declared is refused at completion.
+    let (_, t) = rig
+        .post("/v1/media/uploads", &begin("application/pdf", 1000), None)
+        .await;
+    let url = t["upload_url"].as_str().unwrap();
+    assert!(
+        rig.http
+            .put(url)
+            .body(bytes(999, 1))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let complete = format!("/v1/media/uploads/{}/complete", t["upload_id"].as_str().unwrap());
+    let (code, e) = rig.post(&complete, &json!({}), None).await;
+    assert_eq!((code, e["error"]["code"].as_str()), (400, Some("size_mismatch")), "{e}");
+    assert!(rig.sandbox.accepted().is_empty());
+    if rig.backend.kind == Kind::Embedded {
+        let tampered = url.replace("signature=", "signature=00");
+        let res = rig.http.put(&tampered).body(bytes(1000, 1)).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 403);
+    }
+}
+
 /// A download that crashed mid-file holds its lease: a second job for the same media waits the
 /// lease out (spending no attempts), then takes over and stores it once.
 async fn a_crashed_download_is_taken_over_once_its_lease_lapses(kind: Kind) {
@@ -428,4 +535,6 @@ on_both_backends!(
     unknown_media_is_a_404_and_local_links_refuse_tampering,
     a_download_that_keeps_failing_ends_failed_after_its_attempts,
     a_download_that_stalls_mid_file_is_dropped_and_fetched_again_whole,
+    a_large_file_goes_through_an_upload_url_once_and_is_sent_by_id,
+    upload_urls_refuse_what_does_not_fit,
 );

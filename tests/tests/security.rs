@@ -36,10 +36,15 @@ const OPEN: &[(&str, &str, &str)] = &[
         "/media/{pni}/{id}",
         "the link's own signature, an HMAC over the key and the expiry (tests/tests/media.rs)",
     ),
+    (
+        "PUT",
+        "/uploads/{upload_id}",
+        "the upload link's own signature, as for media links (tests/tests/media.rs)",
+    ),
 ];
 
 /// Routes only the local stack serves: on Lambda, S3 presigns media URLs itself.
-const LOCAL_ONLY: &[&str] = &["/media/{pni}/{id}"];
+const LOCAL_ONLY: &[&str] = &["/media/{pni}/{id}", "/uploads/{upload_id}"];
 
 /// Where a source file's routes are served: the sandbox is nested under `/sandbox` by the stack.
 fn prefix_of(file: &Path) -> &'static str {

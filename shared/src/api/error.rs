@@ -132,6 +132,13 @@ impl From<UploadError> for ApiError {
                     .with_details(json!({"size": size, "limit": limit, "limit_of": why}))
             }
             UploadError::Empty => Self::new(StatusCode::BAD_REQUEST, "invalid_request", e.to_string()),
+            UploadError::UnknownUpload(_) => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            UploadError::Expired(_) => Self::new(StatusCode::GONE, "upload_expired", e.to_string()),
+            UploadError::NotUploaded(_) => Self::new(StatusCode::CONFLICT, "upload_incomplete", e.to_string()),
+            UploadError::SizeMismatch { declared, actual } => {
+                Self::new(StatusCode::BAD_REQUEST, "size_mismatch", e.to_string())
+                    .with_details(json!({"declared": declared, "actual": actual}))
+            }
             UploadError::Graph(g) => {
                 let info = g.info();
                 Self::new(StatusCode::BAD_GATEWAY, "graph_error", info.title)

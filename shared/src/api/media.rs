@@ -8,16 +8,17 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router, middleware};
 use serde_json::json;
 
 use super::auth::{ApiKeys, require_key};
 use super::error::ApiError;
 use super::query::{One, QueryState, segment};
+use crate::domain::InvalidInput;
 use crate::media::upload::Uploader;
 use crate::media::url::{UrlRefused, UrlSigner};
-use crate::media::{MediaRecord, MediaStatus, blob_key};
+use crate::media::{MediaKind, MediaRecord, MediaStatus, blob_key};
 use crate::ports::{Blobs, Clock, MediaStore};
 use crate::read::MessageView;
 use crate::timefmt::rfc3339;
@@ -45,16 +46,7 @@ async fn url_of(s: &QueryState, headers: &HeaderMap, r: &MediaRecord) -> Result<
     let ttl_ms = i64::try_from(s.media_url_ttl.as_millis()).unwrap_or(i64::MAX);
     let expires = s.clock.now_ms().saturating_add(ttl_ms);
     // Local URLs are paths on the stack that answered: put the host the caller used in front.
-    let url = if url.starts_with('/') {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1:8080");
-        format!("http://{host}{url}")
-    } else {
-        url
-    };
-    Ok(Some((url, expires)))
+    Ok(Some((absolute(url, headers), expires)))
 }
 
 async fn record(s: &QueryState, id: One) -> Result<MediaRecord, ApiError> {
@@ -114,6 +106,10 @@ pub fn local_media_router(
 ) -> Router {
     Router::new()
         .route("/media/{pni}/{id}", get(local_file))
+        .route(
+            "/uploads/{upload_id}",
+            put(local_upload).layer(DefaultBodyLimit::disable()),
+        )
         .with_state(LocalFiles {
             media,
             blobs,
@@ -162,6 +158,8 @@ async fn local_file(
 pub fn upload_router(uploader: Option<Uploader>, keys: ApiKeys) -> Router {
     Router::new()
         .route("/v1/media", post(upload))
+        .route("/v1/media/uploads", post(begin_upload))
+        .route("/v1/media/uploads/{upload_id}/complete", post(complete_upload))
         .route_layer(middleware::from_fn_with_state(keys, require_key))
         .layer(DefaultBodyLimit::max(super::MAX_BODY_BYTES))
         .with_state(Arc::new(uploader))
@@ -173,13 +171,7 @@ async fn upload(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let uploader = uploader.as_ref().as_ref().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "sending_not_configured",
-            "uploads go to Meta: set WHATSAPP_ACCESS_TOKEN (locally, the sandbox plays Meta)",
-        )
-    })?;
+    let uploader = uploads(&uploader)?;
     let mime = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -193,6 +185,21 @@ async fn upload(
             q.get("filename").map(String::as_str),
         )
         .await?;
+    Ok(uploaded(&r))
+}
+
+fn uploads(uploader: &Option<Uploader>) -> Result<&Uploader, ApiError> {
+    uploader.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sending_not_configured",
+            "uploads go to Meta: set WHATSAPP_ACCESS_TOKEN (locally, the sandbox plays Meta)",
+        )
+    })
+}
+
+/// The answer to a finished upload, direct or through an upload URL.
+fn uploaded(r: &MediaRecord) -> Response {
     let answer = json!({
         "id": r.id,
         "mime_type": r.mime_type,
@@ -200,5 +207,123 @@ async fn upload(
         "file_size": r.file_size,
         "filename": r.filename,
     });
+    (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+/// A path-only URL (the local stack's own) made absolute with the host the caller used.
+fn absolute(url: String, headers: &HeaderMap) -> String {
+    if url.starts_with('/') {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1:8080");
+        format!("http://{host}{url}")
+    } else {
+        url
+    }
+}
+
+/// `POST /v1/media/uploads` `{"mime_type","file_size","filename"?,"phone_number_id"?}`: a URL to
+/// `PUT` a file too large for the API (documents up to 100 MB, audio and video up to 16 MB).
+async fn begin_upload(
+    State(uploader): State<Arc<Option<Uploader>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let uploader = uploads(&uploader)?;
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("body is not JSON: {e}"),
+        )
+    })?;
+    let field = |name: &'static str, reason: &str| InvalidInput {
+        field: name,
+        reason: reason.into(),
+    };
+    let mime = v
+        .get("mime_type")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| field("mime_type", "required: the file's MIME type"))?;
+    let size = v
+        .get("file_size")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| field("file_size", "required: the file's size in bytes"))?;
+    let text = |k: &str| v.get(k).and_then(serde_json::Value::as_str);
+    let t = uploader
+        .begin(text("phone_number_id"), mime, size, text("filename"))
+        .await?;
+    let answer = json!({
+        "upload_id": t.upload_id,
+        "upload_url": absolute(t.upload_url, &headers),
+        "expires_at": rfc3339(t.expires_at_ms),
+    });
     Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// `POST /v1/media/uploads/{upload_id}/complete`: the file goes to Meta; the answer is a direct
+/// upload's.
+async fn complete_upload(
+    State(uploader): State<Arc<Option<Uploader>>>,
+    Path(upload_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let r = uploads(&uploader)?.complete(&upload_id).await?;
+    Ok(uploaded(&r))
+}
+
+/// `PUT /uploads/{upload_id}?expires=&signature=`: the local stack taking the file an upload URL
+/// was handed out for, streamed to its folder. A wrong or expired signature is a 403.
+async fn local_upload(
+    State(f): State<LocalFiles>,
+    Path(upload_id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let forbidden = |why: &str| ApiError::new(StatusCode::FORBIDDEN, "forbidden", why.to_owned());
+    if !upload_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(forbidden("the link does not name an upload"));
+    }
+    let key = format!("uploads/{upload_id}");
+    let expires = q
+        .get("expires")
+        .and_then(|e| e.parse::<i64>().ok())
+        .ok_or_else(|| forbidden("the link has no valid expiry"))?;
+    let signature = q.get("signature").ok_or_else(|| forbidden("the link is not signed"))?;
+    f.signer
+        .verify(&key, expires, signature, f.clock.now_ms())
+        .map_err(|e| match e {
+            UrlRefused::BadSignature => forbidden("the link's signature does not match"),
+            UrlRefused::Expired => forbidden("the link has expired"),
+        })?;
+    let limit = MediaKind::Document.limit_bytes();
+    let mut writer = f.blobs.writer(&key, "application/octet-stream").await?;
+    let mut stream = body.into_data_stream();
+    let mut total: u64 = 0;
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                writer.abort().await?;
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("body: {e}"),
+                ));
+            }
+        };
+        total += chunk.len() as u64;
+        if total > limit {
+            writer.abort().await?;
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("over the {limit}-byte limit of the largest media WhatsApp takes"),
+            )
+            .with_details(json!({"limit": limit})));
+        }
+        writer.write(&chunk).await?;
+    }
+    writer.commit().await?;
+    Ok(StatusCode::OK.into_response())
 }

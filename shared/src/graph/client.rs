@@ -364,8 +364,38 @@ impl GraphClient {
         mime_type: &str,
         filename: &str,
     ) -> Result<String, GraphError> {
+        self.upload_part(
+            phone_number_id,
+            reqwest::multipart::Part::bytes(bytes),
+            mime_type,
+            filename,
+        )
+        .await
+    }
+
+    /// [`GraphClient::upload_media`] with the bytes streamed from `body` (`len` of them), so a large
+    /// file goes from storage to Meta without being held in memory.
+    pub async fn upload_media_stream(
+        &self,
+        phone_number_id: &str,
+        body: crate::ports::BlobStream,
+        len: u64,
+        mime_type: &str,
+        filename: &str,
+    ) -> Result<String, GraphError> {
+        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::wrap_stream(body), len);
+        self.upload_part(phone_number_id, part, mime_type, filename).await
+    }
+
+    async fn upload_part(
+        &self,
+        phone_number_id: &str,
+        part: reqwest::multipart::Part,
+        mime_type: &str,
+        filename: &str,
+    ) -> Result<String, GraphError> {
         let url = format!("{}/{}/{}/media", self.base, self.version, urlencode(phone_number_id));
-        let part = reqwest::multipart::Part::bytes(bytes)
+        let part = part
             .file_name(filename.to_owned())
             .mime_str(mime_type)
             .map_err(|e| GraphError::Decode(format!("MIME type {mime_type:?}: {e}")))?;

@@ -2,7 +2,9 @@
 //! accepts, keep a copy, upload it to Meta and hand back Meta's media id, which any number of
 //! sends then name (`{"image": {"id": ...}}`).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt as _;
 
 use sha2::{Digest, Sha256};
 
@@ -36,9 +38,63 @@ pub enum UploadError {
     /// Meta refused or did not answer.
     #[error("Graph: {0}")]
     Graph(#[from] GraphError),
+    /// No upload with this id was started (or it was cleaned up long ago).
+    #[error("no upload {0}")]
+    UnknownUpload(String),
+    /// The upload URL expired before the upload was completed.
+    #[error("upload {0} expired before it was completed; start another")]
+    Expired(String),
+    /// Nothing was `PUT` to the upload URL yet.
+    #[error("nothing has been uploaded to upload {0} yet: PUT the file to its upload_url first")]
+    NotUploaded(String),
+    /// The stored file is not the size the upload declared.
+    #[error("the uploaded file has {actual} bytes; the upload declared {declared}")]
+    SizeMismatch {
+        /// Declared when the upload started.
+        declared: u64,
+        /// Found in storage.
+        actual: u64,
+    },
     /// Storage or the media records failed.
     #[error(transparent)]
     Port(#[from] PortError),
+}
+
+/// How long an upload URL stays valid, and so how long an upload may take to complete.
+pub const UPLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+/// An upload in progress: what it declared, kept beside the file in storage.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Pending {
+    phone_number_id: String,
+    mime_type: String,
+    file_size: u64,
+    filename: Option<String>,
+    expires_at_ms: i64,
+}
+
+/// Where an upload's file and its facts live.
+fn upload_keys(upload_id: &str) -> (String, String, String) {
+    (
+        format!("uploads/{upload_id}"),
+        format!("uploads/{upload_id}.json"),
+        format!("uploads/{upload_id}.done.json"),
+    )
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, PortError> {
+    serde_json::from_slice(bytes).map_err(|e| PortError::invalid("read upload", e.to_string()))
+}
+
+/// An upload URL handed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadTicket {
+    /// Names the upload in `…/complete`.
+    pub upload_id: String,
+    /// `PUT` the bytes here.
+    pub upload_url: String,
+    /// Until when (Unix ms).
+    pub expires_at_ms: i64,
 }
 
 /// Uploads operator media to Meta.
@@ -76,17 +132,9 @@ impl Uploader {
         }
     }
 
-    /// Checks `bytes` as `mime_type`, uploads them to Meta for `phone_number_id` (or the default
-    /// number), keeps a copy, and records the media as stored.
-    pub async fn upload(
-        &self,
-        phone_number_id: Option<&str>,
-        bytes: Vec<u8>,
-        mime_type: &str,
-        filename: Option<&str>,
-    ) -> Result<MediaRecord, UploadError> {
+    /// The checks every upload passes: a type Meta accepts, not empty, within the kind's limit.
+    fn check(mime_type: &str, size: u64) -> Result<MediaKind, UploadError> {
         let kind = MediaKind::of_mime(mime_type).ok_or_else(|| UploadError::UnsupportedType(mime_type.to_owned()))?;
-        let size = bytes.len() as u64;
         if size == 0 {
             return Err(UploadError::Empty);
         }
@@ -97,17 +145,140 @@ impl Uploader {
                 why: kind.as_str(),
             });
         }
+        Ok(kind)
+    }
+
+    fn number(&self, phone_number_id: Option<&str>) -> Result<String, UploadError> {
+        Ok(phone_number_id
+            .or(self.default_phone_number_id.as_deref())
+            .ok_or_else(|| PortError::invalid("upload media", "no business number: set WHATSAPP_PHONE_NUMBER_ID"))?
+            .to_owned())
+    }
+
+    /// Starts an upload of a file too large to pass through the API: checks what it declares and
+    /// hands out a URL to `PUT` it to, valid for [`UPLOAD_TTL`].
+    pub async fn begin(
+        &self,
+        phone_number_id: Option<&str>,
+        mime_type: &str,
+        file_size: u64,
+        filename: Option<&str>,
+    ) -> Result<UploadTicket, UploadError> {
+        Self::check(mime_type, file_size)?;
+        let upload_id = ulid::Ulid::new().to_string().to_lowercase();
+        let (file, facts, _) = upload_keys(&upload_id);
+        let ttl_ms = i64::try_from(UPLOAD_TTL.as_millis()).unwrap_or(i64::MAX);
+        let pending = Pending {
+            phone_number_id: self.number(phone_number_id)?,
+            mime_type: mime_type.to_owned(),
+            file_size,
+            filename: filename.map(str::to_owned),
+            expires_at_ms: self.clock.now_ms().saturating_add(ttl_ms),
+        };
+        let json = serde_json::to_vec(&pending).map_err(|e| PortError::invalid("begin upload", e.to_string()))?;
+        self.blobs.put(&facts, json, "application/json").await?;
+        Ok(UploadTicket {
+            upload_url: self.blobs.upload_url(&file, UPLOAD_TTL).await?,
+            upload_id,
+            expires_at_ms: pending.expires_at_ms,
+        })
+    }
+
+    /// Completes an upload whose file has been `PUT`: streams it from storage to Meta, keeps it
+    /// as the media's copy and records it. Completing twice answers the first result again.
+    pub async fn complete(&self, upload_id: &str) -> Result<MediaRecord, UploadError> {
+        // Ids are ours (lowercase ULIDs): anything else names no upload, and no other key.
+        if upload_id.is_empty() || !upload_id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(UploadError::UnknownUpload(upload_id.to_owned()));
+        }
+        let (file, facts, done) = upload_keys(upload_id);
+        if let Some(b) = self.blobs.get(&done).await? {
+            return Ok(decode::<MediaRecord>(&b)?);
+        }
+        let pending: Pending = match self.blobs.get(&facts).await? {
+            Some(b) => decode::<Pending>(&b)?,
+            None => return Err(UploadError::UnknownUpload(upload_id.to_owned())),
+        };
+        if self.clock.now_ms() >= pending.expires_at_ms {
+            return Err(UploadError::Expired(upload_id.to_owned()));
+        }
+        let Some((size, body)) = self.blobs.reader(&file).await? else {
+            return Err(UploadError::NotUploaded(upload_id.to_owned()));
+        };
+        if size != pending.file_size {
+            return Err(UploadError::SizeMismatch {
+                declared: pending.file_size,
+                actual: size,
+            });
+        }
+        let kind = Self::check(&pending.mime_type, size)?;
+        let name = pending
+            .filename
+            .clone()
+            .unwrap_or_else(|| format!("upload.{}", kind.as_str()));
+        // Hashed on the way through: Meta does not say the hash of an upload.
+        let hasher = Arc::new(Mutex::new(Sha256::new()));
+        let seen = hasher.clone();
+        let body = body
+            .inspect(move |chunk| {
+                if let Ok(bytes) = chunk {
+                    seen.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .update(bytes);
+                }
+            })
+            .boxed();
+        let id = self
+            .graph
+            .upload_media_stream(&pending.phone_number_id, body, size, &pending.mime_type, &name)
+            .await?;
+        let sha256 = hasher
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .finalize();
+        self.blobs
+            .copy(&file, &blob_key(&pending.phone_number_id, &id), &pending.mime_type)
+            .await?;
+        let record = MediaRecord {
+            id,
+            phone_number_id: pending.phone_number_id,
+            kind,
+            mime_type: Some(pending.mime_type),
+            sha256: Some(hex::encode(sha256)),
+            file_size: Some(size),
+            filename: pending.filename,
+            voice: None,
+            animated: None,
+            status: MediaStatus::Stored,
+            error: None,
+            uploaded_at: Some(self.clock.now_ms()),
+        };
+        self.media.register_media(&record).await?;
+        let json = serde_json::to_vec(&record).map_err(|e| PortError::invalid("complete upload", e.to_string()))?;
+        self.blobs.put(&done, json, "application/json").await?;
+        Ok(record)
+    }
+
+    /// Checks `bytes` as `mime_type`, uploads them to Meta for `phone_number_id` (or the default
+    /// number), keeps a copy, and records the media as stored.
+    pub async fn upload(
+        &self,
+        phone_number_id: Option<&str>,
+        bytes: Vec<u8>,
+        mime_type: &str,
+        filename: Option<&str>,
+    ) -> Result<MediaRecord, UploadError> {
+        let size = bytes.len() as u64;
+        let kind = Self::check(mime_type, size)?;
         if size > DIRECT_MAX_BYTES {
             return Err(UploadError::TooLarge {
                 size,
                 limit: DIRECT_MAX_BYTES,
-                why: "direct upload",
+                why: "direct upload: use POST /v1/media/uploads",
             });
         }
-        let pni = phone_number_id
-            .or(self.default_phone_number_id.as_deref())
-            .ok_or_else(|| PortError::invalid("upload media", "no business number: set WHATSAPP_PHONE_NUMBER_ID"))?
-            .to_owned();
+        let pni = self.number(phone_number_id)?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let name = filename.map_or_else(|| format!("upload.{}", kind.as_str()), str::to_owned);
         let id = self.graph.upload_media(&pni, bytes.clone(), mime_type, &name).await?;

@@ -23,7 +23,19 @@ pub trait Blobs: Send + Sync + 'static {
     /// A URL that lets anyone holding it read `key` for `ttl`: presigned in S3, signed by the
     /// local stack locally.
     async fn url(&self, key: &str, ttl: Duration) -> Result<String, PortError>;
+
+    /// A URL that lets anyone holding it write `key` (HTTP `PUT`, the bytes as the body) for `ttl`.
+    async fn upload_url(&self, key: &str, ttl: Duration) -> Result<String, PortError>;
+
+    /// Reads `key` piece by piece: its size and its bytes; `None` if nothing is stored there.
+    async fn reader(&self, key: &str) -> Result<Option<(u64, BlobStream)>, PortError>;
+
+    /// Copies `from` to `to` inside the storage, without the bytes passing through this process.
+    async fn copy(&self, from: &str, to: &str, content_type: &str) -> Result<(), PortError>;
 }
+
+/// A blob's bytes as they are read.
+pub type BlobStream = futures::stream::BoxStream<'static, Result<axum::body::Bytes, PortError>>;
 
 /// A blob being written.
 #[async_trait]

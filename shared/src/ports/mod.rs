@@ -15,7 +15,7 @@ mod outbox;
 mod queue;
 mod read_model;
 
-pub use blobs::{BlobWriter, Blobs};
+pub use blobs::{BlobStream, BlobWriter, Blobs};
 pub use clock::{Clock, SystemClock, later};
 pub use error::{BoxError, PortError};
 pub use idempotency::Idempotency;

@@ -9,7 +9,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use crate::adapters::aws::sdk_err;
-use crate::ports::{BlobWriter, Blobs, PortError};
+use crate::ports::{BlobStream, BlobWriter, Blobs, PortError};
 
 /// Bytes held before they go to S3 as one part: above S3's 5 MiB minimum part size, and the most
 /// a streamed write holds in memory. A blob smaller than one part is one `PutObject`.
@@ -84,6 +84,49 @@ impl Blobs for S3Blobs {
             .await
             .map_err(sdk_err("blob url"))?;
         Ok(req.uri().to_owned())
+    }
+
+    async fn upload_url(&self, key: &str, ttl: Duration) -> Result<String, PortError> {
+        let config =
+            PresigningConfig::expires_in(ttl).map_err(|e| PortError::invalid("blob upload url", e.to_string()))?;
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(sdk_err("blob upload url"))?;
+        Ok(req.uri().to_owned())
+    }
+
+    async fn reader(&self, key: &str) -> Result<Option<(u64, BlobStream)>, PortError> {
+        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(sdk_err("read blob")(e)),
+        };
+        let size = out.content_length.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+        let body = futures::stream::unfold(out.body, |mut body| async move {
+            body.next()
+                .await
+                .map(|chunk| (chunk.map_err(|e| PortError::unavailable("read blob", e)), body))
+        });
+        Ok(Some((size, Box::pin(body))))
+    }
+
+    async fn copy(&self, from: &str, to: &str, content_type: &str) -> Result<(), PortError> {
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .copy_source(format!("{}/{from}", self.bucket))
+            .key(to)
+            .content_type(content_type)
+            .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+            .send()
+            .await
+            .map_err(sdk_err("copy blob"))?;
+        Ok(())
     }
 }
 

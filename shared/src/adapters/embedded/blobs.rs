@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::media::url::UrlSigner;
-use crate::ports::{BlobWriter, Blobs, Clock, PortError, SystemClock};
+use crate::ports::{BlobStream, BlobWriter, Blobs, Clock, PortError, SystemClock};
 
 /// A folder of blobs.
 #[derive(Clone)]
@@ -171,5 +171,46 @@ impl Blobs for FolderBlobs {
         })?;
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         Ok(signer.url(key, self.clock.now_ms().saturating_add(ttl_ms)))
+    }
+
+    /// The same signed path as [`Blobs::url`]: the local stack's route for it takes `PUT`.
+    async fn upload_url(&self, key: &str, ttl: Duration) -> Result<String, PortError> {
+        self.url(key, ttl).await
+    }
+
+    async fn reader(&self, key: &str) -> Result<Option<(u64, BlobStream)>, PortError> {
+        let file = match tokio::fs::File::open(self.path(key)?).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(PortError::unavailable("read blob", e)),
+        };
+        let size = file.metadata().await.map_err(io("read blob"))?.len();
+        let chunks = futures::stream::unfold(Some(file), |file| async move {
+            let mut file = file?;
+            let mut buf = vec![0u8; 256 * 1024];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(axum::body::Bytes::from(buf)), Some(file)))
+                }
+                Err(e) => Some((Err(PortError::unavailable("read blob", e)), None)),
+            }
+        });
+        Ok(Some((size, Box::pin(chunks))))
+    }
+
+    async fn copy(&self, from: &str, to: &str, _content_type: &str) -> Result<(), PortError> {
+        let (from, to) = (self.path(from)?, self.path(to)?);
+        tokio::task::spawn_blocking(move || {
+            ensure_dir(&to)?;
+            let tmp = temp_path(&to);
+            std::fs::copy(&from, &tmp)?;
+            std::fs::File::open(&tmp)?.sync_all()?;
+            rename_durably(&tmp, &to)
+        })
+        .await
+        .map_err(|e| PortError::unavailable("copy blob", e))?
+        .map_err(io("copy blob"))
     }
 }
