@@ -197,6 +197,7 @@ fn timeouts_nest_so_no_graph_call_is_cut_off_by_lambda() {
     for (queue, function) in [
         ("OutboundQueue", "OutboundSenderFunction"),
         ("InboundQueue", "InboundProcessorFunction"),
+        ("MediaQueue", "MediaDownloaderFunction"),
     ] {
         let visibility = number(&resource(&t, queue)["VisibilityTimeout"]);
         assert!(visibility >= 6 * timeout_of(&t, function), "{queue}");

@@ -58,7 +58,7 @@ impl Settings {
                 recheck_after: config.recheck_after.unwrap_or(sender.recheck_after),
                 ..sender
             },
-            // Nested inside the functions' timeouts (template.yaml: send-api 15 s, outbound-sender
+            // Nested inside the functions' timeouts (template.yaml: send-api 29 s, outbound-sender
             // 60 s with its batch deadline of 40 s), so no call is cut off by Lambda mid-flight.
             graph_timeout: Duration::from_secs(8),
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
