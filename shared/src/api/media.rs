@@ -58,18 +58,12 @@ async fn record(s: &QueryState, id: One) -> Result<MediaRecord, ApiError> {
 pub(super) async fn media(State(s): State<QueryState>, headers: HeaderMap, id: One) -> Result<Response, ApiError> {
     let r = record(&s, id).await?;
     let url = url_of(&s, &headers, &r).await?;
-    Ok(Json(json!({
-        "id": r.id,
-        "mime_type": r.mime_type,
-        "sha256": r.sha256,
-        "file_size": r.file_size,
-        "filename": r.filename,
-        "status": r.status,
-        "error": r.error,
-        "url": url.as_ref().map(|(u, _)| u),
-        "url_expires_at": url.as_ref().map(|(_, e)| rfc3339(*e)),
-    }))
-    .into_response())
+    let mut answer = file_facts(&r);
+    answer["status"] = json!(r.status);
+    answer["error"] = json!(r.error);
+    answer["url"] = json!(url.as_ref().map(|(u, _)| u));
+    answer["url_expires_at"] = json!(url.as_ref().map(|(_, e)| rfc3339(*e)));
+    Ok(Json(answer).into_response())
 }
 
 /// `GET /v1/media/{id}/content`: a redirect to the bytes, for clients that just want them.
@@ -93,6 +87,27 @@ struct LocalFiles {
     blobs: Arc<dyn Blobs>,
     signer: UrlSigner,
     clock: Arc<dyn Clock>,
+}
+
+fn forbidden(why: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", why.to_owned())
+}
+
+impl LocalFiles {
+    /// Checks a signed link's `expires` and `signature` for `key`: any fault is a 403.
+    fn check_link(&self, key: &str, q: &HashMap<String, String>) -> Result<(), ApiError> {
+        let expires = q
+            .get("expires")
+            .and_then(|e| e.parse::<i64>().ok())
+            .ok_or_else(|| forbidden("the link has no valid expiry"))?;
+        let signature = q.get("signature").ok_or_else(|| forbidden("the link is not signed"))?;
+        self.signer
+            .verify(key, expires, signature, self.clock.now_ms())
+            .map_err(|e| match e {
+                UrlRefused::BadSignature => forbidden("the link's signature does not match"),
+                UrlRefused::Expired => forbidden("the link has expired"),
+            })
+    }
 }
 
 /// `GET /media/{phone_number_id}/{media_id}?expires=&signature=`: the local stack serving the
@@ -124,30 +139,24 @@ async fn local_file(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let key = blob_key(&pni, &id);
-    let forbidden = |why: &str| ApiError::new(StatusCode::FORBIDDEN, "forbidden", why.to_owned());
-    let expires = q
-        .get("expires")
-        .and_then(|e| e.parse::<i64>().ok())
-        .ok_or_else(|| forbidden("the link has no valid expiry"))?;
-    let signature = q.get("signature").ok_or_else(|| forbidden("the link is not signed"))?;
     // The key signed is the one this path names: a path that normalises differently is refused.
     if key != format!("media/{pni}/{id}") {
         return Err(forbidden("the link does not name stored media"));
     }
-    f.signer
-        .verify(&key, expires, signature, f.clock.now_ms())
-        .map_err(|e| match e {
-            UrlRefused::BadSignature => forbidden("the link's signature does not match"),
-            UrlRefused::Expired => forbidden("the link has expired"),
-        })?;
+    f.check_link(&key, &q)?;
     let mime = f
         .media
         .media(&id)
         .await?
         .and_then(|r| r.mime_type)
         .unwrap_or_else(|| "application/octet-stream".into());
-    match f.blobs.get(&key).await? {
-        Some(bytes) => Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response()),
+    // Streamed from the folder: a 100 MB document is never held whole.
+    match f.blobs.reader(&key).await? {
+        Some((size, stream)) => Ok((
+            [(header::CONTENT_TYPE, mime), (header::CONTENT_LENGTH, size.to_string())],
+            axum::body::Body::from_stream(stream),
+        )
+            .into_response()),
         None => Err(ApiError::not_found("media")),
     }
 }
@@ -180,7 +189,7 @@ async fn upload(
     let r = uploader
         .upload(
             q.get("phone_number_id").map(String::as_str),
-            body.to_vec(),
+            body,
             &mime,
             q.get("filename").map(String::as_str),
         )
@@ -200,14 +209,18 @@ fn uploads(uploader: &Option<Uploader>) -> Result<&Uploader, ApiError> {
 
 /// The answer to a finished upload, direct or through an upload URL.
 fn uploaded(r: &MediaRecord) -> Response {
-    let answer = json!({
+    (StatusCode::CREATED, Json(file_facts(r))).into_response()
+}
+
+/// What every media answer says of the file.
+fn file_facts(r: &MediaRecord) -> serde_json::Value {
+    json!({
         "id": r.id,
         "mime_type": r.mime_type,
         "sha256": r.sha256,
         "file_size": r.file_size,
         "filename": r.filename,
-    });
-    (StatusCode::CREATED, Json(answer)).into_response()
+    })
 }
 
 /// A path-only URL (the local stack's own) made absolute with the host the caller used.
@@ -280,22 +293,11 @@ async fn local_upload(
     Query(q): Query<HashMap<String, String>>,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let forbidden = |why: &str| ApiError::new(StatusCode::FORBIDDEN, "forbidden", why.to_owned());
     if !upload_id.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(forbidden("the link does not name an upload"));
     }
     let key = format!("uploads/{upload_id}");
-    let expires = q
-        .get("expires")
-        .and_then(|e| e.parse::<i64>().ok())
-        .ok_or_else(|| forbidden("the link has no valid expiry"))?;
-    let signature = q.get("signature").ok_or_else(|| forbidden("the link is not signed"))?;
-    f.signer
-        .verify(&key, expires, signature, f.clock.now_ms())
-        .map_err(|e| match e {
-            UrlRefused::BadSignature => forbidden("the link's signature does not match"),
-            UrlRefused::Expired => forbidden("the link has expired"),
-        })?;
+    f.check_link(&key, &q)?;
     let limit = MediaKind::Document.limit_bytes();
     let mut writer = f.blobs.writer(&key, "application/octet-stream").await?;
     let mut stream = body.into_data_stream();

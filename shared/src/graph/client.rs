@@ -227,6 +227,27 @@ pub fn parse_media_info(body: &[u8]) -> Result<MediaInfo, GraphError> {
     })
 }
 
+/// A failed call to fetch media or upload it (idempotent reads and uploads, so whether it
+/// reached Graph does not matter): a timeout, or Graph unreachable.
+fn unsent(e: reqwest::Error) -> GraphError {
+    if e.is_timeout() {
+        GraphError::Timeout
+    } else {
+        GraphError::Connect(e.without_url().to_string())
+    }
+}
+
+/// The body of a 2xx answer, or Meta's error from any other.
+async fn answer(res: reqwest::Response) -> Result<axum::body::Bytes, GraphError> {
+    let status = res.status().as_u16();
+    let body = res.bytes().await.map_err(|_| GraphError::Timeout)?;
+    if (200..300).contains(&status) {
+        Ok(body)
+    } else {
+        Err(parse_error(status, &body))
+    }
+}
+
 /// A path segment with everything but unreserved characters percent-encoded.
 fn urlencode(s: &str) -> String {
     s.bytes()
@@ -244,9 +265,9 @@ fn urlencode(s: &str) -> String {
 #[derive(Clone)]
 pub struct GraphClient {
     http: reqwest::Client,
-    /// For media bytes: no overall deadline (a 100 MB document takes a while), only one between
-    /// reads, so a stalled download still ends.
-    downloads: reqwest::Client,
+    /// For media bytes, both ways: no overall deadline (a 100 MB document takes a while), only
+    /// one between reads, so a stalled transfer still ends.
+    transfers: reqwest::Client,
     base: String,
     version: String,
     token: SecretString,
@@ -269,14 +290,14 @@ impl GraphClient {
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| GraphError::Connect(e.to_string()))?;
-        let downloads = reqwest::Client::builder()
+        let transfers = reqwest::Client::builder()
             .read_timeout(timeout)
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(|e| GraphError::Connect(e.to_string()))?;
         Ok(Self {
             http,
-            downloads,
+            transfers,
             base: base.trim_end_matches('/').to_owned(),
             version: version.to_owned(),
             token,
@@ -339,20 +360,9 @@ impl GraphClient {
             .bearer_auth(self.token.expose_secret())
             .send()
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    GraphError::Timeout
-                } else {
-                    GraphError::Connect(e.without_url().to_string())
-                }
-            })?;
-        let status = res.status().as_u16();
-        let bytes = res.bytes().await.map_err(|_| GraphError::Timeout)?;
-        if (200..300).contains(&status) {
-            parse_media_info(&bytes)
-        } else {
-            Err(parse_error(status, &bytes))
-        }
+            .map_err(unsent)?;
+        let bytes = answer(res).await?;
+        parse_media_info(&bytes)
     }
 
     /// `POST /{version}/{phone_number_id}/media` (multipart, `messaging_product=whatsapp`): uploads a
@@ -360,17 +370,13 @@ impl GraphClient {
     pub async fn upload_media(
         &self,
         phone_number_id: &str,
-        bytes: Vec<u8>,
+        bytes: axum::body::Bytes,
         mime_type: &str,
         filename: &str,
     ) -> Result<String, GraphError> {
-        self.upload_part(
-            phone_number_id,
-            reqwest::multipart::Part::bytes(bytes),
-            mime_type,
-            filename,
-        )
-        .await
+        let len = bytes.len() as u64;
+        let part = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(bytes), len);
+        self.upload_part(phone_number_id, part, mime_type, filename).await
     }
 
     /// [`GraphClient::upload_media`] with the bytes streamed from `body` (`len` of them), so a large
@@ -404,24 +410,14 @@ impl GraphClient {
             .text("type", mime_type.to_owned())
             .part("file", part);
         let res = self
-            .downloads
+            .transfers
             .post(url)
             .bearer_auth(self.token.expose_secret())
             .multipart(form)
             .send()
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    GraphError::Timeout
-                } else {
-                    GraphError::Connect(e.without_url().to_string())
-                }
-            })?;
-        let status = res.status().as_u16();
-        let body = res.bytes().await.map_err(|_| GraphError::Timeout)?;
-        if !(200..300).contains(&status) {
-            return Err(parse_error(status, &body));
-        }
+            .map_err(unsent)?;
+        let body = answer(res).await?;
         let v: Value = serde_json::from_slice(&body).map_err(|e| GraphError::Decode(e.to_string()))?;
         v.get("id")
             .and_then(|i| {
@@ -436,18 +432,12 @@ impl GraphClient {
     /// access token; the caller reads the body chunk by chunk. An error answer is returned as it
     /// came (its status says whether the URL has expired).
     pub async fn download(&self, url: &str) -> Result<reqwest::Response, GraphError> {
-        self.downloads
+        self.transfers
             .get(url)
             .bearer_auth(self.token.expose_secret())
             .send()
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    GraphError::Timeout
-                } else {
-                    GraphError::Connect(e.without_url().to_string())
-                }
-            })
+            .map_err(unsent)
     }
 
     /// Marks a customer's message read, optionally showing the typing indicator (one call).

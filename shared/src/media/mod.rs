@@ -164,6 +164,24 @@ pub struct MediaRecord {
 }
 
 impl MediaRecord {
+    /// A record of `id` with nothing known yet but its kind: pending, no facts.
+    pub fn new(id: String, phone_number_id: String, kind: MediaKind) -> Self {
+        Self {
+            id,
+            phone_number_id,
+            kind,
+            mime_type: None,
+            sha256: None,
+            file_size: None,
+            filename: None,
+            voice: None,
+            animated: None,
+            status: MediaStatus::Pending,
+            error: None,
+            uploaded_at: None,
+        }
+    }
+
     /// The record a customer's message's media starts as, from what the webhook says about it;
     /// `None` for our own sends and for a message that carries no media (or media without an id,
     /// which cannot be fetched).
@@ -177,18 +195,13 @@ impl MediaRecord {
         let b = |k: &str| c.get(k).and_then(Value::as_bool);
         let id = s("id").filter(|i| !i.trim().is_empty())?;
         Some(Self {
-            id,
-            phone_number_id: m.phone_number_id.clone(),
-            kind,
             mime_type: s("mime_type"),
             sha256: s("sha256"),
             file_size: c.get("file_size").and_then(Value::as_u64),
             filename: s("filename"),
             voice: b("voice"),
             animated: b("animated"),
-            status: MediaStatus::Pending,
-            error: None,
-            uploaded_at: None,
+            ..Self::new(id, m.phone_number_id.clone(), kind)
         })
     }
 

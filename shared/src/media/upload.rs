@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt as _;
 
+use axum::body::Bytes;
 use sha2::{Digest, Sha256};
 
 use super::{MediaKind, MediaRecord, MediaStatus, blob_key};
@@ -63,13 +64,29 @@ pub enum UploadError {
 /// How long an upload URL stays valid, and so how long an upload may take to complete.
 pub const UPLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
-/// An upload in progress: what it declared, kept beside the file in storage.
+/// What an upload says of its file, checked.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct Pending {
+struct Declared {
     phone_number_id: String,
     mime_type: String,
     file_size: u64,
     filename: Option<String>,
+}
+
+impl Declared {
+    /// The file name Meta is given: the caller's, or one from the kind.
+    fn name(&self, kind: MediaKind) -> String {
+        self.filename
+            .clone()
+            .unwrap_or_else(|| format!("upload.{}", kind.as_str()))
+    }
+}
+
+/// An upload in progress: what it declared, kept beside the file in storage.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Pending {
+    #[serde(flatten)]
+    file: Declared,
     expires_at_ms: i64,
 }
 
@@ -148,11 +165,47 @@ impl Uploader {
         Ok(kind)
     }
 
-    fn number(&self, phone_number_id: Option<&str>) -> Result<String, UploadError> {
-        Ok(phone_number_id
+    /// Checks what a caller says of a file, and settles the business number it goes to.
+    fn declare(
+        &self,
+        phone_number_id: Option<&str>,
+        mime_type: &str,
+        file_size: u64,
+        filename: Option<&str>,
+    ) -> Result<(Declared, MediaKind), UploadError> {
+        let kind = Self::check(mime_type, file_size)?;
+        let phone_number_id = phone_number_id
             .or(self.default_phone_number_id.as_deref())
             .ok_or_else(|| PortError::invalid("upload media", "no business number: set WHATSAPP_PHONE_NUMBER_ID"))?
-            .to_owned())
+            .to_owned();
+        let declared = Declared {
+            phone_number_id,
+            mime_type: mime_type.to_owned(),
+            file_size,
+            filename: filename.map(str::to_owned),
+        };
+        Ok((declared, kind))
+    }
+
+    /// Records a file Meta now has as `id`, and our copy of it, as stored media.
+    async fn keep(
+        &self,
+        id: String,
+        file: Declared,
+        kind: MediaKind,
+        sha256: String,
+    ) -> Result<MediaRecord, UploadError> {
+        let record = MediaRecord {
+            mime_type: Some(file.mime_type),
+            sha256: Some(sha256),
+            file_size: Some(file.file_size),
+            filename: file.filename,
+            status: MediaStatus::Stored,
+            uploaded_at: Some(self.clock.now_ms()),
+            ..MediaRecord::new(id, file.phone_number_id, kind)
+        };
+        self.media.register_media(&record).await?;
+        Ok(record)
     }
 
     /// Starts an upload of a file too large to pass through the API: checks what it declares and
@@ -164,15 +217,12 @@ impl Uploader {
         file_size: u64,
         filename: Option<&str>,
     ) -> Result<UploadTicket, UploadError> {
-        Self::check(mime_type, file_size)?;
+        let (declared, _) = self.declare(phone_number_id, mime_type, file_size, filename)?;
         let upload_id = ulid::Ulid::new().to_string().to_lowercase();
         let (file, facts, _) = upload_keys(&upload_id);
         let ttl_ms = i64::try_from(UPLOAD_TTL.as_millis()).unwrap_or(i64::MAX);
         let pending = Pending {
-            phone_number_id: self.number(phone_number_id)?,
-            mime_type: mime_type.to_owned(),
-            file_size,
-            filename: filename.map(str::to_owned),
+            file: declared,
             expires_at_ms: self.clock.now_ms().saturating_add(ttl_ms),
         };
         let json = serde_json::to_vec(&pending).map_err(|e| PortError::invalid("begin upload", e.to_string()))?;
@@ -205,17 +255,14 @@ impl Uploader {
         let Some((size, body)) = self.blobs.reader(&file).await? else {
             return Err(UploadError::NotUploaded(upload_id.to_owned()));
         };
-        if size != pending.file_size {
+        let file_facts = pending.file;
+        if size != file_facts.file_size {
             return Err(UploadError::SizeMismatch {
-                declared: pending.file_size,
+                declared: file_facts.file_size,
                 actual: size,
             });
         }
-        let kind = Self::check(&pending.mime_type, size)?;
-        let name = pending
-            .filename
-            .clone()
-            .unwrap_or_else(|| format!("upload.{}", kind.as_str()));
+        let kind = Self::check(&file_facts.mime_type, size)?;
         // Hashed on the way through: Meta does not say the hash of an upload.
         let hasher = Arc::new(Mutex::new(Sha256::new()));
         let seen = hasher.clone();
@@ -228,33 +275,18 @@ impl Uploader {
                 }
             })
             .boxed();
+        let (pni, mime) = (file_facts.phone_number_id.clone(), file_facts.mime_type.clone());
         let id = self
             .graph
-            .upload_media_stream(&pending.phone_number_id, body, size, &pending.mime_type, &name)
+            .upload_media_stream(&pni, body, size, &mime, &file_facts.name(kind))
             .await?;
         let sha256 = hasher
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
             .finalize();
-        self.blobs
-            .copy(&file, &blob_key(&pending.phone_number_id, &id), &pending.mime_type)
-            .await?;
-        let record = MediaRecord {
-            id,
-            phone_number_id: pending.phone_number_id,
-            kind,
-            mime_type: Some(pending.mime_type),
-            sha256: Some(hex::encode(sha256)),
-            file_size: Some(size),
-            filename: pending.filename,
-            voice: None,
-            animated: None,
-            status: MediaStatus::Stored,
-            error: None,
-            uploaded_at: Some(self.clock.now_ms()),
-        };
-        self.media.register_media(&record).await?;
+        self.blobs.copy(&file, &blob_key(&pni, &id), &mime).await?;
+        let record = self.keep(id, file_facts, kind, hex::encode(sha256)).await?;
         let json = serde_json::to_vec(&record).map_err(|e| PortError::invalid("complete upload", e.to_string()))?;
         self.blobs.put(&done, json, "application/json").await?;
         Ok(record)
@@ -265,12 +297,12 @@ impl Uploader {
     pub async fn upload(
         &self,
         phone_number_id: Option<&str>,
-        bytes: Vec<u8>,
+        bytes: Bytes,
         mime_type: &str,
         filename: Option<&str>,
     ) -> Result<MediaRecord, UploadError> {
         let size = bytes.len() as u64;
-        let kind = Self::check(mime_type, size)?;
+        let (declared, kind) = self.declare(phone_number_id, mime_type, size, filename)?;
         if size > DIRECT_MAX_BYTES {
             return Err(UploadError::TooLarge {
                 size,
@@ -278,27 +310,17 @@ impl Uploader {
                 why: "direct upload: use POST /v1/media/uploads",
             });
         }
-        let pni = self.number(phone_number_id)?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
-        let name = filename.map_or_else(|| format!("upload.{}", kind.as_str()), str::to_owned);
-        let id = self.graph.upload_media(&pni, bytes.clone(), mime_type, &name).await?;
-        self.blobs.put(&blob_key(&pni, &id), bytes, mime_type).await?;
-        let record = MediaRecord {
-            id,
-            phone_number_id: pni,
-            kind,
-            mime_type: Some(mime_type.to_owned()),
-            sha256: Some(sha256),
-            file_size: Some(size),
-            filename: filename.map(str::to_owned),
-            voice: None,
-            animated: None,
-            status: MediaStatus::Stored,
-            error: None,
-            uploaded_at: Some(self.clock.now_ms()),
-        };
-        self.media.register_media(&record).await?;
-        Ok(record)
+        let pni = declared.phone_number_id.clone();
+        // `Bytes` clones share the buffer: Graph's request and our copy read the same one.
+        let id = self
+            .graph
+            .upload_media(&pni, bytes.clone(), mime_type, &declared.name(kind))
+            .await?;
+        self.blobs
+            .put(&blob_key(&pni, &id), Vec::from(bytes), mime_type)
+            .await?;
+        self.keep(id, declared, kind, sha256).await
     }
 }
 

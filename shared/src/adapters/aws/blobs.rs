@@ -22,7 +22,25 @@ pub struct S3Blobs {
     bucket: String,
 }
 
+/// How long a presigned URL lives (S3 takes up to seven days).
+fn presigning(ttl: Duration) -> Result<PresigningConfig, PortError> {
+    PresigningConfig::expires_in(ttl).map_err(|e| PortError::invalid("presign blob url", e.to_string()))
+}
+
 impl S3Blobs {
+    /// `GetObject` on `key`; `None` if nothing is stored there.
+    async fn object(
+        &self,
+        key: &str,
+        op: &'static str,
+    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, PortError> {
+        match self.client.get_object().bucket(&self.bucket).key(key).send().await {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(sdk_err(op)(e)),
+        }
+    }
+
     /// Wraps a client and a bucket name.
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
         Self {
@@ -48,10 +66,8 @@ impl Blobs for S3Blobs {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, PortError> {
-        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
-            Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(sdk_err("get blob")(e)),
+        let Some(out) = self.object(key, "get blob").await? else {
+            return Ok(None);
         };
         let bytes = out
             .body
@@ -74,7 +90,7 @@ impl Blobs for S3Blobs {
     }
 
     async fn url(&self, key: &str, ttl: Duration) -> Result<String, PortError> {
-        let config = PresigningConfig::expires_in(ttl).map_err(|e| PortError::invalid("blob url", e.to_string()))?;
+        let config = presigning(ttl)?;
         let req = self
             .client
             .get_object()
@@ -87,8 +103,7 @@ impl Blobs for S3Blobs {
     }
 
     async fn upload_url(&self, key: &str, ttl: Duration) -> Result<String, PortError> {
-        let config =
-            PresigningConfig::expires_in(ttl).map_err(|e| PortError::invalid("blob upload url", e.to_string()))?;
+        let config = presigning(ttl)?;
         let req = self
             .client
             .put_object()
@@ -101,10 +116,8 @@ impl Blobs for S3Blobs {
     }
 
     async fn reader(&self, key: &str) -> Result<Option<(u64, BlobStream)>, PortError> {
-        let out = match self.client.get_object().bucket(&self.bucket).key(key).send().await {
-            Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(sdk_err("read blob")(e)),
+        let Some(out) = self.object(key, "read blob").await? else {
+            return Ok(None);
         };
         let size = out.content_length.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
         let body = futures::stream::unfold(out.body, |mut body| async move {
