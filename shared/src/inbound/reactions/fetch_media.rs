@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{Applied, Reaction, ReactionError};
+use crate::domain::Recorded;
 use crate::media::{MediaJob, MediaRecord, MediaStatus};
 use crate::ports::{MediaStore, Queue};
 
@@ -42,15 +43,18 @@ impl Reaction for FetchMedia {
         let Some(record) = MediaRecord::of_message(message) else {
             return Ok(());
         };
-        self.media.register_media(&record).await?;
         // A redelivery queues the job again while the copy is still pending (the first job may
         // have been lost to a crash before it was queued); the downloader's lease and the
         // record's status make a second job a no-op. Once stored or failed, nothing is queued.
-        let pending = self
-            .media
-            .media(&record.id)
-            .await?
-            .is_some_and(|r| r.status == MediaStatus::Pending);
+        // Only a redelivery reads the record back: a new one is pending by construction.
+        let pending = match self.media.register_media(&record).await? {
+            Recorded::New => true,
+            Recorded::Duplicate => self
+                .media
+                .media(&record.id)
+                .await?
+                .is_some_and(|r| r.status == MediaStatus::Pending),
+        };
         if pending {
             let job = serde_json::to_string(&MediaJob { media_id: record.id })
                 .map_err(|e| ReactionError::Permanent(e.to_string()))?;
