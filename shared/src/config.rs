@@ -279,6 +279,32 @@ mod tests {
             cfg(&[("WABRIDGE_MAX_RECEIVES", "0")]).unwrap_err().var,
             "WABRIDGE_MAX_RECEIVES"
         );
+        for bad in ["0", "-1", "lots"] {
+            assert_eq!(
+                cfg(&[("WABRIDGE_MEDIA_MAX_BYTES", bad)]).unwrap_err().var,
+                "WABRIDGE_MEDIA_MAX_BYTES"
+            );
+        }
+        for bad in ["0", "604801", "5m"] {
+            assert_eq!(
+                cfg(&[("WABRIDGE_MEDIA_URL_TTL_S", bad)]).unwrap_err().var,
+                "WABRIDGE_MEDIA_URL_TTL_S"
+            );
+        }
+    }
+
+    #[test]
+    fn media_settings_reach_the_downloader_and_the_links() {
+        let c = cfg(&[
+            ("WABRIDGE_MEDIA_MAX_BYTES", "2000000"),
+            ("WABRIDGE_MEDIA_URL_TTL_S", "60"),
+        ])
+        .unwrap();
+        let s = crate::app::Settings::from_config(&c);
+        assert_eq!(s.media.limit(crate::media::MediaKind::Document), 2_000_000);
+        assert_eq!(s.media_url_ttl, std::time::Duration::from_secs(60));
+        let d = crate::app::Settings::from_config(&cfg(&[]).unwrap());
+        assert_eq!((d.media.max_bytes, d.media_url_ttl.as_secs()), (None, 300));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use futures::future::join_all;
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use super::{MediaError, MediaJob, MediaOutcome, MediaRecord, MediaStatus};
+use super::{MediaError, MediaJob, MediaKind, MediaOutcome, MediaRecord, MediaStatus};
 use crate::graph::{GraphClient, GraphError, MediaInfo};
 use crate::ports::{Blobs, Clock, Delivery, MediaStore, PortError};
 use crate::runtime::consume::{Handler, Outcome, RetryPolicy};
@@ -51,6 +51,14 @@ impl Default for MediaConfig {
                 max_delay: Duration::from_secs(5 * 60),
             },
         }
+    }
+}
+
+impl MediaConfig {
+    /// The bytes allowed for `kind`: WhatsApp's limit, or the configured cap if lower.
+    pub fn limit(&self, kind: MediaKind) -> u64 {
+        let whatsapp = kind.limit_bytes();
+        self.max_bytes.map_or(whatsapp, |cap| cap.min(whatsapp))
     }
 }
 
@@ -114,12 +122,6 @@ impl Downloader {
             clock,
             config,
         }
-    }
-
-    /// The bytes allowed for `record`: its kind's limit, or the configured cap if lower.
-    fn limit(&self, record: &MediaRecord) -> u64 {
-        let kind = record.kind.limit_bytes();
-        self.config.max_bytes.map_or(kind, |cap| cap.min(kind))
     }
 
     async fn one(&self, d: &Delivery) -> Outcome {
@@ -205,7 +207,7 @@ impl Downloader {
     }
 
     async fn copy(&self, record: &MediaRecord) -> Result<MediaOutcome, Again> {
-        let limit = self.limit(record);
+        let limit = self.config.limit(record.kind);
         let mut info = match self.locate(&record.id).await? {
             Ok(i) => i,
             Err(outcome) => return Ok(outcome),
@@ -299,6 +301,17 @@ impl Handler for Downloader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_configured_cap_lowers_whatsapps_limit_and_never_raises_it() {
+        let capped = MediaConfig {
+            max_bytes: Some(1_000_000),
+            ..MediaConfig::default()
+        };
+        assert_eq!(capped.limit(MediaKind::Document), 1_000_000);
+        assert_eq!(capped.limit(MediaKind::Sticker), 500 * 1024);
+        assert_eq!(MediaConfig::default().limit(MediaKind::Video), 16 * 1024 * 1024);
+    }
 
     #[test]
     fn hashes_match_in_graphs_hex_and_the_webhooks_base64() {
