@@ -237,31 +237,27 @@ impl Rig {
 
     /// Waits until `GET /v1/media/{id}` matches `pred`.
     pub async fn wait_media(&self, id: &str, pred: impl Fn(&Value) -> bool, secs: u64) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        let mut last = Value::Null;
-        while tokio::time::Instant::now() < deadline {
-            let (code, m) = self.get(&format!("/v1/media/{}", enc(id))).await;
-            if code == 200 && pred(&m) {
-                return m;
-            }
-            last = m;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("media {id} never matched; last seen {last}");
+        self.wait_for(&format!("/v1/media/{}", enc(id)), pred, secs).await
     }
 
+    /// Waits until `GET /v1/messages/{id}` matches `pred`.
     pub async fn wait(&self, id: &str, pred: impl Fn(&Value) -> bool, secs: u64) -> Value {
+        self.wait_for(&format!("/v1/messages/{}", enc(id)), pred, secs).await
+    }
+
+    /// Polls `path` until it answers 200 with a body matching `pred`, for at most `secs`.
+    async fn wait_for(&self, path: &str, pred: impl Fn(&Value) -> bool, secs: u64) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         let mut last = Value::Null;
         while tokio::time::Instant::now() < deadline {
-            let (code, m) = self.get(&format!("/v1/messages/{}", enc(id))).await;
+            let (code, m) = self.get(path).await;
             if code == 200 && pred(&m) {
                 return m;
             }
             last = m;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("message {id} never matched; last seen {last}");
+        panic!("{path} never matched; last seen {last}");
     }
 
     /// Sends a request `lambda_http` decoded from an API Gateway event, as the function would see it.

@@ -5,18 +5,9 @@ use wabridge::media::{MediaError, MediaKind, MediaOutcome, MediaRecord, MediaSta
 
 fn record(id: &str) -> MediaRecord {
     MediaRecord {
-        id: id.into(),
-        phone_number_id: PNI.into(),
-        kind: MediaKind::Image,
         mime_type: Some("image/jpeg".into()),
         sha256: Some("abc=".into()),
-        file_size: None,
-        filename: None,
-        voice: None,
-        animated: None,
-        status: MediaStatus::Pending,
-        error: None,
-        uploaded_at: None,
+        ..MediaRecord::new(id.into(), PNI.into(), MediaKind::Image)
     }
 }
 
