@@ -171,6 +171,10 @@ impl MediaStore for FlakyStore {
         self.tick()?;
         self.inner.release_media(id).await
     }
+    async fn renew_upload(&self, id: &str, meta_id: &str, uploaded_at: i64) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.renew_upload(id, meta_id, uploaded_at).await
+    }
     async fn finish_media(&self, id: &str, outcome: &MediaOutcome) -> Result<(), PortError> {
         self.tick()?;
         self.inner.finish_media(id, outcome).await

@@ -8,15 +8,16 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use wabridge::api::{self, ApiKeys};
 use wabridge::app::{App, Settings};
 use wabridge::graph::GraphClient;
 use wabridge::media::{MediaKind, MediaRecord, MediaStatus};
 use wabridge::ports::{Clock, Delivery};
 use wabridge::runtime::consume::{Handler, Outcome};
-use wabridge_infra::sandbox::{MediaFault, Sandbox, SandboxConfig, sha256_base64, sha256_hex};
+use wabridge_infra::sandbox::{MediaFault, Sandbox, SandboxConfig, Template, sha256_base64, sha256_hex};
 use wabridge_tests::rig::{Rig, fast_config};
 use wabridge_tests::secrecy::SecretString;
-use wabridge_tests::{Backend, Kind, ManualClock, enc, on_both_backends, on_both_kinds};
+use wabridge_tests::{Backend, Kind, ManualClock, enc, on_both_backends, on_both_kinds, settle_one_batch};
 
 /// Bytes that look like nothing in particular, `n` long.
 fn bytes(n: usize, seed: u8) -> Vec<u8> {
@@ -434,11 +435,8 @@ async fn upload_urls_refuse_what_does_not_fit(b: Backend) {
     }
 }
 
-/// A download that crashed mid-file holds its lease: a second job for the same media waits the
-/// lease out (spending no attempts), then takes over and stores it once.
-async fn a_crashed_download_is_taken_over_once_its_lease_lapses(kind: Kind) {
-    let clock = ManualClock::at(1_763_800_000_000);
-    let b = Backend::at(kind, clock.clone()).await;
+/// A sandbox that posts no webhooks, serving on loopback, and a Graph client of it.
+async fn sandbox_on_loopback() -> (Sandbox, GraphClient, tokio::task::JoinHandle<()>) {
     let sandbox = Sandbox::new(SandboxConfig {
         webhook_url: None,
         app_secret: SecretString::from(wabridge_tests::SECRET),
@@ -455,6 +453,118 @@ async fn a_crashed_download_is_taken_over_once_its_lease_lapses(kind: Kind) {
         Duration::from_secs(5),
     )
     .unwrap();
+    (sandbox, graph, serving)
+}
+
+/// Meta forgets an upload after 30 days. A send naming one of our uploads goes out under its id
+/// for 29 days; after that the send first uploads our copy again, once, and it and every later
+/// send go out under Meta's new id (the frontend keeps naming the first one).
+async fn an_upload_meta_is_about_to_forget_is_uploaded_again_before_a_send(kind: Kind) {
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    let clock = ManualClock::at(1_763_800_000_000);
+    let b = Backend::at(kind, clock.clone()).await;
+    let (sandbox, graph, serving) = sandbox_on_loopback().await;
+    sandbox.add_template(
+        "terms",
+        "en",
+        Template {
+            status: "APPROVED".into(),
+            body_params: 0,
+        },
+    );
+    let app = App::new(Settings::for_tests(), clock.clone());
+    let pni = Some(wabridge_tests::rig::PNI.to_owned());
+    let send = app.send_api(b.store.clone(), b.outbound.clone(), b.blobs.clone(), graph.clone(), pni);
+    let pdf = bytes(50 * 1024, 7);
+    let first = send
+        .uploads
+        .upload(None, pdf.clone().into(), "application/pdf", Some("terms.pdf"))
+        .await
+        .unwrap();
+    let keys = ApiKeys::new(vec![SecretString::from(wabridge_tests::API_KEY)]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = api::finish(api::send_router(Some(send), keys));
+    let serving_api = tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let sender = app.sender(b.store.clone(), b.limiter.clone(), graph);
+    // A template whose header is the document: sent outside any window, so no customer is needed.
+    let send_terms = |media_id: &str| {
+        let body = json!({"to": "27820002020", "type": "template", "template": {
+            "name": "terms", "language": {"code": "en"},
+            "components": [{"type": "header", "parameters": [
+                {"type": "document", "document": {"id": media_id, "filename": "terms.pdf"}}]}]}});
+        let req = reqwest::Client::new()
+            .post(format!("{base}/v1/messages"))
+            .bearer_auth(wabridge_tests::API_KEY)
+            .json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let sent_ids = |sandbox: &Sandbox| -> Vec<String> {
+        sandbox
+            .accepted()
+            .iter()
+            .map(|r| {
+                r["template"]["components"][0]["parameters"][0]["document"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+
+    clock.advance(28 * DAY);
+    let (code, answer) = send_terms(&first.id).await;
+    assert_eq!(code, 202, "{answer}");
+    settle_one_batch(kind, &sender, b.outbound.as_ref()).await;
+    assert_eq!(sent_ids(&sandbox), vec![first.id.clone()], "Meta still has it");
+
+    clock.advance(DAY);
+    for _ in 0..2 {
+        let (code, answer) = send_terms(&first.id).await;
+        assert_eq!(code, 202, "{answer}");
+    }
+    while settle_one_batch(kind, &sender, b.outbound.as_ref()).await > 0 {}
+    let ids = sent_ids(&sandbox);
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let renewed = ids[1].clone();
+    assert_ne!(renewed, first.id);
+    assert_eq!(ids[2], renewed, "uploaded again once, not per send");
+    let (held, mime) = sandbox.held_media(&renewed).unwrap();
+    assert_eq!((held.as_ref(), mime.as_str()), (pdf.as_slice(), "application/pdf"));
+    let r = b.store.media(&first.id).await.unwrap().unwrap();
+    assert_eq!(
+        (r.current_id(), r.uploaded_at),
+        (renewed.as_str(), Some(clock.now_ms()))
+    );
+
+    // An old upload whose copy is gone cannot be renewed: a clear 410, nothing queued.
+    let ghost = MediaRecord {
+        status: MediaStatus::Stored,
+        uploaded_at: Some(clock.now_ms() - 40 * 24 * 60 * 60 * 1000),
+        mime_type: Some("application/pdf".into()),
+        ..MediaRecord::new("ghost".into(), wabridge_tests::rig::PNI.into(), MediaKind::Document)
+    };
+    b.store.register_media(&ghost).await.unwrap();
+    let (code, answer) = send_terms("ghost").await;
+    assert_eq!(
+        (code, answer["error"]["code"].as_str()),
+        (410, Some("media_expired")),
+        "{answer}"
+    );
+    assert_eq!(settle_one_batch(kind, &sender, b.outbound.as_ref()).await, 0);
+    serving_api.abort();
+    serving.abort();
+}
+
+/// A download that crashed mid-file holds its lease: a second job for the same media waits the
+/// lease out (spending no attempts), then takes over and stores it once.
+async fn a_crashed_download_is_taken_over_once_its_lease_lapses(kind: Kind) {
+    let clock = ManualClock::at(1_763_800_000_000);
+    let b = Backend::at(kind, clock.clone()).await;
+    let (sandbox, graph, serving) = sandbox_on_loopback().await;
     let app = App::new(Settings::for_tests(), clock.clone());
     let downloader = app.downloader(b.store.clone(), b.blobs.clone(), graph);
     let data = bytes(30 * 1024, 4);
@@ -485,7 +595,10 @@ async fn a_crashed_download_is_taken_over_once_its_lease_lapses(kind: Kind) {
     serving.abort();
 }
 
-on_both_kinds!(a_crashed_download_is_taken_over_once_its_lease_lapses,);
+on_both_kinds!(
+    a_crashed_download_is_taken_over_once_its_lease_lapses,
+    an_upload_meta_is_about_to_forget_is_uploaded_again_before_a_send,
+);
 
 on_both_backends!(
     an_upload_is_checked_kept_and_sent_by_id_until_read,

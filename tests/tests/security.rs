@@ -173,8 +173,14 @@ async fn lambda_routers() -> Vec<(&'static str, Router)> {
     )
     .unwrap();
     let ingestor = app.ingestor(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone());
-    let uploader = app.uploader(store.clone(), backend.blobs.clone(), graph.clone(), None);
-    let send = app.send_api(store.clone(), backend.outbound.clone(), graph, None);
+    let send = app.send_api(
+        store.clone(),
+        backend.outbound.clone(),
+        backend.blobs.clone(),
+        graph,
+        None,
+    );
+    let uploader = send.uploads.clone();
     vec![
         (
             "webhook-verify",

@@ -18,8 +18,8 @@ async fn main() -> Result<(), Error> {
     let app = App::deployed(&config);
     let graph = GraphClient::from_config(&config, app.settings.graph_timeout)?;
     let (pni, store) = (config.phone_number_id.clone(), aws.store()?);
-    let uploader = app.uploader(store.clone(), aws.blobs()?, graph.clone(), pni.clone());
-    let send = app.send_api(store, aws.outbound_queue()?, graph, pni);
+    let send = app.send_api(store, aws.outbound_queue()?, aws.blobs()?, graph, pni);
+    let uploader = send.uploads.clone();
     let routes = api::send_router(Some(send), keys.clone()).merge(api::upload_router(Some(uploader), keys));
     lambda::serve_http(api::finish(routes)).await
 }

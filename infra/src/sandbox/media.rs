@@ -78,6 +78,16 @@ impl Sandbox {
         self.with(|i| i.media.faults.extend(faults));
     }
 
+    /// The bytes and MIME type held as `media_id` (sent by a customer or uploaded).
+    pub fn held_media(&self, media_id: &str) -> Option<(Bytes, String)> {
+        self.with(|i| {
+            i.media
+                .held
+                .get(media_id)
+                .map(|h| (h.bytes.clone(), h.mime_type.clone()))
+        })
+    }
+
     /// How many times the bytes of `media_id` were served.
     pub fn downloads(&self, media_id: &str) -> usize {
         self.with(|i| i.media.downloads.get(media_id).copied().unwrap_or(0))

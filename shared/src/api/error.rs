@@ -135,6 +135,7 @@ impl From<UploadError> for ApiError {
             UploadError::UnknownUpload(_) => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
             UploadError::Expired(_) => Self::new(StatusCode::GONE, "upload_expired", e.to_string()),
             UploadError::NotUploaded(_) => Self::new(StatusCode::CONFLICT, "upload_incomplete", e.to_string()),
+            UploadError::CopyGone(_) => Self::new(StatusCode::GONE, "media_expired", e.to_string()),
             UploadError::SizeMismatch { declared, actual } => {
                 Self::new(StatusCode::BAD_REQUEST, "size_mismatch", e.to_string())
                     .with_details(json!({"declared": declared, "actual": actual}))

@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use super::auth::{ApiKeys, Caller, require_key};
 use super::error::ApiError;
 use super::idempotency::{Answer, IdempotentRequests, key_of};
-use crate::domain::{CustomerKey, InvalidInput, Wamid};
+use crate::domain::{CustomerKey, InvalidInput, MessageId, Wamid};
+use crate::media::upload::Uploader;
 use crate::outbound::enqueue::{Enqueuer, SendError};
 use crate::outbound::read_receipt::ReadReceipts;
 use crate::outbound::request::validate;
@@ -31,6 +32,8 @@ pub struct SendApi {
     pub receipts: ReadReceipts,
     /// `Idempotency-Key` handling.
     pub idempotency: IdempotentRequests,
+    /// Our uploads, renewed at Meta when a send names one Meta is about to forget.
+    pub uploads: Uploader,
 }
 
 /// The send routes' state: `None` where this deployment cannot send.
@@ -76,16 +79,20 @@ async fn send(
     let api = sending(&api)?;
     let key = key_of(&headers)?;
     let work = async {
-        let sent = match validate(&json) {
-            Ok(cmd) => api.enqueuer.enqueue(&cmd).await,
-            Err(details) => Err(SendError::invalid(details)),
-        };
-        match sent {
+        match enqueue(api, &json).await {
             Ok(id) => Answer::new(StatusCode::ACCEPTED, json!({"id": id.to_string(), "status": "queued"})),
-            Err(e) => ApiError::from(e).into(),
+            Err(e) => e.into(),
         }
     };
     api.idempotency.run(&caller.0, key.as_deref(), &json, work).await
+}
+
+async fn enqueue(api: &SendApi, json: &Value) -> Result<MessageId, ApiError> {
+    let mut cmd = validate(json).map_err(SendError::invalid)?;
+    for id in cmd.media_ids_mut() {
+        *id = api.uploads.sendable_id(id).await?;
+    }
+    Ok(api.enqueuer.enqueue(&cmd).await?)
 }
 
 async fn mark_read(

@@ -179,17 +179,25 @@ impl App {
     }
 
     /// What the send routes need. They use every store role: sends (outbox, read model for
-    /// windows), read receipts (read model, inbox for the read position), `Idempotency-Key`.
+    /// windows, media records to renew old uploads from `blobs`), read receipts (read model, inbox
+    /// for the read position), `Idempotency-Key`. Its uploader also serves `POST /v1/media`.
     pub fn send_api(
         &self,
         store: Arc<dyn Store>,
         queue: Arc<dyn Queue>,
+        blobs: Arc<dyn Blobs>,
         graph: GraphClient,
         default_phone_number_id: Option<String>,
     ) -> SendApi {
         SendApi {
             enqueuer: self.enqueuer(store.clone(), store.clone(), queue, default_phone_number_id.clone()),
-            receipts: ReadReceipts::new(store.clone(), store.clone(), graph, default_phone_number_id),
+            receipts: ReadReceipts::new(
+                store.clone(),
+                store.clone(),
+                graph.clone(),
+                default_phone_number_id.clone(),
+            ),
+            uploads: self.uploader(store.clone(), blobs, graph, default_phone_number_id),
             idempotency: IdempotentRequests::new(store, self.clock.clone(), self.settings.idempotency_lease),
         }
     }
@@ -222,10 +230,16 @@ impl App {
         let keys = ApiKeys::new(secrets.api_keys.clone());
         let ingestor = self.ingestor(secrets.app_secret.clone(), ports.inbound.clone(), ports.blobs.clone());
         let s = &ports.store;
-        let uploader = graph
-            .clone()
-            .map(|g| self.uploader(s.clone(), ports.blobs.clone(), g, default_phone_number_id.clone()));
-        let send = graph.map(|graph| self.send_api(s.clone(), ports.outbound.clone(), graph, default_phone_number_id));
+        let send = graph.map(|graph| {
+            self.send_api(
+                s.clone(),
+                ports.outbound.clone(),
+                ports.blobs.clone(),
+                graph,
+                default_phone_number_id,
+            )
+        });
+        let uploader = send.as_ref().map(|api| api.uploads.clone());
         let local_files = ports
             .media_urls
             .clone()

@@ -161,6 +161,10 @@ pub struct MediaRecord {
     /// upload for 30 days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uploaded_at: Option<i64>,
+    /// The id Meta knows our upload by since it was last re-uploaded (`None`: still `id`). The
+    /// record keeps its first id, which callers hold; sends naming it go out under this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_id: Option<String>,
 }
 
 impl MediaRecord {
@@ -179,6 +183,7 @@ impl MediaRecord {
             status: MediaStatus::Pending,
             error: None,
             uploaded_at: None,
+            meta_id: None,
         }
     }
 
@@ -224,6 +229,11 @@ impl MediaRecord {
                 self.error = Some(e.clone());
             }
         }
+    }
+
+    /// The id a send must name for Meta to find this upload now.
+    pub fn current_id(&self) -> &str {
+        self.meta_id.as_deref().unwrap_or(&self.id)
     }
 
     /// Where the copy lives in `Blobs`.

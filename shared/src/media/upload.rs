@@ -56,10 +56,17 @@ pub enum UploadError {
         /// Found in storage.
         actual: u64,
     },
+    /// Our upload is older than Meta keeps uploads, and our copy to upload again is gone.
+    #[error("media {0} is older than Meta keeps uploads and our copy of it is gone: upload it again")]
+    CopyGone(String),
     /// Storage or the media records failed.
     #[error(transparent)]
     Port(#[from] PortError),
 }
+
+/// Meta forgets an upload 30 days after it was made; a send of one this old re-uploads it first,
+/// leaving a day for the message to wait in the queue.
+pub const REUPLOAD_AFTER: std::time::Duration = std::time::Duration::from_secs(29 * 24 * 60 * 60);
 
 /// How long an upload URL stays valid, and so how long an upload may take to complete.
 pub const UPLOAD_TTL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
@@ -290,6 +297,37 @@ impl Uploader {
         let json = serde_json::to_vec(&record).map_err(|e| PortError::invalid("complete upload", e.to_string()))?;
         self.blobs.put(&done, json, "application/json").await?;
         Ok(record)
+    }
+
+    /// The id a send naming media `id` must use: Meta's current id for one of our uploads (after
+    /// uploading our copy again when Meta's is older than [`REUPLOAD_AFTER`]), and any other id
+    /// as it is.
+    pub async fn sendable_id(&self, id: &str) -> Result<String, UploadError> {
+        let Some(record) = self.media.media(id).await? else {
+            return Ok(id.to_owned());
+        };
+        let Some(uploaded_at) = record.uploaded_at else {
+            return Ok(id.to_owned());
+        };
+        let now = self.clock.now_ms();
+        let max_age = i64::try_from(REUPLOAD_AFTER.as_millis()).unwrap_or(i64::MAX);
+        if now.saturating_sub(uploaded_at) < max_age {
+            return Ok(record.current_id().to_owned());
+        }
+        let Some((size, body)) = self.blobs.reader(&record.key()).await? else {
+            return Err(UploadError::CopyGone(id.to_owned()));
+        };
+        let mime = record.mime_type.as_deref().unwrap_or("application/octet-stream");
+        let name = record
+            .filename
+            .clone()
+            .unwrap_or_else(|| format!("upload.{}", record.kind.as_str()));
+        let fresh = self
+            .graph
+            .upload_media_stream(&record.phone_number_id, body, size, mime, &name)
+            .await?;
+        self.media.renew_upload(id, &fresh, now).await?;
+        Ok(fresh)
     }
 
     /// Checks `bytes` as `mime_type`, uploads them to Meta for `phone_number_id` (or the default

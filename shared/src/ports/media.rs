@@ -22,6 +22,10 @@ pub trait MediaStore: Send + Sync + 'static {
     /// Lets a claimed download go without finishing it (it failed in a way that may pass).
     async fn release_media(&self, id: &str) -> Result<(), PortError>;
 
+    /// Records that our upload `id` was uploaded to Meta again at `uploaded_at` and is now
+    /// `meta_id` there. Two concurrent renewals may both land: either id is good for 30 days.
+    async fn renew_upload(&self, id: &str, meta_id: &str, uploaded_at: i64) -> Result<(), PortError>;
+
     /// Ends a pending record; a record already stored or failed stays as it is.
     async fn finish_media(&self, id: &str, outcome: &MediaOutcome) -> Result<(), PortError>;
 }

@@ -64,7 +64,33 @@ async fn a_finished_record_never_goes_back(b: Backend) {
     b.store.finish_media("nope", &stored).await.unwrap();
 }
 
+async fn a_renewed_upload_keeps_its_id_and_goes_out_under_metas_new_one(b: Backend) {
+    let uploaded = MediaRecord {
+        status: MediaStatus::Stored,
+        uploaded_at: Some(T0),
+        file_size: Some(42),
+        ..record("m4")
+    };
+    b.store.register_media(&uploaded).await.unwrap();
+    assert_eq!(uploaded.current_id(), "m4");
+    b.store.renew_upload("m4", "m4-again", T0 + 5_000).await.unwrap();
+    let r = b.store.media("m4").await.unwrap().unwrap();
+    assert_eq!(
+        (r.id.as_str(), r.current_id(), r.uploaded_at),
+        ("m4", "m4-again", Some(T0 + 5_000))
+    );
+    assert_eq!(
+        (r.status, r.file_size),
+        (MediaStatus::Stored, Some(42)),
+        "the rest stays"
+    );
+    // Renewing what was never recorded creates nothing.
+    b.store.renew_upload("nope", "x", T0).await.unwrap();
+    assert_eq!(b.store.media("nope").await.unwrap(), None);
+}
+
 on_both_backends!(
     a_record_is_registered_once_and_leased_to_one_download,
     a_finished_record_never_goes_back,
+    a_renewed_upload_keeps_its_id_and_goes_out_under_metas_new_one,
 );

@@ -88,6 +88,38 @@ impl SendCommand {
     pub fn needs_open_window(&self) -> bool {
         self.msg_type != "template"
     }
+
+    /// Every media id the message names: a media message's own, and a template's media
+    /// parameters' (`{"type": "image", "image": {"id": ...}}`).
+    pub fn media_ids_mut(&mut self) -> Vec<&mut String> {
+        fn id_of(media: Option<&mut Value>) -> Option<&mut String> {
+            match media?.get_mut("id")? {
+                Value::String(id) => Some(id),
+                _ => None,
+            }
+        }
+        if crate::media::MediaKind::of_type(&self.msg_type).is_some() {
+            return id_of(Some(&mut self.content)).into_iter().collect();
+        }
+        if self.msg_type != "template" {
+            return Vec::new();
+        }
+        let Some(Value::Array(components)) = self.content.get_mut("components") else {
+            return Vec::new();
+        };
+        components
+            .iter_mut()
+            .filter_map(|c| match c.get_mut("parameters") {
+                Some(Value::Array(ps)) => Some(ps),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|p| {
+                let kind = p.get("type").and_then(Value::as_str)?.to_owned();
+                id_of(p.get_mut(kind.as_str()))
+            })
+            .collect()
+    }
 }
 
 /// One wrong field.
@@ -348,4 +380,33 @@ pub fn graph_body(
     }
     body["biz_opaque_callback_data"] = json!(callback_data);
     body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(body: Value) -> Vec<String> {
+        let mut cmd = validate(&body).unwrap_or_else(|e| panic!("{e:?}"));
+        cmd.media_ids_mut().into_iter().map(|s| s.clone()).collect()
+    }
+
+    #[test]
+    fn media_ids_are_found_in_media_messages_and_template_parameters() {
+        assert_eq!(
+            ids(json!({"to": "27820001111", "type": "image", "image": {"id": "m1"}})),
+            ["m1"]
+        );
+        assert!(
+            ids(json!({"to": "27820001111", "type": "image", "image": {"link": "https://x.test/a.png"}})).is_empty()
+        );
+        assert!(ids(json!({"to": "27820001111", "type": "text", "text": {"body": "hi"}})).is_empty());
+        let template = json!({"to": "27820001111", "type": "template", "template": {
+        "name": "invoice", "language": {"code": "en"},
+        "components": [
+            {"type": "header", "parameters": [{"type": "document", "document": {"id": "m2"}}]},
+            {"type": "body", "parameters": [{"type": "text", "text": "m3"}]}
+        ]}});
+        assert_eq!(ids(template), ["m2"]);
+    }
 }

@@ -47,6 +47,19 @@ impl MediaStore for DynamoStore {
         self.update(&self.t.media, ("id", id), e, "release media").await
     }
 
+    async fn renew_upload(&self, id: &str, meta_id: &str, uploaded_at: i64) -> Result<(), PortError> {
+        let Some(mut record) = self.media(id).await? else {
+            return Ok(());
+        };
+        record.meta_id = Some(meta_id.to_owned());
+        record.uploaded_at = Some(uploaded_at);
+        // The rest of an uploaded record never changes, so rewriting the document loses nothing.
+        let e = Expr::default()
+            .set("doc", to_json(&record)?)
+            .when(|e| format!("attribute_exists({})", e.name("id")));
+        self.update(&self.t.media, ("id", id), e, "renew upload").await
+    }
+
     async fn finish_media(&self, id: &str, outcome: &MediaOutcome) -> Result<(), PortError> {
         let Some(mut record) = self.media(id).await? else {
             return Ok(());

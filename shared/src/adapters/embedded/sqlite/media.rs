@@ -65,6 +65,29 @@ impl MediaStore for SqliteStore {
         .await
     }
 
+    async fn renew_upload(&self, id: &str, meta_id: &str, uploaded_at: i64) -> Result<(), PortError> {
+        let (id, meta_id) = (id.to_owned(), meta_id.to_owned());
+        self.write("renew upload", move |tx| {
+            let op = sql_err("renew upload");
+            let doc: Option<String> = tx
+                .query_row("SELECT doc FROM media WHERE id = ?1", [&id], |r| r.get(0))
+                .optional()
+                .map_err(&op)?;
+            let Some(doc) = doc else { return Ok(()) };
+            let mut record: MediaRecord = parse(&doc)?;
+            record.meta_id = Some(meta_id);
+            record.uploaded_at = Some(uploaded_at);
+            exec(
+                tx,
+                "UPDATE media SET doc = ?2 WHERE id = ?1",
+                params![id, json(&record)?],
+            )
+            .map_err(&op)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn finish_media(&self, id: &str, outcome: &MediaOutcome) -> Result<(), PortError> {
         let (id, outcome) = (id.to_owned(), outcome.clone());
         self.write("finish media", move |tx| {
