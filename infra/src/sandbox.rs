@@ -26,7 +26,9 @@ use wabridge::api::auth::{bearer, require_key};
 use crate::simulate;
 
 mod media;
+mod templates;
 pub use media::{MediaFault, sha256_base64, sha256_hex};
+pub use templates::DEFAULT_REVIEW;
 
 /// One injected fault, consumed by the next send request.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,7 +83,9 @@ struct Inner {
     failing_recipients: HashMap<String, i64>,
     /// Numbers WhatsApp keys by another form (Brazil's ninth digit, Mexico's `521`/`52`).
     known_as: HashMap<String, String>,
-    templates: HashMap<(String, String), Template>,
+    templates: HashMap<(String, String), templates::Held>,
+    /// How long template review takes ([`DEFAULT_REVIEW`] unless set).
+    review: Option<Duration>,
     /// While set, status webhooks wait in `held` (Meta's webhooks delayed by an incident).
     holding: bool,
     held: Vec<Statuses>,
@@ -124,10 +128,7 @@ impl Sandbox {
         let mut inner = Inner::default();
         inner.templates.insert(
             ("hello_world".into(), "en_US".into()),
-            Template {
-                status: "APPROVED".into(),
-                body_params: 0,
-            },
+            templates::Held::approved("hello_world", "en_US", "APPROVED", 0),
         );
         Self {
             inner: Arc::new(Mutex::new(inner)),
@@ -179,9 +180,10 @@ impl Sandbox {
         }
     }
 
-    /// Adds or replaces a template.
+    /// Adds or replaces a template (its body takes `body_params` positional parameters).
     pub fn add_template(&self, name: &str, language: &str, template: Template) {
-        self.with(|i| i.templates.insert((name.to_owned(), language.to_owned()), template));
+        let held = templates::Held::approved(name, language, &template.status, template.body_params);
+        self.with(|i| i.templates.insert((name.to_owned(), language.to_owned()), held));
     }
 
     /// Every message request accepted so far (read receipts excluded), as received.
@@ -208,6 +210,10 @@ impl Sandbox {
             .route_layer(middleware::from_fn_with_state(self.keys.clone(), require_key));
         Router::new()
             .route("/{version}/{phone_number_id}/messages", post(messages))
+            .route(
+                "/{version}/{phone_number_id}/message_templates",
+                post(templates::create).get(templates::list).delete(templates::delete),
+            )
             .route("/{version}/{media_id}", get(media::media_url))
             // Meta takes uploads up to WhatsApp's largest media, a 100 MB document.
             .route(
@@ -439,10 +445,10 @@ async fn messages(
                     &format!("{name} is {}", t.status),
                 );
             }
-            Some(t) if t.body_params != body_param_count(&body) => {
+            Some(t) if t.body_params() != body_param_count(&body) => {
                 let details = format!(
                     "{name} takes {} body parameters, got {}",
-                    t.body_params,
+                    t.body_params(),
                     body_param_count(&body)
                 );
                 return meta_error(StatusCode::BAD_REQUEST, 132000, title_of(132000), &details);

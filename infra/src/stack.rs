@@ -17,10 +17,10 @@ use tokio::task::JoinHandle;
 
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::secrets::LocalSecrets;
-use crate::simulate::DEFAULT_PHONE_NUMBER_ID;
+use crate::simulate::{DEFAULT_PHONE_NUMBER_ID, DEFAULT_WABA_ID};
 use wabridge::Config;
 use wabridge::adapters::embedded::{FolderBlobs, MemoryRateLimiter, SqliteQueue, SqliteStore};
-use wabridge::app::{App, Ports, Secrets, Settings};
+use wabridge::app::{App, Numbers, Ports, Secrets, Settings};
 use wabridge::graph::GraphClient;
 use wabridge::inbound::process::Processor;
 use wabridge::media::download::Downloader;
@@ -29,6 +29,21 @@ use wabridge::outbound::sender::Sender;
 use wabridge::outbound::sweep::Sweeper;
 use wabridge::ports::{Queue, SystemClock};
 use wabridge::runtime::consume::{self, Handler};
+use wabridge::templates::catalog::Catalog;
+
+/// How long the sandbox reviews a new template, in ms.
+pub const TEMPLATE_REVIEW_VAR: &str = "WABRIDGE_SANDBOX_TEMPLATE_REVIEW_MS";
+
+/// The sandbox's template review delay: [`crate::sandbox::DEFAULT_REVIEW`] unless set.
+pub fn template_review(value: Option<&str>) -> anyhow::Result<Duration> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(crate::sandbox::DEFAULT_REVIEW),
+        Some(v) => v
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|_| anyhow::anyhow!("{TEMPLATE_REVIEW_VAR} must be a number of milliseconds, got {v:?}")),
+    }
+}
 
 /// Delays before the sandbox's `sent`, `delivered` and `read` webhooks, in ms, comma-separated.
 pub const STATUS_DELAYS_VAR: &str = "WABRIDGE_SANDBOX_STATUS_DELAYS_MS";
@@ -106,6 +121,8 @@ pub struct LocalStack {
     pub sandbox: Option<Sandbox>,
     /// The business number sends go through by default.
     pub phone_number_id: String,
+    /// The WABA whose templates are kept: `WHATSAPP_BUSINESS_ACCOUNT_ID`, or the sandbox's.
+    pub waba_id: Option<String>,
     app: App,
     ports: Ports,
     graph: Option<GraphClient>,
@@ -173,6 +190,13 @@ impl LocalStack {
             .phone_number_id
             .clone()
             .unwrap_or_else(|| DEFAULT_PHONE_NUMBER_ID.to_owned());
+        let waba_id = config
+            .business_account_id
+            .clone()
+            .or_else(|| sandbox.as_ref().map(|_| DEFAULT_WABA_ID.to_owned()));
+        if let Some(sb) = &sandbox {
+            sb.review_templates_after(template_review(std::env::var(TEMPLATE_REVIEW_VAR).ok().as_deref())?);
+        }
         let ports = Ports {
             store: store.clone(),
             inbound: queue.clone(),
@@ -191,10 +215,26 @@ impl LocalStack {
             secrets,
             sandbox,
             phone_number_id,
+            waba_id,
             app,
             ports,
             graph,
         })
+    }
+
+    /// The numbers the routes use.
+    pub fn numbers(&self) -> Numbers {
+        Numbers {
+            phone_number_id: Some(self.phone_number_id.clone()),
+            waba_id: self.waba_id.clone(),
+        }
+    }
+
+    /// The templates use case, managing the WABA's templates at Meta (or the sandbox) when both
+    /// are known.
+    pub fn catalog(&self) -> Catalog {
+        let managed = self.graph.clone().zip(self.waba_id.clone());
+        self.app.catalog(self.ports.store.clone(), managed)
     }
 
     /// Where sends go, as decided at open.
@@ -214,12 +254,9 @@ impl LocalStack {
             verify_token: self.secrets.verify_token.clone(),
             api_keys: self.secrets.api_keys.clone(),
         };
-        let mut app = self.app.router(
-            &self.ports,
-            &secrets,
-            self.graph.clone(),
-            Some(self.phone_number_id.clone()),
-        );
+        let mut app = self
+            .app
+            .router(&self.ports, &secrets, self.graph.clone(), &self.numbers());
         if let Some(sb) = &self.sandbox {
             app = app.nest("/sandbox", sb.router());
         }
@@ -232,7 +269,7 @@ impl LocalStack {
         let p = &self.ports;
         let processor = self
             .app
-            .processor_fetching_media(p.store.clone(), p.blobs.clone(), p.media.clone());
+            .full_processor(p.store.clone(), p.blobs.clone(), p.media.clone());
         let graphed = self.graph.clone().map(|graph| {
             let watch = self.app.lag_watch(p.store.clone(), p.inbound.clone());
             let sender = self
@@ -269,7 +306,11 @@ impl LocalStack {
                 stop.clone(),
             ));
             let sweeper = self.app.sweeper(self.ports.store.clone(), self.outbound.clone());
-            workers.push(spawn_sweeps(sweeper, stop));
+            workers.push(spawn_sweeps(sweeper, stop.clone()));
+            let catalog = self.catalog();
+            if catalog.manages() {
+                workers.push(spawn_template_syncs(catalog, stop));
+            }
         }
         workers
     }
@@ -303,6 +344,33 @@ fn spawn_sweeps(sweeper: Sweeper, mut stop: watch::Receiver<bool>) -> JoinHandle
             if let Err(e) = sweeper.sweep().await {
                 tracing::error!(error = %e, "sweep: store unavailable; trying again next time");
             }
+        }
+    })
+}
+
+/// How often the local stack pulls the templates from Meta (on AWS the scheduler will).
+pub const TEMPLATE_SYNC_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// Syncs the templates at start and every [`TEMPLATE_SYNC_EVERY`] until `stop`. The first sync
+/// may run before the server answers (the sandbox is served by it): it is tried again shortly.
+fn spawn_template_syncs(catalog: Catalog, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut wait = Duration::from_millis(200);
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = match catalog.sync().await {
+                Ok(done) => {
+                    tracing::info!(synced = done.synced, deleted = done.deleted, "templates synced");
+                    TEMPLATE_SYNC_EVERY
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "template sync failed; trying again in a minute");
+                    Duration::from_secs(60)
+                }
+            };
         }
     })
 }

@@ -21,6 +21,7 @@ pub mod ports;
 pub mod read;
 pub mod runtime;
 pub mod telemetry;
+pub mod templates;
 pub mod timefmt;
 
 pub use config::Config;

@@ -10,8 +10,11 @@ use wabridge::domain::{
     SendProgress, StatusUpdate, StoredMessage, Window,
 };
 use wabridge::media::{MediaOutcome, MediaRecord};
-use wabridge::ports::{Delivery, Idempotency, Inbox, MediaStore, Outbox, PortError, Queue, ReadModel, Store};
+use wabridge::ports::{
+    Delivery, Idempotency, Inbox, MediaStore, Outbox, PortError, Queue, ReadModel, Store, TemplateStore,
+};
 use wabridge::read::{MessageView, Page, PageRequest};
+use wabridge::templates::{Template, TemplateQuery};
 
 /// A store whose writes fail at chosen call numbers, as DynamoDB throttling or a locked file would.
 #[allow(missing_debug_implementations)]
@@ -178,6 +181,24 @@ impl MediaStore for FlakyStore {
     async fn finish_media(&self, id: &str, outcome: &MediaOutcome) -> Result<(), PortError> {
         self.tick()?;
         self.inner.finish_media(id, outcome).await
+    }
+}
+
+/// Template writes count as writes (and fail as injected) like the others.
+#[async_trait::async_trait]
+impl TemplateStore for FlakyStore {
+    async fn template(&self, name: &str, language: &str) -> Result<Option<Template>, PortError> {
+        self.inner.template(name, language).await
+    }
+    async fn templates_named(&self, name: &str) -> Result<Vec<Template>, PortError> {
+        self.inner.templates_named(name).await
+    }
+    async fn save_template(&self, t: &Template) -> Result<bool, PortError> {
+        self.tick()?;
+        self.inner.save_template(t).await
+    }
+    async fn list_templates(&self, q: &TemplateQuery) -> Result<Vec<Template>, PortError> {
+        self.inner.list_templates(q).await
     }
 }
 

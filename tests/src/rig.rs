@@ -9,7 +9,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
-use wabridge::app::{App, Ports, Secrets, Settings};
+use wabridge::app::{App, Numbers, Ports, Secrets, Settings};
 use wabridge::graph::GraphClient;
 use wabridge::outbound::callback_data::decode;
 use wabridge::outbound::sender::SenderConfig;
@@ -22,6 +22,8 @@ use crate::{API_KEY, Backend, FlakyStore, SECRET, enc, settle_one_batch};
 
 /// The business number the rig sends from.
 pub const PNI: &str = "100000000000001";
+/// The WABA the rig's templates belong to.
+pub const WABA: &str = "200000000000001";
 
 /// A whole sending stack on one backend, with the sandbox as Meta and workers draining both queues.
 pub struct Rig {
@@ -117,12 +119,16 @@ impl Rig {
             verify_token: SecretString::from("unused"),
             api_keys: vec![SecretString::from(API_KEY)],
         };
-        let router = app.router(&ports, &secrets, Some(graph.clone()), Some(PNI.into()));
+        let numbers = Numbers {
+            phone_number_id: Some(PNI.into()),
+            waba_id: Some(WABA.into()),
+        };
+        let router = app.router(&ports, &secrets, Some(graph.clone()), &numbers);
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         }));
         let processor: Arc<dyn Handler> =
-            Arc::new(app.processor_fetching_media(backend.store.clone(), backend.blobs.clone(), backend.media.clone()));
+            Arc::new(app.full_processor(backend.store.clone(), backend.blobs.clone(), backend.media.clone()));
         let downloader: Arc<dyn Handler> =
             Arc::new(app.downloader(store.clone(), backend.blobs.clone(), graph.clone()));
         // The sender writes through `store`, which may inject faults.
@@ -245,8 +251,29 @@ impl Rig {
         self.wait_for(&format!("/v1/messages/{}", enc(id)), pred, secs).await
     }
 
+    /// Posts `body` to `/webhook`, signed as Meta signs, and expects it taken.
+    pub async fn post_webhook(&self, body: &Value) {
+        let raw = serde_json::to_vec(body).unwrap();
+        let code = simulate::post(&self.http, &self.base, &SecretString::from(SECRET), &raw)
+            .await
+            .unwrap();
+        assert_eq!(code, 200);
+    }
+
+    /// `DELETE path` with the API key.
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let res = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
     /// Polls `path` until it answers 200 with a body matching `pred`, for at most `secs`.
-    async fn wait_for(&self, path: &str, pred: impl Fn(&Value) -> bool, secs: u64) -> Value {
+    pub async fn wait_for(&self, path: &str, pred: impl Fn(&Value) -> bool, secs: u64) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         let mut last = Value::Null;
         while tokio::time::Instant::now() < deadline {

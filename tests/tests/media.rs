@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use wabridge::api::{self, ApiKeys};
-use wabridge::app::{App, Settings};
+use wabridge::app::{App, Numbers, Settings};
 use wabridge::graph::GraphClient;
 use wabridge::media::{MediaKind, MediaRecord, MediaStatus};
 use wabridge::ports::{Clock, Delivery};
@@ -473,8 +473,17 @@ async fn an_upload_meta_is_about_to_forget_is_uploaded_again_before_a_send(kind:
         },
     );
     let app = App::new(Settings::for_tests(), clock.clone());
-    let pni = Some(wabridge_tests::rig::PNI.to_owned());
-    let send = app.send_api(b.store.clone(), b.outbound.clone(), b.blobs.clone(), graph.clone(), pni);
+    let numbers = Numbers {
+        phone_number_id: Some(wabridge_tests::rig::PNI.to_owned()),
+        waba_id: None,
+    };
+    let send = app.send_api(
+        b.store.clone(),
+        b.outbound.clone(),
+        b.blobs.clone(),
+        graph.clone(),
+        &numbers,
+    );
     let pdf = bytes(50 * 1024, 7);
     let first = send
         .uploads

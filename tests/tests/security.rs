@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 use wabridge::Config;
 use wabridge::api::{self, ApiKeys};
-use wabridge::app::{App, Settings};
+use wabridge::app::{App, Numbers, Settings};
 use wabridge::graph::GraphClient;
 use wabridge::ports::SystemClock;
 use wabridge_infra::LocalStack;
@@ -71,6 +71,8 @@ fn inventory() -> Vec<(Method, String, PathBuf)> {
             // The method router is the rest of the call: `get(h)`, `post(h)`, `get(a).post(b)`; a
             // method name counts only where a method router can start (after `, ` or `.`).
             let call = &rest[..rest.find("))").map_or(rest.len(), |e| e + 2)];
+            // rustfmt may break a long call across lines: read it as one.
+            let call = call.split_whitespace().collect::<Vec<_>>().join(" ");
             let mut found = false;
             for (name, method) in [
                 ("get(", Method::GET),
@@ -173,12 +175,17 @@ async fn lambda_routers() -> Vec<(&'static str, Router)> {
     )
     .unwrap();
     let ingestor = app.ingestor(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone());
+    let numbers = Numbers {
+        phone_number_id: None,
+        waba_id: Some("200000000000001".into()),
+    };
+    let catalog = app.catalog(store.clone(), Some((graph.clone(), "200000000000001".into())));
     let send = app.send_api(
         store.clone(),
         backend.outbound.clone(),
         backend.blobs.clone(),
         graph,
-        None,
+        &numbers,
     );
     let uploader = send.uploads.clone();
     vec![
@@ -196,8 +203,11 @@ async fn lambda_routers() -> Vec<(&'static str, Router)> {
         ),
         (
             "send-api",
-            api::finish(api::send_router(Some(send), keys.clone()).merge(api::upload_router(Some(uploader), keys))),
+            api::finish(
+                api::send_router(Some(send), keys.clone()).merge(api::upload_router(Some(uploader), keys.clone())),
+            ),
         ),
+        ("templates-api", api::finish(api::templates_router(catalog, keys))),
     ]
 }
 

@@ -4,7 +4,7 @@
 
 use wabridge::adapters::aws::Aws;
 use wabridge::api::{self, ApiKeys};
-use wabridge::app::{App, resources};
+use wabridge::app::{App, Numbers, resources};
 use wabridge::graph::GraphClient;
 use wabridge::runtime::lambda::{self, Error};
 use wabridge::telemetry;
@@ -17,8 +17,8 @@ async fn main() -> Result<(), Error> {
     let keys = ApiKeys::new(config.require_api_keys()?);
     let app = App::deployed(&config);
     let graph = GraphClient::from_config(&config, app.settings.graph_timeout)?;
-    let (pni, store) = (config.phone_number_id.clone(), aws.store()?);
-    let send = app.send_api(store, aws.outbound_queue()?, aws.blobs()?, graph, pni);
+    let (numbers, store) = (Numbers::from_config(&config), aws.store()?);
+    let send = app.send_api(store, aws.outbound_queue()?, aws.blobs()?, graph, &numbers);
     let uploader = send.uploads.clone();
     let routes = api::send_router(Some(send), keys.clone()).merge(api::upload_router(Some(uploader), keys));
     lambda::serve_http(api::finish(routes)).await

@@ -11,7 +11,9 @@ use crate::domain::InvalidInput;
 use crate::media::upload::UploadError;
 use crate::outbound::enqueue::SendError;
 use crate::outbound::read_receipt::ReadReceiptError;
+use crate::outbound::request::FieldError;
 use crate::ports::PortError;
+use crate::templates::catalog::{CatalogError, SendCheck};
 use crate::timefmt::rfc3339;
 
 /// An error answer.
@@ -77,11 +79,7 @@ impl From<SendError> for ApiError {
     fn from(e: SendError) -> Self {
         match e {
             SendError::Invalid { code, message, details } => {
-                let details = details
-                    .iter()
-                    .map(|d| json!({"field": d.field, "code": d.code, "reason": d.reason}))
-                    .collect();
-                Self::new(StatusCode::BAD_REQUEST, code, message).with_details(Value::Array(details))
+                Self::new(StatusCode::BAD_REQUEST, code, message).with_details(field_details(&details))
             }
             SendError::WindowClosed { window_expires_at } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -100,7 +98,69 @@ impl From<SendError> for ApiError {
                     "the message could not be queued; retry",
                 )
             }
+            SendError::Template(check) => check.into(),
             SendError::Port(p) => p.into(),
+        }
+    }
+}
+
+/// Field errors as `details` entries.
+fn field_details(details: &[FieldError]) -> Value {
+    details
+        .iter()
+        .map(|d| json!({"field": d.field, "code": d.code, "reason": d.reason}))
+        .collect()
+}
+
+impl From<SendCheck> for ApiError {
+    fn from(e: SendCheck) -> Self {
+        match e {
+            SendCheck::NotFound { ref name, ref language } => {
+                let details = json!({"name": name, "language": language});
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "template_not_found", e.to_string()).with_details(details)
+            }
+            SendCheck::NotSendable {
+                ref name,
+                ref language,
+                ref status,
+            } => {
+                let details = json!({"name": name, "language": language, "status": status});
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "template_not_sendable", e.to_string())
+                    .with_details(details)
+            }
+            SendCheck::Params(details) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                "the template's parameters do not match the template",
+            )
+            .with_details(field_details(&details)),
+            SendCheck::Port(p) => p.into(),
+        }
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::NotConfigured => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "templates_not_configured",
+                e.to_string(),
+            ),
+            CatalogError::Invalid(details) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                "the template does not meet WhatsApp's rules",
+            )
+            .with_details(field_details(&details)),
+            CatalogError::Duplicate { .. } => Self::new(StatusCode::CONFLICT, "template_exists", e.to_string()),
+            CatalogError::NotFound => Self::not_found("template"),
+            CatalogError::Graph(g) => {
+                let info = g.info();
+                Self::new(StatusCode::BAD_GATEWAY, "graph_error", info.title)
+                    .with_details(json!({"code": info.code, "details": info.details}))
+            }
+            CatalogError::Port(p) => p.into(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`webhook_ingest_router`]: `POST /webhook` (signed deliveries onto the inbound queue).
 //! - [`query_router`]: `/v1/...` reads for frontends (API key) and `/health`.
 //! - [`send_router`]: `POST /v1/messages` and read receipts (API key).
+//! - [`templates_router`]: `/v1/templates` (API key).
 //!
 //! Compose with [`finish`], which adds the JSON 404/405 answers and the body limit.
 
@@ -14,6 +15,7 @@ pub mod idempotency;
 mod media;
 mod query;
 mod send;
+mod templates;
 mod webhook;
 
 use axum::Router;
@@ -26,6 +28,7 @@ pub use error::ApiError;
 pub use media::{local_media_router, upload_router};
 pub use query::{QueryState, query_router};
 pub use send::{SendApi, send_router};
+pub use templates::templates_router;
 pub use webhook::{webhook_ingest_router, webhook_verify_router};
 
 /// Largest request body accepted: Lambda's synchronous payload limit.

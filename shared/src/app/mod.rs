@@ -20,7 +20,7 @@ use crate::graph::GraphClient;
 use crate::inbound::ingest::Ingestor;
 use crate::inbound::lag::{LagMarker, LagWatch};
 use crate::inbound::process::Processor;
-use crate::inbound::reactions::Reaction;
+use crate::inbound::reactions::{Reaction, TrackTemplates};
 use crate::media::download::Downloader;
 use crate::media::upload::Uploader;
 use crate::media::url::UrlSigner;
@@ -28,7 +28,28 @@ use crate::outbound::enqueue::Enqueuer;
 use crate::outbound::read_receipt::ReadReceipts;
 use crate::outbound::sender::Sender;
 use crate::outbound::sweep::Sweeper;
-use crate::ports::{Blobs, Clock, Inbox, MediaStore, Outbox, Queue, RateLimiter, ReadModel, Store};
+use crate::ports::{Blobs, Clock, Inbox, MediaStore, Outbox, Queue, RateLimiter, ReadModel, Store, TemplateStore};
+use crate::templates::catalog::Catalog;
+
+/// The business's numbers at Meta: the phone number sends go from by default, and the WhatsApp
+/// Business Account whose templates we keep.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Numbers {
+    /// `WHATSAPP_PHONE_NUMBER_ID`: sends without a `phone_number_id` go from it.
+    pub phone_number_id: Option<String>,
+    /// `WHATSAPP_BUSINESS_ACCOUNT_ID`: the WABA; without it templates are not tracked.
+    pub waba_id: Option<String>,
+}
+
+impl Numbers {
+    /// The numbers as configured.
+    pub fn from_config(config: &crate::Config) -> Self {
+        Self {
+            phone_number_id: config.phone_number_id.clone(),
+            waba_id: config.business_account_id.clone(),
+        }
+    }
+}
 
 /// Factories for the use cases, over the settings and the clock they share.
 #[derive(Clone)]
@@ -123,16 +144,19 @@ impl App {
         p
     }
 
-    /// The inbound processor as deployed with the media queue: every registered reaction, and
-    /// media messages queue their download.
-    pub fn processor_fetching_media(
-        &self,
-        store: Arc<dyn Store>,
-        blobs: Arc<dyn Blobs>,
-        media: Arc<dyn Queue>,
-    ) -> Processor {
+    /// The inbound processor as deployed: every registered reaction, media messages queue their
+    /// download on `media`, and template webhooks update the templates copy.
+    pub fn full_processor(&self, store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, media: Arc<dyn Queue>) -> Processor {
+        let templates = TrackTemplates::new(self.catalog(store.clone(), None), self.clock.clone());
         self.processor(store.clone(), store.clone(), blobs)
             .fetching_media(store, media)
+            .with_reaction(Arc::new(templates))
+    }
+
+    /// The templates use case over `store`; with Graph and the WABA id it also creates, deletes
+    /// and syncs at Meta.
+    pub fn catalog(&self, store: Arc<dyn TemplateStore>, graph: Option<(GraphClient, String)>) -> Catalog {
+        Catalog::new(store, graph, self.clock.clone())
     }
 
     /// The media queue's consumer.
@@ -179,25 +203,28 @@ impl App {
     }
 
     /// What the send routes need. They use every store role: sends (outbox, read model for
-    /// windows, media records to renew old uploads from `blobs`), read receipts (read model, inbox
-    /// for the read position), `Idempotency-Key`. Its uploader also serves `POST /v1/media`.
+    /// windows, media records to renew old uploads from `blobs`, the templates copy to check
+    /// template sends when the WABA is known), read receipts (read model, inbox for the read
+    /// position), `Idempotency-Key`. Its uploader also serves `POST /v1/media`.
     pub fn send_api(
         &self,
         store: Arc<dyn Store>,
         queue: Arc<dyn Queue>,
         blobs: Arc<dyn Blobs>,
         graph: GraphClient,
-        default_phone_number_id: Option<String>,
+        numbers: &Numbers,
     ) -> SendApi {
+        let pni = numbers.phone_number_id.clone();
+        let mut enqueuer = self.enqueuer(store.clone(), store.clone(), queue, pni.clone());
+        // Without the WABA id there is no way to learn the templates: sends go unchecked, as
+        // before templates were tracked, and Meta has the last word.
+        if let Some(waba) = &numbers.waba_id {
+            enqueuer = enqueuer.checking_templates(self.catalog(store.clone(), Some((graph.clone(), waba.clone()))));
+        }
         SendApi {
-            enqueuer: self.enqueuer(store.clone(), store.clone(), queue, default_phone_number_id.clone()),
-            receipts: ReadReceipts::new(
-                store.clone(),
-                store.clone(),
-                graph.clone(),
-                default_phone_number_id.clone(),
-            ),
-            uploads: self.uploader(store.clone(), blobs, graph, default_phone_number_id),
+            enqueuer,
+            receipts: ReadReceipts::new(store.clone(), store.clone(), graph.clone(), pni.clone()),
+            uploads: self.uploader(store.clone(), blobs, graph, pni),
             idempotency: IdempotentRequests::new(store, self.clock.clone(), self.settings.idempotency_lease),
         }
     }
@@ -220,25 +247,14 @@ impl App {
 
     /// Every route the deployed functions serve, on one router, finished with the JSON fallbacks:
     /// what the local stack and the tests serve. Without a Graph client the send routes answer 503.
-    pub fn router(
-        &self,
-        ports: &Ports,
-        secrets: &Secrets,
-        graph: Option<GraphClient>,
-        default_phone_number_id: Option<String>,
-    ) -> Router {
+    pub fn router(&self, ports: &Ports, secrets: &Secrets, graph: Option<GraphClient>, numbers: &Numbers) -> Router {
         let keys = ApiKeys::new(secrets.api_keys.clone());
         let ingestor = self.ingestor(secrets.app_secret.clone(), ports.inbound.clone(), ports.blobs.clone());
         let s = &ports.store;
-        let send = graph.map(|graph| {
-            self.send_api(
-                s.clone(),
-                ports.outbound.clone(),
-                ports.blobs.clone(),
-                graph,
-                default_phone_number_id,
-            )
-        });
+        let managed = graph.clone().zip(numbers.waba_id.clone());
+        let templates = api::templates_router(self.catalog(s.clone(), managed), keys.clone());
+        let send =
+            graph.map(|graph| self.send_api(s.clone(), ports.outbound.clone(), ports.blobs.clone(), graph, numbers));
         let uploader = send.as_ref().map(|api| api.uploads.clone());
         let local_files = ports
             .media_urls
@@ -253,6 +269,7 @@ impl App {
                     self.query_state(s.clone(), s.clone(), ports.blobs.clone()),
                     keys.clone(),
                 ))
+                .merge(templates)
                 .merge(api::upload_router(uploader, keys.clone()))
                 .merge(api::send_router(send, keys)),
         )
@@ -263,7 +280,7 @@ impl App {
     pub fn consumers(&self, ports: &Ports, graph: GraphClient) -> (Processor, Sender, Downloader) {
         let s = &ports.store;
         (
-            self.processor_fetching_media(s.clone(), ports.blobs.clone(), ports.media.clone()),
+            self.full_processor(s.clone(), ports.blobs.clone(), ports.media.clone()),
             self.sender(s.clone(), ports.limiter.clone(), graph.clone())
                 .watching(self.lag_watch(s.clone(), ports.inbound.clone())),
             self.downloader(s.clone(), ports.blobs.clone(), graph),

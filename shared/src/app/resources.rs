@@ -10,6 +10,8 @@ pub const VERIFY_TOKEN: &str = "WHATSAPP_WEBHOOK_VERIFY_TOKEN";
 pub const ACCESS_TOKEN: &str = "WHATSAPP_ACCESS_TOKEN";
 /// `WHATSAPP_PHONE_NUMBER_ID`.
 pub const PHONE_NUMBER_ID: &str = "WHATSAPP_PHONE_NUMBER_ID";
+/// `WHATSAPP_BUSINESS_ACCOUNT_ID`.
+pub const BUSINESS_ACCOUNT_ID: &str = "WHATSAPP_BUSINESS_ACCOUNT_ID";
 /// `WHATSAPP_API_VERSION`.
 pub const API_VERSION: &str = "WHATSAPP_API_VERSION";
 /// `WABRIDGE_API_KEYS`.
@@ -63,6 +65,8 @@ pub const EVENTS_TABLE: &str = "WABRIDGE_EVENTS_TABLE";
 pub const IDEMPOTENCY_TABLE: &str = "WABRIDGE_IDEMPOTENCY_TABLE";
 /// `WABRIDGE_MEDIA_TABLE`.
 pub const MEDIA_TABLE: &str = "WABRIDGE_MEDIA_TABLE";
+/// `WABRIDGE_TEMPLATES_TABLE`.
+pub const TEMPLATES_TABLE: &str = "WABRIDGE_TEMPLATES_TABLE";
 /// `WABRIDGE_RATE_LIMITS_TABLE`.
 pub const RATE_LIMITS_TABLE: &str = "WABRIDGE_RATE_LIMITS_TABLE";
 /// `WABRIDGE_INBOUND_QUEUE_URL`.
@@ -89,6 +93,7 @@ pub const STORE_TABLES: &[&str] = &[
     EVENTS_TABLE,
     IDEMPOTENCY_TABLE,
     MEDIA_TABLE,
+    TEMPLATES_TABLE,
 ];
 
 /// One Lambda function and the variables it reads.
@@ -140,10 +145,17 @@ pub const SEND_API: Function = Function {
         API_KEYS_ARN,
         ACCESS_TOKEN_ARN,
         PHONE_NUMBER_ID,
+        BUSINESS_ACCOUNT_ID,
         API_VERSION,
         OUTBOUND_QUEUE_URL,
         BUCKET,
     ],
+};
+/// `/v1/templates`: the templates copy, and create, delete and sync at Meta.
+pub const TEMPLATES_API: Function = Function {
+    name: "templates-api",
+    store: true,
+    env: &[API_KEYS_ARN, ACCESS_TOKEN_ARN, BUSINESS_ACCOUNT_ID, API_VERSION],
 };
 /// The outbound queue consumer that calls Graph.
 pub const OUTBOUND_SENDER: Function = Function {
@@ -189,6 +201,7 @@ pub const FUNCTIONS: &[Function] = &[
     INBOUND_PROCESSOR,
     QUERY_API,
     SEND_API,
+    TEMPLATES_API,
     OUTBOUND_SENDER,
     MEDIA_DOWNLOADER,
     SCHEDULER,

@@ -20,6 +20,10 @@ pub struct RawEvent {
     pub phone_number_id: Option<String>,
     /// The item exactly as received.
     pub payload: Value,
+    /// The entry's `time` (Unix ms), which orders changes about the same thing (template
+    /// webhooks); not part of the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_time_ms: Option<i64>,
 }
 
 impl RawEvent {
@@ -49,6 +53,13 @@ impl RawEvent {
             entry_id,
             phone_number_id,
             payload,
+            entry_time_ms: None,
         }
+    }
+
+    /// The same event, dated by its entry's `time`.
+    pub fn at(mut self, entry_time_ms: Option<i64>) -> Self {
+        self.entry_time_ms = entry_time_ms;
+        self
     }
 }

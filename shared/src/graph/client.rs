@@ -229,7 +229,7 @@ pub fn parse_media_info(body: &[u8]) -> Result<MediaInfo, GraphError> {
 
 /// A failed call to fetch media or upload it (idempotent reads and uploads, so whether it
 /// reached Graph does not matter): a timeout, or Graph unreachable.
-fn unsent(e: reqwest::Error) -> GraphError {
+pub(super) fn unsent(e: reqwest::Error) -> GraphError {
     if e.is_timeout() {
         GraphError::Timeout
     } else {
@@ -238,7 +238,7 @@ fn unsent(e: reqwest::Error) -> GraphError {
 }
 
 /// The body of a 2xx answer, or Meta's error from any other.
-async fn answer(res: reqwest::Response) -> Result<axum::body::Bytes, GraphError> {
+pub(super) async fn answer(res: reqwest::Response) -> Result<axum::body::Bytes, GraphError> {
     let status = res.status().as_u16();
     let body = res.bytes().await.map_err(|_| GraphError::Timeout)?;
     if (200..300).contains(&status) {
@@ -249,7 +249,7 @@ async fn answer(res: reqwest::Response) -> Result<axum::body::Bytes, GraphError>
 }
 
 /// A path segment with everything but unreserved characters percent-encoded.
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
@@ -264,13 +264,13 @@ fn urlencode(s: &str) -> String {
 /// The client.
 #[derive(Clone)]
 pub struct GraphClient {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     /// For media bytes, both ways: no overall deadline (a 100 MB document takes a while), only
     /// one between reads, so a stalled transfer still ends.
     transfers: reqwest::Client,
-    base: String,
-    version: String,
-    token: SecretString,
+    pub(super) base: String,
+    pub(super) version: String,
+    pub(super) token: SecretString,
 }
 
 impl std::fmt::Debug for GraphClient {

@@ -18,6 +18,7 @@ use crate::domain::{
     CustomerKey, Direction, ErrorInfo, Json, MessageId, Recorded, SendChange, SendState, StoredMessage,
 };
 use crate::ports::{Clock, Outbox, PortError, Queue, ReadModel};
+use crate::templates::catalog::{Catalog, SendCheck};
 
 /// What the outbound queue carries: just our message id; the message itself is in the store.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -55,9 +56,21 @@ pub enum SendError {
     /// The message is stored but could not be put on the queue; it is marked failed.
     #[error("the outbound queue is unavailable")]
     QueueUnavailable(#[source] PortError),
+    /// A template send the templates copy refuses (unknown, not approved, wrong parameters).
+    #[error(transparent)]
+    Template(SendCheck),
     /// The store failed.
     #[error(transparent)]
     Port(#[from] PortError),
+}
+
+impl From<SendCheck> for SendError {
+    fn from(e: SendCheck) -> Self {
+        match e {
+            SendCheck::Port(p) => Self::Port(p),
+            other => Self::Template(other),
+        }
+    }
 }
 
 impl SendError {
@@ -86,6 +99,7 @@ pub struct Enqueuer {
     queue: Arc<dyn Queue>,
     clock: Arc<dyn Clock>,
     default_phone_number_id: Option<String>,
+    templates: Option<Catalog>,
 }
 
 impl std::fmt::Debug for Enqueuer {
@@ -112,7 +126,16 @@ impl Enqueuer {
             queue,
             clock,
             default_phone_number_id,
+            templates: None,
         }
+    }
+
+    /// Checks every template send against `catalog` before it is stored: known, APPROVED, and
+    /// with the template's parameters. The message then shows the template's name, language and
+    /// category.
+    pub fn checking_templates(mut self, catalog: Catalog) -> Self {
+        self.templates = Some(catalog);
+        self
     }
 
     /// Enqueues a new message under a fresh id. If the queue refuses it, the message is marked
@@ -174,7 +197,13 @@ impl Enqueuer {
                 });
             }
         }
-        let msg = outbound_message(id, cmd, pni, customer, now);
+        let mut msg = outbound_message(id, cmd, pni, customer, now);
+        if let (Some(catalog), "template") = (&self.templates, cmd.msg_type.as_str()) {
+            let used = catalog.check_send(&cmd.content).await?;
+            let mut extra = msg.extra.as_ref().map(Json::value).unwrap_or_else(|| json!({}));
+            extra["template"] = json!({"name": used.name, "language": used.language, "category": used.category});
+            msg.extra = Some(Json::from_value(&extra));
+        }
         if self.outbox.record_outbound(&msg).await? == Recorded::Duplicate {
             // A concurrent call with the same id stored it first: that call queues it.
             return Ok(id);

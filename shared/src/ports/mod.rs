@@ -14,6 +14,7 @@ mod media;
 mod outbox;
 mod queue;
 mod read_model;
+mod templates;
 
 pub use blobs::{BlobStream, BlobWriter, Blobs};
 pub use clock::{Clock, SystemClock, later};
@@ -25,9 +26,10 @@ pub use media::MediaStore;
 pub use outbox::Outbox;
 pub use queue::{DeadLetter, Delivery, MAX_SEND_DELAY, Queue};
 pub use read_model::ReadModel;
+pub use templates::TemplateStore;
 
 /// Every store role at once: what one database adapter (SQLite, DynamoDB) provides. Wiring code
 /// holds an `Arc<dyn Store>` and hands each use case the roles it needs (`Arc<dyn Inbox>`, …).
-pub trait Store: Inbox + Outbox + Idempotency + ReadModel + MediaStore {}
+pub trait Store: Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore {}
 
-impl<T: Inbox + Outbox + Idempotency + ReadModel + MediaStore + ?Sized> Store for T {}
+impl<T: Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + ?Sized> Store for T {}

@@ -55,6 +55,9 @@ pub struct MessageView {
     /// of it stands (absent for other types).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub media: Option<MediaView>,
+    /// A template send's template: `{"name","language","category"}` (absent for other messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<serde_json::Value>,
 }
 
 impl MessageView {
@@ -71,8 +74,10 @@ impl MessageView {
                     (Direction::Outbound, None) => (m.status.clone(), m.error.clone()),
                 };
                 let media = MediaRecord::of_message(&m).map(MediaView::from);
+                let template = m.extra.as_ref().and_then(|e| e.value().get("template").cloned());
                 Some(Self {
                     media,
+                    template,
                     // Our sends keep the caller's value; the status echoes the same.
                     biz_opaque_callback_data: callback_data::callers(&m),
                     id: Some(m.id.to_string()),
@@ -95,6 +100,7 @@ impl MessageView {
             }
             (None, Some(st)) => Some(Self {
                 media: None,
+                template: None,
                 biz_opaque_callback_data: st
                     .biz_opaque_callback_data
                     .as_deref()

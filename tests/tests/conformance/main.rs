@@ -11,6 +11,7 @@ mod media;
 mod outbox;
 mod queue;
 mod read_model;
+mod templates;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -39,6 +39,8 @@ pub struct TableNames {
     pub idempotency: String,
     /// `WABRIDGE_MEDIA_TABLE`.
     pub media: String,
+    /// `WABRIDGE_TEMPLATES_TABLE`.
+    pub templates: String,
     /// `WABRIDGE_RATE_LIMITS_TABLE`, for the functions that send (the others have no access).
     pub rate_limits: Option<String>,
 }
@@ -54,6 +56,7 @@ impl TableNames {
             events: function.var(res::EVENTS_TABLE)?,
             idempotency: function.var(res::IDEMPOTENCY_TABLE)?,
             media: function.var(res::MEDIA_TABLE)?,
+            templates: function.var(res::TEMPLATES_TABLE)?,
             rate_limits: function
                 .reads_var(res::RATE_LIMITS_TABLE)
                 .then(|| function.var(res::RATE_LIMITS_TABLE))
@@ -71,6 +74,7 @@ impl TableNames {
             events: format!("{prefix}-events"),
             idempotency: format!("{prefix}-idempotency"),
             media: format!("{prefix}-media"),
+            templates: format!("{prefix}-templates"),
             rate_limits: Some(format!("{prefix}-rate-limits")),
         }
     }

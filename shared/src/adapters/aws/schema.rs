@@ -9,6 +9,8 @@
 //! | contacts | `customer` | `by_customer` (`list`, `customer`) |
 //! | events | `id` | `by_field` (`field`, `seq`); TTL `expires_at` |
 //! | idempotency | `key` | TTL `expires_at` |
+//! | media | `id` | |
+//! | templates | `key` (`{name}\u{1}{language}`) | `by_name` (`list`, `key`) |
 //! | rate_limits | `key` | |
 
 use aws_sdk_dynamodb::Client;
@@ -109,6 +111,7 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Po
     create(client, &names.events, "id", &[("by_field", "field", Some("seq"))]).await?;
     create(client, &names.idempotency, "key", &[]).await?;
     create(client, &names.media, "id", &[]).await?;
+    create(client, &names.templates, "key", &[("by_name", "list", Some("key"))]).await?;
     if let Some(rate_limits) = &names.rate_limits {
         create(client, rate_limits, "key", &[]).await?;
     }

@@ -10,6 +10,7 @@
 
 mod fetch_media;
 mod link_outbound;
+mod track_templates;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 
 pub use fetch_media::FetchMedia;
 pub use link_outbound::LinkOutbound;
+pub use track_templates::TrackTemplates;
 
 use crate::domain::{RawEvent, Recorded, StatusUpdate, StoredMessage};
 use crate::outbound::enqueue::SendError;
@@ -68,7 +70,9 @@ impl From<SendError> for ReactionError {
         match e {
             SendError::Port(p) => p.into(),
             SendError::QueueUnavailable(_) => Self::Retry(Box::new(e)),
-            SendError::Invalid { .. } | SendError::WindowClosed { .. } => Self::Permanent(e.to_string()),
+            SendError::Invalid { .. } | SendError::WindowClosed { .. } | SendError::Template(_) => {
+                Self::Permanent(e.to_string())
+            }
         }
     }
 }

@@ -53,6 +53,7 @@ pub fn split(body: &[u8], received_ms: i64) -> Result<Vec<Update>, ParseError> {
     let mut out = Vec::new();
     for Obj(entry) in entries {
         let entry_id = entry.id.as_ref().and_then(Scalar::id_text);
+        let entry_time = entry.time.as_ref().and_then(Scalar::timestamp_ms);
         for Obj(change) in entry.changes {
             let field = change.field.as_ref().and_then(Scalar::as_str).unwrap_or("unknown");
             let Obj(value) = change.value;
@@ -60,13 +61,9 @@ pub fn split(body: &[u8], received_ms: i64) -> Result<Vec<Update>, ParseError> {
                 split_messages(value, entry_id.as_deref(), received_ms, &mut out);
             } else {
                 let pni = phone_number_id(&value);
-                out.push(Update::Event(RawEvent::new(
-                    field,
-                    "change",
-                    entry_id.clone(),
-                    pni,
-                    value.to_value(),
-                )));
+                out.push(Update::Event(
+                    RawEvent::new(field, "change", entry_id.clone(), pni, value.to_value()).at(entry_time),
+                ));
             }
         }
     }

@@ -263,6 +263,7 @@ impl<'de> Fields<'de> for Root<'de> {
 #[derive(Default)]
 pub(super) struct Entry<'a> {
     pub(super) id: Option<Scalar<'a>>,
+    pub(super) time: Option<Scalar<'a>>,
     pub(super) changes: Vec<Obj<Change<'a>>>,
 }
 
@@ -270,6 +271,7 @@ impl<'de> Fields<'de> for Entry<'de> {
     fn field<A: MapAccess<'de>>(&mut self, key: Key<'de>, map: &mut A) -> Result<(), A::Error> {
         match &*key.0 {
             "id" => self.id = Some(map.next_value()?),
+            "time" => self.time = Some(map.next_value()?),
             "changes" => self.changes = map.next_value::<Seq<_>>()?.into_items(),
             _ => skip(map)?,
         }

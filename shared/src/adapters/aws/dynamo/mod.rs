@@ -9,6 +9,7 @@ mod inbox;
 mod media;
 mod outbox;
 mod read_model;
+mod templates;
 
 use std::collections::HashMap;
 use std::sync::Arc;

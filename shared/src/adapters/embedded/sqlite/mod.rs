@@ -7,6 +7,7 @@ mod inbox;
 mod media;
 mod outbox;
 mod read_model;
+mod templates;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -134,6 +135,18 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             status TEXT NOT NULL,
             lease_until INTEGER NOT NULL DEFAULT 0,
             doc TEXT NOT NULL
+        );",
+    ),
+    // 10: the templates copy, one row per name and language, with the revision writes check.
+    Migration::Sql(
+        "CREATE TABLE templates (
+            name TEXT NOT NULL,
+            language TEXT NOT NULL,
+            rev INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            category TEXT,
+            doc TEXT NOT NULL,
+            PRIMARY KEY (name, language)
         );",
     ),
 ];
