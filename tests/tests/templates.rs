@@ -188,6 +188,46 @@ async fn every_create_rule_is_refused_with_its_details_and_duplicates_conflict(b
         codes.contains(&"invalid_parameter") && codes.contains(&"example_required"),
         "{codes:?}"
     );
+    let eleven: Vec<Value> = (0..11)
+        .map(|i| json!({"type": "QUICK_REPLY", "text": format!("Option {i}")}))
+        .collect();
+    let crowded = json!({"category": "MARKETING", "components": [
+        {"type": "HEADER", "format": "TEXT", "text": "h".repeat(61)},
+        {"type": "HEADER", "format": "GIF"},
+        {"type": "BODY", "text": "Hello there"},
+        {"type": "FOOTER", "text": "f".repeat(61)},
+        {"type": "BUTTONS", "buttons": eleven},
+        {"type": "BUTTONS", "buttons": [
+            {"type": "PHONE_NUMBER", "text": "A", "phone_number": "+1555"},
+            {"type": "PHONE_NUMBER", "text": "B", "phone_number": "+1556"},
+            {"type": "COPY_CODE"}]}]});
+    let (_, e) = rig.post("/v1/templates", &crowded, None).await;
+    let got: Vec<(String, String)> = e["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["field"].as_str().unwrap().to_owned(),
+                d["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for want in [
+        ("name", "required"),
+        ("language", "required"),
+        ("components[0].text", "too_long"),
+        ("components[1].format", "invalid"),
+        ("components[3].text", "too_long"),
+        ("components[4].buttons", "too_many"),
+        ("components[5].buttons", "too_many"),
+        ("components[5].buttons[2].example", "example_required"),
+    ] {
+        assert!(
+            got.contains(&(want.0.to_owned(), want.1.to_owned())),
+            "{want:?} missing from {got:?}"
+        );
+    }
     assert!(rig.sandbox.accepted().is_empty());
 
     let (code, _) = rig.post("/v1/templates", &order_update("twice"), None).await;
