@@ -117,6 +117,16 @@ fn meta_error(status: StatusCode, code: i64, message: &str, details: &str) -> Re
     (status, axum::Json(body)).into_response()
 }
 
+/// Meta's answer to a wrong or missing access token: 401 with code 190.
+fn unauthorized() -> Response {
+    meta_error(
+        StatusCode::UNAUTHORIZED,
+        190,
+        title_of(190),
+        "the access token is not one of the stack's API keys",
+    )
+}
+
 /// Meta's title for a code the sandbox answers with, from the shared catalogue.
 fn title_of(code: i64) -> &'static str {
     wabridge::graph::errors::title(code)
@@ -128,7 +138,7 @@ impl Sandbox {
         let mut inner = Inner::default();
         inner.templates.insert(
             ("hello_world".into(), "en_US".into()),
-            templates::Held::approved("hello_world", "en_US", "APPROVED", 0),
+            templates::Held::simple("hello_world", "en_US", "APPROVED", 0),
         );
         Self {
             inner: Arc::new(Mutex::new(inner)),
@@ -139,6 +149,11 @@ impl Sandbox {
                 .build()
                 .unwrap_or_default(),
         }
+    }
+
+    /// Whether a request carries one of the stack's API keys as its access token.
+    fn has_token(&self, headers: &HeaderMap) -> bool {
+        bearer(headers).is_some_and(|t| self.keys.accepts(t))
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
@@ -182,7 +197,7 @@ impl Sandbox {
 
     /// Adds or replaces a template (its body takes `body_params` positional parameters).
     pub fn add_template(&self, name: &str, language: &str, template: Template) {
-        let held = templates::Held::approved(name, language, &template.status, template.body_params);
+        let held = templates::Held::simple(name, language, &template.status, template.body_params);
         self.with(|i| i.templates.insert((name.to_owned(), language.to_owned()), held));
     }
 
@@ -355,13 +370,8 @@ async fn messages(
     raw: Bytes,
 ) -> Response {
     // Meta answers a wrong or missing token with 401 and code 190; so does the sandbox.
-    if !bearer(&headers).is_some_and(|token| sb.keys.accepts(token)) {
-        return meta_error(
-            StatusCode::UNAUTHORIZED,
-            190,
-            title_of(190),
-            "the access token is not one of the stack's API keys",
-        );
+    if !sb.has_token(&headers) {
+        return unauthorized();
     }
     let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
         return meta_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter", "body is not JSON");

@@ -15,8 +15,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
-use super::{Sandbox, meta_error, title_of};
-use wabridge::api::auth::bearer;
+use super::{Sandbox, meta_error, title_of, unauthorized};
 
 /// How long a media URL stays valid, as Meta's do.
 const URL_TTL_MS: i64 = 5 * 60 * 1000;
@@ -94,20 +93,11 @@ impl Sandbox {
     }
 }
 
-fn unauthorized() -> Response {
-    meta_error(
-        StatusCode::UNAUTHORIZED,
-        190,
-        title_of(190),
-        "the access token is not one of the stack's API keys",
-    )
-}
-
 /// `POST /{version}/{phone_number_id}/media` (multipart: `messaging_product`, `type`, `file`):
 /// holds the file and answers `{"id"}`, as Meta does.
 pub(super) async fn upload(State(sb): State<Sandbox>, req: Request) -> Response {
     // The token first: nothing about the body is said to a caller without it.
-    if !bearer(req.headers()).is_some_and(|t| sb.keys.accepts(t)) {
+    if !sb.has_token(req.headers()) {
         return unauthorized();
     }
     let mut form = match Multipart::from_request(req, &sb).await {
@@ -166,7 +156,7 @@ pub(super) async fn media_url(
     Path((version, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if !bearer(&headers).is_some_and(|t| sb.keys.accepts(t)) {
+    if !sb.has_token(&headers) {
         return unauthorized();
     }
     let Some(held) = sb.with(|i| i.media.held.get(&id).cloned()) else {
@@ -207,7 +197,7 @@ pub(super) async fn media_bytes(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if !bearer(&headers).is_some_and(|t| sb.keys.accepts(t)) {
+    if !sb.has_token(&headers) {
         return (StatusCode::UNAUTHORIZED, "token required").into_response();
     }
     let expires = q.get("expires").and_then(|e| e.parse::<i64>().ok()).unwrap_or(0);

@@ -12,9 +12,8 @@ use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use wabridge::api::auth::bearer;
 
-use super::{Sandbox, meta_error, title_of};
+use super::{Sandbox, meta_error, unauthorized};
 use crate::simulate;
 
 /// How long the sandbox takes to review a template unless told otherwise.
@@ -34,8 +33,8 @@ pub(super) struct Held {
 }
 
 impl Held {
-    /// An approved template whose body takes `body_params` positional parameters.
-    pub(super) fn approved(name: &str, language: &str, status: &str, body_params: usize) -> Self {
+    /// A template of `status` whose body takes `body_params` positional parameters.
+    pub(super) fn simple(name: &str, language: &str, status: &str, body_params: usize) -> Self {
         let params: Vec<String> = (1..=body_params).map(|n| format!("{{{{{n}}}}}")).collect();
         let text = if params.is_empty() {
             "Hello from the sandbox".to_owned()
@@ -87,15 +86,6 @@ impl Held {
 
 fn new_id() -> String {
     format!("{}", 1_500_000_000_000_000u64 + u64::from(rand::random::<u32>()))
-}
-
-fn unauthorized() -> Response {
-    meta_error(
-        StatusCode::UNAUTHORIZED,
-        190,
-        title_of(190),
-        "the access token is not one of the stack's API keys",
-    )
 }
 
 impl Sandbox {
@@ -164,7 +154,7 @@ pub(super) async fn create(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Response {
-    if !bearer(&headers).is_some_and(|t| sb.keys.accepts(t)) {
+    if !sb.has_token(&headers) {
         return unauthorized();
     }
     let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
@@ -218,7 +208,7 @@ pub(super) async fn list(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if !bearer(&headers).is_some_and(|t| sb.keys.accepts(t)) {
+    if !sb.has_token(&headers) {
         return unauthorized();
     }
     let limit = q
@@ -248,7 +238,7 @@ pub(super) async fn delete(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if !bearer(&headers).is_some_and(|t| sb.keys.accepts(t)) {
+    if !sb.has_token(&headers) {
         return unauthorized();
     }
     let Some(name) = q.get("name") else {
