@@ -229,7 +229,7 @@ pub fn parse_media_info(body: &[u8]) -> Result<MediaInfo, GraphError> {
 
 /// A failed call to fetch media or upload it (idempotent reads and uploads, so whether it
 /// reached Graph does not matter): a timeout, or Graph unreachable.
-pub(super) fn unsent(e: reqwest::Error) -> GraphError {
+fn unsent(e: reqwest::Error) -> GraphError {
     if e.is_timeout() {
         GraphError::Timeout
     } else {
@@ -238,7 +238,7 @@ pub(super) fn unsent(e: reqwest::Error) -> GraphError {
 }
 
 /// The body of a 2xx answer, or Meta's error from any other.
-pub(super) async fn answer(res: reqwest::Response) -> Result<axum::body::Bytes, GraphError> {
+async fn answer(res: reqwest::Response) -> Result<axum::body::Bytes, GraphError> {
     let status = res.status().as_u16();
     let body = res.bytes().await.map_err(|_| GraphError::Timeout)?;
     if (200..300).contains(&status) {
@@ -270,7 +270,7 @@ pub struct GraphClient {
     transfers: reqwest::Client,
     pub(super) base: String,
     pub(super) version: String,
-    pub(super) token: SecretString,
+    token: SecretString,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -351,18 +351,22 @@ impl GraphClient {
         }
     }
 
-    /// `GET /{version}/{media_id}`: where a media object's bytes are, and their hash and size.
-    pub async fn media_info(&self, media_id: &str) -> Result<MediaInfo, GraphError> {
-        let url = format!("{}/{}/{}", self.base, self.version, urlencode(media_id));
-        let res = self
-            .http
-            .get(url)
+    /// Makes a call whose outcome does not hang on whether it reached Graph (a read, an upload,
+    /// a template call Meta refuses to repeat) with the access token: the body of a 2xx answer,
+    /// or Meta's error.
+    pub(super) async fn call(&self, req: reqwest::RequestBuilder) -> Result<axum::body::Bytes, GraphError> {
+        let res = req
             .bearer_auth(self.token.expose_secret())
             .send()
             .await
             .map_err(unsent)?;
-        let bytes = answer(res).await?;
-        parse_media_info(&bytes)
+        answer(res).await
+    }
+
+    /// `GET /{version}/{media_id}`: where a media object's bytes are, and their hash and size.
+    pub async fn media_info(&self, media_id: &str) -> Result<MediaInfo, GraphError> {
+        let url = format!("{}/{}/{}", self.base, self.version, urlencode(media_id));
+        parse_media_info(&self.call(self.http.get(url)).await?)
     }
 
     /// `POST /{version}/{phone_number_id}/media` (multipart, `messaging_product=whatsapp`): uploads a
@@ -409,15 +413,7 @@ impl GraphClient {
             .text("messaging_product", "whatsapp")
             .text("type", mime_type.to_owned())
             .part("file", part);
-        let res = self
-            .transfers
-            .post(url)
-            .bearer_auth(self.token.expose_secret())
-            .multipart(form)
-            .send()
-            .await
-            .map_err(unsent)?;
-        let body = answer(res).await?;
+        let body = self.call(self.transfers.post(url).multipart(form)).await?;
         let v: Value = serde_json::from_slice(&body).map_err(|e| GraphError::Decode(e.to_string()))?;
         v.get("id")
             .and_then(|i| {

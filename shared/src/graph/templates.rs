@@ -1,9 +1,8 @@
 //! Graph's template management: `POST`, `GET` and `DELETE /{version}/{waba_id}/message_templates`.
 
-use secrecy::ExposeSecret;
 use serde_json::Value;
 
-use super::client::{GraphClient, GraphError, answer, unsent, urlencode};
+use super::client::{GraphClient, GraphError, urlencode};
 
 /// The fields a template list asks for: everything our copy keeps.
 const FIELDS: &str =
@@ -35,15 +34,11 @@ impl GraphClient {
     /// `POST /{waba_id}/message_templates` with Meta's create body: Meta's answer
     /// (`{"id","status","category"}`).
     pub async fn create_template(&self, waba_id: &str, body: &Value) -> Result<Value, GraphError> {
-        let res = self
-            .http
-            .post(self.templates_url(waba_id))
-            .bearer_auth(self.token.expose_secret())
-            .json(body)
-            .send()
-            .await
-            .map_err(unsent)?;
-        decode(&answer(res).await?)
+        decode(
+            &self
+                .call(self.http.post(self.templates_url(waba_id)).json(body))
+                .await?,
+        )
     }
 
     /// One page of the WABA's templates, after `after` (Graph's cursor).
@@ -52,15 +47,11 @@ impl GraphClient {
         if let Some(a) = after {
             query.push(("after", a));
         }
-        let res = self
-            .http
-            .get(self.templates_url(waba_id))
-            .query(&query)
-            .bearer_auth(self.token.expose_secret())
-            .send()
-            .await
-            .map_err(unsent)?;
-        let v = decode(&answer(res).await?)?;
+        let v = decode(
+            &self
+                .call(self.http.get(self.templates_url(waba_id)).query(&query))
+                .await?,
+        )?;
         let data = match v.get("data") {
             Some(Value::Array(d)) => d.clone(),
             _ => return Err(GraphError::Decode("no data[] in the template list".into())),
@@ -81,14 +72,8 @@ impl GraphClient {
         if let Some(id) = hsm_id {
             query.push(("hsm_id", id));
         }
-        let res = self
-            .http
-            .delete(self.templates_url(waba_id))
-            .query(&query)
-            .bearer_auth(self.token.expose_secret())
-            .send()
+        self.call(self.http.delete(self.templates_url(waba_id)).query(&query))
             .await
-            .map_err(unsent)?;
-        answer(res).await.map(drop)
+            .map(drop)
     }
 }
