@@ -134,20 +134,21 @@ impl Catalog {
         self.graph.is_some()
     }
 
-    /// Reads `name`/`language`, lets `change` edit it (or create it from `None`), and writes it
-    /// at the revision it was read at, retrying on a concurrent write. `change` returns `false`
-    /// when there is nothing to write. The template as stored, if any.
+    /// Reads `name`/`language`, lets `change` make the next copy from it (`None`: nothing to
+    /// write), and writes that at the revision it was read at, retrying on a concurrent write.
+    /// The template as stored, if any.
     async fn update(
         &self,
         name: &str,
         language: &str,
-        change: impl Fn(Option<Template>) -> Option<Template>,
+        change: impl Fn(Option<&Template>) -> Option<Template>,
     ) -> Result<Option<Template>, PortError> {
         for _ in 0..MAX_CONFLICTS {
             let current = self.store.template(name, language).await?;
-            let Some(mut next) = change(current.clone()) else {
+            let Some(mut next) = change(current.as_ref()) else {
                 return Ok(current);
             };
+            next.rev = current.as_ref().map_or(0, |c| c.rev);
             next.updated_at = self.clock.now_ms();
             if self.store.save_template(&next).await? {
                 next.rev += 1;
@@ -158,6 +159,13 @@ impl Catalog {
             "save template",
             "other writers kept changing it; try again",
         ))
+    }
+
+    /// Keeps `t` as deleted at Meta.
+    async fn mark_deleted(&self, t: &Template, now: i64) -> Result<(), PortError> {
+        self.update(&t.name, &t.language, |current| current.map(|c| c.deleted(now)))
+            .await
+            .map(drop)
     }
 
     /// One template, or every language of one.
@@ -190,31 +198,22 @@ impl Catalog {
             return Err(CatalogError::Duplicate { name, language });
         }
         let answer = graph.create_template(waba, body).await?;
-        let now = self.clock.now_ms();
-        let mut meta = Template::from_graph(
-            &serde_json::json!({
-                "id": answer.get("id"),
-                "name": name,
-                "language": language,
-                "status": answer.get("status").and_then(Value::as_str).unwrap_or("PENDING"),
-                "category": answer.get("category").and_then(Value::as_str).unwrap_or(&s("category").to_ascii_uppercase()),
-                "parameter_format": body.get("parameter_format").and_then(Value::as_str).unwrap_or("POSITIONAL").to_ascii_uppercase(),
-                "components": body.get("components"),
-            }),
-            now,
-        )
-        .ok_or(CatalogError::NotFound)?;
-        let stored = self
-            .update(&name, &language, |current| {
-                let mut t = meta.clone();
-                t.rev = current.map_or(0, |c| c.rev);
-                Some(t)
-            })
-            .await?;
-        if let Some(t) = stored {
-            meta = t;
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
+        let meta = Template {
+            id: answer.get("id").and_then(super::id_text),
+            status: text(&answer, "status").unwrap_or_else(|| "PENDING".into()),
+            category: text(&answer, "category")
+                .or_else(|| text(body, "category"))
+                .map(|c| c.to_ascii_uppercase()),
+            parameter_format: text(body, "parameter_format")
+                .unwrap_or_else(|| "POSITIONAL".into())
+                .to_ascii_uppercase(),
+            components: body.get("components").cloned().unwrap_or(Value::Array(Vec::new())),
+            ..Template::new(&name, &language)
         }
-        Ok(meta)
+        .as_of(self.clock.now_ms());
+        let stored = self.update(&name, &language, |_| Some(meta.clone())).await?;
+        Ok(stored.unwrap_or(meta))
     }
 
     /// Deletes a template at Meta (every language, or one) and keeps it as DELETED.
@@ -227,14 +226,8 @@ impl Catalog {
         };
         graph.delete_template(waba, name, hsm_id.as_deref()).await?;
         let now = self.clock.now_ms();
-        for t in found {
-            self.update(&t.name, &t.language, |current| {
-                let mut c = current?;
-                c.status = DELETED.into();
-                c.stamps.status = now;
-                Some(c)
-            })
-            .await?;
+        for t in &found {
+            self.mark_deleted(t, now).await?;
         }
         Ok(())
     }
@@ -253,11 +246,9 @@ impl Catalog {
                     continue;
                 };
                 seen.insert((meta.name.clone(), meta.language.clone()));
+                // Written only when Meta's facts differ from ours.
                 self.update(&meta.name, &meta.language, |current| {
-                    let mut t = current.unwrap_or_else(|| Template::new(&meta.name, &meta.language));
-                    let before = t.clone();
-                    t.refresh_from(meta.clone());
-                    (strip(&t) != strip(&before)).then_some(t)
+                    current.is_none_or(|c| strip(c) != strip(&meta)).then(|| meta.clone())
                 })
                 .await?;
             }
@@ -276,13 +267,7 @@ impl Catalog {
             for t in &ours {
                 if t.status != DELETED && !seen.contains(&(t.name.clone(), t.language.clone())) {
                     deleted += 1;
-                    self.update(&t.name, &t.language, |current| {
-                        let mut c = current?;
-                        c.status = DELETED.into();
-                        c.stamps.status = now;
-                        Some(c)
-                    })
-                    .await?;
+                    self.mark_deleted(t, now).await?;
                 }
             }
             match ours.last() {
@@ -303,12 +288,11 @@ impl Catalog {
     pub async fn apply(&self, event: &TemplateEvent, arrival_ms: i64) -> Result<(), PortError> {
         let at = event.at_ms.unwrap_or(arrival_ms);
         self.update(&event.name, &event.language, |current| {
-            let mut t = current.unwrap_or_else(|| Template {
+            let mut t = current.cloned().unwrap_or_else(|| Template {
                 needs_sync: true,
                 ..Template::new(&event.name, &event.language)
             });
-            let fresh = t.rev == 0;
-            (event.apply(&mut t, at) || fresh).then_some(t)
+            (event.apply(&mut t, at) || current.is_none()).then_some(t)
         })
         .await?;
         Ok(())

@@ -67,8 +67,8 @@ pub struct Template {
     #[serde(default)]
     pub stamps: Stamps,
     /// The stored revision this copy was read at (0: not stored); a write succeeds only if the
-    /// store is still at it.
-    #[serde(default)]
+    /// store is still at it. The store keeps it beside the document, not in it.
+    #[serde(skip)]
     pub rev: u64,
 }
 
@@ -93,40 +93,52 @@ impl Template {
         }
     }
 
-    /// Reads a template as Graph lists it (`GET /{waba_id}/message_templates`), stamped `now`
-    /// to the second: Meta dates its webhooks in whole seconds, and a webhook from the same second
-    /// as our read is the newer news.
+    /// Reads a template as Graph lists it (`GET /{waba_id}/message_templates`), as of `now`.
     pub fn from_graph(v: &Value, now: i64) -> Option<Self> {
-        let second = now - now.rem_euclid(1000);
         let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
-        let mut t = Self::new(&s("name")?, &s("language")?);
-        t.id = v.get("id").and_then(id_text);
-        t.category = s("category");
-        t.status = s("status").unwrap_or_else(|| "PENDING".into());
-        t.quality = v
-            .get("quality_score")
-            .and_then(|q| q.get("score"))
-            .and_then(Value::as_str)
-            .unwrap_or("UNKNOWN")
-            .to_owned();
-        t.parameter_format = s("parameter_format").unwrap_or_else(|| "POSITIONAL".into());
-        t.components = v.get("components").cloned().unwrap_or(Value::Array(Vec::new()));
-        t.rejected_reason = s("rejected_reason").filter(|r| r != "NONE");
-        t.previous_category = s("previous_category");
-        t.updated_at = now;
-        t.stamps = Stamps {
+        let t = Self {
+            id: v.get("id").and_then(id_text),
+            category: s("category"),
+            status: s("status").unwrap_or_else(|| "PENDING".into()),
+            quality: v
+                .get("quality_score")
+                .and_then(|q| q.get("score"))
+                .and_then(Value::as_str)
+                .unwrap_or("UNKNOWN")
+                .to_owned(),
+            parameter_format: s("parameter_format").unwrap_or_else(|| "POSITIONAL".into()),
+            components: v.get("components").cloned().unwrap_or(Value::Array(Vec::new())),
+            rejected_reason: s("rejected_reason").filter(|r| r != "NONE"),
+            previous_category: s("previous_category"),
+            ..Self::new(&s("name")?, &s("language")?)
+        };
+        Some(t.as_of(now))
+    }
+
+    /// Every aspect dated `now`, to the second: Meta dates its webhooks in whole seconds, and a
+    /// webhook from the same second as our read or create is the newer news.
+    pub fn as_of(mut self, now: i64) -> Self {
+        let second = now - now.rem_euclid(1000);
+        self.updated_at = now;
+        self.stamps = Stamps {
             status: second,
             category: second,
             quality: second,
             components: second,
         };
-        Some(t)
+        self
     }
 
-    /// Takes Meta's current facts (a sync) over ours, keeping our revision.
-    pub fn refresh_from(&mut self, meta: Self) {
-        let rev = self.rev;
-        *self = Self { rev, ..meta };
+    /// The same template gone: `DELETED` as of `now`.
+    pub fn deleted(&self, now: i64) -> Self {
+        Self {
+            status: DELETED.into(),
+            stamps: Stamps {
+                status: now,
+                ..self.stamps
+            },
+            ..self.clone()
+        }
     }
 
     /// Whether a send of this template may go to Meta.

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::outbound::request::FieldError;
+use crate::outbound::request::{Check, FieldError};
 
 /// Meta's limits on a template (characters).
 pub mod limits {
@@ -77,26 +77,8 @@ fn named_ok(p: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-struct Check {
-    errors: Vec<FieldError>,
-}
-
+/// The template checks, beside the send API's on the same collector.
 impl Check {
-    fn err(&mut self, field: impl Into<String>, code: &'static str, reason: impl Into<String>) {
-        self.errors.push(FieldError {
-            field: field.into(),
-            code,
-            reason: reason.into(),
-        });
-    }
-
-    fn max_len(&mut self, field: &str, text: &str, max: usize) {
-        let n = text.chars().count();
-        if n > max {
-            self.err(field, "too_long", format!("{n} characters; at most {max}"));
-        }
-    }
-
     /// Checks the placeholders of `text` against `format`; the number of parameters.
     fn params(&mut self, field: &str, text: &str, format: Format) -> usize {
         let ps = placeholders(text);
@@ -186,7 +168,7 @@ fn examples_given(c: &Value, key: &str, format: Format) -> usize {
 
 /// Checks Meta's create body; every problem is one entry.
 pub fn check(body: &Value) -> Result<(), Vec<FieldError>> {
-    let mut c = Check { errors: Vec::new() };
+    let mut c = Check::default();
     match text(body, "name") {
         Some(n)
             if !n.is_empty()
@@ -242,7 +224,7 @@ pub fn check(body: &Value) -> Result<(), Vec<FieldError>> {
             "HEADER" => check_header(&mut c, &field, comp, format),
             "FOOTER" => {
                 let t = text(comp, "text").unwrap_or_default();
-                c.max_len(&format!("{field}.text"), t, limits::FOOTER);
+                c.max_chars(&format!("{field}.text"), t, limits::FOOTER);
                 if !placeholders(t).is_empty() {
                     c.err(
                         format!("{field}.text"),
@@ -268,7 +250,7 @@ fn check_body(c: &mut Check, field: &str, comp: &Value, format: Format) {
         return;
     };
     let f = format!("{field}.text");
-    c.max_len(&f, t, limits::BODY);
+    c.max_chars(&f, t, limits::BODY);
     let n = c.params(&f, t, format);
     let trimmed = t.trim();
     if n > 0 && (trimmed.starts_with("{{") || trimmed.ends_with("}}")) {
@@ -302,7 +284,7 @@ fn check_header(c: &mut Check, field: &str, comp: &Value, format: Format) {
                 c.err(f, "required", "a TEXT header needs its text");
                 return;
             };
-            c.max_len(&f, t, limits::HEADER);
+            c.max_chars(&f, t, limits::HEADER);
             let n = c.params(&f, t, format);
             if n > 1 {
                 c.err(
@@ -373,7 +355,7 @@ fn check_buttons(c: &mut Check, field: &str, comp: &Value) {
         }
         if t != "COPY_CODE" && t != "OTP" {
             match text(b, "text") {
-                Some(label) if !label.is_empty() => c.max_len(&format!("{bf}.text"), label, limits::BUTTON_TEXT),
+                Some(label) if !label.is_empty() => c.max_chars(&format!("{bf}.text"), label, limits::BUTTON_TEXT),
                 _ => c.err(format!("{bf}.text"), "required", "a button needs its label"),
             }
         }
@@ -383,7 +365,7 @@ fn check_buttons(c: &mut Check, field: &str, comp: &Value) {
                     c.err(format!("{bf}.url"), "required", "a URL button needs its url");
                     continue;
                 };
-                c.max_len(&format!("{bf}.url"), url, limits::URL);
+                c.max_chars(&format!("{bf}.url"), url, limits::URL);
                 let vars = placeholders(url).len();
                 if vars > 1 || (vars == 1 && !url.trim_end().ends_with("}}")) {
                     c.err(
@@ -401,7 +383,7 @@ fn check_buttons(c: &mut Check, field: &str, comp: &Value) {
                 }
             }
             "PHONE_NUMBER" => match text(b, "phone_number") {
-                Some(p) => c.max_len(&format!("{bf}.phone_number"), p, limits::PHONE),
+                Some(p) => c.max_chars(&format!("{bf}.phone_number"), p, limits::PHONE),
                 None => c.err(
                     format!("{bf}.phone_number"),
                     "required",

@@ -133,9 +133,10 @@ pub struct FieldError {
     pub reason: String,
 }
 
+/// Collects every wrong field of a request (the send API's, and a template's create body).
 #[derive(Default)]
-struct Check {
-    errors: Vec<FieldError>,
+pub(crate) struct Check {
+    pub(crate) errors: Vec<FieldError>,
 }
 
 fn chars(s: &str) -> usize {
@@ -143,12 +144,23 @@ fn chars(s: &str) -> usize {
 }
 
 impl Check {
-    fn err(&mut self, field: impl Into<String>, code: &'static str, reason: impl Into<String>) {
+    pub(crate) fn err(&mut self, field: impl Into<String>, code: &'static str, reason: impl Into<String>) {
         self.errors.push(FieldError {
             field: field.into(),
             code,
             reason: reason.into(),
         });
+    }
+
+    /// `too_long` when `s` has more than `max` characters.
+    pub(crate) fn max_chars(&mut self, field: &str, s: &str, max: usize) {
+        if chars(s) > max {
+            self.err(
+                field,
+                "too_long",
+                format!("must be at most {max} characters, is {}", chars(s)),
+            );
+        }
     }
 
     /// A required non-empty string of at most `max` characters; `field` is its path, whose last
@@ -173,13 +185,7 @@ impl Check {
         match v.get(key) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => {
-                if chars(s) > max {
-                    self.err(
-                        field,
-                        "too_long",
-                        format!("must be at most {max} characters, is {}", chars(s)),
-                    );
-                }
+                self.max_chars(field, s, max);
                 Some(s)
             }
             Some(_) => {
