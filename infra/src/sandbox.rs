@@ -86,6 +86,8 @@ struct Inner {
     templates: HashMap<(String, String), templates::Held>,
     /// How long template review takes ([`DEFAULT_REVIEW`] unless set).
     review: Option<Duration>,
+    /// While set, reviews that are due wait (see [`Sandbox::hold_template_reviews`]).
+    holding_reviews: bool,
     /// While set, status webhooks wait in `held` (Meta's webhooks delayed by an incident).
     holding: bool,
     held: Vec<Statuses>,

@@ -46,8 +46,8 @@ fn good_params() -> Value {
 
 async fn a_created_template_is_reviewed_then_sent_until_read(b: Backend) {
     let rig = rig(b).await;
-    // Long enough to send while it is still in review.
-    rig.sandbox.review_templates_after(Duration::from_secs(1));
+    // Still in review while the first send is tried.
+    rig.sandbox.hold_template_reviews();
     let (code, t) = rig.post("/v1/templates", &order_update("order_update"), None).await;
     assert_eq!(code, 201, "{t}");
     assert_eq!(
@@ -70,6 +70,7 @@ async fn a_created_template_is_reviewed_then_sent_until_read(b: Backend) {
     );
     assert_eq!(e["error"]["details"]["status"], "PENDING");
     // Meta's webhook approves it.
+    rig.sandbox.release_template_reviews();
     let t = rig
         .wait_for("/v1/templates/order_update/en_US", |t| t["status"] == "APPROVED", 10)
         .await;

@@ -94,6 +94,17 @@ impl Sandbox {
         self.with(|i| i.review = Some(delay));
     }
 
+    /// Holds every template review until [`Sandbox::release_template_reviews`], so a test can
+    /// act on a template while it is certainly still PENDING.
+    pub fn hold_template_reviews(&self) {
+        self.with(|i| i.holding_reviews = true);
+    }
+
+    /// Lets held reviews finish.
+    pub fn release_template_reviews(&self) {
+        self.with(|i| i.holding_reviews = false);
+    }
+
     /// Changes a held template's status, as Meta does when it pauses or disables one (no webhook).
     pub fn set_template_status(&self, name: &str, language: &str, status: &str) {
         self.with(|i| {
@@ -114,6 +125,9 @@ impl Sandbox {
         let me = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
+            while me.with(|i| i.holding_reviews) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
             let reviewed = me.with(|i| {
                 let t = i.templates.get_mut(&key)?;
                 let (status, reason) = if t.name.contains("reject") {
