@@ -8,6 +8,24 @@ pub fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
 }
 
+/// The published Meta samples beside the repo (`../shared/meta-samples`), or `None` when
+/// `WABRIDGE_SKIP_META_SAMPLES` skips them on purpose. Missing samples fail the calling test: a pass
+/// that checked nothing would hide it.
+pub fn meta_samples() -> Option<std::path::PathBuf> {
+    if std::env::var_os("WABRIDGE_SKIP_META_SAMPLES").is_some() {
+        eprintln!("WABRIDGE_SKIP_META_SAMPLES is set: published samples not checked");
+        return None;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/meta-samples");
+    assert!(
+        root.join("expected.jsonl").exists(),
+        "{}: the published Meta samples must sit beside the repo (../shared/meta-samples); \
+         set WABRIDGE_SKIP_META_SAMPLES=1 to skip this check on purpose",
+        root.display()
+    );
+    Some(root)
+}
+
 /// Percent-encodes a path segment (wamids carry '=', '/' and '+').
 pub fn enc(s: &str) -> String {
     s.bytes()

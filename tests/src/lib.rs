@@ -20,7 +20,7 @@ use std::time::Duration;
 pub use backend::{Backend, Kind};
 pub use clock::ManualClock;
 pub use faults::{FlakyQueue, FlakyStore};
-pub use fixtures::{api_gateway_request, enc, fixture};
+pub use fixtures::{api_gateway_request, enc, fixture, meta_samples};
 pub use pipeline::{Pipeline, Reply, settle_one_batch};
 pub use requests::RequestCounter;
 pub use secrecy;

@@ -75,6 +75,21 @@ pub fn fast_config() -> SenderConfig {
     }
 }
 
+/// A sandbox that posts no webhooks, serving on loopback, and a Graph client of it.
+pub async fn sandbox_on_loopback() -> (Sandbox, GraphClient, tokio::task::JoinHandle<()>) {
+    let sandbox = Sandbox::new(SandboxConfig {
+        webhook_url: None,
+        app_secret: SecretString::from(SECRET),
+        status_delays: [Duration::ZERO; 3],
+        api_keys: vec![SecretString::from(API_KEY)],
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let serving = sandbox.serve(listener);
+    let graph = GraphClient::new(&base, "v25.0", SecretString::from(API_KEY), Duration::from_secs(5)).unwrap();
+    (sandbox, graph, serving)
+}
+
 impl Rig {
     pub async fn start(backend: Backend, config: SenderConfig, store_faults: Vec<usize>) -> Self {
         let backend = Arc::new(backend);

@@ -10,11 +10,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use wabridge::api::{self, ApiKeys};
 use wabridge::app::{App, Numbers, Settings};
-use wabridge::graph::GraphClient;
 use wabridge::media::{MediaKind, MediaRecord, MediaStatus};
 use wabridge::ports::{Clock, Delivery};
 use wabridge::runtime::consume::{Handler, Outcome};
-use wabridge_infra::sandbox::{MediaFault, Sandbox, SandboxConfig, Template, sha256_base64, sha256_hex};
+use wabridge_infra::sandbox::{MediaFault, Sandbox, Template, sha256_base64, sha256_hex};
 use wabridge_tests::rig::{Rig, fast_config};
 use wabridge_tests::secrecy::SecretString;
 use wabridge_tests::{Backend, Kind, ManualClock, enc, on_both_backends, on_both_kinds, settle_one_batch};
@@ -435,27 +434,6 @@ async fn upload_urls_refuse_what_does_not_fit(b: Backend) {
     }
 }
 
-/// A sandbox that posts no webhooks, serving on loopback, and a Graph client of it.
-async fn sandbox_on_loopback() -> (Sandbox, GraphClient, tokio::task::JoinHandle<()>) {
-    let sandbox = Sandbox::new(SandboxConfig {
-        webhook_url: None,
-        app_secret: SecretString::from(wabridge_tests::SECRET),
-        status_delays: [Duration::ZERO; 3],
-        api_keys: vec![SecretString::from(wabridge_tests::API_KEY)],
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let serving = sandbox.serve(listener);
-    let graph = GraphClient::new(
-        &base,
-        "v25.0",
-        SecretString::from(wabridge_tests::API_KEY),
-        Duration::from_secs(5),
-    )
-    .unwrap();
-    (sandbox, graph, serving)
-}
-
 /// Meta forgets an upload after 30 days. A send naming one of our uploads goes out under its id
 /// for 29 days; after that the send first uploads our copy again, once, and it and every later
 /// send go out under Meta's new id (the frontend keeps naming the first one).
@@ -463,7 +441,7 @@ async fn an_upload_meta_is_about_to_forget_is_uploaded_again_before_a_send(kind:
     const DAY: Duration = Duration::from_secs(24 * 60 * 60);
     let clock = ManualClock::at(1_763_800_000_000);
     let b = Backend::at(kind, clock.clone()).await;
-    let (sandbox, graph, serving) = sandbox_on_loopback().await;
+    let (sandbox, graph, serving) = wabridge_tests::rig::sandbox_on_loopback().await;
     sandbox.add_template(
         "terms",
         "en",
@@ -573,7 +551,7 @@ async fn an_upload_meta_is_about_to_forget_is_uploaded_again_before_a_send(kind:
 async fn a_crashed_download_is_taken_over_once_its_lease_lapses(kind: Kind) {
     let clock = ManualClock::at(1_763_800_000_000);
     let b = Backend::at(kind, clock.clone()).await;
-    let (sandbox, graph, serving) = sandbox_on_loopback().await;
+    let (sandbox, graph, serving) = wabridge_tests::rig::sandbox_on_loopback().await;
     let app = App::new(Settings::for_tests(), clock.clone());
     let downloader = app.downloader(b.store.clone(), b.blobs.clone(), graph);
     let data = bytes(30 * 1024, 4);

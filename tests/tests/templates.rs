@@ -13,10 +13,11 @@ use serde_json::{Value, json};
 use wabridge::api::{self, ApiKeys};
 use wabridge::app::{App, Settings};
 use wabridge::ports::SystemClock;
+use wabridge::templates::catalog::SendCheck;
 use wabridge_infra::sandbox::Template;
 use wabridge_tests::rig::{Rig, WABA, fast_config};
 use wabridge_tests::secrecy::SecretString;
-use wabridge_tests::{Backend, on_both_backends};
+use wabridge_tests::{Backend, Kind, ManualClock, on_both_backends, on_both_kinds};
 
 async fn rig(b: Backend) -> Rig {
     let rig = Rig::start(b, fast_config(), vec![]).await;
@@ -34,6 +35,25 @@ fn order_update(name: &str) -> Value {
 
 fn send(to: &str, name: &str, components: Value) -> Value {
     json!({"to": to, "type": "template", "template": {"name": name, "language": {"code": "en_US"}, "components": components}})
+}
+
+/// Each `details` entry's `key` (`field` or `code`) of an error answer, in order.
+fn detail(e: &Value, key: &str) -> Vec<String> {
+    let entries = e["error"]["details"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no details: {e}"));
+    entries.iter().map(|d| d[key].as_str().unwrap().to_owned()).collect()
+}
+
+/// Asserts that every `(field, code)` in `want` is among an error answer's details.
+fn assert_details(e: &Value, want: &[(&str, &str)]) {
+    let got: Vec<(String, String)> = detail(e, "field").into_iter().zip(detail(e, "code")).collect();
+    for (field, code) in want {
+        assert!(
+            got.iter().any(|(f, c)| f == field && c == code),
+            "({field}, {code}) missing from {got:?}"
+        );
+    }
 }
 
 fn good_params() -> Value {
@@ -134,60 +154,38 @@ async fn every_create_rule_is_refused_with_its_details_and_duplicates_conflict(b
         (400, Some("validation_failed")),
         "{e}"
     );
-    let got: Vec<(String, String)> = e["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["field"].as_str().unwrap().to_owned(),
-                d["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    for want in [
-        ("name", "invalid"),
-        ("category", "invalid"),
-        ("components[0].text", "too_many_parameters"),
-        ("components[1].text", "parameter_gap"),
-        ("components[1].text", "parameter_at_edge"),
-        ("components[1].example", "example_required"),
-        ("components[2].text", "invalid_parameter"),
-        ("components[3].buttons[0].url", "invalid_parameter"),
-        ("components[3].buttons[0].example", "example_required"),
-        ("components[3].buttons[1].phone_number", "required"),
-    ] {
-        assert!(
-            got.contains(&(want.0.to_owned(), want.1.to_owned())),
-            "{want:?} missing from {got:?}"
-        );
-    }
+    assert_details(
+        &e,
+        &[
+            ("name", "invalid"),
+            ("category", "invalid"),
+            ("components[0].text", "too_many_parameters"),
+            ("components[1].text", "parameter_gap"),
+            ("components[1].text", "parameter_at_edge"),
+            ("components[1].example", "example_required"),
+            ("components[2].text", "invalid_parameter"),
+            ("components[3].buttons[0].url", "invalid_parameter"),
+            ("components[3].buttons[0].example", "example_required"),
+            ("components[3].buttons[1].phone_number", "required"),
+        ],
+    );
     let too_long = json!({"name": "long", "language": "en", "category": "MARKETING",
         "components": [{"type": "BODY", "text": "x".repeat(1025)}, {"type": "BODY", "text": "again"}]});
     let (_, e) = rig.post("/v1/templates", &too_long, None).await;
-    let codes: Vec<&str> = e["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
-    assert!(
-        codes.contains(&"too_long") && codes.contains(&"body_required"),
-        "{codes:?}"
+    assert_details(
+        &e,
+        &[("components[0].text", "too_long"), ("components", "body_required")],
     );
     let named = json!({"name": "named", "language": "en", "category": "MARKETING", "parameter_format": "NAMED",
         "components": [{"type": "BODY", "text": "Hi {{First}}, see {{order_id}}!",
             "example": {"body_text_named_params": []}}]});
     let (_, e) = rig.post("/v1/templates", &named, None).await;
-    let codes: Vec<&str> = e["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
-    assert!(
-        codes.contains(&"invalid_parameter") && codes.contains(&"example_required"),
-        "{codes:?}"
+    assert_details(
+        &e,
+        &[
+            ("components[0].text", "invalid_parameter"),
+            ("components[0].example", "example_required"),
+        ],
     );
     let eleven: Vec<Value> = (0..11)
         .map(|i| json!({"type": "QUICK_REPLY", "text": format!("Option {i}")}))
@@ -203,32 +201,19 @@ async fn every_create_rule_is_refused_with_its_details_and_duplicates_conflict(b
             {"type": "PHONE_NUMBER", "text": "B", "phone_number": "+1556"},
             {"type": "COPY_CODE"}]}]});
     let (_, e) = rig.post("/v1/templates", &crowded, None).await;
-    let got: Vec<(String, String)> = e["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["field"].as_str().unwrap().to_owned(),
-                d["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    for want in [
-        ("name", "required"),
-        ("language", "required"),
-        ("components[0].text", "too_long"),
-        ("components[1].format", "invalid"),
-        ("components[3].text", "too_long"),
-        ("components[4].buttons", "too_many"),
-        ("components[5].buttons", "too_many"),
-        ("components[5].buttons[2].example", "example_required"),
-    ] {
-        assert!(
-            got.contains(&(want.0.to_owned(), want.1.to_owned())),
-            "{want:?} missing from {got:?}"
-        );
-    }
+    assert_details(
+        &e,
+        &[
+            ("name", "required"),
+            ("language", "required"),
+            ("components[0].text", "too_long"),
+            ("components[1].format", "invalid"),
+            ("components[3].text", "too_long"),
+            ("components[4].buttons", "too_many"),
+            ("components[5].buttons", "too_many"),
+            ("components[5].buttons[2].example", "example_required"),
+        ],
+    );
     assert!(rig.sandbox.accepted().is_empty());
 
     let (code, _) = rig.post("/v1/templates", &order_update("twice"), None).await;
@@ -241,11 +226,14 @@ async fn every_create_rule_is_refused_with_its_details_and_duplicates_conflict(b
     );
 }
 
-/// A template webhook for `name` (en_US) dated `time` (Unix s).
-fn template_webhook(field: &str, time: i64, value: Value) -> Value {
+/// The field of Meta's template status webhooks.
+const STATUS_UPDATE: &str = "message_template_status_update";
+
+/// Meta's webhook of a change to template `name` (en_US), dated `time` (Unix s).
+fn template_webhook(name: &str, field: &str, time: i64, value: Value) -> Value {
     let mut value = value;
     value["message_template_id"] = json!(777);
-    value["message_template_name"] = json!("flow_tpl");
+    value["message_template_name"] = json!(name);
     value["message_template_language"] = json!("en_US");
     json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "time": time,
         "changes": [{"field": field, "value": value}]}]})
@@ -256,41 +244,49 @@ async fn template_webhooks_twice_and_out_of_order_leave_the_copy_right(b: Backen
     let t0 = 1_763_800_000;
     let events = [
         template_webhook(
-            "message_template_status_update",
+            "flow_tpl",
+            STATUS_UPDATE,
             t0 + 30,
             json!({"event": "PAUSED", "reason": "NONE"}),
         ),
         template_webhook(
-            "message_template_status_update",
+            "flow_tpl",
+            STATUS_UPDATE,
             t0 + 10,
             json!({"event": "APPROVED", "reason": "NONE", "message_template_category": "MARKETING"}),
         ),
         template_webhook(
+            "flow_tpl",
             "template_category_update",
             t0 + 40,
             json!({"new_category": "UTILITY", "previous_category": "MARKETING"}),
         ),
         template_webhook(
+            "flow_tpl",
             "template_category_update",
             t0 + 20,
             json!({"new_category": "AUTHENTICATION"}),
         ),
         template_webhook(
+            "flow_tpl",
             "message_template_quality_update",
             t0 + 50,
             json!({"previous_quality_score": "GREEN", "new_quality_score": "RED"}),
         ),
         template_webhook(
+            "flow_tpl",
             "message_template_quality_update",
             t0 + 15,
             json!({"new_quality_score": "GREEN"}),
         ),
         template_webhook(
+            "flow_tpl",
             "message_template_components_update",
             t0 + 60,
             json!({"message_template_element": "New {{1}}", "message_template_footer": "bye"}),
         ),
         template_webhook(
+            "flow_tpl",
             "message_template_components_update",
             t0 + 5,
             json!({"message_template_element": "Old {{1}}"}),
@@ -348,9 +344,8 @@ async fn sends_are_checked_against_the_copy_before_they_are_queued(b: Backend) {
         .await;
     assert_eq!((code, e["error"]["code"].as_str()), (422, Some("template_not_found")));
     // Paused at Meta and told by its webhook.
-    rig.post_webhook(&json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "time": 4_000_000_000u64,
-        "changes": [{"field": "message_template_status_update", "value": {"event": "PAUSED",
-            "message_template_id": 5, "message_template_name": "two_params", "message_template_language": "en_US"}}]}]}))
+    let paused = json!({"event": "PAUSED"});
+    rig.post_webhook(&template_webhook("two_params", STATUS_UPDATE, 4_000_000_000, paused))
         .await;
     rig.wait_for("/v1/templates/two_params/en_US", |t| t["status"] == "PAUSED", 10)
         .await;
@@ -375,14 +370,8 @@ async fn sends_are_checked_against_the_copy_before_they_are_queued(b: Backend) {
         .post("/v1/messages", &send("27820003102", "checked", wrong), None)
         .await;
     assert_eq!(code, 400, "{e}");
-    let fields: Vec<&str> = e["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["field"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        fields,
+        detail(&e, "field"),
         [
             "template.components.body",
             "template.components.header",
@@ -438,13 +427,8 @@ async fn sends_are_checked_against_the_copy_before_they_are_queued(b: Backend) {
             None,
         )
         .await;
-    let codes: Vec<&str> = e["error"]["details"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["code"].as_str().unwrap())
-        .collect();
-    assert_eq!((code, codes), (400, vec!["parameter_missing", "parameter_unknown"]));
+    assert_eq!(code, 400, "{e}");
+    assert_eq!(detail(&e, "code"), ["parameter_missing", "parameter_unknown"]);
     let (code, e) = rig
         .post(
             "/v1/messages",
@@ -493,13 +477,82 @@ async fn a_sync_follows_every_page_and_marks_what_meta_dropped(b: Backend) {
     assert_eq!(seen, 231);
 }
 
+/// A webhook about a template we have never seen creates it from the webhook's facts (no
+/// components), marked for sync: the next template send syncs before checking, so it is checked
+/// against the whole template.
+async fn a_template_known_only_from_a_webhook_is_synced_before_a_send_is_checked(b: Backend) {
+    let rig = rig(b).await;
+    rig.sandbox.add_template(
+        "from_hook",
+        "en_US",
+        Template {
+            status: "APPROVED".into(),
+            body_params: 1,
+        },
+    );
+    let now = chrono::Utc::now().timestamp();
+    rig.post_webhook(&template_webhook(
+        "from_hook",
+        STATUS_UPDATE,
+        now,
+        json!({"event": "APPROVED"}),
+    ))
+    .await;
+    let t = rig
+        .wait_for("/v1/templates/from_hook/en_US", |t| t["status"] == "APPROVED", 10)
+        .await;
+    assert_eq!(t["components"], json!([]), "only what the webhook said");
+    // Without the sync, the copy would say the body takes no parameters: a 400.
+    let one = json!([{"type": "body", "parameters": [{"type": "text", "text": "Ann"}]}]);
+    let (code, sent) = rig
+        .post("/v1/messages", &send("27820003201", "from_hook", one), None)
+        .await;
+    assert_eq!(code, 202, "{sent}");
+    let (_, t) = rig.get("/v1/templates/from_hook/en_US").await;
+    assert_eq!(t["components"][0]["type"], "BODY", "{t}");
+}
+
+/// A send naming a template we do not know pulls the list from Meta, but at most once a minute:
+/// a burst of sends of a misspelt name costs Meta one list, not one each.
+async fn an_unknown_template_syncs_at_most_once_a_minute(kind: Kind) {
+    let clock = ManualClock::at(1_763_800_000_000);
+    let b = Backend::at(kind, clock.clone()).await;
+    let (sandbox, graph, serving) = wabridge_tests::rig::sandbox_on_loopback().await;
+    let app = App::new(Settings::for_tests(), clock.clone());
+    let catalog = app.catalog(b.store.clone(), Some((graph, WABA.into())));
+    let late = json!({"name": "late", "language": {"code": "en_US"}});
+    let not_found = |r: &Result<_, SendCheck>| matches!(r, Err(SendCheck::NotFound { .. }));
+    assert!(not_found(&catalog.check_send(&late).await));
+    sandbox.add_template(
+        "late",
+        "en_US",
+        Template {
+            status: "APPROVED".into(),
+            body_params: 0,
+        },
+    );
+    clock.advance(Duration::from_secs(59));
+    assert!(
+        not_found(&catalog.check_send(&late).await),
+        "no second sync within the minute"
+    );
+    clock.advance(Duration::from_secs(1));
+    let used = catalog.check_send(&late).await.unwrap();
+    assert_eq!(
+        (used.name.as_str(), used.category.as_deref()),
+        ("late", Some("UTILITY"))
+    );
+    serving.abort();
+}
+
+on_both_kinds!(an_unknown_template_syncs_at_most_once_a_minute,);
+
 /// Every template webhook Meta and SDKs publish, applied to the copy.
 async fn metas_own_template_webhooks_update_the_copy(b: Backend) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/meta-samples/webhooks");
-    if !dir.exists() {
-        eprintln!("no meta-samples beside the repo: skipped");
+    let Some(root) = wabridge_tests::meta_samples() else {
         return;
-    }
+    };
+    let dir = root.join("webhooks");
     let rig = rig(b).await;
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
@@ -578,4 +631,5 @@ on_both_backends!(
     sends_are_checked_against_the_copy_before_they_are_queued,
     a_sync_follows_every_page_and_marks_what_meta_dropped,
     metas_own_template_webhooks_update_the_copy,
+    a_template_known_only_from_a_webhook_is_synced_before_a_send_is_checked,
 );

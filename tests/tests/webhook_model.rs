@@ -222,18 +222,10 @@ fn a_body_that_is_not_a_webhook_is_an_error() {
 /// purpose, for a checkout without the team's toolbox beside it.
 #[test]
 fn published_meta_samples_parse_with_their_facts() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/meta-samples");
-    if std::env::var_os("WABRIDGE_SKIP_META_SAMPLES").is_some() {
-        eprintln!("WABRIDGE_SKIP_META_SAMPLES is set: published samples not checked");
+    let Some(root) = wabridge_tests::meta_samples() else {
         return;
-    }
-    let expected = std::fs::read_to_string(root.join("expected.jsonl")).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}. The published Meta samples must sit beside the repo (../shared/meta-samples); \
-             set WABRIDGE_SKIP_META_SAMPLES=1 to skip this check on purpose",
-            root.display()
-        )
-    });
+    };
+    let expected = std::fs::read_to_string(root.join("expected.jsonl")).unwrap();
     let mut checked = 0;
     for line in expected.lines() {
         let mut seen = std::collections::HashSet::new();
