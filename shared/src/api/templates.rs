@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
@@ -31,16 +32,19 @@ pub fn templates_router(catalog: Catalog, keys: ApiKeys) -> Router {
         .route("/v1/templates/sync", post(sync))
         .route("/v1/templates/{name}", get(named).delete(delete_named))
         .route("/v1/templates/{name}/{language}", get(one).delete(delete_one))
+        // The key is checked first (the outer layer): a caller without one learns nothing more.
+        .route_layer(middleware::from_fn_with_state(catalog.clone(), require_managed))
         .route_layer(middleware::from_fn_with_state(keys, require_key))
         .layer(DefaultBodyLimit::max(super::MAX_V1_BODY_BYTES))
         .with_state(catalog)
 }
 
-fn managed(c: &Catalog) -> Result<(), ApiError> {
+/// 503 naming `WHATSAPP_BUSINESS_ACCOUNT_ID` on every route while it is not set.
+async fn require_managed(State(c): State<Catalog>, req: Request, next: Next) -> Response {
     if c.manages() {
-        Ok(())
+        next.run(req).await
     } else {
-        Err(CatalogError::NotConfigured.into())
+        ApiError::from(CatalogError::NotConfigured).into_response()
     }
 }
 
@@ -66,7 +70,6 @@ async fn list(
     State(c): State<Catalog>,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    managed(&c)?;
     let q = q
         .map(|Query(q)| q)
         .map_err(|_| InvalidInput::new("query", "unreadable"))?;
@@ -98,18 +101,15 @@ async fn list(
 }
 
 async fn named(State(c): State<Catalog>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    managed(&c)?;
     let found = c.get(&name, None).await?;
     Ok(Json(json!({"data": found.iter().map(Template::view).collect::<Vec<_>>()})).into_response())
 }
 
 async fn one(State(c): State<Catalog>, Path((name, language)): Path<(String, String)>) -> Result<Response, ApiError> {
-    managed(&c)?;
     one_template(c.get(&name, Some(&language)).await?)
 }
 
 async fn create(State(c): State<Catalog>, body: Bytes) -> Result<Response, ApiError> {
-    managed(&c)?;
     let body: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -122,7 +122,6 @@ async fn create(State(c): State<Catalog>, body: Bytes) -> Result<Response, ApiEr
 }
 
 async fn delete_named(State(c): State<Catalog>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    managed(&c)?;
     c.delete(&name, None).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -131,13 +130,11 @@ async fn delete_one(
     State(c): State<Catalog>,
     Path((name, language)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    managed(&c)?;
     c.delete(&name, Some(&language)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn sync(State(c): State<Catalog>) -> Result<Response, ApiError> {
-    managed(&c)?;
     let done = c.sync().await?;
     Ok(Json(json!({"synced": done.synced, "deleted": done.deleted})).into_response())
 }
