@@ -7,17 +7,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use std::time::Duration;
 use wabridge::app::{App, Settings};
 use wabridge::cost::{self, PathCost};
 use wabridge::ports::SystemClock;
 use wabridge::read::PageRequest;
 
-use wabridge::graph::GraphClient;
-use wabridge_infra::sandbox::{Sandbox, SandboxConfig};
 use wabridge_infra::simulate;
-use wabridge_tests::secrecy::SecretString;
-use wabridge_tests::{API_KEY, Backend, Pipeline, RequestCounter, SECRET, settle_one_batch};
+use wabridge_tests::{Backend, Pipeline, RequestCounter, settle_one_batch};
 
 const PNI: &str = "100000000000001";
 
@@ -121,16 +117,7 @@ async fn sending_at_graph_costs_what_the_model_says() {
     let b = Backend::aws().await;
     let requests = counter(&b);
     // Meta, played by the sandbox; no statuses come back, so only the send itself is counted.
-    let sandbox = Sandbox::new(SandboxConfig {
-        webhook_url: None,
-        app_secret: SecretString::from(SECRET),
-        status_delays: [Duration::ZERO; 3],
-        api_keys: vec![SecretString::from(API_KEY)],
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let serving = sandbox.serve(listener);
-    let graph = GraphClient::new(&base, "v25.0", SecretString::from(API_KEY), Duration::from_secs(5)).unwrap();
+    let (sandbox, graph, serving) = wabridge_tests::rig::sandbox_on_loopback().await;
     // A number at Meta's top tier, so the whole batch is granted.
     let settings = Settings {
         sender: wabridge_tests::rig::fast_config(),
