@@ -8,6 +8,7 @@
 //! `embedded`, so a Lambda binary carries no SQLite and the local binary compiles no AWS SDK.
 
 pub mod adapters;
+pub mod analytics;
 pub mod api;
 pub mod app;
 pub mod config;

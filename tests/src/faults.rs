@@ -11,7 +11,8 @@ use wabridge::domain::{
 };
 use wabridge::media::{MediaOutcome, MediaRecord};
 use wabridge::ports::{
-    Delivery, Idempotency, Inbox, MediaStore, Outbox, PortError, Queue, ReadModel, Store, TemplateStore,
+    Counters, Delivery, HourCounts, Idempotency, Inbox, MediaStore, Outbox, Point, PortError, Queue, ReadModel, Store,
+    Tally, TemplateStore,
 };
 use wabridge::read::{MessageView, Page, PageRequest};
 use wabridge::templates::{Template, TemplateQuery};
@@ -136,6 +137,16 @@ impl ReadModel for FlakyStore {
     async fn conversation_messages(&self, c: &CustomerKey, p: &PageRequest) -> Result<Page<MessageView>, PortError> {
         self.inner.conversation_messages(c, p).await
     }
+    async fn timeline(
+        &self,
+        c: &CustomerKey,
+        lo: &str,
+        hi: &str,
+        newest_first: bool,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, PortError> {
+        self.inner.timeline(c, lo, hi, newest_first, limit).await
+    }
     async fn conversations(&self, p: &PageRequest, now: i64) -> Result<Page<Conversation>, PortError> {
         self.inner.conversations(p, now).await
     }
@@ -199,6 +210,24 @@ impl TemplateStore for FlakyStore {
     }
     async fn list_templates(&self, q: &TemplateQuery) -> Result<Vec<Template>, PortError> {
         self.inner.list_templates(q).await
+    }
+}
+
+/// Counter writes pass through uncounted: the write numbers the fault tests pick stay those of the
+/// messages and statuses themselves.
+#[async_trait::async_trait]
+impl Counters for FlakyStore {
+    async fn tally(&self, t: &Tally) -> Result<(), PortError> {
+        self.inner.tally(t).await
+    }
+    async fn hours(&self, phone: Option<&str>, from: i64, to: i64) -> Result<Vec<HourCounts>, PortError> {
+        self.inner.hours(phone, from, to).await
+    }
+    async fn points(&self, phone: Option<&str>, from: i64, to: i64) -> Result<Vec<Point>, PortError> {
+        self.inner.points(phone, from, to).await
+    }
+    async fn clear_counters(&self) -> Result<(), PortError> {
+        self.inner.clear_counters().await
     }
 }
 

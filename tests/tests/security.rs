@@ -207,7 +207,11 @@ async fn lambda_routers() -> Vec<(&'static str, Router)> {
                 api::send_router(Some(send), keys.clone()).merge(api::upload_router(Some(uploader), keys.clone())),
             ),
         ),
-        ("templates-api", api::finish(api::templates_router(catalog, keys))),
+        (
+            "templates-api",
+            api::finish(api::templates_router(catalog, keys.clone())),
+        ),
+        ("analytics-api", api::finish(api::analytics_router(store.clone(), keys))),
     ]
 }
 

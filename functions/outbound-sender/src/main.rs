@@ -16,6 +16,9 @@ async fn main() -> Result<(), Error> {
     let graph = GraphClient::from_config(&config, app.settings.graph_timeout)?;
     let store = aws.store()?;
     let watch = app.lag_watch(store.clone(), aws.inbound_queue()?);
-    let sender = app.sender(store, aws.limiter()?, graph).watching(watch);
+    let sender = app
+        .sender(store.clone(), aws.limiter()?, graph)
+        .watching(watch)
+        .counting(app.recorder(store));
     lambda::serve_sqs(sender, aws.outbound_queue()?).await
 }

@@ -50,6 +50,16 @@ impl ApiError {
         self
     }
 
+    /// 400 for query parameters that are wrong, one `details` entry each.
+    pub fn invalid_query(details: Vec<FieldError>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "the query parameters are not valid",
+        )
+        .with_details(field_details(&details))
+    }
+
     /// 401 for a missing or wrong API key.
     pub fn unauthorized() -> Self {
         Self::new(

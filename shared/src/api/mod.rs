@@ -9,6 +9,7 @@
 //!
 //! Compose with [`finish`], which adds the JSON 404/405 answers and the body limit.
 
+mod analytics;
 pub mod auth;
 pub mod error;
 pub mod idempotency;
@@ -23,6 +24,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+pub use analytics::analytics_router;
 pub use auth::ApiKeys;
 pub use error::ApiError;
 pub use media::{local_media_router, upload_router};

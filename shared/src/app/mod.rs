@@ -14,13 +14,14 @@ use secrecy::SecretString;
 
 pub use settings::Settings;
 
+use crate::analytics::Recorder;
 use crate::api::idempotency::IdempotentRequests;
 use crate::api::{self, ApiKeys, QueryState, SendApi};
 use crate::graph::GraphClient;
 use crate::inbound::ingest::Ingestor;
 use crate::inbound::lag::{LagMarker, LagWatch};
 use crate::inbound::process::Processor;
-use crate::inbound::reactions::{Reaction, TrackTemplates};
+use crate::inbound::reactions::{CountAnalytics, Reaction, TrackTemplates};
 use crate::media::download::Downloader;
 use crate::media::upload::Uploader;
 use crate::media::url::UrlSigner;
@@ -148,9 +149,16 @@ impl App {
     /// download on `media`, and template webhooks update the templates copy.
     pub fn full_processor(&self, store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, media: Arc<dyn Queue>) -> Processor {
         let templates = TrackTemplates::new(self.catalog(store.clone(), None), self.clock.clone());
+        let counts = CountAnalytics::new(self.recorder(store.clone()));
         self.processor(store.clone(), store.clone(), blobs)
             .fetching_media(store, media)
             .with_reaction(Arc::new(templates))
+            .with_reaction(Arc::new(counts))
+    }
+
+    /// What counts messages in the analytics counters (it reads each message and its timeline).
+    pub fn recorder(&self, store: Arc<dyn Store>) -> Recorder {
+        Recorder::new(store.clone(), store)
     }
 
     /// The templates use case over `store`; with Graph and the WABA id it also creates, deletes
@@ -215,7 +223,9 @@ impl App {
         numbers: &Numbers,
     ) -> SendApi {
         let pni = numbers.phone_number_id.clone();
-        let mut enqueuer = self.enqueuer(store.clone(), store.clone(), queue, pni.clone());
+        let mut enqueuer = self
+            .enqueuer(store.clone(), store.clone(), queue, pni.clone())
+            .counting(self.recorder(store.clone()));
         // Without the WABA id there is no way to learn the templates: sends go unchecked, as
         // before templates were tracked, and Meta has the last word.
         if let Some(waba) = &numbers.waba_id {
@@ -270,6 +280,7 @@ impl App {
                     keys.clone(),
                 ))
                 .merge(templates)
+                .merge(api::analytics_router(s.clone(), keys.clone()))
                 .merge(api::upload_router(uploader, keys.clone()))
                 .merge(api::send_router(send, keys)),
         )
@@ -282,7 +293,8 @@ impl App {
         (
             self.full_processor(s.clone(), ports.blobs.clone(), ports.media.clone()),
             self.sender(s.clone(), ports.limiter.clone(), graph.clone())
-                .watching(self.lag_watch(s.clone(), ports.inbound.clone())),
+                .watching(self.lag_watch(s.clone(), ports.inbound.clone()))
+                .counting(self.recorder(s.clone())),
             self.downloader(s.clone(), ports.blobs.clone(), graph),
         )
     }

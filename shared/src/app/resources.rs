@@ -67,6 +67,8 @@ pub const IDEMPOTENCY_TABLE: &str = "WABRIDGE_IDEMPOTENCY_TABLE";
 pub const MEDIA_TABLE: &str = "WABRIDGE_MEDIA_TABLE";
 /// `WABRIDGE_TEMPLATES_TABLE`.
 pub const TEMPLATES_TABLE: &str = "WABRIDGE_TEMPLATES_TABLE";
+/// `WABRIDGE_COUNTERS_TABLE`.
+pub const COUNTERS_TABLE: &str = "WABRIDGE_COUNTERS_TABLE";
 /// `WABRIDGE_RATE_LIMITS_TABLE`.
 pub const RATE_LIMITS_TABLE: &str = "WABRIDGE_RATE_LIMITS_TABLE";
 /// `WABRIDGE_INBOUND_QUEUE_URL`.
@@ -94,6 +96,7 @@ pub const STORE_TABLES: &[&str] = &[
     IDEMPOTENCY_TABLE,
     MEDIA_TABLE,
     TEMPLATES_TABLE,
+    COUNTERS_TABLE,
 ];
 
 /// One Lambda function and the variables it reads.
@@ -157,6 +160,12 @@ pub const TEMPLATES_API: Function = Function {
     store: true,
     env: &[API_KEYS_ARN, ACCESS_TOKEN_ARN, BUSINESS_ACCOUNT_ID, API_VERSION],
 };
+/// `GET /v1/analytics`: reports from the counters.
+pub const ANALYTICS_API: Function = Function {
+    name: "analytics-api",
+    store: true,
+    env: &[API_KEYS_ARN],
+};
 /// The outbound queue consumer that calls Graph.
 pub const OUTBOUND_SENDER: Function = Function {
     name: "outbound-sender",
@@ -202,6 +211,7 @@ pub const FUNCTIONS: &[Function] = &[
     QUERY_API,
     SEND_API,
     TEMPLATES_API,
+    ANALYTICS_API,
     OUTBOUND_SENDER,
     MEDIA_DOWNLOADER,
     SCHEDULER,

@@ -14,8 +14,9 @@ use serde_json::json;
 
 use super::phone;
 use super::request::{FieldError, Recipient, SendCommand};
+use crate::analytics::Recorder;
 use crate::domain::{
-    CustomerKey, Direction, ErrorInfo, Json, MessageId, Recorded, SendChange, SendState, StoredMessage,
+    CustomerKey, Direction, ErrorInfo, Json, MessageId, MessageRef, Recorded, SendChange, SendState, StoredMessage,
 };
 use crate::ports::{Clock, Outbox, PortError, Queue, ReadModel};
 use crate::templates::catalog::{Catalog, SendCheck};
@@ -100,6 +101,7 @@ pub struct Enqueuer {
     clock: Arc<dyn Clock>,
     default_phone_number_id: Option<String>,
     templates: Option<Catalog>,
+    analytics: Option<Recorder>,
 }
 
 impl std::fmt::Debug for Enqueuer {
@@ -127,7 +129,15 @@ impl Enqueuer {
             clock,
             default_phone_number_id,
             templates: None,
+            analytics: None,
         }
+    }
+
+    /// Counts each new message in the analytics counters. A count that fails is only logged: the
+    /// sender and the message's statuses record the message again later.
+    pub fn counting(mut self, recorder: Recorder) -> Self {
+        self.analytics = Some(recorder);
+        self
     }
 
     /// Checks every template send against `catalog` before it is stored: known, APPROVED, and
@@ -207,6 +217,11 @@ impl Enqueuer {
         if self.outbox.record_outbound(&msg).await? == Recorded::Duplicate {
             // A concurrent call with the same id stored it first: that call queues it.
             return Ok(id);
+        }
+        if let Some(recorder) = &self.analytics
+            && let Err(e) = recorder.record(&MessageRef::Id(id)).await
+        {
+            tracing::warn!(id = %id, error = %e, "could not count the message yet");
         }
         self.put_on_queue(id, fresh).await?;
         Ok(id)

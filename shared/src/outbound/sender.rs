@@ -25,7 +25,8 @@ use super::callback_data;
 use super::enqueue::OutboundRecord;
 use super::limits::{self, number_burst, number_key, pair_key};
 use super::request::{Recipient, graph_body};
-use crate::domain::{CustomerKey, ErrorInfo, Json, MessageId, SendChange, SendState, StoredMessage};
+use crate::analytics::Recorder;
+use crate::domain::{CustomerKey, ErrorInfo, Json, MessageId, MessageRef, SendChange, SendState, StoredMessage};
 use crate::graph::{Disposition, GraphClient, Meaning};
 use crate::inbound::lag::LagWatch;
 use crate::ports::{Clock, Delivery, Outbox, PortError, RateLimiter};
@@ -108,6 +109,7 @@ pub struct Sender {
     clock: Arc<dyn Clock>,
     config: SenderConfig,
     inbound: Option<LagWatch>,
+    analytics: Option<Recorder>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -143,6 +145,30 @@ impl Sender {
             clock,
             config,
             inbound: None,
+            analytics: None,
+        }
+    }
+
+    /// Counts each message of a batch in the analytics counters once the batch is handled, so a
+    /// send accepted or refused shows in the status mix. A count that fails is only logged: the
+    /// message's statuses and a rebuild record it again.
+    pub fn counting(mut self, recorder: Recorder) -> Self {
+        self.analytics = Some(recorder);
+        self
+    }
+
+    async fn count(&self, batch: &[Delivery]) {
+        let Some(recorder) = &self.analytics else { return };
+        for d in batch {
+            let Some(id) = serde_json::from_str::<OutboundRecord>(&d.body)
+                .ok()
+                .and_then(|r| MessageId::parse(&r.id).ok())
+            else {
+                continue;
+            };
+            if let Err(e) = recorder.record(&MessageRef::Id(id)).await {
+                warn!(id = %id, error = %e, "could not count the message yet");
+            }
         }
     }
 
@@ -514,7 +540,10 @@ fn share<T>(lanes: Vec<Vec<T>>, granted: usize) -> (Vec<Vec<T>>, Vec<T>) {
 impl Handler for Sender {
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
         match self.handle(batch).await {
-            Ok(o) => o,
+            Ok(o) => {
+                self.count(batch).await;
+                o
+            }
             Err(e) => {
                 // The store failed: retry the whole batch; each message's progress makes it safe.
                 warn!(error = %e, "outbound batch failed on the store; retrying it");

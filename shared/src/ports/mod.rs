@@ -6,6 +6,7 @@
 
 mod blobs;
 mod clock;
+mod counters;
 mod error;
 mod idempotency;
 mod inbox;
@@ -18,6 +19,7 @@ mod templates;
 
 pub use blobs::{BlobStream, BlobWriter, Blobs};
 pub use clock::{Clock, SystemClock, later};
+pub use counters::{Counters, Fact, HourCounts, Point, Tally};
 pub use error::{BoxError, PortError};
 pub use idempotency::Idempotency;
 pub use inbox::Inbox;
@@ -30,6 +32,6 @@ pub use templates::TemplateStore;
 
 /// Every store role at once: what one database adapter (SQLite, DynamoDB) provides. Wiring code
 /// holds an `Arc<dyn Store>` and hands each use case the roles it needs (`Arc<dyn Inbox>`, …).
-pub trait Store: Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore {}
+pub trait Store: Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters {}
 
-impl<T: Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + ?Sized> Store for T {}
+impl<T: Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters + ?Sized> Store for T {}

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::PortError;
-use crate::domain::{Contact, Conversation, CustomerKey, MessageRef, Window};
+use crate::domain::{Contact, Conversation, CustomerKey, MessageRef, StoredMessage, Window};
 use crate::read::{MessageView, Page, PageRequest};
 
 /// What the HTTP API reads: messages joined with their statuses, conversations, contacts.
@@ -20,6 +20,18 @@ pub trait ReadModel: Send + Sync + 'static {
         customer: &CustomerKey,
         page: &PageRequest,
     ) -> Result<Page<MessageView>, PortError>;
+
+    /// Up to `limit` messages filed under `customer` whose sequence key ([`StoredMessage::seq`])
+    /// lies strictly between `lo` and `hi`, oldest first or newest first: a walk along one
+    /// customer's timeline, for figures that depend on what came before or after a message.
+    async fn timeline(
+        &self,
+        customer: &CustomerKey,
+        lo: &str,
+        hi: &str,
+        newest_first: bool,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, PortError>;
 
     /// Conversations, newest activity first.
     async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError>;

@@ -29,16 +29,16 @@ pub async fn serve_sqs(handler: impl Handler + 'static, queue: Arc<dyn Queue>) -
     .await
 }
 
-/// Runs `job` on every scheduled invocation (EventBridge Scheduler; the event itself carries
-/// nothing the job needs) and answers with what it reports. A job that fails fails the
+/// Runs `job` on every scheduled invocation (EventBridge Scheduler's event, or one an operator
+/// sends with `aws lambda invoke`) and answers with what it reports. A job that fails fails the
 /// invocation, so the function's errors alarm hears of it.
 pub async fn serve_scheduled<F, Fut>(job: F) -> Result<(), Error>
 where
-    F: Fn() -> Fut,
+    F: Fn(serde_json::Value) -> Fut,
     Fut: std::future::Future<Output = Result<serde_json::Value, Error>>,
 {
     let job = &job;
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| job())).await
+    lambda_runtime::run(service_fn(move |e: LambdaEvent<serde_json::Value>| job(e.payload))).await
 }
 
 /// Handles one Lambda SQS event: each record goes to `handler`, and the answer lists the records to

@@ -41,6 +41,8 @@ pub struct TableNames {
     pub media: String,
     /// `WABRIDGE_TEMPLATES_TABLE`.
     pub templates: String,
+    /// `WABRIDGE_COUNTERS_TABLE`.
+    pub counters: String,
     /// `WABRIDGE_RATE_LIMITS_TABLE`, for the functions that send (the others have no access).
     pub rate_limits: Option<String>,
 }
@@ -57,6 +59,7 @@ impl TableNames {
             idempotency: function.var(res::IDEMPOTENCY_TABLE)?,
             media: function.var(res::MEDIA_TABLE)?,
             templates: function.var(res::TEMPLATES_TABLE)?,
+            counters: function.var(res::COUNTERS_TABLE)?,
             rate_limits: function
                 .reads_var(res::RATE_LIMITS_TABLE)
                 .then(|| function.var(res::RATE_LIMITS_TABLE))
@@ -75,6 +78,7 @@ impl TableNames {
             idempotency: format!("{prefix}-idempotency"),
             media: format!("{prefix}-media"),
             templates: format!("{prefix}-templates"),
+            counters: format!("{prefix}-counters"),
             rate_limits: Some(format!("{prefix}-rate-limits")),
         }
     }

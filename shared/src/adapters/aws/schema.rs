@@ -11,6 +11,7 @@
 //! | idempotency | `key` | TTL `expires_at` |
 //! | media | `id` | |
 //! | templates | `key` (`{name}\u{1}{language}`) | `by_name` (`list`, `key`) |
+//! | counters | `pk`, `sk` (see `dynamo/counters.rs`) | |
 //! | rate_limits | `key` | |
 
 use aws_sdk_dynamodb::Client;
@@ -112,6 +113,17 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Po
     create(client, &names.idempotency, "key", &[]).await?;
     create(client, &names.media, "id", &[]).await?;
     create(client, &names.templates, "key", &[("by_name", "list", Some("key"))]).await?;
+    client
+        .create_table()
+        .table_name(&names.counters)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .send()
+        .await
+        .map_err(|e| PortError::unavailable("create table", e))?;
     if let Some(rate_limits) = &names.rate_limits {
         create(client, rate_limits, "key", &[]).await?;
     }

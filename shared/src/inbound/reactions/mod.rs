@@ -8,6 +8,7 @@
 //! copy, and the sender treats a final state as done. That is what makes side effects exactly once
 //! over at-least-once webhooks.
 
+mod count_analytics;
 mod fetch_media;
 mod link_outbound;
 mod track_templates;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use count_analytics::CountAnalytics;
 pub use fetch_media::FetchMedia;
 pub use link_outbound::LinkOutbound;
 pub use track_templates::TrackTemplates;

@@ -4,6 +4,7 @@
 //! conditional update that is a no-op when repeated. So every step can be re-run after a crash or a
 //! redelivery, and nothing is double-counted or goes backwards.
 
+mod counters;
 mod idempotency;
 mod inbox;
 mod media;
@@ -52,6 +53,8 @@ pub struct DynamoStore {
     t: TableNames,
     clock: Arc<dyn Clock>,
     list_shards: u32,
+    /// Business numbers this process has registered in the counters table.
+    phones_seen: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -82,6 +85,7 @@ impl DynamoStore {
             t: tables,
             clock: Arc::new(SystemClock),
             list_shards: LIST_SHARDS,
+            phones_seen: Arc::default(),
         }
     }
 

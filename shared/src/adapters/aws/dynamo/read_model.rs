@@ -1,7 +1,7 @@
 //! ReadModel on DynamoStore: what the HTTP API reads: messages, conversations, contacts.
 
 use crate::adapters::aws::expr::{Expr, get_s, s};
-use crate::domain::{Contact, Conversation, CustomerKey, Direction, MessageId, MessageRef, Window};
+use crate::domain::{Contact, Conversation, CustomerKey, Direction, MessageId, MessageRef, StoredMessage, Window};
 use crate::read::{AFTER_ALL_KEYS, MessageView, Page, PageRequest, messages_list};
 use async_trait::async_trait;
 
@@ -79,6 +79,47 @@ impl ReadModel for DynamoStore {
             .collect();
         let mut out = Page::from_rows(rows, page.limit, &messages_list(customer));
         out.data.reverse();
+        Ok(out)
+    }
+
+    async fn timeline(
+        &self,
+        customer: &CustomerKey,
+        lo: &str,
+        hi: &str,
+        newest_first: bool,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, PortError> {
+        // BETWEEN is inclusive; the bounds are never a stored key (they end in `#` or `~`, or are
+        // a key the caller already has), and are dropped if they are.
+        let (lo_v, hi_v) = (if lo.is_empty() { "0" } else { lo }, hi);
+        if lo_v >= hi_v {
+            return Ok(Vec::new());
+        }
+        let cond = Expr::default().when(|e| {
+            let (c, cv, sq, l, h) = (
+                e.name("customer"),
+                e.val(s(customer.as_str())),
+                e.name("seq"),
+                e.val(s(lo_v)),
+                e.val(s(hi_v)),
+            );
+            format!("{c} = {cv} AND {sq} BETWEEN {l} AND {h}")
+        });
+        let items = self
+            .query(&self.t.messages, "by_customer", cond, !newest_first, limit + 2)
+            .await?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in &items {
+            let seq = get_s(item, "seq").unwrap_or_default();
+            if seq.as_str() <= lo || seq.as_str() >= hi {
+                continue;
+            }
+            if let Some(m) = message_of(item)? {
+                out.push(m);
+            }
+        }
+        out.truncate(limit as usize);
         Ok(out)
     }
 

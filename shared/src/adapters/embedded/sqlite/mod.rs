@@ -2,6 +2,7 @@
 //! and the counters it bumps commit together or not at all; concurrent writes share one commit
 //! ([`super::group`]).
 
+mod counters;
 mod idempotency;
 mod inbox;
 mod media;
@@ -148,6 +149,31 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             doc TEXT NOT NULL,
             PRIMARY KEY (name, language)
         );",
+    ),
+    // 11: analytics. Counters per (hour, business number) as one JSON map of metric totals, so a
+    // year of hours is 8,760 rows; the facts counted, each with what it added; activity points
+    // for the distinct-customer figures.
+    Migration::Sql(
+        "CREATE TABLE counters (
+            slot INTEGER NOT NULL,
+            phone TEXT NOT NULL,
+            metrics TEXT NOT NULL,
+            PRIMARY KEY (slot, phone)
+        ) WITHOUT ROWID;
+        CREATE TABLE counted (
+            key TEXT PRIMARY KEY,
+            rank INTEGER NOT NULL,
+            phone TEXT NOT NULL,
+            slot INTEGER NOT NULL,
+            metrics TEXT NOT NULL
+        );
+        CREATE TABLE activity (
+            slot INTEGER NOT NULL,
+            customer TEXT NOT NULL,
+            phone TEXT NOT NULL,
+            kinds INTEGER NOT NULL,
+            PRIMARY KEY (slot, customer, phone)
+        ) WITHOUT ROWID;",
     ),
 ];
 
@@ -385,7 +411,7 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
     Ok((r.get("doc")?, progress))
 }
 
-fn stored(row: &MessageRow) -> Result<StoredMessage, PortError> {
+pub(super) fn stored(row: &MessageRow) -> Result<StoredMessage, PortError> {
     let mut m: StoredMessage = parse(&row.0)?;
     if let Some(p) = &row.1 {
         p.overlay(&mut m);

@@ -1,14 +1,14 @@
 //! ReadModel on SqliteStore: what the HTTP API reads: messages, conversations, contacts.
 
 use crate::adapters::embedded::sql_err;
-use crate::domain::{Contact, Conversation, CustomerKey, MessageId, MessageRef, Window};
+use crate::domain::{Contact, Conversation, CustomerKey, MessageId, MessageRef, StoredMessage, Window};
 use crate::read::{AFTER_ALL_KEYS, MessageView, Page, PageRequest, messages_list};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{
     CONVERSATION_SELECT, MESSAGE_COLUMNS, MessageRow, SqliteStore, by_id, contact_row, conversation_row, message_row,
-    view,
+    stored, view,
 };
 use crate::ports::{PortError, ReadModel};
 
@@ -71,6 +71,33 @@ impl ReadModel for SqliteStore {
             let mut page = Page::from_rows(views, p.limit, &messages_list(&c));
             page.data.reverse();
             Ok(page)
+        })
+        .await
+    }
+
+    async fn timeline(
+        &self,
+        customer: &CustomerKey,
+        lo: &str,
+        hi: &str,
+        newest_first: bool,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, PortError> {
+        let (c, lo, hi) = (customer.clone(), lo.to_owned(), hi.to_owned());
+        self.with("read timeline", move |conn| {
+            let order = if newest_first { "DESC" } else { "ASC" };
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE customer = ?1 AND seq > ?2 AND seq < ?3
+                     ORDER BY seq {order} LIMIT ?4"
+                ))
+                .map_err(sql_err("read timeline"))?;
+            let rows: Vec<MessageRow> = stmt
+                .query_map(params![c.as_str(), lo, hi, limit], message_row)
+                .map_err(sql_err("read timeline"))?
+                .collect::<Result<_, _>>()
+                .map_err(sql_err("read timeline"))?;
+            rows.iter().map(stored).collect()
         })
         .await
     }

@@ -1,0 +1,39 @@
+//! Every applied message and status updates the analytics counters.
+
+use async_trait::async_trait;
+
+use super::{Applied, Reaction, ReactionError};
+use crate::analytics::Recorder;
+use crate::domain::MessageRef;
+
+/// Records the message an update concerns (the customer's message, or our message a status is
+/// about) in the counters. Each count is keyed by what it counts, so running it on every
+/// redelivery changes nothing twice.
+#[derive(Debug, Clone)]
+pub struct CountAnalytics {
+    recorder: Recorder,
+}
+
+impl CountAnalytics {
+    /// The reaction over `recorder`.
+    pub fn new(recorder: Recorder) -> Self {
+        Self { recorder }
+    }
+}
+
+#[async_trait]
+impl Reaction for CountAnalytics {
+    fn name(&self) -> &str {
+        "count-analytics"
+    }
+
+    async fn react(&self, applied: Applied<'_>) -> Result<(), ReactionError> {
+        let r = match applied {
+            Applied::Message { message, .. } => MessageRef::Id(message.id),
+            Applied::Status(status) => MessageRef::Wamid(status.wamid.clone()),
+            Applied::Event(_) => return Ok(()),
+        };
+        self.recorder.record(&r).await?;
+        Ok(())
+    }
+}
