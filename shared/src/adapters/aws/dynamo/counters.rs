@@ -277,6 +277,7 @@ impl Counters for DynamoStore {
                 slot,
                 metrics: m.into_iter().filter(|(_, v)| *v != 0).collect(),
             })
+            .filter(|h| !h.metrics.is_empty())
             .collect())
     }
 

@@ -29,6 +29,15 @@ fn bump(tx: &Transaction<'_>, phone: &str, slot: i64, metrics: &[(String, i64)],
         *m.entry(name.clone()).or_default() += sign * v;
     }
     m.retain(|_, v| *v != 0);
+    if m.is_empty() {
+        exec(
+            tx,
+            "DELETE FROM counters WHERE slot = ?1 AND phone = ?2",
+            params![slot, phone],
+        )
+        .map_err(op)?;
+        return Ok(());
+    }
     exec(
         tx,
         "INSERT INTO counters (slot, phone, metrics) VALUES (?1, ?2, ?3)
