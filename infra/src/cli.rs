@@ -85,6 +85,23 @@ pub enum Command {
         #[arg(long, default_value = "target/reports/media.md")]
         report: std::path::PathBuf,
     },
+    /// Analytics of the local stack's store.
+    Analytics {
+        #[command(subcommand)]
+        what: Analytics,
+    },
+    /// Time analytics reports over a year of seeded data at each size, and write a report.
+    BenchAnalytics {
+        /// Message counts to seed and report over.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+        messages: Vec<u64>,
+        /// Distinct customers.
+        #[arg(long, default_value_t = 50_000)]
+        customers: u64,
+        /// Where to write the Markdown report.
+        #[arg(long, default_value = "target/reports/analytics.md")]
+        report: std::path::PathBuf,
+    },
     /// Print the AWS bill for a number of messages, from the counted request model.
     Cost {
         /// Inbound messages.
@@ -109,6 +126,12 @@ pub enum Command {
         #[arg(long, default_value = "target/reports/load.md")]
         report: std::path::PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+pub enum Analytics {
+    /// Recompute every counter from the stored messages and statuses.
+    Rebuild,
 }
 
 #[derive(Subcommand)]

@@ -1,5 +1,5 @@
 //! `wabridge`: the local stack (`serve`, the default) and its tools (`simulate`, `send`, `tail`,
-//! `load`, `bench-send`, `bench-media`, `cost`). The flags live in `cli.rs`, each command in `commands/`.
+//! `load`, `bench-send`, `bench-media`, `bench-analytics`, `analytics rebuild`, `cost`). The flags live in `cli.rs`, each command in `commands/`.
 
 mod cli;
 mod commands;
@@ -30,6 +30,14 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::BenchSend { mps, seconds, report } => commands::bench_send::run(mps, seconds, &report).await,
+        Command::Analytics {
+            what: cli::Analytics::Rebuild,
+        } => commands::analytics::rebuild(&config).await,
+        Command::BenchAnalytics {
+            messages,
+            customers,
+            report,
+        } => commands::bench_analytics::run(&messages, customers, &report).await,
         Command::BenchMedia {
             images,
             image_kb,

@@ -1,5 +1,7 @@
 //! One file per `wabridge` command.
 
+pub mod analytics;
+pub mod bench_analytics;
 pub mod bench_media;
 pub mod bench_send;
 pub mod cost;
