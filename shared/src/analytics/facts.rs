@@ -1,7 +1,7 @@
 //! What each message and status counts for, as [`Fact`]s and [`Point`]s: pure functions of the
 //! stored message joined with its statuses, so computing them again gives the same facts.
 
-use crate::domain::{Direction, StoredMessage};
+use crate::domain::{Direction, Json, StoredMessage};
 use crate::ports::{Fact, Point, Tally};
 use crate::read::MessageView;
 
@@ -68,22 +68,29 @@ fn event_times(v: &MessageView) -> Vec<(&'static str, i64)> {
     .collect()
 }
 
-/// A template send's name, language and category: from what the send recorded, else from the
-/// template object itself (sends made while templates were not checked have no category).
-pub fn template_of(v: &MessageView) -> Option<(String, String, Option<String>)> {
-    if let Some(t) = &v.template {
-        let name = t.get("name")?.as_str()?.to_owned();
-        let language = t.get("language")?.as_str()?.to_owned();
-        let category = t.get("category").and_then(|c| c.as_str()).map(str::to_owned);
-        return Some((name, language, category));
+/// A template send's name, language and category: from what the send recorded (`template` in
+/// the message's extra fields), else from the template object itself (sends made while
+/// templates were not checked have no category).
+fn template_parts(
+    recorded: Option<&serde_json::Value>,
+    msg_type: &str,
+    content: &Json,
+) -> Option<(String, String, Option<String>)> {
+    let s = |v: &serde_json::Value, k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+    if let Some(t) = recorded {
+        return Some((s(t, "name")?, s(t, "language")?, s(t, "category")));
     }
-    if v.msg_type.as_deref() != Some("template") {
+    if msg_type != "template" {
         return None;
     }
-    let c = v.content.value();
-    let name = c.get("name")?.as_str()?.to_owned();
-    let language = c.get("language")?.get("code")?.as_str()?.to_owned();
-    Some((name, language, None))
+    // Parsed only for template sends: the content of every other message stays text.
+    let c = content.value();
+    Some((s(&c, "name")?, s(c.get("language")?, "code")?, None))
+}
+
+/// A template send's name, language and category, as the message view shows it.
+pub fn template_of(v: &MessageView) -> Option<(String, String, Option<String>)> {
+    template_parts(v.template.as_ref(), v.msg_type.as_deref()?, &v.content)
 }
 
 /// A template figure's metric name.
@@ -172,34 +179,22 @@ fn point(phone: &str, at: i64, customer: &str, kinds: u8) -> Point {
     }
 }
 
-/// That the customer answered our message `sent` (wrote within 24 h after it): counted once per
-/// message, in the hour it was created.
+/// That the customer answered our message `sent` (wrote within 24 h after it): its point, and
+/// for a template send its `replied` figure, counted once per message in the hour it was created.
+/// (The reply rate counts customers from the points; only templates count replies per message.)
 pub fn replied(sent: &StoredMessage, customer: &str) -> Tally {
     let at = sent.timestamp_ms;
-    let mut metrics = one("rep");
-    let view_template = sent
-        .extra
-        .as_ref()
-        .and_then(|e| e.value().get("template").cloned())
-        .and_then(|t| {
-            Some((
-                t.get("name")?.as_str()?.to_owned(),
-                t.get("language")?.as_str()?.to_owned(),
-            ))
+    let extra = sent.extra.as_ref().map(Json::value);
+    let recorded = extra.as_ref().and_then(|e| e.get("template"));
+    let facts = template_parts(recorded, &sent.msg_type, &sent.content)
+        .map(|(name, language, _)| {
+            let m = one(template_metric(&name, &language, "replied"));
+            fact(format!("rep:{}", sent.id), 0, &sent.phone_number_id, at, m)
         })
-        .or_else(|| {
-            (sent.msg_type == "template").then_some(())?;
-            let c = sent.content.value();
-            Some((
-                c.get("name")?.as_str()?.to_owned(),
-                c.get("language")?.get("code")?.as_str()?.to_owned(),
-            ))
-        });
-    if let Some((name, language)) = view_template {
-        metrics.push((template_metric(&name, &language, "replied"), 1));
-    }
+        .into_iter()
+        .collect();
     Tally {
-        facts: vec![fact(format!("rep:{}", sent.id), 0, &sent.phone_number_id, at, metrics)],
+        facts,
         points: vec![point(&sent.phone_number_id, at, customer, Point::REPLIED)],
     }
 }

@@ -10,8 +10,8 @@ use super::facts::{self, DAY_MS};
 
 /// Messages read per step while walking a customer's timeline.
 const STEP: u32 = 100;
-/// How far back a wait's start is looked for, in messages: a customer who wrote more than this
-/// many times without an answer has their wait counted from the oldest of them seen.
+/// How far a walk for a wait's start or end goes, in messages: a customer who wrote more than
+/// this many times without an answer has their wait counted from the oldest of them seen.
 const WALK_LIMIT: usize = 2_000;
 
 /// Records messages in the counters. Every call derives the facts of the message as it stands
@@ -34,10 +34,21 @@ impl Recorder {
         Self { read, counters }
     }
 
-    /// Records the message `r` names, if it is stored.
+    /// Records the message `r` names, if it is stored: its own facts and those it settles in the
+    /// customer's timeline.
     pub async fn record(&self, r: &MessageRef) -> Result<(), PortError> {
         match self.read.message(r).await? {
             Some(view) => self.record_view(&view).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Records what a status changed: only the facts of the message itself. Its place in the
+    /// customer's timeline (the wait it ends, the replies it got) does not move with its status,
+    /// and was settled when the message was created and sent.
+    pub async fn record_status(&self, r: &MessageRef) -> Result<(), PortError> {
+        match self.read.message(r).await? {
+            Some(view) => self.tally(facts::of_view(&view)).await,
             None => Ok(()),
         }
     }
@@ -55,6 +66,10 @@ impl Recorder {
                 Direction::Outbound => self.after_outbound(&customer, at, &seq).await?,
             });
         }
+        self.tally(tally).await
+    }
+
+    async fn tally(&self, tally: Tally) -> Result<(), PortError> {
         if tally.is_empty() {
             return Ok(());
         }
@@ -65,14 +80,18 @@ impl Recorder {
     /// the wait that our next message ends.
     async fn after_inbound(&self, customer: &CustomerKey, at: i64, seq: &str) -> Result<Tally, PortError> {
         let mut tally = Tally::default();
-        let lo = seq_key(at - DAY_MS, "");
-        for m in self.walk(customer, &lo, seq, false, usize::MAX).await? {
+        let day_before = seq_key(at - DAY_MS, "");
+        for m in self
+            .walk(customer, &day_before, seq, false, usize::MAX, |_| false)
+            .await?
+        {
             if m.direction == Direction::Outbound && m.timestamp_ms < at {
                 tally.extend(facts::replied(&m, customer.as_str()));
             }
         }
         let (epoch, start) = self.wait_start(customer, &format!("{seq}~")).await?;
-        if let (Some(start), Some(end)) = (start, self.next_outbound(customer, seq).await?) {
+        let next = self.walk(customer, seq, "~", false, WALK_LIMIT, is_ours).await?.pop();
+        if let (Some(start), Some(end)) = (start, next.filter(is_ours)) {
             tally
                 .facts
                 .push(facts::waited(customer.as_str(), &epoch, &start, end.timestamp_ms));
@@ -83,8 +102,7 @@ impl Recorder {
     /// Our message ends the wait of the customer's messages since our previous one.
     async fn after_outbound(&self, customer: &CustomerKey, at: i64, seq: &str) -> Result<Tally, PortError> {
         let mut tally = Tally::default();
-        let (epoch, start) = self.wait_start(customer, seq).await?;
-        if let Some(start) = start {
+        if let (epoch, Some(start)) = self.wait_start(customer, seq).await? {
             tally.facts.push(facts::waited(customer.as_str(), &epoch, &start, at));
         }
         Ok(tally)
@@ -93,44 +111,16 @@ impl Recorder {
     /// Walking back from `hi` (exclusive): our previous message (the epoch, `first` when there is
     /// none) and the customer's earliest message after it.
     async fn wait_start(&self, customer: &CustomerKey, hi: &str) -> Result<(String, Option<StoredMessage>), PortError> {
-        let mut start = None;
-        let mut hi = hi.to_owned();
-        let mut seen = 0;
-        loop {
-            let page = self.read.timeline(customer, "", &hi, true, STEP).await?;
-            let done = page.len() < STEP as usize;
-            for m in page {
-                hi = m.seq();
-                if m.direction == Direction::Outbound {
-                    return Ok((m.id.to_string(), start));
-                }
-                start = Some(m);
-                seen += 1;
-            }
-            if done || seen >= WALK_LIMIT {
-                return Ok(("first".to_owned(), start));
-            }
-        }
+        let mut back = self.walk(customer, "", hi, true, WALK_LIMIT, is_ours).await?;
+        let epoch = match back.last() {
+            Some(m) if is_ours(m) => back.pop().map(|m| m.id.to_string()),
+            _ => None,
+        };
+        Ok((epoch.unwrap_or_else(|| "first".to_owned()), back.pop()))
     }
 
-    /// Our first message to the customer after `seq`.
-    async fn next_outbound(&self, customer: &CustomerKey, seq: &str) -> Result<Option<StoredMessage>, PortError> {
-        let mut lo = seq.to_owned();
-        for _ in 0..WALK_LIMIT / STEP as usize {
-            let page = self.read.timeline(customer, &lo, "~", false, STEP).await?;
-            let done = page.len() < STEP as usize;
-            if let Some(found) = page.iter().find(|m| m.direction == Direction::Outbound) {
-                return Ok(Some(found.clone()));
-            }
-            match page.last() {
-                Some(last) if !done => lo = last.seq(),
-                _ => return Ok(None),
-            }
-        }
-        Ok(None)
-    }
-
-    /// Up to `limit` messages strictly between `lo` and `hi`, in order.
+    /// The customer's messages strictly between `lo` and `hi`, in order, up to `limit` of them,
+    /// stopping after the first one `stop` holds for.
     async fn walk(
         &self,
         customer: &CustomerKey,
@@ -138,6 +128,7 @@ impl Recorder {
         hi: &str,
         newest_first: bool,
         limit: usize,
+        stop: impl Fn(&StoredMessage) -> bool,
     ) -> Result<Vec<StoredMessage>, PortError> {
         let (mut lo, mut hi) = (lo.to_owned(), hi.to_owned());
         let mut out = Vec::new();
@@ -145,16 +136,22 @@ impl Recorder {
             let page = self.read.timeline(customer, &lo, &hi, newest_first, STEP).await?;
             let done = page.len() < STEP as usize;
             if let Some(last) = page.last() {
-                if newest_first {
-                    hi = last.seq();
-                } else {
-                    lo = last.seq();
+                *(if newest_first { &mut hi } else { &mut lo }) = last.seq();
+            }
+            for m in page {
+                let stopped = stop(&m);
+                out.push(m);
+                if stopped || out.len() >= limit {
+                    return Ok(out);
                 }
             }
-            out.extend(page);
-            if done || out.len() >= limit {
+            if done {
                 return Ok(out);
             }
         }
     }
+}
+
+fn is_ours(m: &StoredMessage) -> bool {
+    m.direction == Direction::Outbound
 }

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use super::{Applied, Reaction, ReactionError};
 use crate::analytics::Recorder;
 use crate::domain::MessageRef;
+use crate::read::MessageView;
 
 /// Records the message an update concerns (the customer's message, or our message a status is
 /// about) in the counters. Each count is keyed by what it counts, so running it on every
@@ -28,12 +29,20 @@ impl Reaction for CountAnalytics {
     }
 
     async fn react(&self, applied: Applied<'_>) -> Result<(), ReactionError> {
-        let r = match applied {
-            Applied::Message { message, .. } => MessageRef::Id(message.id),
-            Applied::Status(status) => MessageRef::Wamid(status.wamid.clone()),
-            Applied::Event(_) => return Ok(()),
-        };
-        self.recorder.record(&r).await?;
+        match applied {
+            // A customer's message has no statuses: the message in hand is the whole view.
+            Applied::Message { message, .. } => {
+                if let Some(view) = MessageView::join(Some(message.clone()), None, None) {
+                    self.recorder.record_view(&view).await?;
+                }
+            }
+            Applied::Status(status) => {
+                self.recorder
+                    .record_status(&MessageRef::Wamid(status.wamid.clone()))
+                    .await?;
+            }
+            Applied::Event(_) => {}
+        }
         Ok(())
     }
 }
