@@ -1,7 +1,7 @@
 //! Counters on SqliteStore: one row per (hour, business number) holding a JSON map of metric
 //! totals; a `counted` row per fact remembering its rank and what it added, so a fact seen again
 //! changes nothing and a better version moves its counts; `activity` rows for distinct customers.
-//! A tally is one transaction, so the fact and its counts never part.
+//! A tally is one transaction, so the facts and their counts never part.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +14,18 @@ use crate::ports::{Counters, Fact, HourCounts, Point, PortError, Tally};
 
 type Metrics = BTreeMap<String, i64>;
 
-fn bump(tx: &Transaction<'_>, phone: &str, slot: i64, metrics: &[(String, i64)], sign: i64) -> Result<(), PortError> {
+/// Metric changes per (business number, hour) of one tally, applied once per row.
+type Deltas = BTreeMap<(String, i64), Metrics>;
+
+fn add(deltas: &mut Deltas, phone: &str, slot: i64, metrics: &[(String, i64)], sign: i64) {
+    let row = deltas.entry((phone.to_owned(), slot)).or_default();
+    for (name, v) in metrics {
+        *row.entry(name.clone()).or_default() += sign * v;
+    }
+}
+
+/// Adds `delta` to the hour row, dropping metrics back at zero and the row once it is empty.
+fn bump(tx: &Transaction<'_>, phone: &str, slot: i64, delta: &Metrics) -> Result<(), PortError> {
     let op = sql_err("bump counters");
     let doc: Option<String> = tx
         .query_row(
@@ -25,8 +36,8 @@ fn bump(tx: &Transaction<'_>, phone: &str, slot: i64, metrics: &[(String, i64)],
         .optional()
         .map_err(&op)?;
     let mut m: Metrics = doc.as_deref().map(parse).transpose()?.unwrap_or_default();
-    for (name, v) in metrics {
-        *m.entry(name.clone()).or_default() += sign * v;
+    for (name, v) in delta {
+        *m.entry(name.clone()).or_default() += v;
     }
     m.retain(|_, v| *v != 0);
     if m.is_empty() {
@@ -48,7 +59,9 @@ fn bump(tx: &Transaction<'_>, phone: &str, slot: i64, metrics: &[(String, i64)],
     Ok(())
 }
 
-fn count(tx: &Transaction<'_>, f: &Fact) -> Result<(), PortError> {
+/// Records `f` as counted and notes what that changes: nothing if an equal or better version is
+/// counted already, else its metrics, less those of the version it replaces.
+fn count(tx: &Transaction<'_>, f: &Fact, deltas: &mut Deltas) -> Result<(), PortError> {
     let op = sql_err("count fact");
     let before: Option<(i64, String, i64, String)> = tx
         .query_row(
@@ -63,9 +76,9 @@ fn count(tx: &Transaction<'_>, f: &Fact) -> Result<(), PortError> {
             return Ok(());
         }
         let old: Vec<(String, i64)> = parse(metrics)?;
-        bump(tx, phone, *slot, &old, -1)?;
+        add(deltas, phone, *slot, &old, -1);
     }
-    bump(tx, &f.phone, f.slot, &f.metrics, 1)?;
+    add(deltas, &f.phone, f.slot, &f.metrics, 1);
     exec(
         tx,
         "INSERT INTO counted (key, rank, phone, slot, metrics) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -93,8 +106,13 @@ impl Counters for SqliteStore {
     async fn tally(&self, tally: &Tally) -> Result<(), PortError> {
         let tally = tally.clone();
         self.write("tally", move |tx| {
+            // A message's facts mostly land in one hour: its row is read and written once.
+            let mut deltas = Deltas::new();
             for f in &tally.facts {
-                count(tx, f)?;
+                count(tx, f, &mut deltas)?;
+            }
+            for ((phone, slot), delta) in &deltas {
+                bump(tx, phone, *slot, delta)?;
             }
             for p in &tally.points {
                 mark(tx, p)?;
