@@ -24,7 +24,7 @@ use wabridge::outbound::enqueue::Enqueuer;
 use wabridge::outbound::request::validate;
 use wabridge::outbound::sender::Sender;
 use wabridge::ports::Store;
-use wabridge_infra::sandbox::Template;
+use wabridge_infra::sandbox::{Sandbox, Template};
 use wabridge_infra::simulate;
 use wabridge_tests::rig::{WABA, sandbox_on_loopback};
 use wabridge_tests::secrecy::SecretString;
@@ -104,7 +104,8 @@ struct Day {
     sender: Sender,
     kind: Kind,
     wamids: std::collections::HashMap<&'static str, (String, &'static str)>,
-    _sandbox: tokio::task::JoinHandle<()>,
+    sandbox: Sandbox,
+    _serving: tokio::task::JoinHandle<()>,
 }
 
 impl Day {
@@ -140,7 +141,8 @@ impl Day {
             sender,
             kind,
             wamids: Default::default(),
-            _sandbox: serving,
+            sandbox,
+            _serving: serving,
         }
     }
 
@@ -166,7 +168,8 @@ impl Day {
         self.pipe.drain(Duration::from_millis(100)).await;
     }
 
-    async fn send(&mut self, name: &'static str, to: &'static str, at: i64, template: bool) {
+    /// Sends at `at` and lets the sender handle it; returns the status it ended in.
+    async fn send(&mut self, name: &'static str, to: &'static str, at: i64, template: bool) -> String {
         self.clock.set(at);
         let body = if template {
             json!({"to": to, "type": "template",
@@ -177,17 +180,19 @@ impl Day {
         let id = self.enqueuer.enqueue(&validate(&body).unwrap()).await.unwrap();
         while settle_one_batch(self.kind, &self.sender, self.pipe.backend.outbound.as_ref()).await > 0 {}
         let view = self.store.message(&MessageRef::Id(id)).await.unwrap().unwrap();
-        let wamid = view
-            .wamid
-            .unwrap_or_else(|| panic!("{name} was not accepted: {}", view.status));
-        self.wamids.insert(name, (wamid, to));
+        if let Some(wamid) = view.wamid {
+            self.wamids.insert(name, (wamid, to));
+        }
+        view.status
     }
 
     /// Plays the script in order, each webhook once.
     async fn play(&mut self) {
         for step in script() {
             match step {
-                Step::Out(name, to, at, template) => self.send(name, to, at, template).await,
+                Step::Out(name, to, at, template) => {
+                    assert_eq!(self.send(name, to, at, template).await, "accepted", "{name}");
+                }
                 other => self.deliver(other, 1).await,
             }
         }
@@ -207,7 +212,7 @@ impl Day {
             match *step {
                 _ if i == late => {}
                 Step::Out(name, to, at, template) => {
-                    self.send(name, to, at, template).await;
+                    assert_eq!(self.send(name, to, at, template).await, "accepted", "{name}");
                     if name == "o_a1" {
                         self.deliver(steps[late], 3).await;
                     }
@@ -406,9 +411,33 @@ async fn duplicates_reordering_and_a_crash_change_nothing_and_a_rebuild_agrees(k
     assert_eq!(report(&bad.store, HOURS).await, live[1]);
 }
 
+/// What the sender learns counts at once: a send Graph accepted is `accepted` before any status
+/// arrives, and one Graph refused is `failed` with Meta's code, though no status webhook ever says so.
+async fn the_senders_outcome_counts_before_meta_reports(kind: Kind) {
+    let mut day = Day::start(kind).await;
+    day.deliver(Step::In("wamid.x1", A, t(0, 8, 0)), 1).await;
+    day.deliver(Step::In("wamid.x2", B, t(0, 8, 0)), 1).await;
+    day.sandbox.fail_recipient(B, 131026);
+    assert_eq!(day.send("to_a", A, t(0, 8, 10), false).await, "accepted");
+    assert_eq!(day.send("to_b", B, t(0, 8, 20), false).await, "failed");
+    let r = report(&day.store, DAY).await;
+    assert_eq!(
+        r["status"],
+        json!({"queued": 0, "accepted": 1, "sent": 0, "delivered": 0, "read": 0, "failed": 1})
+    );
+    assert_eq!(
+        r["failures"],
+        json!([{"code": 131026, "title": "Message undeliverable", "count": 1}])
+    );
+    assert_eq!(r["rates"]["failure"], 0.5);
+    assert_eq!(r["rates"]["delivery"], 0.0);
+    assert_eq!(r["series"][0]["failed"], 0, "no status event said so");
+}
+
 on_both_kinds!(
     the_scripted_day_gives_the_figures_worked_out_by_hand,
     duplicates_reordering_and_a_crash_change_nothing_and_a_rebuild_agrees,
+    the_senders_outcome_counts_before_meta_reports,
 );
 
 #[tokio::test]

@@ -149,17 +149,23 @@ impl Sender {
         }
     }
 
-    /// Counts each message of a batch in the analytics counters once the batch is handled, so a
-    /// send accepted or refused shows in the status mix. A count that fails is only logged: the
+    /// Counts each message whose send ended in the analytics counters once the batch is handled,
+    /// so a send accepted or refused shows in the status mix. A count that fails is only logged: the
     /// message's statuses and a rebuild record it again.
     pub fn counting(mut self, recorder: Recorder) -> Self {
         self.analytics = Some(recorder);
         self
     }
 
-    async fn count(&self, batch: &[Delivery]) {
+    /// Counts the messages of the batch whose send ended (accepted, or failed for good); one
+    /// that waits for its turn or a retry has not changed.
+    async fn count(&self, batch: &[Delivery], outcomes: &[Outcome]) {
         let Some(recorder) = &self.analytics else { return };
-        for d in batch {
+        let ended = batch
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| matches!(o, Outcome::Done | Outcome::DeadLetter { .. }));
+        for (d, _) in ended {
             let Some(id) = serde_json::from_str::<OutboundRecord>(&d.body)
                 .ok()
                 .and_then(|r| MessageId::parse(&r.id).ok())
@@ -541,7 +547,7 @@ impl Handler for Sender {
     async fn handle_batch(&self, batch: &[Delivery]) -> Vec<Outcome> {
         match self.handle(batch).await {
             Ok(o) => {
-                self.count(batch).await;
+                self.count(batch, &o).await;
                 o
             }
             Err(e) => {
