@@ -1,17 +1,15 @@
 //! `GET /v1/analytics`: a report over any range, summed from hour counters.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router, middleware};
 
 use super::auth::{ApiKeys, require_key};
 use super::error::ApiError;
+use super::query::{Params, params};
 use crate::analytics::report::{self, AnalyticsQuery, Report};
-use crate::domain::InvalidInput;
 use crate::ports::Counters;
 
 /// The analytics route, behind the API key.
@@ -22,13 +20,8 @@ pub fn analytics_router(counters: Arc<dyn Counters>, keys: ApiKeys) -> Router {
         .with_state(counters)
 }
 
-async fn analytics(
-    State(counters): State<Arc<dyn Counters>>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Json<Report>, ApiError> {
-    let q = q
-        .map(|Query(q)| q)
-        .map_err(|_| InvalidInput::new("query", "unreadable"))?;
+async fn analytics(State(counters): State<Arc<dyn Counters>>, q: Params) -> Result<Json<Report>, ApiError> {
+    let q = params(q)?;
     let get = |k: &str| q.get(k).map(String::as_str);
     let query = AnalyticsQuery::parse(
         get("from"),

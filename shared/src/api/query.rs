@@ -54,19 +54,29 @@ pub fn query_router(state: QueryState, keys: ApiKeys) -> Router {
     Router::new().route("/health", get(health)).merge(v1).with_state(state)
 }
 
-type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+/// A route's query parameters, or why axum could not read them.
+pub(super) type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 pub(super) type One = Result<Path<String>, PathRejection>;
 
-fn page(params: Params, list: &str) -> Result<PageRequest, ApiError> {
-    let q = params.map(|Query(q)| q).map_err(|_| InvalidInput {
+/// The query parameters, or 400 when they cannot be read.
+pub(super) fn params(params: Params) -> Result<HashMap<String, String>, ApiError> {
+    Ok(params.map(|Query(q)| q).map_err(|_| InvalidInput {
         field: "query",
         reason: "unreadable".into(),
-    })?;
+    })?)
+}
+
+/// The page `limit` and `cursor` ask for, on list `list`.
+pub(super) fn page_of(q: &HashMap<String, String>, list: &str) -> Result<PageRequest, ApiError> {
     Ok(PageRequest::parse(
         q.get("limit").map(String::as_str),
         q.get("cursor").map(String::as_str),
         list,
     )?)
+}
+
+fn page(p: Params, list: &str) -> Result<PageRequest, ApiError> {
+    page_of(&params(p)?, list)
 }
 
 pub(super) fn segment(path: One, field: &'static str) -> Result<String, ApiError> {
@@ -128,10 +138,7 @@ async fn show_message(s: &QueryState, r: &MessageRef) -> Result<Response, ApiErr
 /// `GET /v1/messages?wamid=` (or `?id=`): the same answer as `GET /v1/messages/{id}`, for wamids
 /// carrying `/`, which API Gateway decodes out of a path before the function sees it.
 async fn message_by_query(State(s): State<QueryState>, q: Params) -> Result<Response, ApiError> {
-    let q = q.map(|Query(q)| q).map_err(|_| InvalidInput {
-        field: "query",
-        reason: "unreadable".into(),
-    })?;
+    let q = params(q)?;
     let r = match (q.get("wamid"), q.get("id")) {
         // A wamid never holds a space: one here is a `+` the caller did not percent-encode.
         (Some(w), None) => MessageRef::Wamid(Wamid::parse(&w.replace(' ', "+")).map_err(|e| InvalidInput {

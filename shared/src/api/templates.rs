@@ -1,11 +1,8 @@
 //! `/v1/templates`: the WABA's templates as our copy holds them, and create, delete and sync
 //! through Graph. Every route needs `WHATSAPP_BUSINESS_ACCOUNT_ID` (503 naming it otherwise).
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -17,8 +14,9 @@ use serde_json::{Value, json};
 
 use super::auth::{ApiKeys, require_key};
 use super::error::ApiError;
+use super::query::{Params, page_of, params};
 use crate::domain::InvalidInput;
-use crate::read::{Page, PageRequest};
+use crate::read::Page;
 use crate::templates::catalog::{Catalog, CatalogError};
 use crate::templates::{Template, TemplateQuery};
 
@@ -66,18 +64,9 @@ fn one_template(found: Vec<Template>) -> Result<Response, ApiError> {
     Ok(Json(t.view()).into_response())
 }
 
-async fn list(
-    State(c): State<Catalog>,
-    q: Result<Query<HashMap<String, String>>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let q = q
-        .map(|Query(q)| q)
-        .map_err(|_| InvalidInput::new("query", "unreadable"))?;
-    let page = PageRequest::parse(
-        q.get("limit").map(String::as_str),
-        q.get("cursor").map(String::as_str),
-        LIST,
-    )?;
+async fn list(State(c): State<Catalog>, q: Params) -> Result<Response, ApiError> {
+    let q = params(q)?;
+    let page = page_of(&q, LIST)?;
     let after = page
         .after
         .as_deref()
