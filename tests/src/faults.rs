@@ -144,8 +144,9 @@ impl ReadModel for FlakyStore {
         hi: &str,
         newest_first: bool,
         limit: u32,
+        ours_only: bool,
     ) -> Result<Vec<StoredMessage>, PortError> {
-        self.inner.timeline(c, lo, hi, newest_first, limit).await
+        self.inner.timeline(c, lo, hi, newest_first, limit, ours_only).await
     }
     async fn conversations(&self, p: &PageRequest, now: i64) -> Result<Page<Conversation>, PortError> {
         self.inner.conversations(p, now).await

@@ -8,11 +8,8 @@ use crate::read::MessageView;
 
 use super::facts::{self, DAY_MS};
 
-/// Messages read per step while walking a customer's timeline.
+/// Our messages read per step while collecting those a reply answers.
 const STEP: u32 = 100;
-/// How far a walk for a wait's start or end goes, in messages: a customer who wrote more than
-/// this many times without an answer has their wait counted from the oldest of them seen.
-const WALK_LIMIT: usize = 2_000;
 
 /// Records messages in the counters. Every call derives the facts of the message as it stands
 /// now, so calling it again after any later change (a status, a retry) only adds what changed.
@@ -77,21 +74,18 @@ impl Recorder {
     }
 
     /// A customer's message answers each of our messages of the 24 h before it, and belongs to
-    /// the wait that our next message ends.
+    /// the wait that our next message ends. One walk over our messages from a day before it
+    /// finds both; the wait's start is looked for only when our next message exists, which for
+    /// a message processed as it arrives it does not yet.
     async fn after_inbound(&self, customer: &CustomerKey, at: i64, seq: &str) -> Result<Tally, PortError> {
         let mut tally = Tally::default();
-        let day_before = seq_key(at - DAY_MS, "");
-        for m in self
-            .walk(customer, &day_before, seq, false, usize::MAX, |_| false)
-            .await?
-        {
-            if m.direction == Direction::Outbound && m.timestamp_ms < at {
-                tally.extend(facts::replied(&m, customer.as_str()));
-            }
+        let (before, next) = self.ours_around(customer, &seq_key(at - DAY_MS, ""), seq).await?;
+        for m in before.iter().filter(|m| m.timestamp_ms < at) {
+            tally.extend(facts::replied(m, customer.as_str()));
         }
-        let (epoch, start) = self.wait_start(customer, &format!("{seq}~")).await?;
-        let next = self.walk(customer, seq, "~", false, WALK_LIMIT, is_ours).await?.pop();
-        if let (Some(start), Some(end)) = (start, next.filter(is_ours)) {
+        if let Some(end) = next
+            && let (epoch, Some(start)) = self.wait_start(customer, &format!("{seq}~")).await?
+        {
             tally
                 .facts
                 .push(facts::waited(customer.as_str(), &epoch, &start, end.timestamp_ms));
@@ -108,50 +102,42 @@ impl Recorder {
         Ok(tally)
     }
 
-    /// Walking back from `hi` (exclusive): our previous message (the epoch, `first` when there is
-    /// none) and the customer's earliest message after it.
+    /// Before `hi` (exclusive): our previous message (the epoch, `first` when there is none) and
+    /// the customer's earliest message after it, which is simply the next message: nothing of
+    /// ours comes between.
     async fn wait_start(&self, customer: &CustomerKey, hi: &str) -> Result<(String, Option<StoredMessage>), PortError> {
-        let mut back = self.walk(customer, "", hi, true, WALK_LIMIT, is_ours).await?;
-        let epoch = match back.last() {
-            Some(m) if is_ours(m) => back.pop().map(|m| m.id.to_string()),
-            _ => None,
-        };
-        Ok((epoch.unwrap_or_else(|| "first".to_owned()), back.pop()))
+        let previous = self.read.timeline(customer, "", hi, true, 1, true).await?.pop();
+        let after = previous.as_ref().map_or_else(String::new, StoredMessage::seq);
+        let start = self.read.timeline(customer, &after, hi, false, 1, false).await?.pop();
+        let epoch = previous.map_or_else(|| "first".to_owned(), |m| m.id.to_string());
+        Ok((epoch, start))
     }
 
-    /// The customer's messages strictly between `lo` and `hi`, in order, up to `limit` of them,
-    /// stopping after the first one `stop` holds for.
-    async fn walk(
+    /// Our messages to the customer after `lo`: those before `seq`, oldest first, and the first
+    /// one after it.
+    async fn ours_around(
         &self,
         customer: &CustomerKey,
         lo: &str,
-        hi: &str,
-        newest_first: bool,
-        limit: usize,
-        stop: impl Fn(&StoredMessage) -> bool,
-    ) -> Result<Vec<StoredMessage>, PortError> {
-        let (mut lo, mut hi) = (lo.to_owned(), hi.to_owned());
-        let mut out = Vec::new();
+        seq: &str,
+    ) -> Result<(Vec<StoredMessage>, Option<StoredMessage>), PortError> {
+        let mut lo = lo.to_owned();
+        let mut before = Vec::new();
         loop {
-            let page = self.read.timeline(customer, &lo, &hi, newest_first, STEP).await?;
+            let page = self.read.timeline(customer, &lo, "~", false, STEP, true).await?;
             let done = page.len() < STEP as usize;
             if let Some(last) = page.last() {
-                *(if newest_first { &mut hi } else { &mut lo }) = last.seq();
+                lo = last.seq();
             }
             for m in page {
-                let stopped = stop(&m);
-                out.push(m);
-                if stopped || out.len() >= limit {
-                    return Ok(out);
+                if m.seq().as_str() > seq {
+                    return Ok((before, Some(m)));
                 }
+                before.push(m);
             }
             if done {
-                return Ok(out);
+                return Ok((before, None));
             }
         }
     }
-}
-
-fn is_ours(m: &StoredMessage) -> bool {
-    m.direction == Direction::Outbound
 }

@@ -22,8 +22,10 @@ pub trait ReadModel: Send + Sync + 'static {
     ) -> Result<Page<MessageView>, PortError>;
 
     /// Up to `limit` messages filed under `customer` whose sequence key ([`StoredMessage::seq`])
-    /// lies strictly between `lo` and `hi`, oldest first or newest first: a walk along one
-    /// customer's timeline, for figures that depend on what came before or after a message.
+    /// lies strictly between `lo` and `hi`, oldest first or newest first, only our own messages
+    /// when `ours_only`: a walk along one customer's timeline, for figures that depend on what
+    /// came before or after a message. Finding our messages must not cost a read of every
+    /// customer message between them.
     async fn timeline(
         &self,
         customer: &CustomerKey,
@@ -31,6 +33,7 @@ pub trait ReadModel: Send + Sync + 'static {
         hi: &str,
         newest_first: bool,
         limit: u32,
+        ours_only: bool,
     ) -> Result<Vec<StoredMessage>, PortError>;
 
     /// Conversations, newest activity first.

@@ -352,7 +352,63 @@ async fn conversation_pages_merge_every_partition_in_order_while_writes_continue
     assert_eq!(pages, n / i64::from(size));
 }
 
+/// A customer's timeline between two sequence keys (both excluded), either way round, whole or
+/// only our messages: what analytics walks to find the messages around a message.
+async fn a_timeline_walks_one_customer_either_way_and_can_keep_only_ours(b: Backend) {
+    let c = "27820000061";
+    let mut ours = Vec::new();
+    for i in 0..12i64 {
+        let at = T0 + i * 1000;
+        // Every third message is ours, the rest the customer's.
+        let m = if i % 3 == 2 {
+            let m = outbound(&format!("wamid.tl-out-{i}"), c, at);
+            b.store.record_outbound(&m).await.unwrap();
+            ours.push(m.id);
+            m
+        } else {
+            let m = inbound(&format!("wamid.tl-in-{i}"), c, at, "hi");
+            b.store.record_inbound(&m).await.unwrap();
+            m
+        };
+        assert_eq!(m.timestamp_ms, at);
+    }
+    b.store
+        .record_inbound(&inbound("wamid.tl-other", "27820000062", T0 + 5500, "x"))
+        .await
+        .unwrap();
+    let key = CustomerKey::parse(c).unwrap();
+    let times = |v: Vec<StoredMessage>| v.iter().map(|m| (m.timestamp_ms - T0) / 1000).collect::<Vec<_>>();
+    let tl = |lo: String, hi: String, newest: bool, limit: u32, only: bool| {
+        let (b, key) = (&b, &key);
+        async move { times(b.store.timeline(key, &lo, &hi, newest, limit, only).await.unwrap()) }
+    };
+    let at = |s: i64| wabridge::domain::seq_key(T0 + s * 1000, "");
+    assert_eq!(
+        tl(String::new(), "~".into(), false, 100, false).await,
+        (0..12).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        tl(at(3), at(7), false, 100, false).await,
+        [3, 4, 5, 6],
+        "the other customer is not in it"
+    );
+    assert_eq!(tl(at(3), at(7), true, 2, false).await, [6, 5]);
+    assert_eq!(tl(String::new(), "~".into(), false, 100, true).await, [2, 5, 8, 11]);
+    assert_eq!(
+        tl(String::new(), at(8), true, 1, true).await,
+        [5],
+        "our previous message"
+    );
+    assert_eq!(tl(at(9), "~".into(), false, 1, true).await, [11], "our next message");
+    // A message's own key is excluded at either end.
+    let fifth = b.store.timeline(&key, &at(5), &at(6), false, 1, true).await.unwrap();
+    assert_eq!(fifth[0].id, ours[1]);
+    assert_eq!(tl(fifth[0].seq(), "~".into(), false, 1, true).await, [8]);
+    assert_eq!(tl(String::new(), fifth[0].seq(), true, 1, true).await, [2]);
+}
+
 on_both_backends!(
+    a_timeline_walks_one_customer_either_way_and_can_keep_only_ours,
     windows_belong_to_the_business_number_and_the_customer,
     conversation_pages_walk_back_in_time_and_stay_stable_under_inserts,
     conversations_list_newest_activity_first_with_window_and_unread,

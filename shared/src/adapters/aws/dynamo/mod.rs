@@ -401,6 +401,19 @@ impl DynamoStore {
         forward: bool,
         want: u32,
     ) -> Result<Vec<Item>, PortError> {
+        self.query_filtered(table, index, cond, None, forward, want).await
+    }
+
+    /// [`Self::query`], keeping only the items `filter` (built with `cond`'s placeholders) holds for.
+    async fn query_filtered(
+        &self,
+        table: &str,
+        index: &str,
+        cond: Expr,
+        filter: Option<String>,
+        forward: bool,
+        want: u32,
+    ) -> Result<Vec<Item>, PortError> {
         let (_, c, names, values) = cond.parts();
         let mut out = Vec::new();
         let mut start = None;
@@ -411,6 +424,7 @@ impl DynamoStore {
                 .table_name(table)
                 .index_name(index)
                 .set_key_condition_expression(c.clone())
+                .set_filter_expression(filter.clone())
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(forward)

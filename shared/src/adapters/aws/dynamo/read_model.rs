@@ -89,6 +89,7 @@ impl ReadModel for DynamoStore {
         hi: &str,
         newest_first: bool,
         limit: u32,
+        ours_only: bool,
     ) -> Result<Vec<StoredMessage>, PortError> {
         // BETWEEN is inclusive; the bounds are never a stored key (they end in `#` or `~`, or are
         // a key the caller already has), and are dropped if they are.
@@ -96,6 +97,7 @@ impl ReadModel for DynamoStore {
         if lo_v >= hi_v {
             return Ok(Vec::new());
         }
+        let mut filter = None;
         let cond = Expr::default().when(|e| {
             let (c, cv, sq, l, h) = (
                 e.name("customer"),
@@ -104,10 +106,13 @@ impl ReadModel for DynamoStore {
                 e.val(s(lo_v)),
                 e.val(s(hi_v)),
             );
+            // Only our messages have a send state. The filter saves what comes back, not what is
+            // read: a customer's run of messages between two of ours is still read past.
+            filter = ours_only.then(|| format!("attribute_exists({})", e.name("state")));
             format!("{c} = {cv} AND {sq} BETWEEN {l} AND {h}")
         });
         let items = self
-            .query(&self.t.messages, "by_customer", cond, !newest_first, limit + 2)
+            .query_filtered(&self.t.messages, "by_customer", cond, filter, !newest_first, limit + 2)
             .await?;
         let mut out = Vec::with_capacity(items.len());
         for item in &items {

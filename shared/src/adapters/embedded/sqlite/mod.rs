@@ -175,6 +175,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (slot, customer, phone)
         ) WITHOUT ROWID;",
     ),
+    // 12: our messages by customer and time, so analytics finds our previous and next message
+    // to a customer without reading every customer message between.
+    Migration::Sql("CREATE INDEX messages_ours ON messages(customer, seq) WHERE state IS NOT NULL;"),
 ];
 
 /// A conversation row with the window of its latest business number.

@@ -82,13 +82,16 @@ impl ReadModel for SqliteStore {
         hi: &str,
         newest_first: bool,
         limit: u32,
+        ours_only: bool,
     ) -> Result<Vec<StoredMessage>, PortError> {
         let (c, lo, hi) = (customer.clone(), lo.to_owned(), hi.to_owned());
         self.with("read timeline", move |conn| {
             let order = if newest_first { "DESC" } else { "ASC" };
+            // Only our messages have a send state: the partial index `messages_ours` holds them.
+            let ours = if ours_only { "AND state IS NOT NULL" } else { "" };
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE customer = ?1 AND seq > ?2 AND seq < ?3
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE customer = ?1 AND seq > ?2 AND seq < ?3 {ours}
                      ORDER BY seq {order} LIMIT ?4"
                 ))
                 .map_err(sql_err("read timeline"))?;
