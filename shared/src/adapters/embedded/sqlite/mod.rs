@@ -185,10 +185,12 @@ const CONVERSATION_SELECT: &str = "SELECT c.*, w.last_inbound_at AS win_inbound,
      FROM conversations c
      LEFT JOIN windows w ON w.phone_number_id = c.phone_number_id AND w.customer = c.customer";
 
-/// The SQLite store.
+/// The SQLite store: one connection that the group-commit writer owns, and one for reads, so a
+/// read (a query, the timeline analytics walks while processing) never waits behind a commit's
+/// fsync. WAL lets the reader see every committed write and nothing uncommitted.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
     writer: GroupCommit,
     clock: Arc<dyn Clock>,
 }
@@ -212,10 +214,9 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, PortError> {
         let mut conn = open(path)?;
         migrate(&mut conn, MIGRATIONS)?;
-        let conn = Arc::new(Mutex::new(conn));
         Ok(Self {
-            writer: GroupCommit::start(conn.clone(), "store")?,
-            conn,
+            writer: GroupCommit::start(Arc::new(Mutex::new(conn)), "store")?,
+            reader: Arc::new(Mutex::new(open(path)?)),
             clock: Arc::new(SystemClock),
         })
     }
@@ -226,12 +227,13 @@ impl SqliteStore {
         self
     }
 
+    /// Runs a read on the reader connection.
     async fn with<T: Send + 'static>(
         &self,
         op: &'static str,
         f: impl FnOnce(&mut Connection) -> Result<T, PortError> + Send + 'static,
     ) -> Result<T, PortError> {
-        let conn = self.conn.clone();
+        let conn = self.reader.clone();
         blocking(op, move || {
             let mut guard = conn
                 .lock()
