@@ -15,45 +15,73 @@ pub struct PathCost {
     pub requests: &'static [(&'static str, u32)],
 }
 
-/// A customer's text message: queued by `webhook-ingest`, applied by `inbound-processor`: the
-/// message, its unread count, the conversation's last message and its window in one transaction;
-/// the contact in one update.
+/// A customer's text message (not their first): queued by `webhook-ingest`, applied by
+/// `inbound-processor`: the message, its unread count, the conversation's last message and its
+/// window in one transaction; the contact in one update. Analytics: the markers of its facts in
+/// one batch read, our messages around it in one query, its new count (marker and hour counter)
+/// in one transaction, its activity point in one update.
 pub const INBOUND_MESSAGE: PathCost = PathCost {
     name: "inbound text message",
     requests: &[
-        ("DynamoDB.TransactWriteItems", 1),
+        ("DynamoDB.BatchGetItem", 1),
+        ("DynamoDB.Query", 1),
+        ("DynamoDB.TransactWriteItems", 2),
+        ("DynamoDB.UpdateItem", 2),
+        ("SQS.SendMessage", 1),
+    ],
+};
+
+/// One status webhook of our send (sent, delivered or read): its facts and its rank in one
+/// update. Analytics: the message read back (a miss on the derived id, `by_wamid`, its status),
+/// its facts' markers in one batch read, and two facts that change (its latest status moving,
+/// the status's event) in one transaction each.
+pub const STATUS_WEBHOOK: PathCost = PathCost {
+    name: "status webhook",
+    requests: &[
+        ("DynamoDB.BatchGetItem", 1),
+        ("DynamoDB.GetItem", 2),
+        ("DynamoDB.Query", 1),
+        ("DynamoDB.TransactWriteItems", 2),
         ("DynamoDB.UpdateItem", 1),
         ("SQS.SendMessage", 1),
     ],
 };
 
-/// One status webhook (sent, delivered or read): its facts and its rank in one update.
-pub const STATUS_WEBHOOK: PathCost = PathCost {
-    name: "status webhook",
-    requests: &[("DynamoDB.UpdateItem", 1), ("SQS.SendMessage", 1)],
-};
-
 /// `POST /v1/messages` of a template: stored as queued, the conversation moved, the record queued.
+/// Analytics: the message read back, its fact's marker, our previous message and the customer's
+/// first after it (two queries), its `queued` count in one transaction, its activity point.
 pub const QUEUE_SEND: PathCost = PathCost {
     name: "send queued",
     requests: &[
+        ("DynamoDB.BatchGetItem", 1),
+        ("DynamoDB.GetItem", 1),
         ("DynamoDB.PutItem", 1),
-        ("DynamoDB.UpdateItem", 1),
+        ("DynamoDB.Query", 2),
+        ("DynamoDB.TransactWriteItems", 1),
+        ("DynamoDB.UpdateItem", 2),
         ("SQS.SendMessage", 1),
     ],
 };
 
 /// The sender's part of a batch of ten sends to ten customers: each record's message read, each
 /// customer's pair bucket read and written, the number's bucket read and written once for the
-/// batch, and each message claimed for its attempt and then marked accepted.
+/// batch, and each message claimed for its attempt and then marked accepted. Analytics, per
+/// send: the message and its status read back, its facts' markers in one batch read, and two
+/// facts (`queued` moving to `accepted`, accepted by Meta) in one transaction each.
 pub const SEND_BATCH_AT_GRAPH: PathCost = PathCost {
     name: "batch of ten sends at Graph",
     requests: &[
-        ("DynamoDB.GetItem", 21),
+        ("DynamoDB.BatchGetItem", 10),
+        ("DynamoDB.GetItem", 41),
         ("DynamoDB.PutItem", 11),
+        ("DynamoDB.TransactWriteItems", 20),
         ("DynamoDB.UpdateItem", 20),
     ],
 };
+
+/// Write units of one analytics fact's transaction: its marker and one hour-counter item, two
+/// units each (a fact whose new and old versions count in different items touches a third).
+const FACT_UNITS: f64 = 2.0 * 2.0;
 
 /// One page of a conversation's messages: one query, and one batch read of their statuses when
 /// the page holds sends.
@@ -135,29 +163,34 @@ fn count(path: &PathCost, op: &str) -> f64 {
 
 /// An HTTP-fronted webhook: API Gateway, `webhook-ingest`, the queue, and a tenth of a batch of
 /// `inbound-processor` with its receive and delete.
-fn webhook(path: &PathCost, write_units: f64) -> Usage {
+fn webhook(path: &PathCost, write_units: f64, read_units: f64) -> Usage {
     Usage {
         http_requests: 1.0,
         sqs_requests: count(path, "SQS.SendMessage") + 2.0 / BATCH,
         write_units,
-        read_units: 0.0,
+        read_units,
         invocations: 1.0 + 1.0 / BATCH,
         gb_seconds: MEMORY_GB * (HTTP_SECONDS + BATCH_SECONDS / BATCH),
     }
 }
 
-/// One inbound text message. Write units: the transaction's two items at two units each; the
-/// message's `by_customer` entry; the conversation's `by_activity` entry moving (a delete and a
-/// put); the contact and its `by_customer` entry. Inbound messages stay out of `by_wamid`.
+/// One inbound text message. Write units: the transactions' two items at two units each (the
+/// message's and the fact's); the message's `by_customer` entry; the conversation's
+/// `by_activity` entry moving (a delete and a put); the contact and its `by_customer` entry; the
+/// activity point. Inbound messages stay out of `by_wamid`. Read units: two fact markers
+/// (consistent, one each) and the query of our messages (half a unit).
 pub fn inbound_message() -> Usage {
     let p = &INBOUND_MESSAGE;
     let tx = 2.0 * 2.0 * count(p, "DynamoDB.TransactWriteItems");
-    webhook(p, tx + 1.0 + 2.0 + 2.0)
+    webhook(p, tx + 1.0 + 2.0 + 2.0 + 1.0, 2.0 + 0.5)
 }
 
-/// One status webhook: one update of the status item (not indexed).
+/// One status webhook: one update of the status item (not indexed), and two facts. Read units:
+/// the message and status reads, four fact markers, the `by_wamid` query.
 pub fn status_webhook() -> Usage {
-    webhook(&STATUS_WEBHOOK, count(&STATUS_WEBHOOK, "DynamoDB.UpdateItem"))
+    let p = &STATUS_WEBHOOK;
+    let facts = FACT_UNITS * count(p, "DynamoDB.TransactWriteItems");
+    webhook(p, count(p, "DynamoDB.UpdateItem") + facts, 2.0 + 4.0 + 0.5)
 }
 
 /// One outbound message, from `POST /v1/messages` to Graph's answer (its statuses are
@@ -167,17 +200,22 @@ pub fn status_webhook() -> Usage {
 /// message's `by_customer` entry and moves its `by_pending` one; the acceptance, which rewrites
 /// `by_customer`, adds `by_wamid` and removes `by_pending`. Read units: the message and the
 /// buckets, one each (items under 4 KB).
+///
+/// Analytics: when queued, one fact and the activity point; when sent, two facts. Read units:
+/// when queued, the message, one marker and two queries; when sent, two markers per send.
 pub fn outbound_message() -> Usage {
     let (q, s) = (&QUEUE_SEND, &SEND_BATCH_AT_GRAPH);
-    let queue_units = 3.0 + 3.0;
+    let queue_units = 3.0 + 3.0 + FACT_UNITS * count(q, "DynamoDB.TransactWriteItems") + 1.0;
     let buckets = count(s, "DynamoDB.PutItem") / BATCH;
     let per_update = (4.0 + 4.0) / 2.0;
-    let send_units = buckets + count(s, "DynamoDB.UpdateItem") / BATCH * per_update;
+    let send_facts = FACT_UNITS * count(s, "DynamoDB.TransactWriteItems") / BATCH;
+    let send_units = buckets + count(s, "DynamoDB.UpdateItem") / BATCH * per_update + send_facts;
+    let queue_reads = 1.0 + 1.0 + 2.0 * 0.5;
     Usage {
         http_requests: 1.0,
         sqs_requests: count(q, "SQS.SendMessage") + 2.0 / BATCH,
         write_units: queue_units + send_units,
-        read_units: count(s, "DynamoDB.GetItem") / BATCH,
+        read_units: queue_reads + count(s, "DynamoDB.GetItem") / BATCH + 2.0,
         invocations: 1.0 + 1.0 / BATCH,
         gb_seconds: MEMORY_GB * (HTTP_SECONDS + BATCH_SECONDS / BATCH),
     }
@@ -229,13 +267,13 @@ mod tests {
     fn a_million_each_way_prices_as_pinned() {
         let r = report(1_000_000, 1_000_000);
         assert!(
-            r.contains("| DynamoDB write units | 27100000 | 0.6250 | 16.94 |"),
+            r.contains("| DynamoDB write units | 69100000 | 0.6250 | 43.19 |"),
             "{r}"
         );
         assert!(r.contains("| SQS requests | 6000000 | 0.4000 | 2.40 |"), "{r}");
         assert!(r.contains("| API Gateway requests | 5000000 | 1.0000 | 5.00 |"), "{r}");
-        assert!(r.contains("| DynamoDB read units | 2100000 | 0.1250 | 0.26 |"), "{r}");
-        assert!(r.contains("| **total** | | | **26.28** |"), "{r}");
+        assert!(r.contains("| DynamoDB read units | 31100000 | 0.1250 | 3.89 |"), "{r}");
+        assert!(r.contains("| **total** | | | **56.16** |"), "{r}");
     }
 
     #[test]

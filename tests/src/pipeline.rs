@@ -83,6 +83,16 @@ impl Pipeline {
         Self::wire(backend.store.clone(), backend, settings, |app| app)
     }
 
+    /// Wires the processor as deployed (every built-in reaction: media, templates, analytics)
+    /// with `settings`.
+    pub fn deployed(backend: Backend, settings: Settings) -> Self {
+        let mut p = Self::with_settings(backend, settings);
+        let app = App::new(settings, Arc::new(SystemClock));
+        let b = &p.backend;
+        p.processor = app.full_processor(b.store.clone(), b.blobs.clone(), b.media.clone());
+        p
+    }
+
     fn build(store: Arc<dyn Store>, backend: Backend, max_queue_bytes: usize) -> Self {
         Self::build_with(store, backend, max_queue_bytes, |app| app)
     }

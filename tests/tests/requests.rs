@@ -30,9 +30,10 @@ fn ours(counted: BTreeMap<String, u32>) -> BTreeMap<String, u32> {
         .collect()
 }
 
-/// A pipeline with the deployed progress mark (at most every 10 s, not per batch as in tests).
+/// The deployed processor, with the deployed progress mark (at most every 10 s, not per batch as
+/// in tests).
 async fn pipeline() -> Pipeline {
-    Pipeline::with_settings(
+    Pipeline::deployed(
         Backend::aws().await,
         Settings {
             inbound_lag: wabridge::inbound::lag::LagConfig::default(),
@@ -76,12 +77,33 @@ async fn an_inbound_text_message_costs_what_the_model_says() {
 async fn a_status_webhook_costs_what_the_model_says() {
     let p = pipeline().await;
     let requests = counter(&p.backend);
-    // The first batch writes the progress mark; count a later one.
-    let first = simulate::status(PNI, "27820000556", "wamid.COSTFIRST", "sent", 1_763_800_000);
+    // A status of our own send, after its `sent`: the first batch also writes the progress mark.
+    let send = wabridge::domain::StoredMessage {
+        id: wabridge::domain::MessageId::new(),
+        wamid: Some(wabridge::domain::Wamid::parse("wamid.COSTSTATUS").unwrap()),
+        phone_number_id: PNI.into(),
+        customer: wabridge::domain::CustomerKey::parse("27820000556").unwrap(),
+        wa_id: Some("27820000556".into()),
+        user_id: None,
+        direction: wabridge::domain::Direction::Outbound,
+        msg_type: "text".into(),
+        text: Some("hi".into()),
+        content: serde_json::json!({"body": "hi"}).into(),
+        context: None,
+        referral: None,
+        error: None,
+        status: "accepted".into(),
+        timestamp_ms: 1_763_800_000_000,
+        opens_window: false,
+        profile_name: None,
+        extra: None,
+    };
+    p.backend.store.record_outbound(&send).await.unwrap();
+    let first = simulate::status(PNI, "27820000556", "wamid.COSTSTATUS", "sent", 1_763_800_001);
     assert_eq!(p.post_webhook(&webhook(&first)).await.status, 200);
     assert_eq!(p.settle_one_batch().await, 1);
     requests.take();
-    let body = simulate::status(PNI, "27820000556", "wamid.COSTSTATUS", "delivered", 1_763_800_000);
+    let body = simulate::status(PNI, "27820000556", "wamid.COSTSTATUS", "delivered", 1_763_800_002);
     assert_eq!(p.post_webhook(&webhook(&body)).await.status, 200);
     assert_eq!(p.settle_one_batch().await, 1);
     assert_eq!(ours(requests.take()), expected(&cost::STATUS_WEBHOOK));
@@ -92,12 +114,17 @@ async fn queueing_a_send_and_reading_a_page_cost_what_the_model_says() {
     let b = Backend::aws().await;
     let requests = counter(&b);
     let app = App::new(Settings::for_tests(), Arc::new(SystemClock));
-    let enqueuer = app.enqueuer(b.store.clone(), b.store.clone(), b.outbound.clone(), Some(PNI.into()));
+    // As the send API does: the new message is counted in the analytics.
+    let enqueuer = app
+        .enqueuer(b.store.clone(), b.store.clone(), b.outbound.clone(), Some(PNI.into()))
+        .counting(app.recorder(b.store.clone()));
     let cmd = wabridge::outbound::request::validate(&serde_json::json!({
         "to": "27820000557", "type": "template",
         "template": {"name": "hello_world", "language": {"code": "en_US"}}
     }))
     .unwrap();
+    // The first send of a process registers the number with the counters; count a later one.
+    enqueuer.enqueue(&cmd).await.unwrap();
     requests.take();
     enqueuer.enqueue(&cmd).await.unwrap();
     assert_eq!(requests.take(), expected(&cost::QUEUE_SEND));
@@ -125,10 +152,12 @@ async fn sending_at_graph_costs_what_the_model_says() {
     };
     let app = App::new(settings, Arc::new(SystemClock));
     let enqueuer = app.enqueuer(b.store.clone(), b.store.clone(), b.outbound.clone(), Some(PNI.into()));
-    // As deployed: the sender watches the inbound processor's lag before any resend.
+    // As deployed: the sender watches the inbound processor's lag before any resend, and counts
+    // each accepted send in the analytics.
     let sender = app
         .sender(b.store.clone(), b.limiter.clone(), graph)
-        .watching(app.lag_watch(b.store.clone(), b.queue.clone()));
+        .watching(app.lag_watch(b.store.clone(), b.queue.clone()))
+        .counting(app.recorder(b.store.clone()));
     let send = |to: String| {
         let enqueuer = &enqueuer;
         async move {

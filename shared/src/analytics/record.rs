@@ -40,12 +40,18 @@ impl Recorder {
         }
     }
 
-    /// Records what a status changed: only the facts of the message itself. Its place in the
-    /// customer's timeline (the wait it ends, the replies it got) does not move with its status,
-    /// and was settled when the message was created and sent.
-    pub async fn record_status(&self, r: &MessageRef) -> Result<(), PortError> {
+    /// Records what a status or a send's outcome changed: only the facts of the message itself.
+    /// Its activity point and its place in the customer's timeline (the wait it ends, the replies
+    /// it got) do not move with its status: they were settled when the message was recorded.
+    pub async fn record_own(&self, r: &MessageRef) -> Result<(), PortError> {
         match self.read.message(r).await? {
-            Some(view) => self.tally(facts::of_view(&view)).await,
+            Some(view) => {
+                self.tally(Tally {
+                    points: Vec::new(),
+                    ..facts::of_view(&view)
+                })
+                .await
+            }
             None => Ok(()),
         }
     }

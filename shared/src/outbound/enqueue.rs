@@ -134,7 +134,8 @@ impl Enqueuer {
     }
 
     /// Counts each new message in the analytics counters. A count that fails is only logged: the
-    /// sender and the message's statuses record the message again later.
+    /// sender and the message's statuses count its own facts again; its activity and the wait it
+    /// ends come back with `analytics rebuild`.
     pub fn counting(mut self, recorder: Recorder) -> Self {
         self.analytics = Some(recorder);
         self

@@ -150,8 +150,9 @@ impl Sender {
     }
 
     /// Counts each message whose send ended in the analytics counters once the batch is handled,
-    /// so a send accepted or refused shows in the status mix. A count that fails is only logged: the
-    /// message's statuses and a rebuild record it again.
+    /// so a send accepted or refused shows in the status mix (the message's own facts: the enqueue
+    /// counted its place in the timeline). A count that fails is only logged: the message's
+    /// statuses and a rebuild record it again.
     pub fn counting(mut self, recorder: Recorder) -> Self {
         self.analytics = Some(recorder);
         self
@@ -172,7 +173,7 @@ impl Sender {
             else {
                 continue;
             };
-            if let Err(e) = recorder.record(&MessageRef::Id(id)).await {
+            if let Err(e) = recorder.record_own(&MessageRef::Id(id)).await {
                 warn!(id = %id, error = %e, "could not count the message yet");
             }
         }

@@ -38,7 +38,7 @@ impl Reaction for CountAnalytics {
             }
             Applied::Status(status) => {
                 self.recorder
-                    .record_status(&MessageRef::Wamid(status.wamid.clone()))
+                    .record_own(&MessageRef::Wamid(status.wamid.clone()))
                     .await?;
             }
             Applied::Event(_) => {}

@@ -40,6 +40,11 @@ fn counter_key(phone: &str, fact_key: &str) -> String {
     format!("c#{phone}#{}", fnv1a(fact_key) % SHARDS)
 }
 
+/// The item that records a counted fact.
+fn marker_key(fact: &str) -> Item {
+    key(format!("f#{fact}"), "-".to_owned())
+}
+
 fn key(pk: String, sk: String) -> Item {
     Item::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
@@ -69,21 +74,24 @@ impl DynamoStore {
             .map_err(invalid)
     }
 
-    /// Counts one fact: reads its marker, and unless it already counts an equal or better
-    /// version, moves its counts in a transaction that holds only if the marker is unchanged.
-    async fn count(&self, f: &Fact) -> Result<(), PortError> {
-        let marker = key(format!("f#{}", f.key), "-".to_owned());
-        for _ in 0..ATTEMPTS {
-            let before = self
-                .client
-                .get_item()
-                .table_name(&self.t.counters)
-                .set_key(Some(marker.clone()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(sdk_err("read counted fact"))?
-                .item;
+    /// Counts one fact, given its marker as last read: unless the marker counts an equal or
+    /// better version, moves its counts in a transaction that holds only if the marker is
+    /// unchanged; when another writer changed it meanwhile, reads it again and retries.
+    async fn count(&self, f: &Fact, mut before: Option<Item>) -> Result<(), PortError> {
+        let marker = marker_key(&f.key);
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                before = self
+                    .client
+                    .get_item()
+                    .table_name(&self.t.counters)
+                    .set_key(Some(marker.clone()))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(sdk_err("read counted fact"))?
+                    .item;
+            }
             let old_rank = before.as_ref().and_then(|i| get_n(i, "rank"));
             if old_rank.is_some_and(|r| r >= f.rank) {
                 return Ok(());
@@ -238,7 +246,17 @@ impl Counters for DynamoStore {
         for p in phones {
             self.register_phone(p).await?;
         }
-        futures::future::try_join_all(tally.facts.iter().map(|f| self.count(f))).await?;
+        // Every marker in one read; only the facts that count something new go on to a write.
+        let distinct: std::collections::BTreeSet<&str> = tally.facts.iter().map(|f| f.key.as_str()).collect();
+        let keys = distinct.into_iter().map(marker_key).collect();
+        let mut markers: HashMap<String, Item> = HashMap::new();
+        for item in self.batch_get(&self.t.counters, keys, "read counted facts").await? {
+            if let Some(pk) = get_s(&item, "pk") {
+                markers.insert(pk, item);
+            }
+        }
+        let marker_of = |f: &Fact| markers.get(&format!("f#{}", f.key)).cloned();
+        futures::future::try_join_all(tally.facts.iter().map(|f| self.count(f, marker_of(f)))).await?;
         futures::future::try_join_all(tally.points.iter().map(|p| self.mark(p))).await?;
         Ok(())
     }

@@ -322,40 +322,42 @@ impl DynamoStore {
     /// The status records of many wamids in as few round trips as DynamoDB allows (100 keys a call),
     /// so a page of 200 messages costs two reads, not 200.
     async fn statuses(&self, wamids: &[String]) -> Result<HashMap<String, StatusRecord>, PortError> {
-        let mut out = HashMap::new();
         let unique: std::collections::BTreeSet<&String> = wamids.iter().collect();
-        let unique: Vec<&String> = unique.into_iter().collect();
-        for chunk in unique.chunks(100) {
-            let keys: Vec<Item> = chunk
-                .iter()
-                .map(|w| Item::from([("wamid".to_owned(), s(w.as_str()))]))
-                .collect();
+        let keys = unique
+            .into_iter()
+            .map(|w| Item::from([("wamid".to_owned(), s(w.as_str()))]))
+            .collect();
+        let mut out = HashMap::new();
+        for item in self.batch_get(&self.t.statuses, keys, "batch get statuses").await? {
+            if let Some(w) = get_s(&item, "wamid") {
+                out.insert(w, status_of(&item)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The items of `keys` (distinct) that exist, read consistently, 100 keys a call, asking
+    /// again for any DynamoDB leaves unprocessed under load.
+    async fn batch_get(&self, table: &str, keys: Vec<Item>, op: &'static str) -> Result<Vec<Item>, PortError> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(100) {
             let mut pending = Some(
                 KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
+                    .set_keys(Some(chunk.to_vec()))
                     .consistent_read(true)
                     .build()
-                    .map_err(|e| PortError::invalid("batch get statuses", e.to_string()))?,
+                    .map_err(|e| PortError::invalid(op, e.to_string()))?,
             );
             while let Some(request) = pending.take() {
                 let res = self
                     .client
                     .batch_get_item()
-                    .request_items(&self.t.statuses, request)
+                    .request_items(table, request)
                     .send()
                     .await
-                    .map_err(sdk_err("batch get statuses"))?;
-                for item in res
-                    .responses
-                    .and_then(|mut r| r.remove(&self.t.statuses))
-                    .unwrap_or_default()
-                {
-                    if let Some(w) = get_s(&item, "wamid") {
-                        out.insert(w, status_of(&item)?);
-                    }
-                }
-                // DynamoDB may leave keys unprocessed under load: ask again for those.
-                pending = res.unprocessed_keys.and_then(|mut u| u.remove(&self.t.statuses));
+                    .map_err(sdk_err(op))?;
+                out.extend(res.responses.and_then(|mut r| r.remove(table)).unwrap_or_default());
+                pending = res.unprocessed_keys.and_then(|mut u| u.remove(table));
             }
         }
         Ok(out)
