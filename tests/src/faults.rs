@@ -11,8 +11,8 @@ use wabridge::domain::{
 };
 use wabridge::media::{MediaOutcome, MediaRecord};
 use wabridge::ports::{
-    Counters, Delivery, HourCounts, Idempotency, Inbox, MediaStore, Outbox, Point, PortError, Queue, ReadModel, Store,
-    Tally, TemplateStore,
+    Counters, Delivery, Idempotency, Inbox, MediaStore, Outbox, PortError, Queue, ReadModel, Store, Sums, Tally,
+    TemplateStore,
 };
 use wabridge::read::{MessageView, Page, PageRequest};
 use wabridge::templates::{Template, TemplateQuery};
@@ -221,11 +221,8 @@ impl Counters for FlakyStore {
     async fn tally(&self, t: &Tally) -> Result<(), PortError> {
         self.inner.tally(t).await
     }
-    async fn hours(&self, phone: Option<&str>, from: i64, to: i64) -> Result<Vec<HourCounts>, PortError> {
-        self.inner.hours(phone, from, to).await
-    }
-    async fn points(&self, phone: Option<&str>, from: i64, to: i64) -> Result<Vec<Point>, PortError> {
-        self.inner.points(phone, from, to).await
+    async fn sums(&self, phone: Option<&str>, edges: &[i64]) -> Result<Sums, PortError> {
+        self.inner.sums(phone, edges).await
     }
     async fn clear_counters(&self) -> Result<(), PortError> {
         self.inner.clear_counters().await

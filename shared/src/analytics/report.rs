@@ -1,14 +1,14 @@
 //! `GET /v1/analytics`: the query, its buckets in the caller's time zone, and the report summed
 //! from hour counters and activity points.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, NaiveDateTime, SecondsFormat, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::outbound::request::FieldError;
-use crate::ports::{Counters, HourCounts, Point, PortError};
+use crate::ports::{Counters, PortError, Sums};
 
 use super::histogram::Histogram;
 use super::{SEP, metric, slot_of};
@@ -364,7 +364,7 @@ pub struct Report {
 }
 
 #[derive(Default)]
-struct Sums {
+struct Figures {
     inbound: i64,
     outbound: i64,
     events: [i64; 4],
@@ -391,7 +391,7 @@ struct Whole {
 }
 
 impl Whole {
-    fn add(&mut self, name: &str, v: i64, b: &mut Sums) {
+    fn add(&mut self, name: &str, v: i64, b: &mut Figures) {
         const EVENTS: [&str; 4] = ["sent", "delivered", "read", "failed"];
         if name == metric::INBOUND {
             b.inbound += v;
@@ -454,55 +454,30 @@ fn ratio(a: i64, b: i64) -> Option<f64> {
     (b > 0).then(|| a as f64 / b as f64)
 }
 
-/// Sums the counters and points of the query's range into the report.
+/// Sums the counters and activity of the query's range into the report.
 pub async fn report(counters: &dyn Counters, q: &AnalyticsQuery) -> Result<Report, PortError> {
     let slots = q.slot_edges();
-    let (first, last) = (slots[0], slots[slots.len() - 1]);
-    let phone = q.phone_number_id.as_deref();
-    let (hours, points) = futures::try_join!(counters.hours(phone, first, last), counters.points(phone, first, last))?;
-    Ok(assemble(q, &slots, &hours, &points))
+    let sums = counters.sums(q.phone_number_id.as_deref(), &slots).await?;
+    Ok(assemble(q, &sums))
 }
 
-/// Which bucket an hour falls in (bucket `k` holds hours `slots[k]..slots[k+1]`).
-fn bucket_of(slots: &[i64], slot: i64) -> Option<usize> {
-    let k = slots.partition_point(|s| *s <= slot);
-    (k >= 1 && k < slots.len()).then(|| k - 1)
-}
-
-fn assemble(q: &AnalyticsQuery, slots: &[i64], hours: &[HourCounts], points: &[Point]) -> Report {
-    let n = slots.len() - 1;
-    let mut buckets: Vec<Sums> = (0..n).map(|_| Sums::default()).collect();
+fn assemble(q: &AnalyticsQuery, sums: &Sums) -> Report {
+    let n = q.edges.len() - 1;
+    let mut buckets: Vec<Figures> = (0..n).map(|_| Figures::default()).collect();
     let mut whole = Whole::default();
-    for h in hours {
-        let Some(k) = bucket_of(slots, h.slot) else { continue };
-        for (name, v) in &h.metrics {
-            whole.add(name, *v, &mut buckets[k]);
+    for (b, sum) in buckets.iter_mut().zip(&sums.buckets) {
+        for (name, v) in &sum.metrics {
+            whole.add(name, *v, b);
         }
     }
-    let mut active: Vec<HashSet<&str>> = vec![HashSet::new(); n];
-    let (mut all_active, mut anyone, mut messaged, mut replied) =
-        (HashSet::new(), HashSet::new(), HashSet::new(), HashSet::new());
-    for p in points {
-        let Some(k) = bucket_of(slots, p.slot) else { continue };
-        let c = p.customer.as_str();
-        anyone.insert(c);
-        if p.kinds & Point::WROTE != 0 {
-            active[k].insert(c);
-            all_active.insert(c);
-        }
-        if p.kinds & Point::MESSAGED != 0 {
-            messaged.insert(c);
-        }
-        if p.kinds & Point::REPLIED != 0 {
-            replied.insert(c);
-        }
-    }
+    let active: Vec<i64> = (0..n).map(|k| sums.buckets.get(k).map_or(0, |b| b.active)).collect();
+    let reach = sums.reach;
     let mut hist = Histogram::default();
     let series = buckets
         .iter()
         .zip(&active)
         .enumerate()
-        .map(|(k, (b, act))| {
+        .map(|(k, (b, &active_contacts))| {
             hist.merge(&b.hist);
             Bucket {
                 start: q.time(q.edges[k]),
@@ -513,7 +488,7 @@ fn assemble(q: &AnalyticsQuery, slots: &[i64], hours: &[HourCounts], points: &[P
                 read: b.events[2],
                 failed: b.events[3],
                 new_contacts: b.new,
-                active_contacts: act.len() as i64,
+                active_contacts,
                 first_response: BucketResponse {
                     count: b.hist.count(),
                     median_s: b.hist.quantile_s(0.5),
@@ -534,7 +509,7 @@ fn assemble(q: &AnalyticsQuery, slots: &[i64], hours: &[HourCounts], points: &[P
     let inbound = buckets.iter().map(|b| b.inbound).sum();
     let outbound = buckets.iter().map(|b| b.outbound).sum();
     let new_contacts: i64 = buckets.iter().map(|b| b.new).sum();
-    let active_contacts = all_active.len() as i64;
+    let active_contacts = reach.wrote;
     let mut templates: Vec<TemplateFigures> = whole
         .templates
         .into_iter()
@@ -573,7 +548,7 @@ fn assemble(q: &AnalyticsQuery, slots: &[i64], hours: &[HourCounts], points: &[P
         totals: Totals {
             inbound,
             outbound,
-            conversations: anyone.len() as i64,
+            conversations: reach.any,
             new_contacts,
             active_contacts,
             returning_contacts: (active_contacts - new_contacts).max(0),
@@ -583,7 +558,7 @@ fn assemble(q: &AnalyticsQuery, slots: &[i64], hours: &[HourCounts], points: &[P
             delivery: ratio(status.delivered + status.read, whole.accepted),
             read: ratio(status.read, whole.accepted),
             failure: ratio(status.failed, outbound),
-            reply: ratio(replied.len() as i64, messaged.len() as i64),
+            reply: ratio(reach.replied, reach.messaged),
         },
         status,
         first_response: FirstResponse {

@@ -19,7 +19,7 @@ mod templates;
 
 pub use blobs::{BlobStream, BlobWriter, Blobs};
 pub use clock::{Clock, SystemClock, later};
-pub use counters::{Counters, Fact, HourCounts, Point, Tally};
+pub use counters::{BucketSums, Counters, DistinctFold, Fact, Point, Reach, Sums, Tally, bucket_of};
 pub use error::{BoxError, PortError};
 pub use idempotency::Idempotency;
 pub use inbox::Inbox;

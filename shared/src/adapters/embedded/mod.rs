@@ -68,6 +68,8 @@ pub(crate) enum Migration {
     /// Columns as (table, column, type), each added only if missing: releases before numbered
     /// migrations added them this way, so a file from one of those may already have some.
     AddColumns(&'static [(&'static str, &'static str, &'static str)]),
+    /// A change SQL alone cannot make (re-encoding stored data), run in the migration's transaction.
+    Rust(fn(&rusqlite::Transaction<'_>) -> Result<(), PortError>),
 }
 
 /// Brings `conn` up to `migrations.len()`; a file newer than this code is refused.
@@ -88,6 +90,7 @@ pub(crate) fn migrate(conn: &mut rusqlite::Connection, migrations: &[Migration])
         };
         match step {
             Migration::Sql(sql) => tx.execute_batch(sql).map_err(&op)?,
+            Migration::Rust(change) => change(&tx)?,
             Migration::AddColumns(columns) => {
                 for (table, column, kind) in *columns {
                     let present: bool = tx

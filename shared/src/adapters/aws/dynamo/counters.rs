@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::{DeleteRequest, Put, TransactWriteItem, Update, Wri
 use super::{DynamoStore, Item, fnv1a};
 use crate::adapters::aws::expr::{Expr, get_n, get_s, n, s};
 use crate::adapters::aws::sdk_err;
-use crate::ports::{Counters, Fact, HourCounts, Point, PortError, Tally};
+use crate::ports::{BucketSums, Counters, DistinctFold, Fact, Point, PortError, Sums, Tally, bucket_of};
 
 /// Items each hour's counters are spread over.
 pub const SHARDS: u32 = 8;
@@ -261,81 +261,40 @@ impl Counters for DynamoStore {
         Ok(())
     }
 
-    async fn hours(&self, phone: Option<&str>, from_slot: i64, to_slot: i64) -> Result<Vec<HourCounts>, PortError> {
-        if from_slot >= to_slot {
-            return Ok(Vec::new());
-        }
-        let range = (hour(from_slot), hour(to_slot - 1));
-        let mut queries = Vec::new();
-        for p in self.phones(phone).await? {
-            for shard in 0..SHARDS {
-                let pk = format!("c#{p}#{shard}");
-                let (range, p) = (range.clone(), p.clone());
-                queries.push(async move { self.query_range(&pk, Some(range)).await.map(|items| (p, items)) });
-            }
-        }
-        let mut sums: BTreeMap<(String, i64), BTreeMap<String, i64>> = BTreeMap::new();
-        for (p, items) in futures::future::try_join_all(queries).await? {
-            for item in items {
-                let Some(slot) = get_s(&item, "sk").and_then(|h| h.parse().ok()) else {
-                    continue;
-                };
-                let sum = sums.entry((p.clone(), slot)).or_default();
-                for (k, v) in &item {
-                    if let (Some(m), Ok(v)) = (k.strip_prefix(METRIC), v.as_n()) {
-                        *sum.entry(m.to_owned()).or_default() += v.parse::<i64>().unwrap_or(0);
-                    }
+    async fn sums(&self, phone: Option<&str>, edges: &[i64]) -> Result<Sums, PortError> {
+        let (Some(&from), Some(&to)) = (edges.first(), edges.last()) else {
+            return Ok(Sums::default());
+        };
+        let n = edges.len().saturating_sub(1);
+        let (hours, mut points) = futures::try_join!(self.hours(phone, from, to), self.points(phone, from, to))?;
+        let mut buckets: Vec<BTreeMap<String, i64>> = vec![BTreeMap::new(); n];
+        for ((_, slot), metrics) in hours {
+            if let Some(k) = bucket_of(edges, slot) {
+                for (m, v) in metrics {
+                    *buckets[k].entry(m).or_default() += v;
                 }
             }
         }
-        Ok(sums
+        // The fold counts a customer in a bucket once only if buckets come in order.
+        points.sort_by_key(|p| p.slot);
+        let mut numbers: HashMap<String, u32> = HashMap::new();
+        let mut distinct = DistinctFold::new(n);
+        for p in points {
+            let Some(k) = bucket_of(edges, p.slot) else { continue };
+            let next = u32::try_from(numbers.len()).unwrap_or(u32::MAX);
+            let c = *numbers.entry(p.customer).or_insert(next);
+            distinct.add(k, c, p.kinds);
+        }
+        let (active, reach) = distinct.finish();
+        let buckets = buckets
             .into_iter()
-            .map(|((phone, slot), m)| HourCounts {
-                phone,
-                slot,
+            .zip(active)
+            .map(|(m, active)| BucketSums {
                 metrics: m.into_iter().filter(|(_, v)| *v != 0).collect(),
+                active,
             })
-            .filter(|h| !h.metrics.is_empty())
-            .collect())
-    }
-
-    async fn points(&self, phone: Option<&str>, from_slot: i64, to_slot: i64) -> Result<Vec<Point>, PortError> {
-        if from_slot >= to_slot {
-            return Ok(Vec::new());
-        }
-        let range = (hour(from_slot), format!("{}~", hour(to_slot - 1)));
-        let mut queries = Vec::new();
-        for p in self.phones(phone).await? {
-            for chunk in from_slot.div_euclid(CHUNK)..=(to_slot - 1).div_euclid(CHUNK) {
-                let (range, p) = (range.clone(), p.clone());
-                let pk = format!("p#{p}#{chunk}");
-                queries.push(async move { self.query_range(&pk, Some(range)).await.map(|items| (p, items)) });
-            }
-        }
-        let mut out = Vec::new();
-        for (p, items) in futures::future::try_join_all(queries).await? {
-            for item in items {
-                let Some((slot, customer)) = get_s(&item, "sk").and_then(|sk| {
-                    let (h, c) = sk.split_once('#')?;
-                    Some((h.parse().ok()?, c.to_owned()))
-                }) else {
-                    continue;
-                };
-                let mut kinds = 0;
-                for (bit, attr) in [(Point::WROTE, "w"), (Point::MESSAGED, "m"), (Point::REPLIED, "r")] {
-                    if item.contains_key(attr) {
-                        kinds |= bit;
-                    }
-                }
-                out.push(Point {
-                    phone: p.clone(),
-                    slot,
-                    customer,
-                    kinds,
-                });
-            }
-        }
-        Ok(out)
+            .collect();
+        Ok(Sums { buckets, reach })
     }
 
     async fn clear_counters(&self) -> Result<(), PortError> {
@@ -385,5 +344,81 @@ impl Counters for DynamoStore {
             seen.clear();
         }
         Ok(())
+    }
+}
+
+/// Metric totals per (business number, hour).
+type Hours = BTreeMap<(String, i64), BTreeMap<String, i64>>;
+
+impl DynamoStore {
+    /// Metric totals per (business number, hour), shards summed.
+    async fn hours(&self, phone: Option<&str>, from_slot: i64, to_slot: i64) -> Result<Hours, PortError> {
+        if from_slot >= to_slot {
+            return Ok(Hours::new());
+        }
+        let range = (hour(from_slot), hour(to_slot - 1));
+        let mut queries = Vec::new();
+        for p in self.phones(phone).await? {
+            for shard in 0..SHARDS {
+                let pk = format!("c#{p}#{shard}");
+                let (range, p) = (range.clone(), p.clone());
+                queries.push(async move { self.query_range(&pk, Some(range)).await.map(|items| (p, items)) });
+            }
+        }
+        let mut sums = Hours::new();
+        for (p, items) in futures::future::try_join_all(queries).await? {
+            for item in items {
+                let Some(slot) = get_s(&item, "sk").and_then(|h| h.parse().ok()) else {
+                    continue;
+                };
+                let sum = sums.entry((p.clone(), slot)).or_default();
+                for (k, v) in &item {
+                    if let (Some(m), Ok(v)) = (k.strip_prefix(METRIC), v.as_n()) {
+                        *sum.entry(m.to_owned()).or_default() += v.parse::<i64>().unwrap_or(0);
+                    }
+                }
+            }
+        }
+        Ok(sums)
+    }
+
+    /// The activity points of hours `from_slot..to_slot`.
+    async fn points(&self, phone: Option<&str>, from_slot: i64, to_slot: i64) -> Result<Vec<Point>, PortError> {
+        if from_slot >= to_slot {
+            return Ok(Vec::new());
+        }
+        let range = (hour(from_slot), format!("{}~", hour(to_slot - 1)));
+        let mut queries = Vec::new();
+        for p in self.phones(phone).await? {
+            for chunk in from_slot.div_euclid(CHUNK)..=(to_slot - 1).div_euclid(CHUNK) {
+                let (range, p) = (range.clone(), p.clone());
+                let pk = format!("p#{p}#{chunk}");
+                queries.push(async move { self.query_range(&pk, Some(range)).await.map(|items| (p, items)) });
+            }
+        }
+        let mut out = Vec::new();
+        for (p, items) in futures::future::try_join_all(queries).await? {
+            for item in items {
+                let Some((slot, customer)) = get_s(&item, "sk").and_then(|sk| {
+                    let (h, c) = sk.split_once('#')?;
+                    Some((h.parse().ok()?, c.to_owned()))
+                }) else {
+                    continue;
+                };
+                let mut kinds = 0;
+                for (bit, attr) in [(Point::WROTE, "w"), (Point::MESSAGED, "m"), (Point::REPLIED, "r")] {
+                    if item.contains_key(attr) {
+                        kinds |= bit;
+                    }
+                }
+                out.push(Point {
+                    phone: p.clone(),
+                    slot,
+                    customer,
+                    kinds,
+                });
+            }
+        }
+        Ok(out)
     }
 }

@@ -1,21 +1,36 @@
-//! Counters on SqliteStore: one row per (hour, business number) holding a JSON map of metric
-//! totals; a `counted` row per fact remembering its rank and what it added, so a fact seen again
-//! changes nothing and a better version moves its counts; `activity` rows for distinct customers.
+//! Counters on SqliteStore, packed so a report reads a few rows per hour, never a row per message.
+//!
+//! - `counted`: one row per fact, remembering its rank and what it added, so a fact seen again
+//!   changes nothing and a better version moves its counts.
+//! - `hour_metrics`: one row per (hour, business number), its metric totals as a blob of 12-byte
+//!   (name number, total) pairs; `metric_names` numbers the names.
+//! - `hour_activity`: per (hour, business number), the activity points as 4-byte entries
+//!   (`customer number << 3 | kinds`), appended in parts of at most [`PART_BYTES`] so a write
+//!   rewrites a few kilobytes however busy the hour; `customer_numbers` numbers the customers.
+//!   An entry may repeat (a redelivered message appends again unless it is still in the hour's
+//!   last part): sums fold the kinds of every entry, so repeats change no figure.
+//!
 //! A tally is one transaction, so the facts and their counts never part.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{SqliteStore, json, parse};
 use crate::adapters::embedded::{exec, sql_err};
-use crate::ports::{Counters, Fact, HourCounts, Point, PortError, Tally};
+use crate::ports::{BucketSums, Counters, DistinctFold, Fact, Point, PortError, Sums, Tally, bucket_of};
 
 type Metrics = BTreeMap<String, i64>;
 
 /// Metric changes per (business number, hour) of one tally, applied once per row.
 type Deltas = BTreeMap<(String, i64), Metrics>;
+
+/// The most bytes of entries one activity part holds (1,024 points).
+const PART_BYTES: usize = 4096;
+
+/// Customer numbers must leave three bits for the kinds.
+const MAX_CUSTOMER: i64 = (1 << 29) - 1;
 
 fn add(deltas: &mut Deltas, phone: &str, slot: i64, metrics: &[(String, i64)], sign: i64) {
     let row = deltas.entry((phone.to_owned(), slot)).or_default();
@@ -24,38 +39,94 @@ fn add(deltas: &mut Deltas, phone: &str, slot: i64, metrics: &[(String, i64)], s
     }
 }
 
-/// Adds `delta` to the hour row, dropping metrics back at zero and the row once it is empty.
-fn bump(tx: &Transaction<'_>, phone: &str, slot: i64, delta: &Metrics) -> Result<(), PortError> {
-    let op = sql_err("bump counters");
-    let doc: Option<String> = tx
-        .query_row(
-            "SELECT metrics FROM counters WHERE slot = ?1 AND phone = ?2",
-            params![slot, phone],
-            |r| r.get(0),
+/// The (name number, total) pairs of an hour's blob.
+fn decode_metrics(blob: &[u8]) -> impl Iterator<Item = (u32, i64)> + '_ {
+    blob.chunks_exact(12).map(|c| {
+        let (id, v) = c.split_at(4);
+        (
+            u32::from_le_bytes(id.try_into().unwrap_or_default()),
+            i64::from_le_bytes(v.try_into().unwrap_or_default()),
         )
-        .optional()
-        .map_err(&op)?;
-    let mut m: Metrics = doc.as_deref().map(parse).transpose()?.unwrap_or_default();
-    for (name, v) in delta {
-        *m.entry(name.clone()).or_default() += v;
+    })
+}
+
+fn encode_metrics(pairs: &BTreeMap<u32, i64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pairs.len() * 12);
+    for (id, v) in pairs.iter().filter(|(_, v)| **v != 0) {
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&v.to_le_bytes());
     }
-    m.retain(|_, v| *v != 0);
-    if m.is_empty() {
+    out
+}
+
+/// The number of a metric name, given one the first time it is seen.
+fn name_number(tx: &Connection, name: &str) -> Result<u32, PortError> {
+    let op = sql_err("number metric name");
+    let found: Option<i64> = tx
+        .prepare_cached("SELECT id FROM metric_names WHERE name = ?1")
+        .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
+        .map_err(&op)?;
+    let id = match found {
+        Some(id) => id,
+        None => {
+            exec(tx, "INSERT INTO metric_names (name) VALUES (?1)", [name]).map_err(&op)?;
+            tx.last_insert_rowid()
+        }
+    };
+    u32::try_from(id).map_err(|_| PortError::invalid("number metric name", "too many metric names"))
+}
+
+/// The number of a customer, given one the first time it is seen.
+fn customer_number(tx: &Connection, customer: &str) -> Result<u32, PortError> {
+    let op = sql_err("number customer");
+    let found: Option<i64> = tx
+        .prepare_cached("SELECT n FROM customer_numbers WHERE customer = ?1")
+        .and_then(|mut s| s.query_row([customer], |r| r.get(0)).optional())
+        .map_err(&op)?;
+    let n = match found {
+        Some(n) => n,
+        None => {
+            exec(tx, "INSERT INTO customer_numbers (customer) VALUES (?1)", [customer]).map_err(&op)?;
+            tx.last_insert_rowid()
+        }
+    };
+    if n > MAX_CUSTOMER {
+        return Err(PortError::invalid(
+            "number customer",
+            "more customers than analytics can number",
+        ));
+    }
+    u32::try_from(n).map_err(|_| PortError::invalid("number customer", "customer number out of range"))
+}
+
+/// Adds `delta` to the hour's metrics, dropping totals back at zero and the row once it is empty.
+fn bump(tx: &Connection, phone: &str, slot: i64, delta: &Metrics) -> Result<(), PortError> {
+    let op = sql_err("bump counters");
+    let blob: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT metrics FROM hour_metrics WHERE slot = ?1 AND phone = ?2")
+        .and_then(|mut s| s.query_row(params![slot, phone], |r| r.get(0)).optional())
+        .map_err(&op)?;
+    let mut pairs: BTreeMap<u32, i64> = blob.as_deref().map(|b| decode_metrics(b).collect()).unwrap_or_default();
+    for (name, v) in delta {
+        *pairs.entry(name_number(tx, name)?).or_default() += v;
+    }
+    let encoded = encode_metrics(&pairs);
+    if encoded.is_empty() {
         exec(
             tx,
-            "DELETE FROM counters WHERE slot = ?1 AND phone = ?2",
+            "DELETE FROM hour_metrics WHERE slot = ?1 AND phone = ?2",
             params![slot, phone],
         )
         .map_err(op)?;
-        return Ok(());
+    } else {
+        exec(
+            tx,
+            "INSERT INTO hour_metrics (slot, phone, metrics) VALUES (?1, ?2, ?3)
+             ON CONFLICT(slot, phone) DO UPDATE SET metrics = excluded.metrics",
+            params![slot, phone, encoded],
+        )
+        .map_err(op)?;
     }
-    exec(
-        tx,
-        "INSERT INTO counters (slot, phone, metrics) VALUES (?1, ?2, ?3)
-         ON CONFLICT(slot, phone) DO UPDATE SET metrics = excluded.metrics",
-        params![slot, phone, json(&m)?],
-    )
-    .map_err(op)?;
     Ok(())
 }
 
@@ -90,15 +161,157 @@ fn count(tx: &Transaction<'_>, f: &Fact, deltas: &mut Deltas) -> Result<(), Port
     Ok(())
 }
 
-fn mark(tx: &Transaction<'_>, p: &Point) -> Result<(), PortError> {
+/// Appends `entry` to the hour's last activity part (or a new part once that one is full),
+/// unless that part already holds it.
+fn append(tx: &Connection, phone: &str, slot: i64, entry: u32) -> Result<(), PortError> {
+    let op = sql_err("mark activity");
+    let last: Option<(i64, Vec<u8>)> = tx
+        .prepare_cached(
+            "SELECT part, points FROM hour_activity WHERE slot = ?1 AND phone = ?2 ORDER BY part DESC LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![slot, phone], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(&op)?;
+    let bytes = entry.to_le_bytes();
+    let (part, mut points) = match last {
+        Some((_, points)) if points.chunks_exact(4).any(|c| c == bytes) => return Ok(()),
+        Some((part, points)) if points.len() + 4 <= PART_BYTES => (part, points),
+        Some((part, _)) => (part + 1, Vec::new()),
+        None => (0, Vec::new()),
+    };
+    points.extend_from_slice(&bytes);
     exec(
         tx,
-        "INSERT INTO activity (slot, customer, phone, kinds) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT(slot, customer, phone) DO UPDATE SET kinds = kinds | excluded.kinds",
-        params![p.slot, p.customer, p.phone, p.kinds],
+        "INSERT INTO hour_activity (slot, phone, part, points) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(slot, phone, part) DO UPDATE SET points = excluded.points",
+        params![slot, phone, part, points],
     )
-    .map_err(sql_err("mark activity"))?;
+    .map_err(op)?;
     Ok(())
+}
+
+fn mark(tx: &Connection, p: &Point) -> Result<(), PortError> {
+    let n = customer_number(tx, &p.customer)?;
+    append(tx, &p.phone, p.slot, (n << 3) | u32::from(p.kinds & 7))
+}
+
+/// Rebuilds a per-bucket metric sum from name numbers, names resolved once per bucket.
+struct MetricFold {
+    names: Vec<Option<String>>,
+    scratch: Vec<i64>,
+    touched: Vec<u32>,
+    current: Option<usize>,
+    buckets: Vec<BucketSums>,
+}
+
+impl MetricFold {
+    fn new(names: Vec<Option<String>>, buckets: usize) -> Self {
+        Self {
+            scratch: vec![0; names.len()],
+            names,
+            touched: Vec::new(),
+            current: None,
+            buckets: vec![BucketSums::default(); buckets],
+        }
+    }
+
+    /// Adds an hour's blob to bucket `k`; buckets come in non-decreasing order.
+    fn add(&mut self, k: usize, blob: &[u8]) {
+        if self.current != Some(k) {
+            self.flush();
+            self.current = Some(k);
+        }
+        for (id, v) in decode_metrics(blob) {
+            let Some(slot) = self.scratch.get_mut(id as usize) else {
+                continue; // a name numbered after the names were read: counted from the next report
+            };
+            if *slot == 0 {
+                self.touched.push(id);
+            }
+            *slot += v;
+        }
+    }
+
+    fn flush(&mut self) {
+        let Some(bucket) = self.current.and_then(|k| self.buckets.get_mut(k)) else {
+            return;
+        };
+        self.touched.sort_unstable();
+        self.touched.dedup();
+        for id in self.touched.drain(..) {
+            let v = std::mem::take(&mut self.scratch[id as usize]);
+            if let (Some(Some(name)), true) = (self.names.get(id as usize), v != 0) {
+                bucket.metrics.push((name.clone(), v));
+            }
+        }
+    }
+
+    fn finish(mut self) -> Vec<BucketSums> {
+        self.flush();
+        self.buckets
+    }
+}
+
+fn read_sums(conn: &Connection, phone: Option<&str>, edges: &[i64]) -> Result<Sums, PortError> {
+    let op = sql_err("read counters");
+    let (Some(&from), Some(&to)) = (edges.first(), edges.last()) else {
+        return Ok(Sums::default());
+    };
+    let buckets = edges.len().saturating_sub(1);
+    let mut names: Vec<Option<String>> = Vec::new();
+    let mut stmt = conn.prepare_cached("SELECT id, name FROM metric_names").map_err(&op)?;
+    let mut rows = stmt.query([]).map_err(&op)?;
+    while let Some(row) = rows.next().map_err(&op)? {
+        let (id, name): (i64, String) = (row.get(0).map_err(&op)?, row.get(1).map_err(&op)?);
+        let Ok(i) = usize::try_from(id) else { continue };
+        if names.len() <= i {
+            names.resize(i + 1, None);
+        }
+        names[i] = Some(name);
+    }
+    drop(rows);
+
+    let mut metrics = MetricFold::new(names, buckets);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT slot, metrics FROM hour_metrics
+             WHERE slot >= ?1 AND slot < ?2 AND (?3 IS NULL OR phone = ?3) ORDER BY slot",
+        )
+        .map_err(&op)?;
+    let mut rows = stmt.query(params![from, to, phone]).map_err(&op)?;
+    while let Some(row) = rows.next().map_err(&op)? {
+        let slot: i64 = row.get(0).map_err(&op)?;
+        let Some(k) = bucket_of(edges, slot) else { continue };
+        let blob = row.get_ref(1).map_err(&op)?.as_blob().map_err(|e| op(e.into()))?;
+        metrics.add(k, blob);
+    }
+    drop(rows);
+
+    let mut distinct = DistinctFold::new(buckets);
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT slot, points FROM hour_activity
+             WHERE slot >= ?1 AND slot < ?2 AND (?3 IS NULL OR phone = ?3) ORDER BY slot",
+        )
+        .map_err(&op)?;
+    let mut rows = stmt.query(params![from, to, phone]).map_err(&op)?;
+    while let Some(row) = rows.next().map_err(&op)? {
+        let slot: i64 = row.get(0).map_err(&op)?;
+        let Some(k) = bucket_of(edges, slot) else { continue };
+        let blob = row.get_ref(1).map_err(&op)?.as_blob().map_err(|e| op(e.into()))?;
+        for c in blob.chunks_exact(4) {
+            let entry = u32::from_le_bytes(c.try_into().unwrap_or_default());
+            distinct.add(k, entry >> 3, (entry & 7) as u8);
+        }
+    }
+    let mut buckets = metrics.finish();
+    let (active, reach) = distinct.finish();
+    for (b, a) in buckets.iter_mut().zip(active) {
+        b.active = a;
+    }
+    Ok(Sums { buckets, reach })
 }
 
 #[async_trait]
@@ -122,67 +335,132 @@ impl Counters for SqliteStore {
         .await
     }
 
-    async fn hours(&self, phone: Option<&str>, from_slot: i64, to_slot: i64) -> Result<Vec<HourCounts>, PortError> {
-        let phone = phone.map(str::to_owned);
-        self.with("read counters", move |conn| {
-            let op = sql_err("read counters");
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT slot, phone, metrics FROM counters
-                     WHERE slot >= ?1 AND slot < ?2 AND (?3 IS NULL OR phone = ?3)",
-                )
-                .map_err(&op)?;
-            let rows: Vec<(i64, String, String)> = stmt
-                .query_map(params![from_slot, to_slot, phone], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .map_err(&op)?
-                .collect::<Result<_, _>>()
-                .map_err(&op)?;
-            rows.into_iter()
-                .map(|(slot, phone, doc)| {
-                    let m: Metrics = parse(&doc)?;
-                    Ok(HourCounts {
-                        phone,
-                        slot,
-                        metrics: m.into_iter().collect(),
-                    })
-                })
-                .collect()
-        })
-        .await
-    }
-
-    async fn points(&self, phone: Option<&str>, from_slot: i64, to_slot: i64) -> Result<Vec<Point>, PortError> {
-        let phone = phone.map(str::to_owned);
-        self.with("read activity", move |conn| {
-            let op = sql_err("read activity");
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT slot, customer, phone, kinds FROM activity
-                     WHERE slot >= ?1 AND slot < ?2 AND (?3 IS NULL OR phone = ?3)",
-                )
-                .map_err(&op)?;
-            stmt.query_map(params![from_slot, to_slot, phone], |r| {
-                Ok(Point {
-                    slot: r.get(0)?,
-                    customer: r.get(1)?,
-                    phone: r.get(2)?,
-                    kinds: r.get(3)?,
-                })
-            })
-            .map_err(&op)?
-            .collect::<Result<_, _>>()
-            .map_err(op)
-        })
-        .await
+    async fn sums(&self, phone: Option<&str>, edges: &[i64]) -> Result<Sums, PortError> {
+        let (phone, edges) = (phone.map(str::to_owned), edges.to_vec());
+        self.with("read counters", move |conn| read_sums(conn, phone.as_deref(), &edges))
+            .await
     }
 
     async fn clear_counters(&self) -> Result<(), PortError> {
         self.write("clear counters", |tx| {
-            tx.execute_batch("DELETE FROM counters; DELETE FROM counted; DELETE FROM activity;")
+            tx.execute_batch("DELETE FROM hour_metrics; DELETE FROM counted; DELETE FROM hour_activity;")
                 .map_err(sql_err("clear counters"))
         })
         .await
+    }
+}
+
+/// Migration 13: re-encodes migration 11's JSON hour rows and activity rows into the packed
+/// tables, then drops the old ones.
+pub(super) fn pack_counters(tx: &Transaction<'_>) -> Result<(), PortError> {
+    let op = sql_err("pack counters");
+    tx.execute_batch(
+        "CREATE TABLE metric_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+         CREATE TABLE customer_numbers (n INTEGER PRIMARY KEY, customer TEXT NOT NULL UNIQUE);
+         CREATE TABLE hour_metrics (
+             slot INTEGER NOT NULL,
+             phone TEXT NOT NULL,
+             metrics BLOB NOT NULL,
+             PRIMARY KEY (slot, phone)
+         ) WITHOUT ROWID;
+         CREATE TABLE hour_activity (
+             slot INTEGER NOT NULL,
+             phone TEXT NOT NULL,
+             part INTEGER NOT NULL,
+             points BLOB NOT NULL,
+             PRIMARY KEY (slot, phone, part)
+         ) WITHOUT ROWID;",
+    )
+    .map_err(&op)?;
+    let hours: Vec<(i64, String, String)> = tx
+        .prepare("SELECT slot, phone, metrics FROM counters")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()
+        })
+        .map_err(&op)?;
+    for (slot, phone, doc) in hours {
+        let m: Metrics = parse(&doc)?;
+        bump(tx, &phone, slot, &m)?;
+    }
+    let points: Vec<(i64, String, String, u8)> = tx
+        .prepare("SELECT slot, customer, phone, kinds FROM activity ORDER BY slot, phone")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()
+        })
+        .map_err(&op)?;
+    let mut numbers: HashMap<String, u32> = HashMap::new();
+    for (slot, customer, phone, kinds) in points {
+        let n = match numbers.get(&customer) {
+            Some(n) => *n,
+            None => {
+                let n = customer_number(tx, &customer)?;
+                numbers.insert(customer, n);
+                n
+            }
+        };
+        append(tx, &phone, slot, (n << 3) | u32::from(kinds & 7))?;
+    }
+    tx.execute_batch("DROP TABLE counters; DROP TABLE activity;")
+        .map_err(op)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::adapters::embedded::migrate;
+    use crate::adapters::embedded::sqlite::MIGRATIONS;
+
+    /// A data dir with migration 11's JSON counters and activity rows reads the same figures after
+    /// migration 13 packs them.
+    #[tokio::test]
+    async fn counters_of_an_earlier_release_are_packed_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn, &MIGRATIONS[..12]).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO counters VALUES (10, 'A', '{"in":3,"new":1}'), (11, 'A', '{"in":2}'),
+                                          (10, 'B', '{"in":5}');
+               INSERT INTO counted VALUES ('in:x', 0, 'A', 10, '[["in",1]]');
+               INSERT INTO activity VALUES (10, 'c1', 'A', 1), (10, 'c2', 'A', 3), (11, 'c1', 'A', 1),
+                                           (10, 'c1', 'B', 2), (11, 'c3', 'B', 4);"#,
+        )
+        .unwrap();
+        drop(conn);
+        let store = SqliteStore::open(&path).unwrap();
+        let sums = store.sums(None, &[10, 11, 12]).await.unwrap();
+        let m = |k: usize| {
+            let mut v = sums.buckets[k].metrics.clone();
+            v.sort();
+            v
+        };
+        assert_eq!(m(0), [("in".to_owned(), 8), ("new".to_owned(), 1)]);
+        assert_eq!(m(1), [("in".to_owned(), 2)]);
+        assert_eq!((sums.buckets[0].active, sums.buckets[1].active), (2, 1));
+        let reach = sums.reach;
+        assert_eq!((reach.wrote, reach.any, reach.messaged, reach.replied), (2, 3, 2, 1));
+        // The fact ledger carried over: the same fact again changes nothing.
+        let again = Fact {
+            key: "in:x".into(),
+            rank: 0,
+            phone: "A".into(),
+            slot: 10,
+            metrics: vec![("in".into(), 1)],
+        };
+        store
+            .tally(&Tally {
+                facts: vec![again],
+                points: vec![],
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.sums(Some("A"), &[10, 11]).await.unwrap().buckets[0].metrics,
+            [("in".to_owned(), 3), ("new".to_owned(), 1)]
+        );
     }
 }
