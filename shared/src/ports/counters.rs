@@ -198,3 +198,64 @@ pub trait Counters: Send + Sync + 'static {
     /// Forgets every counter, fact and point, before a rebuild.
     async fn clear_counters(&self) -> Result<(), PortError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    /// The fold's counts equal those of plain sets, on points in bucket order with repeats,
+    /// customers of several kinds, and buckets left empty.
+    #[test]
+    fn distinct_fold_counts_what_sets_count() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..20 {
+            let buckets = 1 + next(30) as usize;
+            let mut points: Vec<(usize, u32, u8)> = (0..next(2_000))
+                .map(|_| (next(buckets as u64) as usize, next(300) as u32, next(8) as u8))
+                .collect();
+            points.sort_by_key(|p| p.0);
+            let mut fold = DistinctFold::new(buckets);
+            for &(k, n, kinds) in &points {
+                fold.add(k, n, kinds);
+            }
+            let (active, reach) = fold.finish();
+            let with = |bit: u8| -> HashSet<u32> { points.iter().filter(|p| p.2 & bit != 0).map(|p| p.1).collect() };
+            let expected_active: Vec<i64> = (0..buckets)
+                .map(|k| {
+                    let set: HashSet<u32> = points
+                        .iter()
+                        .filter(|p| p.0 == k && p.2 & Point::WROTE != 0)
+                        .map(|p| p.1)
+                        .collect();
+                    set.len() as i64
+                })
+                .collect();
+            assert_eq!(active, expected_active);
+            let any: HashSet<u32> = points.iter().map(|p| p.1).collect();
+            assert_eq!(
+                reach,
+                Reach {
+                    wrote: with(Point::WROTE).len() as i64,
+                    any: any.len() as i64,
+                    messaged: with(Point::MESSAGED).len() as i64,
+                    replied: with(Point::REPLIED).len() as i64,
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn an_hour_falls_in_the_bucket_whose_edges_hold_it() {
+        let edges = [10, 12, 15];
+        let got: Vec<_> = (9..16).map(|s| bucket_of(&edges, s)).collect();
+        assert_eq!(got, [None, Some(0), Some(0), Some(1), Some(1), Some(1), None]);
+    }
+}
