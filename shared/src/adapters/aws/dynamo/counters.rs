@@ -262,28 +262,36 @@ impl Counters for DynamoStore {
     }
 
     async fn sums(&self, phone: Option<&str>, edges: &[i64]) -> Result<Sums, PortError> {
-        let (Some(&from), Some(&to)) = (edges.first(), edges.last()) else {
-            return Ok(Sums::default());
-        };
         let n = edges.len().saturating_sub(1);
-        let (hours, mut points) = futures::try_join!(self.hours(phone, from, to), self.points(phone, from, to))?;
         let mut buckets: Vec<BTreeMap<String, i64>> = vec![BTreeMap::new(); n];
-        for ((_, slot), metrics) in hours {
-            if let Some(k) = bucket_of(edges, slot) {
-                for (m, v) in metrics {
-                    *buckets[k].entry(m).or_default() += v;
+        let mut distinct = DistinctFold::new(n);
+        if let (Some(&from), Some(&to)) = (edges.first(), edges.last())
+            && from < to
+        {
+            let phones = self.phones(phone).await?;
+            let (hours, mut points) =
+                futures::try_join!(self.hour_items(&phones, from, to), self.points(&phones, from, to))?;
+            for item in hours {
+                let Some(k) = get_s(&item, "sk")
+                    .and_then(|h| h.parse().ok())
+                    .and_then(|slot| bucket_of(edges, slot))
+                else {
+                    continue;
+                };
+                for (name, v) in &item {
+                    if let (Some(m), Ok(v)) = (name.strip_prefix(METRIC), v.as_n()) {
+                        *buckets[k].entry(m.to_owned()).or_default() += v.parse::<i64>().unwrap_or(0);
+                    }
                 }
             }
-        }
-        // The fold counts a customer in a bucket once only if buckets come in order.
-        points.sort_by_key(|p| p.slot);
-        let mut numbers: HashMap<String, u32> = HashMap::new();
-        let mut distinct = DistinctFold::new(n);
-        for p in points {
-            let Some(k) = bucket_of(edges, p.slot) else { continue };
-            let next = u32::try_from(numbers.len()).unwrap_or(u32::MAX);
-            let c = *numbers.entry(p.customer).or_insert(next);
-            distinct.add(k, c, p.kinds);
+            // The fold counts a customer in a bucket once only if buckets come in order.
+            points.sort_by_key(|p| p.0);
+            let mut numbers: HashMap<String, u32> = HashMap::new();
+            for (slot, customer, kinds) in points {
+                let Some(k) = bucket_of(edges, slot) else { continue };
+                let next = u32::try_from(numbers.len()).unwrap_or(u32::MAX);
+                distinct.add(k, *numbers.entry(customer).or_insert(next), kinds);
+            }
         }
         let (active, reach) = distinct.finish();
         let buckets = buckets
@@ -347,77 +355,46 @@ impl Counters for DynamoStore {
     }
 }
 
-/// Metric totals per (business number, hour).
-type Hours = BTreeMap<(String, i64), BTreeMap<String, i64>>;
-
 impl DynamoStore {
-    /// Metric totals per (business number, hour), shards summed.
-    async fn hours(&self, phone: Option<&str>, from_slot: i64, to_slot: i64) -> Result<Hours, PortError> {
-        if from_slot >= to_slot {
-            return Ok(Hours::new());
-        }
+    /// The hour items (every shard) of `phones` in hours `from_slot..to_slot`.
+    async fn hour_items(&self, phones: &[String], from_slot: i64, to_slot: i64) -> Result<Vec<Item>, PortError> {
         let range = (hour(from_slot), hour(to_slot - 1));
-        let mut queries = Vec::new();
-        for p in self.phones(phone).await? {
-            for shard in 0..SHARDS {
-                let pk = format!("c#{p}#{shard}");
-                let (range, p) = (range.clone(), p.clone());
-                queries.push(async move { self.query_range(&pk, Some(range)).await.map(|items| (p, items)) });
-            }
-        }
-        let mut sums = Hours::new();
-        for (p, items) in futures::future::try_join_all(queries).await? {
-            for item in items {
-                let Some(slot) = get_s(&item, "sk").and_then(|h| h.parse().ok()) else {
-                    continue;
-                };
-                let sum = sums.entry((p.clone(), slot)).or_default();
-                for (k, v) in &item {
-                    if let (Some(m), Ok(v)) = (k.strip_prefix(METRIC), v.as_n()) {
-                        *sum.entry(m.to_owned()).or_default() += v.parse::<i64>().unwrap_or(0);
-                    }
-                }
-            }
-        }
-        Ok(sums)
+        let queries = phones.iter().flat_map(|p| {
+            let range = &range;
+            (0..SHARDS)
+                .map(move |shard| async move { self.query_range(&format!("c#{p}#{shard}"), Some(range.clone())).await })
+        });
+        Ok(futures::future::try_join_all(queries).await?.concat())
     }
 
-    /// The activity points of hours `from_slot..to_slot`.
-    async fn points(&self, phone: Option<&str>, from_slot: i64, to_slot: i64) -> Result<Vec<Point>, PortError> {
-        if from_slot >= to_slot {
-            return Ok(Vec::new());
-        }
+    /// The activity points of `phones` in hours `from_slot..to_slot`, as (hour, customer, kinds).
+    async fn points(
+        &self,
+        phones: &[String],
+        from_slot: i64,
+        to_slot: i64,
+    ) -> Result<Vec<(i64, String, u8)>, PortError> {
         let range = (hour(from_slot), format!("{}~", hour(to_slot - 1)));
-        let mut queries = Vec::new();
-        for p in self.phones(phone).await? {
-            for chunk in from_slot.div_euclid(CHUNK)..=(to_slot - 1).div_euclid(CHUNK) {
-                let (range, p) = (range.clone(), p.clone());
-                let pk = format!("p#{p}#{chunk}");
-                queries.push(async move { self.query_range(&pk, Some(range)).await.map(|items| (p, items)) });
-            }
-        }
+        let queries = phones.iter().flat_map(|p| {
+            let range = &range;
+            (from_slot.div_euclid(CHUNK)..=(to_slot - 1).div_euclid(CHUNK))
+                .map(move |chunk| async move { self.query_range(&format!("p#{p}#{chunk}"), Some(range.clone())).await })
+        });
         let mut out = Vec::new();
-        for (p, items) in futures::future::try_join_all(queries).await? {
-            for item in items {
-                let Some((slot, customer)) = get_s(&item, "sk").and_then(|sk| {
-                    let (h, c) = sk.split_once('#')?;
-                    Some((h.parse().ok()?, c.to_owned()))
-                }) else {
-                    continue;
-                };
-                let mut kinds = 0;
-                for (bit, attr) in [(Point::WROTE, "w"), (Point::MESSAGED, "m"), (Point::REPLIED, "r")] {
-                    if item.contains_key(attr) {
-                        kinds |= bit;
-                    }
+        for item in futures::future::try_join_all(queries).await?.concat() {
+            let Some((slot, customer)) = get_s(&item, "sk").and_then(|sk| {
+                let (h, c) = sk.split_once('#')?;
+                Some((h.parse().ok()?, c.to_owned()))
+            }) else {
+                continue;
+            };
+            let mut kinds = 0;
+            for (bit, attr) in [(Point::WROTE, "w"), (Point::MESSAGED, "m"), (Point::REPLIED, "r")] {
+                if item.contains_key(attr) {
+                    kinds |= bit;
                 }
-                out.push(Point {
-                    phone: p.clone(),
-                    slot,
-                    customer,
-                    kinds,
-                });
             }
+            out.push((slot, customer, kinds));
         }
         Ok(out)
     }
