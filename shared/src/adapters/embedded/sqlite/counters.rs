@@ -59,44 +59,34 @@ fn encode_metrics(pairs: &BTreeMap<u32, i64>) -> Vec<u8> {
     out
 }
 
-/// The number of a metric name, given one the first time it is seen.
-fn name_number(tx: &Connection, name: &str) -> Result<u32, PortError> {
-    let op = sql_err("number metric name");
+/// The number (integer primary key) `table` gives `key` in its unique `column`, given the first
+/// time `key` is seen.
+fn number(tx: &Connection, table: &str, column: &str, key: &str, op: &'static str) -> Result<i64, PortError> {
+    let err = sql_err(op);
     let found: Option<i64> = tx
-        .prepare_cached("SELECT id FROM metric_names WHERE name = ?1")
-        .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
-        .map_err(&op)?;
-    let id = match found {
-        Some(id) => id,
+        .prepare_cached(&format!("SELECT rowid FROM {table} WHERE {column} = ?1"))
+        .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+        .map_err(&err)?;
+    match found {
+        Some(n) => Ok(n),
         None => {
-            exec(tx, "INSERT INTO metric_names (name) VALUES (?1)", [name]).map_err(&op)?;
-            tx.last_insert_rowid()
+            exec(tx, &format!("INSERT INTO {table} ({column}) VALUES (?1)"), [key]).map_err(&err)?;
+            Ok(tx.last_insert_rowid())
         }
-    };
+    }
+}
+
+fn name_number(tx: &Connection, name: &str) -> Result<u32, PortError> {
+    let id = number(tx, "metric_names", "name", name, "number metric name")?;
     u32::try_from(id).map_err(|_| PortError::invalid("number metric name", "too many metric names"))
 }
 
-/// The number of a customer, given one the first time it is seen.
 fn customer_number(tx: &Connection, customer: &str) -> Result<u32, PortError> {
-    let op = sql_err("number customer");
-    let found: Option<i64> = tx
-        .prepare_cached("SELECT n FROM customer_numbers WHERE customer = ?1")
-        .and_then(|mut s| s.query_row([customer], |r| r.get(0)).optional())
-        .map_err(&op)?;
-    let n = match found {
-        Some(n) => n,
-        None => {
-            exec(tx, "INSERT INTO customer_numbers (customer) VALUES (?1)", [customer]).map_err(&op)?;
-            tx.last_insert_rowid()
-        }
-    };
-    if n > MAX_CUSTOMER {
-        return Err(PortError::invalid(
-            "number customer",
-            "more customers than analytics can number",
-        ));
-    }
-    u32::try_from(n).map_err(|_| PortError::invalid("number customer", "customer number out of range"))
+    let n = number(tx, "customer_numbers", "customer", customer, "number customer")?;
+    u32::try_from(n)
+        .ok()
+        .filter(|n| i64::from(*n) <= MAX_CUSTOMER)
+        .ok_or_else(|| PortError::invalid("number customer", "more customers than analytics can number"))
 }
 
 /// Adds `delta` to the hour's metrics, dropping totals back at zero and the row once it is empty.
@@ -254,11 +244,38 @@ impl MetricFold {
     }
 }
 
+/// Hands each row's blob `column` of `table` in the hours `edges` span to `f` with its bucket, in
+/// hour order (which [`DistinctFold`] and [`MetricFold`] rely on).
+fn each_hour(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    phone: Option<&str>,
+    edges: &[i64],
+    mut f: impl FnMut(usize, &[u8]),
+) -> Result<(), PortError> {
+    let op = sql_err("read counters");
+    let (Some(from), Some(to)) = (edges.first(), edges.last()) else {
+        return Ok(());
+    };
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT slot, {column} FROM {table}
+             WHERE slot >= ?1 AND slot < ?2 AND (?3 IS NULL OR phone = ?3) ORDER BY slot"
+        ))
+        .map_err(&op)?;
+    let mut rows = stmt.query(params![from, to, phone]).map_err(&op)?;
+    while let Some(row) = rows.next().map_err(&op)? {
+        let slot: i64 = row.get(0).map_err(&op)?;
+        if let Some(k) = bucket_of(edges, slot) {
+            f(k, row.get_ref(1).map_err(&op)?.as_blob().map_err(|e| op(e.into()))?);
+        }
+    }
+    Ok(())
+}
+
 fn read_sums(conn: &Connection, phone: Option<&str>, edges: &[i64]) -> Result<Sums, PortError> {
     let op = sql_err("read counters");
-    let (Some(&from), Some(&to)) = (edges.first(), edges.last()) else {
-        return Ok(Sums::default());
-    };
     let buckets = edges.len().saturating_sub(1);
     let mut names: Vec<Option<String>> = Vec::new();
     let mut stmt = conn.prepare_cached("SELECT id, name FROM metric_names").map_err(&op)?;
@@ -274,38 +291,16 @@ fn read_sums(conn: &Connection, phone: Option<&str>, edges: &[i64]) -> Result<Su
     drop(rows);
 
     let mut metrics = MetricFold::new(names, buckets);
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT slot, metrics FROM hour_metrics
-             WHERE slot >= ?1 AND slot < ?2 AND (?3 IS NULL OR phone = ?3) ORDER BY slot",
-        )
-        .map_err(&op)?;
-    let mut rows = stmt.query(params![from, to, phone]).map_err(&op)?;
-    while let Some(row) = rows.next().map_err(&op)? {
-        let slot: i64 = row.get(0).map_err(&op)?;
-        let Some(k) = bucket_of(edges, slot) else { continue };
-        let blob = row.get_ref(1).map_err(&op)?.as_blob().map_err(|e| op(e.into()))?;
-        metrics.add(k, blob);
-    }
-    drop(rows);
-
+    each_hour(conn, "hour_metrics", "metrics", phone, edges, |k, blob| {
+        metrics.add(k, blob)
+    })?;
     let mut distinct = DistinctFold::new(buckets);
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT slot, points FROM hour_activity
-             WHERE slot >= ?1 AND slot < ?2 AND (?3 IS NULL OR phone = ?3) ORDER BY slot",
-        )
-        .map_err(&op)?;
-    let mut rows = stmt.query(params![from, to, phone]).map_err(&op)?;
-    while let Some(row) = rows.next().map_err(&op)? {
-        let slot: i64 = row.get(0).map_err(&op)?;
-        let Some(k) = bucket_of(edges, slot) else { continue };
-        let blob = row.get_ref(1).map_err(&op)?.as_blob().map_err(|e| op(e.into()))?;
+    each_hour(conn, "hour_activity", "points", phone, edges, |k, blob| {
         for c in blob.chunks_exact(4) {
             let entry = u32::from_le_bytes(c.try_into().unwrap_or_default());
             distinct.add(k, entry >> 3, (entry & 7) as u8);
         }
-    }
+    })?;
     let mut buckets = metrics.finish();
     let (active, reach) = distinct.finish();
     for (b, a) in buckets.iter_mut().zip(active) {
@@ -461,6 +456,46 @@ mod tests {
         assert_eq!(
             store.sums(Some("A"), &[10, 11]).await.unwrap().buckets[0].metrics,
             [("in".to_owned(), 3), ("new".to_owned(), 1)]
+        );
+    }
+
+    /// A busy hour's activity spills into more parts, each at most `PART_BYTES`, and every part
+    /// counts; a point repeated while it is still in the last part is not appended again.
+    #[tokio::test]
+    async fn a_busy_hour_spills_into_parts_and_every_part_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = SqliteStore::open(&path).unwrap();
+        let point = |c: usize| Point {
+            phone: "A".into(),
+            slot: 7,
+            customer: format!("c{c}"),
+            kinds: Point::WROTE,
+        };
+        let customers = PART_BYTES / 4 + 500;
+        let points: Vec<Point> = (0..customers).map(point).collect();
+        store.tally(&Tally { facts: vec![], points }).await.unwrap();
+        let last = point(customers - 1);
+        store
+            .tally(&Tally {
+                facts: vec![],
+                points: vec![last],
+            })
+            .await
+            .unwrap();
+        let parts: Vec<i64> = Connection::open(&path)
+            .unwrap()
+            .prepare("SELECT length(points) FROM hour_activity ORDER BY part")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(parts, [PART_BYTES as i64, 500 * 4]);
+        let sums = store.sums(Some("A"), &[7, 8]).await.unwrap();
+        assert_eq!(
+            (sums.buckets[0].active, sums.reach.wrote),
+            (customers as i64, customers as i64)
         );
     }
 }
