@@ -148,9 +148,9 @@ impl DistinctFold {
 
     /// Customer `n` had activity of `kinds` ([`Point::WROTE`], …) in `bucket`.
     pub fn add(&mut self, bucket: usize, n: u32, kinds: u8) {
-        let (i, Ok(mark)) = (n as usize, u32::try_from(bucket + 1)) else {
-            return;
-        };
+        let i = n as usize;
+        // Reports have at most a thousand buckets; saturating keeps the mark distinct from 0.
+        let mark = u32::try_from(bucket + 1).unwrap_or(u32::MAX);
         set(&mut self.any, i);
         if kinds & Point::WROTE != 0 {
             set(&mut self.wrote, i);
