@@ -12,7 +12,7 @@ use wabridge::domain::{
 use wabridge::media::{MediaOutcome, MediaRecord};
 use wabridge::ports::{
     Counters, Delivery, Idempotency, Inbox, MediaStore, Outbox, PortError, Queue, ReadModel, Store, Sums, Tally,
-    TemplateStore,
+    TemplateStore, Walk,
 };
 use wabridge::read::{MessageView, Page, PageRequest};
 use wabridge::templates::{Template, TemplateQuery};
@@ -137,16 +137,8 @@ impl ReadModel for FlakyStore {
     async fn conversation_messages(&self, c: &CustomerKey, p: &PageRequest) -> Result<Page<MessageView>, PortError> {
         self.inner.conversation_messages(c, p).await
     }
-    async fn timeline(
-        &self,
-        c: &CustomerKey,
-        lo: &str,
-        hi: &str,
-        newest_first: bool,
-        limit: u32,
-        ours_only: bool,
-    ) -> Result<Vec<StoredMessage>, PortError> {
-        self.inner.timeline(c, lo, hi, newest_first, limit, ours_only).await
+    async fn timeline(&self, c: &CustomerKey, walk: Walk<'_>) -> Result<Vec<StoredMessage>, PortError> {
+        self.inner.timeline(c, walk).await
     }
     async fn conversations(&self, p: &PageRequest, now: i64) -> Result<Page<Conversation>, PortError> {
         self.inner.conversations(p, now).await

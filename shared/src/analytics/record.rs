@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::domain::{CustomerKey, Direction, MessageRef, StoredMessage, seq_key};
-use crate::ports::{Counters, PortError, ReadModel, Tally};
+use crate::ports::{Counters, PortError, ReadModel, Tally, Walk};
 use crate::read::MessageView;
 
 use super::facts::{self, DAY_MS};
@@ -112,9 +112,35 @@ impl Recorder {
     /// the customer's earliest message after it, which is simply the next message: nothing of
     /// ours comes between.
     async fn wait_start(&self, customer: &CustomerKey, hi: &str) -> Result<(String, Option<StoredMessage>), PortError> {
-        let previous = self.read.timeline(customer, "", hi, true, 1, true).await?.pop();
+        let previous = self
+            .read
+            .timeline(
+                customer,
+                Walk {
+                    lo: "",
+                    hi,
+                    newest_first: true,
+                    limit: 1,
+                    ours_only: true,
+                },
+            )
+            .await?
+            .pop();
         let after = previous.as_ref().map_or_else(String::new, StoredMessage::seq);
-        let start = self.read.timeline(customer, &after, hi, false, 1, false).await?.pop();
+        let start = self
+            .read
+            .timeline(
+                customer,
+                Walk {
+                    lo: &after,
+                    hi,
+                    newest_first: false,
+                    limit: 1,
+                    ours_only: false,
+                },
+            )
+            .await?
+            .pop();
         let epoch = previous.map_or_else(|| "first".to_owned(), |m| m.id.to_string());
         Ok((epoch, start))
     }
@@ -130,7 +156,14 @@ impl Recorder {
         let mut lo = lo.to_owned();
         let mut before = Vec::new();
         loop {
-            let page = self.read.timeline(customer, &lo, "~", false, STEP, true).await?;
+            let walk = Walk {
+                lo: &lo,
+                hi: "~",
+                newest_first: false,
+                limit: STEP,
+                ours_only: true,
+            };
+            let page = self.read.timeline(customer, walk).await?;
             let done = page.len() < STEP as usize;
             if let Some(last) = page.last() {
                 lo = last.seq();

@@ -27,7 +27,7 @@ pub use limiter::{Grant, RateLimiter};
 pub use media::MediaStore;
 pub use outbox::Outbox;
 pub use queue::{DeadLetter, Delivery, MAX_SEND_DELAY, Queue};
-pub use read_model::ReadModel;
+pub use read_model::{ReadModel, Walk};
 pub use templates::TemplateStore;
 
 /// Every store role at once: what one database adapter (SQLite, DynamoDB) provides. Wiring code

@@ -6,6 +6,21 @@ use super::PortError;
 use crate::domain::{Contact, Conversation, CustomerKey, MessageRef, StoredMessage, Window};
 use crate::read::{MessageView, Page, PageRequest};
 
+/// A walk along one customer's timeline ([`ReadModel::timeline`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Walk<'a> {
+    /// Sequence keys ([`StoredMessage::seq`]) strictly after this one (`""`: from the start).
+    pub lo: &'a str,
+    /// And strictly before this one (`"~"`: to the end).
+    pub hi: &'a str,
+    /// Newest first instead of oldest first.
+    pub newest_first: bool,
+    /// At most this many messages.
+    pub limit: u32,
+    /// Only our own messages.
+    pub ours_only: bool,
+}
+
 /// What the HTTP API reads: messages joined with their statuses, conversations, contacts.
 #[async_trait]
 pub trait ReadModel: Send + Sync + 'static {
@@ -21,20 +36,10 @@ pub trait ReadModel: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<Page<MessageView>, PortError>;
 
-    /// Up to `limit` messages filed under `customer` whose sequence key ([`StoredMessage::seq`])
-    /// lies strictly between `lo` and `hi`, oldest first or newest first, only our own messages
-    /// when `ours_only`: a walk along one customer's timeline, for figures that depend on what
-    /// came before or after a message. Finding our messages must not cost a read of every
-    /// customer message between them.
-    async fn timeline(
-        &self,
-        customer: &CustomerKey,
-        lo: &str,
-        hi: &str,
-        newest_first: bool,
-        limit: u32,
-        ours_only: bool,
-    ) -> Result<Vec<StoredMessage>, PortError>;
+    /// The messages filed under `customer` that `walk` selects: a walk along one customer's
+    /// timeline, for figures that depend on what came before or after a message. Finding our
+    /// messages must not cost a read of every customer message between them.
+    async fn timeline(&self, customer: &CustomerKey, walk: Walk<'_>) -> Result<Vec<StoredMessage>, PortError>;
 
     /// Conversations, newest activity first.
     async fn conversations(&self, page: &PageRequest, now_ms: i64) -> Result<Page<Conversation>, PortError>;

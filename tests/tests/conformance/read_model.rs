@@ -1,6 +1,7 @@
 //! The read model: pages, conversations, contacts, absent things.
 
 use super::*;
+use wabridge::ports::Walk;
 
 async fn conversation_pages_walk_back_in_time_and_stay_stable_under_inserts(b: Backend) {
     let c = "27820000009";
@@ -379,7 +380,16 @@ async fn a_timeline_walks_one_customer_either_way_and_can_keep_only_ours(b: Back
     let times = |v: Vec<StoredMessage>| v.iter().map(|m| (m.timestamp_ms - T0) / 1000).collect::<Vec<_>>();
     let tl = |lo: String, hi: String, newest: bool, limit: u32, only: bool| {
         let (b, key) = (&b, &key);
-        async move { times(b.store.timeline(key, &lo, &hi, newest, limit, only).await.unwrap()) }
+        async move {
+            let walk = Walk {
+                lo: &lo,
+                hi: &hi,
+                newest_first: newest,
+                limit,
+                ours_only: only,
+            };
+            times(b.store.timeline(key, walk).await.unwrap())
+        }
     };
     let at = |s: i64| wabridge::domain::seq_key(T0 + s * 1000, "");
     assert_eq!(
@@ -400,7 +410,15 @@ async fn a_timeline_walks_one_customer_either_way_and_can_keep_only_ours(b: Back
     );
     assert_eq!(tl(at(9), "~".into(), false, 1, true).await, [11], "our next message");
     // A message's own key is excluded at either end.
-    let fifth = b.store.timeline(&key, &at(5), &at(6), false, 1, true).await.unwrap();
+    let (lo, hi) = (at(5), at(6));
+    let walk = Walk {
+        lo: &lo,
+        hi: &hi,
+        newest_first: false,
+        limit: 1,
+        ours_only: true,
+    };
+    let fifth = b.store.timeline(&key, walk).await.unwrap();
     assert_eq!(fifth[0].id, ours[1]);
     assert_eq!(tl(fifth[0].seq(), "~".into(), false, 1, true).await, [8]);
     assert_eq!(tl(String::new(), fifth[0].seq(), true, 1, true).await, [2]);

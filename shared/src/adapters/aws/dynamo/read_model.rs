@@ -6,7 +6,7 @@ use crate::read::{AFTER_ALL_KEYS, MessageView, Page, PageRequest, messages_list}
 use async_trait::async_trait;
 
 use super::{DynamoStore, Item, contact_of, conversation_of, message_of, window_of};
-use crate::ports::{PortError, ReadModel};
+use crate::ports::{PortError, ReadModel, Walk};
 
 #[async_trait]
 impl ReadModel for DynamoStore {
@@ -82,15 +82,14 @@ impl ReadModel for DynamoStore {
         Ok(out)
     }
 
-    async fn timeline(
-        &self,
-        customer: &CustomerKey,
-        lo: &str,
-        hi: &str,
-        newest_first: bool,
-        limit: u32,
-        ours_only: bool,
-    ) -> Result<Vec<StoredMessage>, PortError> {
+    async fn timeline(&self, customer: &CustomerKey, walk: Walk<'_>) -> Result<Vec<StoredMessage>, PortError> {
+        let Walk {
+            lo,
+            hi,
+            newest_first,
+            limit,
+            ours_only,
+        } = walk;
         // BETWEEN is inclusive; the bounds are never a stored key (they end in `#` or `~`, or are
         // a key the caller already has), and are dropped if they are.
         let (lo_v, hi_v) = (if lo.is_empty() { "0" } else { lo }, hi);

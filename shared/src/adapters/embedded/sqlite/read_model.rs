@@ -10,7 +10,7 @@ use super::{
     CONVERSATION_SELECT, MESSAGE_COLUMNS, MessageRow, SqliteStore, by_id, contact_row, conversation_row, message_row,
     stored, view,
 };
-use crate::ports::{PortError, ReadModel};
+use crate::ports::{PortError, ReadModel, Walk};
 
 #[async_trait]
 impl ReadModel for SqliteStore {
@@ -75,15 +75,14 @@ impl ReadModel for SqliteStore {
         .await
     }
 
-    async fn timeline(
-        &self,
-        customer: &CustomerKey,
-        lo: &str,
-        hi: &str,
-        newest_first: bool,
-        limit: u32,
-        ours_only: bool,
-    ) -> Result<Vec<StoredMessage>, PortError> {
+    async fn timeline(&self, customer: &CustomerKey, walk: Walk<'_>) -> Result<Vec<StoredMessage>, PortError> {
+        let Walk {
+            lo,
+            hi,
+            newest_first,
+            limit,
+            ours_only,
+        } = walk;
         let (c, lo, hi) = (customer.clone(), lo.to_owned(), hi.to_owned());
         self.with("read timeline", move |conn| {
             let order = if newest_first { "DESC" } else { "ASC" };
