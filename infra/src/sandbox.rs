@@ -158,6 +158,22 @@ impl Sandbox {
         bearer(headers).is_some_and(|t| self.keys.accepts(t))
     }
 
+    /// The JSON body of a Graph call, or Meta's answer when the token is wrong (401, code 190) or
+    /// the body is not JSON (400, code 100).
+    fn authorized_json(&self, headers: &HeaderMap, raw: &[u8]) -> Result<Value, Box<Response>> {
+        if !self.has_token(headers) {
+            return Err(Box::new(unauthorized()));
+        }
+        serde_json::from_slice(raw).map_err(|_| {
+            Box::new(meta_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                "Invalid parameter",
+                "the body is not JSON",
+            ))
+        })
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         let mut g = self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut g)
@@ -371,12 +387,9 @@ async fn messages(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Response {
-    // Meta answers a wrong or missing token with 401 and code 190; so does the sandbox.
-    if !sb.has_token(&headers) {
-        return unauthorized();
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
-        return meta_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter", "body is not JSON");
+    let body = match sb.authorized_json(&headers, &raw) {
+        Ok(body) => body,
+        Err(answer) => return *answer,
     };
     if body.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
         return meta_error(

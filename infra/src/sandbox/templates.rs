@@ -168,16 +168,9 @@ pub(super) async fn create(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Response {
-    if !sb.has_token(&headers) {
-        return unauthorized();
-    }
-    let Ok(body) = serde_json::from_slice::<Value>(&raw) else {
-        return meta_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            "Invalid parameter",
-            "the body is not JSON",
-        );
+    let body = match sb.authorized_json(&headers, &raw) {
+        Ok(body) => body,
+        Err(answer) => return *answer,
     };
     let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
     let (Some(name), Some(language), Some(category)) = (s("name"), s("language"), s("category")) else {
