@@ -181,3 +181,53 @@ async fn sending_at_graph_costs_what_the_model_says() {
     assert_eq!(ours(requests.take()), expected(&cost::SEND_BATCH_AT_GRAPH));
     serving.abort();
 }
+
+#[tokio::test]
+async fn a_report_reads_hours_whatever_the_number_of_messages() {
+    use wabridge::analytics::report::{AnalyticsQuery, report};
+    let p = pipeline().await;
+    let requests = counter(&p.backend);
+    let post = |i: i64| {
+        let p = &p;
+        async move {
+            let body = simulate::inbound(
+                PNI,
+                &format!("2782100{i:04}"),
+                "Ann",
+                &format!("wamid.REPORT{i}"),
+                1_763_800_000 + i * 600,
+                "text",
+                serde_json::json!({"body": "hi"}),
+            );
+            assert_eq!(p.post_webhook(&webhook(&body)).await.status, 200);
+            assert_eq!(p.settle_one_batch().await, 1);
+        }
+    };
+    let year = |phone| AnalyticsQuery::parse(Some("2025-11-01"), Some("2026-11-01"), Some("day"), None, phone).unwrap();
+    let (every_number, one_number) = (year(None), year(Some(PNI)));
+    let store = p.backend.store.clone();
+    let cost_of = |q: &AnalyticsQuery| {
+        let (store, q, requests) = (store.clone(), q.clone(), requests.clone());
+        async move {
+            requests.take();
+            let r = report(store.as_ref(), &q).await.unwrap();
+            (r.totals.inbound, ours(requests.take()))
+        }
+    };
+    post(0).await;
+    let (inbound, few) = cost_of(&every_number).await;
+    assert_eq!(inbound, 1);
+    assert_eq!(few.keys().collect::<Vec<_>>(), ["DynamoDB.Query"], "{few:?}");
+    let (_, filtered) = cost_of(&one_number).await;
+    assert_eq!(
+        few["DynamoDB.Query"],
+        filtered["DynamoDB.Query"] + 1,
+        "every number costs one read of the numbers registry more than one number"
+    );
+    for i in 1..20 {
+        post(i).await;
+    }
+    let (inbound, many) = cost_of(&every_number).await;
+    assert_eq!(inbound, 20);
+    assert_eq!(many, few, "a report's requests do not grow with the messages it counts");
+}
