@@ -12,6 +12,7 @@ pub mod analytics;
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod contacts;
 pub mod cost;
 pub mod domain;
 pub mod graph;

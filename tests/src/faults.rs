@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use wabridge::contacts::ContactChange;
 use wabridge::domain::{
     Contact, Conversation, CustomerKey, IdempotencyClaim, MessageId, MessageRef, RawEvent, Recorded, SendChange,
     SendProgress, StatusUpdate, StoredMessage, Window,
 };
 use wabridge::media::{MediaOutcome, MediaRecord};
 use wabridge::ports::{
-    Counters, Delivery, Idempotency, Inbox, MediaStore, Outbox, PortError, Queue, ReadModel, Store, Sums, Tally,
-    TemplateStore, Walk,
+    Changed, ContactBook, ContactFilter, Counters, Delivery, Idempotency, Inbox, MediaStore, Outbox, PortError, Queue,
+    ReadModel, Store, Sums, Tally, TemplateStore, Walk,
 };
 use wabridge::read::{MessageView, Page, PageRequest};
 use wabridge::templates::{Template, TemplateQuery};
@@ -149,14 +150,29 @@ impl ReadModel for FlakyStore {
     async fn window(&self, pni: &str, c: &CustomerKey) -> Result<Window, PortError> {
         self.inner.window(pni, c).await
     }
-    async fn contacts(&self, p: &PageRequest) -> Result<Page<Contact>, PortError> {
-        self.inner.contacts(p).await
+    async fn ping(&self) -> Result<(), PortError> {
+        self.inner.ping().await
     }
+}
+
+/// Contact changes count as writes (and fail as injected) like the others.
+#[async_trait::async_trait]
+impl ContactBook for FlakyStore {
     async fn contact(&self, c: &CustomerKey) -> Result<Option<Contact>, PortError> {
         self.inner.contact(c).await
     }
-    async fn ping(&self) -> Result<(), PortError> {
-        self.inner.ping().await
+    async fn find_contacts(&self, f: &ContactFilter, p: &PageRequest) -> Result<Page<Contact>, PortError> {
+        self.inner.find_contacts(f, p).await
+    }
+    async fn change_contact(
+        &self,
+        c: &CustomerKey,
+        change: &ContactChange,
+        create: bool,
+        now_ms: i64,
+    ) -> Result<Changed, PortError> {
+        self.tick()?;
+        self.inner.change_contact(c, change, create, now_ms).await
     }
 }
 

@@ -275,6 +275,31 @@ impl Rig {
         assert_eq!(code, 200);
     }
 
+    /// `method path` with the API key and a body of `content_type`.
+    pub async fn request(&self, method: http::Method, path: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let res = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(API_KEY)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `PATCH path` with a JSON body and the API key.
+    pub async fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.request(
+            http::Method::PATCH,
+            path,
+            "application/json",
+            serde_json::to_vec(body).unwrap(),
+        )
+        .await
+    }
+
     /// `DELETE path` with the API key.
     pub async fn delete(&self, path: &str) -> (u16, Value) {
         let res = self

@@ -198,3 +198,42 @@ async fn outbound_messages_left_unfinished_by_an_older_release_can_be_swept() {
     let progress = store.update_outbound(out.id, &requeued).await.unwrap().unwrap();
     assert_eq!(progress.requeues, 1);
 }
+
+/// Contacts from before the business could keep its own (first and last seen required, no tags):
+/// they carry over with their times, are found by their profile name folded as new ones are, and
+/// take a change like any other.
+#[tokio::test]
+async fn contacts_from_before_the_business_kept_them_carry_over() {
+    use wabridge::contacts::ContactChange;
+    use wabridge::ports::{Changed, ContactBook, ContactFilter};
+
+    let (_dir, path) = legacy_data_dir(true);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO contacts (customer, wa_id, name, phone_number_id, first_seen_at, last_seen_at)
+         VALUES ('27820000009', '27820000009', 'Émile Zola', '100000000000001', 1000, 2000)",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).unwrap();
+    let key = wabridge::domain::CustomerKey::parse("27820000009").unwrap();
+    let c = store.contact(&key).await.unwrap().unwrap();
+    assert_eq!((c.first_seen_at, c.last_seen_at), (Some(1000), Some(2000)));
+    assert_eq!(c.name.as_deref(), Some("Émile Zola"));
+    let by_name = ContactFilter {
+        name_prefix: Some(wabridge::domain::fold_name("ÉMILE")),
+        ..ContactFilter::default()
+    };
+    let page = wabridge::read::PageRequest { limit: 10, after: None };
+    let found = store.find_contacts(&by_name, &page).await.unwrap();
+    assert_eq!(found.data.len(), 1, "found by the folded profile name");
+    let tag = ContactChange {
+        add_tags: vec!["legacy".into()],
+        ..ContactChange::default()
+    };
+    let Changed::Existing(c) = store.change_contact(&key, &tag, false, 3000).await.unwrap() else {
+        panic!("the old contact exists");
+    };
+    assert_eq!((c.tags, c.first_seen_at), (vec!["legacy".to_owned()], Some(1000)));
+}

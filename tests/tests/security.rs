@@ -211,7 +211,14 @@ async fn lambda_routers() -> Vec<(&'static str, Router)> {
             "templates-api",
             api::finish(api::templates_router(catalog, keys.clone())),
         ),
-        ("analytics-api", api::finish(api::analytics_router(store.clone(), keys))),
+        (
+            "analytics-api",
+            api::finish(api::analytics_router(store.clone(), keys.clone())),
+        ),
+        (
+            "contacts-api",
+            api::finish(api::contacts_router(app.contacts(store.clone()), keys)),
+        ),
     ]
 }
 

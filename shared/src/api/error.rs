@@ -60,6 +60,11 @@ impl ApiError {
         .with_details(field_details(&details))
     }
 
+    /// 400 for a body whose fields are wrong, one `details` entry each.
+    pub fn validation(message: &str, details: &[FieldError]) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "validation_failed", message.to_owned()).with_details(field_details(details))
+    }
+
     /// 401 for a missing or wrong API key.
     pub fn unauthorized() -> Self {
         Self::new(

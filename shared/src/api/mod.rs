@@ -6,11 +6,13 @@
 //! - [`query_router`]: `/v1/...` reads for frontends (API key) and `/health`.
 //! - [`send_router`]: `POST /v1/messages` and read receipts (API key).
 //! - [`templates_router`]: `/v1/templates` (API key).
+//! - [`contacts_router`]: `/v1/contacts` (API key).
 //!
 //! Compose with [`finish`], which adds the JSON 404/405 answers and the body limit.
 
 mod analytics;
 pub mod auth;
+mod contacts;
 pub mod error;
 pub mod idempotency;
 mod media;
@@ -26,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 
 pub use analytics::analytics_router;
 pub use auth::ApiKeys;
+pub use contacts::contacts_router;
 pub use error::ApiError;
 pub use media::{local_media_router, upload_router};
 pub use query::{QueryState, query_router};

@@ -1,4 +1,4 @@
-//! The read API a frontend uses: conversations, messages, contacts, and `/health`.
+//! The read API a frontend uses: conversations, messages, media, and `/health`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,8 +46,6 @@ pub fn query_router(state: QueryState, keys: ApiKeys) -> Router {
         .route("/v1/conversations/{wa_id}/messages", get(conversation_messages))
         .route("/v1/messages", get(message_by_query))
         .route("/v1/messages/{id}", get(message))
-        .route("/v1/contacts", get(contacts))
-        .route("/v1/contacts/{wa_id}", get(contact))
         .route("/v1/media/{id}", get(super::media::media))
         .route("/v1/media/{id}/content", get(super::media::content))
         .route_layer(middleware::from_fn_with_state(keys, require_key));
@@ -155,16 +153,4 @@ async fn message_by_query(State(s): State<QueryState>, q: Params) -> Result<Resp
         }
     };
     show_message(&s, &r).await
-}
-
-async fn contacts(State(s): State<QueryState>, q: Params) -> Result<Response, ApiError> {
-    let p = page(q, "contacts")?;
-    Ok(Json(s.read.contacts(&p).await?).into_response())
-}
-
-async fn contact(State(s): State<QueryState>, wa_id: One) -> Result<Response, ApiError> {
-    let key = CustomerKey::parse(&segment(wa_id, "wa_id")?)?;
-    let c = s.read.contact(&key).await?;
-    c.map(|c| Json(c).into_response())
-        .ok_or_else(|| ApiError::not_found("contact"))
 }

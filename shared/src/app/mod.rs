@@ -17,6 +17,7 @@ pub use settings::Settings;
 use crate::analytics::Recorder;
 use crate::api::idempotency::IdempotentRequests;
 use crate::api::{self, ApiKeys, QueryState, SendApi};
+use crate::contacts::Contacts;
 use crate::graph::GraphClient;
 use crate::inbound::ingest::Ingestor;
 use crate::inbound::lag::{LagMarker, LagWatch};
@@ -29,7 +30,9 @@ use crate::outbound::enqueue::Enqueuer;
 use crate::outbound::read_receipt::ReadReceipts;
 use crate::outbound::sender::Sender;
 use crate::outbound::sweep::Sweeper;
-use crate::ports::{Blobs, Clock, Inbox, MediaStore, Outbox, Queue, RateLimiter, ReadModel, Store, TemplateStore};
+use crate::ports::{
+    Blobs, Clock, ContactBook, Inbox, MediaStore, Outbox, Queue, RateLimiter, ReadModel, Store, TemplateStore,
+};
 use crate::templates::catalog::Catalog;
 
 /// The business's numbers at Meta: the phone number sends go from by default, and the WhatsApp
@@ -239,6 +242,11 @@ impl App {
         }
     }
 
+    /// The contacts the business keeps (`/v1/contacts`).
+    pub fn contacts(&self, book: Arc<dyn ContactBook>) -> Contacts {
+        Contacts::new(book, self.clock.clone())
+    }
+
     /// What the query routes need: reads, and media records with the storage that serves them.
     pub fn query_state(
         &self,
@@ -280,6 +288,7 @@ impl App {
                     keys.clone(),
                 ))
                 .merge(templates)
+                .merge(api::contacts_router(self.contacts(s.clone()), keys.clone()))
                 .merge(api::analytics_router(s.clone(), keys.clone()))
                 .merge(api::upload_router(uploader, keys.clone()))
                 .merge(api::send_router(send, keys)),

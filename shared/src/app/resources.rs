@@ -166,6 +166,12 @@ pub const ANALYTICS_API: Function = Function {
     store: true,
     env: &[API_KEYS_ARN],
 };
+/// `/v1/contacts`: the contacts the business keeps.
+pub const CONTACTS_API: Function = Function {
+    name: "contacts-api",
+    store: true,
+    env: &[API_KEYS_ARN],
+};
 /// The outbound queue consumer that calls Graph.
 pub const OUTBOUND_SENDER: Function = Function {
     name: "outbound-sender",
@@ -212,6 +218,7 @@ pub const FUNCTIONS: &[Function] = &[
     SEND_API,
     TEMPLATES_API,
     ANALYTICS_API,
+    CONTACTS_API,
     OUTBOUND_SENDER,
     MEDIA_DOWNLOADER,
     SCHEDULER,

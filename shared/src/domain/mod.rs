@@ -14,7 +14,7 @@ mod records;
 mod send;
 mod status;
 
-pub use contact::Contact;
+pub use contact::{Contact, Managed, Seen, fold_name};
 pub use conversation::{Conversation, LastMessage, UNREAD_SHOWN, WINDOW_MS, Window};
 pub use event::RawEvent;
 pub use ids::{CustomerKey, InvalidInput, MessageId, MessageRef, Wamid};

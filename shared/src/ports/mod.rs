@@ -6,6 +6,7 @@
 
 mod blobs;
 mod clock;
+mod contacts;
 mod counters;
 mod error;
 mod idempotency;
@@ -19,6 +20,7 @@ mod templates;
 
 pub use blobs::{BlobStream, BlobWriter, Blobs};
 pub use clock::{Clock, SystemClock, later};
+pub use contacts::{Changed, ContactBook, ContactFilter};
 pub use counters::{BucketSums, Counters, DistinctFold, Fact, Point, Reach, Sums, Tally, bucket_of};
 pub use error::{BoxError, PortError};
 pub use idempotency::Idempotency;
@@ -32,6 +34,12 @@ pub use templates::TemplateStore;
 
 /// Every store role at once: what one database adapter (SQLite, DynamoDB) provides. Wiring code
 /// holds an `Arc<dyn Store>` and hands each use case the roles it needs (`Arc<dyn Inbox>`, …).
-pub trait Store: Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters {}
+pub trait Store:
+    Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters + ContactBook
+{
+}
 
-impl<T: Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters + ?Sized> Store for T {}
+impl<T: Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters + ContactBook + ?Sized> Store
+    for T
+{
+}

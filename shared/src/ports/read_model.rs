@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::PortError;
-use crate::domain::{Contact, Conversation, CustomerKey, MessageRef, StoredMessage, Window};
+use crate::domain::{Conversation, CustomerKey, MessageRef, StoredMessage, Window};
 use crate::read::{MessageView, Page, PageRequest};
 
 /// A walk along one customer's timeline ([`ReadModel::timeline`]).
@@ -50,12 +50,6 @@ pub trait ReadModel: Send + Sync + 'static {
     /// The customer-service window between business number `phone_number_id` and `customer`
     /// (empty if the customer never wrote to that number).
     async fn window(&self, phone_number_id: &str, customer: &CustomerKey) -> Result<Window, PortError>;
-
-    /// Contacts, ordered by wa_id (or user_id).
-    async fn contacts(&self, page: &PageRequest) -> Result<Page<Contact>, PortError>;
-
-    /// One contact.
-    async fn contact(&self, customer: &CustomerKey) -> Result<Option<Contact>, PortError>;
 
     /// A cheap round trip, for `/health`.
     async fn ping(&self) -> Result<(), PortError>;

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod blobs;
+mod contacts;
 mod counters;
 mod idempotency;
 mod inbox;

@@ -1,4 +1,4 @@
-//! The read model: pages, conversations, contacts, absent things.
+//! The read model: pages, conversations, absent things.
 
 use super::*;
 use wabridge::ports::Walk;
@@ -97,36 +97,6 @@ async fn conversations_list_newest_activity_first_with_window_and_unread(b: Back
         .unwrap()
         .unwrap();
     assert!(!later.window_open, "closed 24 hours after the customer's last message");
-}
-
-async fn contacts_keep_first_and_last_seen_and_the_latest_name(b: Backend) {
-    b.store
-        .record_inbound(&inbound("wamid.K2", "555", T0 + 2000, "x"))
-        .await
-        .unwrap();
-    b.store
-        .record_inbound(&inbound("wamid.K1", "555", T0 + 1000, "x"))
-        .await
-        .unwrap();
-    b.store
-        .record_inbound(&inbound("wamid.K3", "555", T0 + 3000, "x"))
-        .await
-        .unwrap();
-    b.store
-        .record_inbound(&inbound("wamid.L1", "666", T0, "x"))
-        .await
-        .unwrap();
-    let k = b.store.contact(&key("555")).await.unwrap().unwrap();
-    assert_eq!((k.first_seen_at, k.last_seen_at), (Some(T0 + 1000), Some(T0 + 3000)));
-    assert_eq!(k.name.as_deref(), Some(format!("name-{}", T0 + 3000).as_str()));
-    assert_eq!(k.wa_id.as_deref(), Some("555"));
-    let p1 = b.store.contacts(&page(1, None)).await.unwrap();
-    assert_eq!(p1.data[0].wa_id.as_deref(), Some("555"));
-    let after = wabridge::read::Cursor::decode(p1.next_cursor.as_ref().unwrap(), "contacts").unwrap();
-    let p2 = b.store.contacts(&page(1, Some(after))).await.unwrap();
-    assert_eq!(p2.data[0].wa_id.as_deref(), Some("666"));
-    assert_eq!(p2.next_cursor, None);
-    assert!(b.store.contact(&key("777")).await.unwrap().is_none());
 }
 
 async fn unknown_messages_are_absent_not_errors(b: Backend) {
@@ -429,7 +399,6 @@ on_both_backends!(
     windows_belong_to_the_business_number_and_the_customer,
     conversation_pages_walk_back_in_time_and_stay_stable_under_inserts,
     conversations_list_newest_activity_first_with_window_and_unread,
-    contacts_keep_first_and_last_seen_and_the_latest_name,
     unknown_messages_are_absent_not_errors,
     unread_counts_what_came_after_the_last_message_marked_read,
     unread_stays_bounded_over_a_long_history,

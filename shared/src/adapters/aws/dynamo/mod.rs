@@ -4,6 +4,7 @@
 //! conditional update that is a no-op when repeated. So every step can be re-run after a crash or a
 //! redelivery, and nothing is double-counted or goes backwards.
 
+mod contacts;
 mod counters;
 mod idempotency;
 mod inbox;
@@ -23,8 +24,8 @@ use super::TableNames;
 use super::expr::{Expr, get_n, get_s, n, s};
 use crate::adapters::aws::sdk_err;
 use crate::domain::{
-    Contact, Conversation, DeliveryStatus, Direction, LastMessage, MessageId, Recorded, SendProgress, SendState,
-    StatusRecord, StoredMessage, Wamid, Window, seq_key,
+    Conversation, DeliveryStatus, Direction, LastMessage, MessageId, Recorded, SendProgress, SendState, StatusRecord,
+    StoredMessage, Wamid, Window, seq_key,
 };
 use crate::ports::{Clock, PortError, SystemClock};
 use crate::read::MessageView;
@@ -257,6 +258,10 @@ impl DynamoStore {
             .set("last_seen_at", n(t))
             .set("phone_number_id", s(&m.phone_number_id))
             .set_opt("name", m.profile_name.clone().map(s))
+            .set_opt(
+                "profile_fold",
+                m.profile_name.as_deref().map(|p| s(crate::domain::fold_name(p))),
+            )
             .when(|e| {
                 let (a, v) = (e.name("last_seen_at"), e.val(n(t)));
                 format!("attribute_not_exists({a}) OR {a} <= {v}")
@@ -270,6 +275,10 @@ impl DynamoStore {
         let older = Expr::default()
             .set("first_seen_at", n(t))
             .set_if_absent("name", m.profile_name.clone().map(s))
+            .set_if_absent(
+                "profile_fold",
+                m.profile_name.as_deref().map(|p| s(crate::domain::fold_name(p))),
+            )
             .when(|e| {
                 let (a, v) = (e.name("first_seen_at"), e.val(n(t)));
                 format!("{a} > {v}")
@@ -406,17 +415,19 @@ impl DynamoStore {
         self.query_filtered(table, index, cond, None, forward, want).await
     }
 
-    /// [`Self::query`], keeping only the items `filter` (built with `cond`'s placeholders) holds for.
+    /// [`Self::query`], keeping only the items `filter` (built with `cond`'s placeholders) holds
+    /// for, read as it says.
     async fn query_filtered(
         &self,
         table: &str,
         index: &str,
         cond: Expr,
-        filter: Option<String>,
+        filter: Option<(String, Reads)>,
         forward: bool,
         want: u32,
     ) -> Result<Vec<Item>, PortError> {
         let (_, c, names, values) = cond.parts();
+        let (filter, reads) = filter.map_or((None, Reads::Wanted), |(f, r)| (Some(f), r));
         let mut out = Vec::new();
         let mut start = None;
         loop {
@@ -430,7 +441,10 @@ impl DynamoStore {
                 .set_expression_attribute_names(Some(names.clone()))
                 .set_expression_attribute_values(Some(values.clone()))
                 .scan_index_forward(forward)
-                .limit(i32::try_from(want - out.len() as u32).unwrap_or(i32::MAX))
+                .set_limit(match reads {
+                    Reads::Wanted => Some(i32::try_from(want - out.len() as u32).unwrap_or(i32::MAX)),
+                    Reads::WholePages => None,
+                })
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -438,10 +452,23 @@ impl DynamoStore {
             out.extend(page.items.unwrap_or_default());
             start = page.last_evaluated_key;
             if start.is_none() || out.len() as u32 >= want {
+                out.truncate(want as usize);
                 return Ok(out);
             }
         }
     }
+}
+
+/// How many items a query asks DynamoDB to read per request. DynamoDB's limit counts items read,
+/// not items a filter keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// As many as are still wanted: right when matches are near (a timeline's next message of
+    /// ours), and the cheapest read when every item matches.
+    Wanted,
+    /// Whole 1 MB pages: a rare match (a tag few contacts carry) costs a request per page, not
+    /// one per few items.
+    WholePages,
 }
 
 /// The sender's progress kept beside an outbound message's document.
@@ -553,17 +580,6 @@ fn unread_of(item: &Item) -> i64 {
             .and_then(|v| v.as_ss().ok())
             .map_or(0, |ids| i64::try_from(ids.len()).unwrap_or(i64::MAX))
     })
-}
-
-fn contact_of(item: &Item) -> Contact {
-    Contact {
-        wa_id: get_s(item, "wa_id"),
-        user_id: get_s(item, "user_id"),
-        name: get_s(item, "name"),
-        phone_number_id: get_s(item, "phone_number_id"),
-        first_seen_at: get_n(item, "first_seen_at"),
-        last_seen_at: get_n(item, "last_seen_at"),
-    }
 }
 
 #[cfg(test)]

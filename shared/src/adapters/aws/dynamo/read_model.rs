@@ -1,11 +1,11 @@
 //! ReadModel on DynamoStore: what the HTTP API reads: messages, conversations, contacts.
 
 use crate::adapters::aws::expr::{Expr, get_s, s};
-use crate::domain::{Contact, Conversation, CustomerKey, Direction, MessageId, MessageRef, StoredMessage, Window};
+use crate::domain::{Conversation, CustomerKey, Direction, MessageId, MessageRef, StoredMessage, Window};
 use crate::read::{AFTER_ALL_KEYS, MessageView, Page, PageRequest, messages_list};
 use async_trait::async_trait;
 
-use super::{DynamoStore, Item, contact_of, conversation_of, message_of, window_of};
+use super::{DynamoStore, Item, Reads, conversation_of, message_of, window_of};
 use crate::ports::{PortError, ReadModel, Walk};
 
 #[async_trait]
@@ -111,7 +111,14 @@ impl ReadModel for DynamoStore {
             format!("{c} = {cv} AND {sq} BETWEEN {l} AND {h}")
         });
         let items = self
-            .query_filtered(&self.t.messages, "by_customer", cond, filter, !newest_first, limit + 2)
+            .query_filtered(
+                &self.t.messages,
+                "by_customer",
+                cond,
+                filter.map(|f| (f, Reads::Wanted)),
+                !newest_first,
+                limit + 2,
+            )
             .await?;
         let mut out = Vec::with_capacity(items.len());
         for item in &items {
@@ -157,30 +164,6 @@ impl ReadModel for DynamoStore {
     async fn window(&self, phone_number_id: &str, customer: &CustomerKey) -> Result<Window, PortError> {
         let item = self.get(&self.t.conversations, ("customer", customer.as_str())).await?;
         Ok(item.map(|i| window_of(&i, phone_number_id)).unwrap_or_default())
-    }
-
-    async fn contacts(&self, page: &PageRequest) -> Result<Page<Contact>, PortError> {
-        // Key values may not be empty; a space sorts before every key (keys hold no whitespace).
-        let after = page.after.clone().unwrap_or_else(|| " ".to_owned());
-        let items = self
-            .merged(
-                &self.t.contacts,
-                "by_customer",
-                "customer",
-                &after,
-                true,
-                page.limit + 1,
-            )
-            .await?;
-        let rows = items.iter().map(|(i, c)| (contact_of(i), c.clone())).collect();
-        Ok(Page::from_rows(rows, page.limit, "contacts"))
-    }
-
-    async fn contact(&self, customer: &CustomerKey) -> Result<Option<Contact>, PortError> {
-        Ok(self
-            .get(&self.t.contacts, ("customer", customer.as_str()))
-            .await?
-            .map(|i| contact_of(&i)))
     }
 
     async fn ping(&self) -> Result<(), PortError> {

@@ -2,6 +2,7 @@
 //! and the counters it bumps commit together or not at all; concurrent writes share one commit
 //! ([`super::group`]).
 
+mod contacts;
 mod counters;
 mod idempotency;
 mod inbox;
@@ -18,8 +19,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use super::group::GroupCommit;
 use super::{Migration, blocking, exec, migrate, open, sql_err};
 use crate::domain::{
-    Contact, Conversation, CustomerKey, Direction, LastMessage, MessageId, Recorded, SendProgress, SendState,
-    StatusRecord, StoredMessage, Wamid, seq_key,
+    Conversation, CustomerKey, Direction, LastMessage, MessageId, Recorded, SendProgress, SendState, StatusRecord,
+    StoredMessage, Wamid, seq_key,
 };
 use crate::ports::{Clock, PortError, SystemClock};
 use crate::read::MessageView;
@@ -182,6 +183,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // and packed activity instead of a million: metric names and customers become numbers, an
     // hour's metrics one blob of (name, total) pairs, its activity appended points.
     Migration::Rust(counters::pack_counters),
+    // 14: contacts the business keeps (name, tags, attributes, opt-out), which may exist before
+    // the customer's first message.
+    Migration::Rust(contacts::contacts_kept_by_the_business),
 ];
 
 /// A conversation row with the window of its latest business number.
@@ -362,24 +366,29 @@ fn reset_conversation(tx: &Transaction<'_>, customer: &CustomerKey, m: &StoredMe
 fn upsert_contact(tx: &Transaction<'_>, m: &StoredMessage) -> Result<(), PortError> {
     exec(
         tx,
-        "INSERT INTO contacts (customer, wa_id, user_id, name, phone_number_id, first_seen_at, last_seen_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+        // A contact the API created has no first or last seen yet: the first message sets both.
+        "INSERT INTO contacts (customer, wa_id, user_id, name, phone_number_id, first_seen_at, last_seen_at, profile_fold)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)
          ON CONFLICT(customer) DO UPDATE SET
             wa_id = COALESCE(contacts.wa_id, excluded.wa_id),
             user_id = COALESCE(contacts.user_id, excluded.user_id),
-            name = CASE WHEN excluded.last_seen_at >= contacts.last_seen_at
+            name = CASE WHEN contacts.last_seen_at IS NULL OR excluded.last_seen_at >= contacts.last_seen_at
                         THEN COALESCE(excluded.name, contacts.name) ELSE COALESCE(contacts.name, excluded.name) END,
-            phone_number_id = CASE WHEN excluded.last_seen_at >= contacts.last_seen_at
+            profile_fold = CASE WHEN contacts.last_seen_at IS NULL OR excluded.last_seen_at >= contacts.last_seen_at
+                        THEN COALESCE(excluded.profile_fold, contacts.profile_fold)
+                        ELSE COALESCE(contacts.profile_fold, excluded.profile_fold) END,
+            phone_number_id = CASE WHEN contacts.last_seen_at IS NULL OR excluded.last_seen_at >= contacts.last_seen_at
                         THEN excluded.phone_number_id ELSE contacts.phone_number_id END,
-            first_seen_at = MIN(contacts.first_seen_at, excluded.first_seen_at),
-            last_seen_at = MAX(contacts.last_seen_at, excluded.last_seen_at)",
+            first_seen_at = COALESCE(MIN(contacts.first_seen_at, excluded.first_seen_at), excluded.first_seen_at),
+            last_seen_at = COALESCE(MAX(contacts.last_seen_at, excluded.last_seen_at), excluded.last_seen_at)",
         params![
             m.customer.as_str(),
             m.wa_id,
             m.user_id,
             m.profile_name,
             m.phone_number_id,
-            m.timestamp_ms
+            m.timestamp_ms,
+            m.profile_name.as_deref().map(crate::domain::fold_name)
         ],
     )
     .map_err(sql_err("upsert contact"))
@@ -469,18 +478,4 @@ fn conversation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Conversation, St
         r.get::<_, Option<String>>("activity")?.unwrap_or_default(),
     ))
     .and_then(|(c, k)| Ok((c.with_unread(r.get("unread")?), k)))
-}
-
-fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Contact, String)> {
-    Ok((
-        Contact {
-            wa_id: r.get("wa_id")?,
-            user_id: r.get("user_id")?,
-            name: r.get("name")?,
-            phone_number_id: r.get("phone_number_id")?,
-            first_seen_at: r.get("first_seen_at")?,
-            last_seen_at: r.get("last_seen_at")?,
-        },
-        r.get("customer")?,
-    ))
 }

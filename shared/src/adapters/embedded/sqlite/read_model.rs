@@ -1,14 +1,13 @@
 //! ReadModel on SqliteStore: what the HTTP API reads: messages, conversations, contacts.
 
 use crate::adapters::embedded::sql_err;
-use crate::domain::{Contact, Conversation, CustomerKey, MessageId, MessageRef, StoredMessage, Window};
+use crate::domain::{Conversation, CustomerKey, MessageId, MessageRef, StoredMessage, Window};
 use crate::read::{AFTER_ALL_KEYS, MessageView, Page, PageRequest, messages_list};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
 use super::{
-    CONVERSATION_SELECT, MESSAGE_COLUMNS, MessageRow, SqliteStore, by_id, contact_row, conversation_row, message_row,
-    stored, view,
+    CONVERSATION_SELECT, MESSAGE_COLUMNS, MessageRow, SqliteStore, by_id, conversation_row, message_row, stored, view,
 };
 use crate::ports::{PortError, ReadModel, Walk};
 
@@ -157,34 +156,6 @@ impl ReadModel for SqliteStore {
             .optional()
             .map(Option::unwrap_or_default)
             .map_err(sql_err("read window"))
-        })
-        .await
-    }
-
-    async fn contacts(&self, page: &PageRequest) -> Result<Page<Contact>, PortError> {
-        let p = page.clone();
-        self.with("list contacts", move |conn| {
-            let after = p.after.clone().unwrap_or_default();
-            let mut stmt = conn
-                .prepare_cached("SELECT * FROM contacts WHERE customer > ?1 ORDER BY customer LIMIT ?2")
-                .map_err(sql_err("list contacts"))?;
-            let rows: Vec<(Contact, String)> = stmt
-                .query_map(params![after, p.limit + 1], contact_row)
-                .map_err(sql_err("list contacts"))?
-                .collect::<Result<_, _>>()
-                .map_err(sql_err("list contacts"))?;
-            Ok(Page::from_rows(rows, p.limit, "contacts"))
-        })
-        .await
-    }
-
-    async fn contact(&self, customer: &CustomerKey) -> Result<Option<Contact>, PortError> {
-        let c = customer.clone();
-        self.with("read contact", move |conn| {
-            conn.query_row("SELECT * FROM contacts WHERE customer = ?1", [c.as_str()], contact_row)
-                .optional()
-                .map(|r| r.map(|(c, _)| c))
-                .map_err(sql_err("read contact"))
         })
         .await
     }
