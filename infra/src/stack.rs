@@ -29,6 +29,7 @@ use wabridge::outbound::sender::Sender;
 use wabridge::outbound::sweep::Sweeper;
 use wabridge::ports::{Queue, SystemClock};
 use wabridge::runtime::consume::{self, Handler};
+use wabridge::schedule::Scheduler;
 use wabridge::templates::catalog::Catalog;
 
 /// How long the sandbox reviews a new template, in ms.
@@ -307,6 +308,10 @@ impl LocalStack {
             ));
             let sweeper = self.app.sweeper(self.ports.store.clone(), self.outbound.clone());
             workers.push(spawn_sweeps(sweeper, stop.clone()));
+            let scheduler = self
+                .app
+                .scheduler(self.ports.store.clone(), Some(self.outbound.clone()), &self.numbers());
+            workers.push(spawn_ticks(scheduler, stop.clone()));
             let catalog = self.catalog();
             if catalog.manages() {
                 workers.push(spawn_template_syncs(catalog, stop));
@@ -343,6 +348,22 @@ fn spawn_sweeps(sweeper: Sweeper, mut stop: watch::Receiver<bool>) -> JoinHandle
             }
             if let Err(e) = sweeper.sweep().await {
                 tracing::error!(error = %e, "sweep: store unavailable; trying again next time");
+            }
+        }
+    })
+}
+
+/// Runs the scheduler's tick every [`Scheduler::every`] (a second) until `stop` (on AWS,
+/// EventBridge invokes the scheduler function each minute).
+fn spawn_ticks(scheduler: Scheduler, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(scheduler.every()) => {}
+            }
+            if let Err(e) = scheduler.tick().await {
+                tracing::error!(error = %e, "scheduler: store unavailable; trying again next tick");
             }
         }
     })

@@ -22,6 +22,7 @@ pub mod outbound;
 pub mod ports;
 pub mod read;
 pub mod runtime;
+pub mod schedule;
 pub mod telemetry;
 pub mod templates;
 pub mod timefmt;

@@ -13,7 +13,7 @@ use wabridge::domain::{
 use wabridge::media::{MediaOutcome, MediaRecord};
 use wabridge::ports::{
     Changed, ContactBook, ContactFilter, Counters, Delivery, Idempotency, Inbox, MediaStore, Outbox, PortError, Queue,
-    ReadModel, Store, Sums, Tally, TemplateStore, Walk,
+    ReadModel, Schedule, Schedules, Store, Sums, Tally, TemplateStore, Walk,
 };
 use wabridge::read::{MessageView, Page, PageRequest};
 use wabridge::templates::{Template, TemplateQuery};
@@ -152,6 +152,33 @@ impl ReadModel for FlakyStore {
     }
     async fn ping(&self) -> Result<(), PortError> {
         self.inner.ping().await
+    }
+}
+
+/// Schedule writes count as writes (and fail as injected) like the others.
+#[async_trait::async_trait]
+impl Schedules for FlakyStore {
+    async fn insert_schedule(&self, s: &Schedule) -> Result<Recorded, PortError> {
+        self.tick()?;
+        self.inner.insert_schedule(s).await
+    }
+    async fn schedule(&self, id: &str) -> Result<Option<Schedule>, PortError> {
+        self.inner.schedule(id).await
+    }
+    async fn list_schedules(
+        &self,
+        kind: &str,
+        status: Option<&str>,
+        p: &PageRequest,
+    ) -> Result<Page<Schedule>, PortError> {
+        self.inner.list_schedules(kind, status, p).await
+    }
+    async fn due_schedules(&self, now_ms: i64, limit: u32) -> Result<Vec<String>, PortError> {
+        self.inner.due_schedules(now_ms, limit).await
+    }
+    async fn save_schedule(&self, s: &Schedule) -> Result<bool, PortError> {
+        self.tick()?;
+        self.inner.save_schedule(s).await
     }
 }
 

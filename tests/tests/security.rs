@@ -217,7 +217,14 @@ async fn lambda_routers() -> Vec<(&'static str, Router)> {
         ),
         (
             "contacts-api",
-            api::finish(api::contacts_router(app.contacts(store.clone()), keys)),
+            api::finish(api::contacts_router(app.contacts(store.clone()), keys.clone())),
+        ),
+        (
+            "schedule-api",
+            api::finish(api::reminders_router(
+                app.scheduler(store.clone(), None, &wabridge::app::Numbers::default()),
+                keys,
+            )),
         ),
     ]
 }

@@ -33,6 +33,7 @@ use crate::outbound::sweep::Sweeper;
 use crate::ports::{
     Blobs, Clock, ContactBook, Inbox, MediaStore, Outbox, Queue, RateLimiter, ReadModel, Store, TemplateStore,
 };
+use crate::schedule::Scheduler;
 use crate::templates::catalog::Catalog;
 
 /// The business's numbers at Meta: the phone number sends go from by default, and the WhatsApp
@@ -202,6 +203,22 @@ impl App {
         Sweeper::new(outbox, outbound, self.clock.clone(), self.settings.sweep)
     }
 
+    /// Reminders (and the scheduled work to come) over the store. With the outbound queue it
+    /// also ticks: its sends are queued as `POST /v1/messages` queues them, template sends
+    /// checked against the templates copy when the WABA is known.
+    pub fn scheduler(&self, store: Arc<dyn Store>, outbound: Option<Arc<dyn Queue>>, numbers: &Numbers) -> Scheduler {
+        let enqueuer = outbound.map(|queue| {
+            let e = self
+                .enqueuer(store.clone(), store.clone(), queue, numbers.phone_number_id.clone())
+                .counting(self.recorder(store.clone()));
+            match numbers.waba_id {
+                Some(_) => e.checking_templates(self.catalog(store.clone(), None)),
+                None => e,
+            }
+        });
+        Scheduler::new(store, enqueuer, self.clock.clone(), self.settings.schedule)
+    }
+
     /// The enqueue use case every sender of messages shares.
     pub fn enqueuer(
         &self,
@@ -289,6 +306,10 @@ impl App {
                 ))
                 .merge(templates)
                 .merge(api::contacts_router(self.contacts(s.clone()), keys.clone()))
+                .merge(api::reminders_router(
+                    self.scheduler(s.clone(), None, numbers),
+                    keys.clone(),
+                ))
                 .merge(api::analytics_router(s.clone(), keys.clone()))
                 .merge(api::upload_router(uploader, keys.clone()))
                 .merge(api::send_router(send, keys)),

@@ -69,6 +69,8 @@ pub const MEDIA_TABLE: &str = "WABRIDGE_MEDIA_TABLE";
 pub const TEMPLATES_TABLE: &str = "WABRIDGE_TEMPLATES_TABLE";
 /// `WABRIDGE_COUNTERS_TABLE`.
 pub const COUNTERS_TABLE: &str = "WABRIDGE_COUNTERS_TABLE";
+/// `WABRIDGE_SCHEDULES_TABLE`.
+pub const SCHEDULES_TABLE: &str = "WABRIDGE_SCHEDULES_TABLE";
 /// `WABRIDGE_RATE_LIMITS_TABLE`.
 pub const RATE_LIMITS_TABLE: &str = "WABRIDGE_RATE_LIMITS_TABLE";
 /// `WABRIDGE_INBOUND_QUEUE_URL`.
@@ -97,6 +99,7 @@ pub const STORE_TABLES: &[&str] = &[
     MEDIA_TABLE,
     TEMPLATES_TABLE,
     COUNTERS_TABLE,
+    SCHEDULES_TABLE,
 ];
 
 /// One Lambda function and the variables it reads.
@@ -172,6 +175,12 @@ pub const CONTACTS_API: Function = Function {
     store: true,
     env: &[API_KEYS_ARN],
 };
+/// `/v1/reminders`: scheduled work to create, read, move and cancel.
+pub const SCHEDULE_API: Function = Function {
+    name: "schedule-api",
+    store: true,
+    env: &[API_KEYS_ARN],
+};
 /// The outbound queue consumer that calls Graph.
 pub const OUTBOUND_SENDER: Function = Function {
     name: "outbound-sender",
@@ -202,11 +211,12 @@ pub const MEDIA_DOWNLOADER: Function = Function {
     ],
 };
 
-/// Scheduled work (EventBridge Scheduler, every minute): the sweep of stranded outbound messages.
+/// Scheduled work (EventBridge Scheduler, every minute): reminders' due sends, and the sweep of
+/// stranded outbound messages.
 pub const SCHEDULER: Function = Function {
     name: "scheduler",
     store: true,
-    env: &[OUTBOUND_QUEUE_URL],
+    env: &[OUTBOUND_QUEUE_URL, PHONE_NUMBER_ID, BUSINESS_ACCOUNT_ID],
 };
 
 /// Every function.
@@ -219,6 +229,7 @@ pub const FUNCTIONS: &[Function] = &[
     TEMPLATES_API,
     ANALYTICS_API,
     CONTACTS_API,
+    SCHEDULE_API,
     OUTBOUND_SENDER,
     MEDIA_DOWNLOADER,
     SCHEDULER,

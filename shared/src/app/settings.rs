@@ -11,6 +11,7 @@ use crate::media::download::MediaConfig;
 use crate::outbound::sender::SenderConfig;
 use crate::outbound::sweep::SweepConfig;
 use crate::runtime::consume::RetryPolicy;
+use crate::schedule::TickConfig;
 
 /// How the use cases behave.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,6 +36,8 @@ pub struct Settings {
     pub idempotency_lease: Duration,
     /// The sweep of outbound messages stranded without a queue record.
     pub sweep: SweepConfig,
+    /// The scheduler's tick: how much it takes, how long a claim holds.
+    pub schedule: TickConfig,
     /// How the processor reports its progress, and how recent a report the sender trusts.
     pub inbound_lag: LagConfig,
     /// The media downloader: cap, lease, back-off.
@@ -67,6 +70,7 @@ impl Settings {
             inbound_batch: 10,
             idempotency_lease: Duration::from_secs(30),
             sweep: SweepConfig::default(),
+            schedule: TickConfig::default(),
             inbound_lag: LagConfig::default(),
             media: MediaConfig {
                 max_bytes: config.media_max_bytes,
@@ -116,6 +120,7 @@ impl Settings {
             inbound_batch: 10,
             idempotency_lease: Duration::from_secs(30),
             sweep: SweepConfig::default(),
+            schedule: TickConfig::default(),
             // A mark after every batch, so what a test sees does not depend on when it started.
             inbound_lag: LagConfig {
                 mark_every: Duration::ZERO,

@@ -63,6 +63,19 @@ impl MessageId {
         Self(Ulid::from(u128::from_be_bytes(bytes)))
     }
 
+    /// The id of a scheduled send (`"<schedule>:<send>"`): the first 128 bits of SHA-256 over a
+    /// prefix no wamid has and `key`. Every tick that handles the send derives the same id, so a
+    /// send taken over after a crash is stored once.
+    pub fn scheduled(key: &str) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"scheduled\0");
+        h.update(key.as_bytes());
+        let digest = h.finalize();
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(Ulid::from(u128::from_be_bytes(bytes)))
+    }
+
     /// The id of an effect of the message `wamid` (an auto-reply, a flow step, a download job):
     /// the first 128 bits of SHA-256 over the wamid and `purpose` (`"rule:<id>"`, …). Every
     /// redelivery of the triggering webhook derives the same id, so the store's conditional write

@@ -16,6 +16,7 @@ mod media;
 mod outbox;
 mod queue;
 mod read_model;
+mod schedules;
 mod templates;
 
 pub use blobs::{BlobStream, BlobWriter, Blobs};
@@ -30,16 +31,18 @@ pub use media::MediaStore;
 pub use outbox::Outbox;
 pub use queue::{DeadLetter, Delivery, MAX_SEND_DELAY, Queue};
 pub use read_model::{ReadModel, Walk};
+pub use schedules::{Schedule, Schedules};
 pub use templates::TemplateStore;
 
 /// Every store role at once: what one database adapter (SQLite, DynamoDB) provides. Wiring code
 /// holds an `Arc<dyn Store>` and hands each use case the roles it needs (`Arc<dyn Inbox>`, …).
 pub trait Store:
-    Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters + ContactBook
+    Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters + ContactBook + Schedules
 {
 }
 
-impl<T: Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters + ContactBook + ?Sized> Store
-    for T
+impl<
+    T: Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters + ContactBook + Schedules + ?Sized,
+> Store for T
 {
 }

@@ -43,6 +43,8 @@ pub struct TableNames {
     pub templates: String,
     /// `WABRIDGE_COUNTERS_TABLE`.
     pub counters: String,
+    /// `WABRIDGE_SCHEDULES_TABLE`.
+    pub schedules: String,
     /// `WABRIDGE_RATE_LIMITS_TABLE`, for the functions that send (the others have no access).
     pub rate_limits: Option<String>,
 }
@@ -60,6 +62,7 @@ impl TableNames {
             media: function.var(res::MEDIA_TABLE)?,
             templates: function.var(res::TEMPLATES_TABLE)?,
             counters: function.var(res::COUNTERS_TABLE)?,
+            schedules: function.var(res::SCHEDULES_TABLE)?,
             rate_limits: function
                 .reads_var(res::RATE_LIMITS_TABLE)
                 .then(|| function.var(res::RATE_LIMITS_TABLE))
@@ -79,6 +82,7 @@ impl TableNames {
             media: format!("{prefix}-media"),
             templates: format!("{prefix}-templates"),
             counters: format!("{prefix}-counters"),
+            schedules: format!("{prefix}-schedules"),
             rate_limits: Some(format!("{prefix}-rate-limits")),
         }
     }

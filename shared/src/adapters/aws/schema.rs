@@ -12,6 +12,7 @@
 //! | media | `id` | |
 //! | templates | `key` (`{name}\u{1}{language}`) | `by_name` (`list`, `key`) |
 //! | counters | `pk`, `sk` (see `dynamo/counters.rs`) | |
+//! | schedules | `id` | `by_due` (`due_shard`, `due_key`; sparse: schedules with work left), `by_kind` (`kind`, `id`) |
 //! | rate_limits | `key` | |
 
 use aws_sdk_dynamodb::Client;
@@ -113,6 +114,16 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Po
     create(client, &names.idempotency, "key", &[]).await?;
     create(client, &names.media, "id", &[]).await?;
     create(client, &names.templates, "key", &[("by_name", "list", Some("key"))]).await?;
+    create(
+        client,
+        &names.schedules,
+        "id",
+        &[
+            ("by_due", "due_shard", Some("due_key")),
+            ("by_kind", "kind", Some("id")),
+        ],
+    )
+    .await?;
     client
         .create_table()
         .table_name(&names.counters)

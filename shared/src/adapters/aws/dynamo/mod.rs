@@ -11,6 +11,7 @@ mod inbox;
 mod media;
 mod outbox;
 mod read_model;
+mod schedules;
 mod templates;
 
 use std::collections::HashMap;

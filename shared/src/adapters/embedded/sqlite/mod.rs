@@ -9,6 +9,7 @@ mod inbox;
 mod media;
 mod outbox;
 mod read_model;
+mod schedules;
 mod templates;
 
 use std::path::Path;
@@ -186,6 +187,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // 14: contacts the business keeps (name, tags, attributes, opt-out), which may exist before
     // the customer's first message.
     Migration::Rust(contacts::contacts_kept_by_the_business),
+    // 15: scheduled work (reminders), found by when its next piece is due.
+    Migration::Sql(schedules::SCHEMA),
 ];
 
 /// A conversation row with the window of its latest business number.

@@ -1,0 +1,18 @@
+//! `/v1/reminders`: appointment reminders to create, read, move and cancel; the scheduler
+//! function sends them. Refuses to start without API keys.
+
+use wabridge::adapters::aws::Aws;
+use wabridge::api::{self, ApiKeys};
+use wabridge::app::{App, Numbers, resources};
+use wabridge::runtime::lambda::{self, Error};
+use wabridge::telemetry;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init_json();
+    let aws = Aws::load(resources::SCHEDULE_API).await;
+    let config = aws.config().await?;
+    let keys = ApiKeys::new(config.require_api_keys()?);
+    let scheduler = App::deployed(&config).scheduler(aws.store()?, None, &Numbers::default());
+    lambda::serve_http(api::finish(api::reminders_router(scheduler, keys))).await
+}

@@ -1,0 +1,102 @@
+//! `/v1/reminders`: appointment reminders. Create (idempotent by `external_id`), read, list,
+//! move (`PATCH {"at"}`) and cancel (`DELETE`). The scheduler sends them.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router, middleware};
+use serde_json::Value;
+
+use super::auth::{ApiKeys, require_key};
+use super::error::ApiError;
+use super::query::{One, Params, page_of, params, segment};
+use crate::domain::InvalidInput;
+use crate::schedule::{ScheduleError, Scheduler};
+
+/// The reminder routes, behind the API key.
+pub fn reminders_router(scheduler: Scheduler, keys: ApiKeys) -> Router {
+    Router::new()
+        .route("/v1/reminders", get(list).post(create))
+        .route("/v1/reminders/{id}", get(show).patch(reschedule).delete(cancel))
+        .route_layer(middleware::from_fn_with_state(keys, require_key))
+        .layer(DefaultBodyLimit::max(super::MAX_V1_BODY_BYTES))
+        .with_state(scheduler)
+}
+
+impl From<ScheduleError> for ApiError {
+    fn from(e: ScheduleError) -> Self {
+        match e {
+            ScheduleError::Invalid(details) => ApiError::validation("the reminder is not valid", &details),
+            ScheduleError::NotFound => ApiError::not_found("reminder"),
+            ScheduleError::Busy => ApiError::new(StatusCode::CONFLICT, "busy", e.to_string()).retry_after(1),
+            ScheduleError::Port(p) => p.into(),
+        }
+    }
+}
+
+fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("body is not JSON: {e}"),
+        )
+    })
+}
+
+fn id_of(id: One) -> Result<String, ApiError> {
+    let id = segment(id, "id")?;
+    if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(InvalidInput {
+            field: "id",
+            reason: "not a reminder id".into(),
+        }
+        .into());
+    }
+    Ok(id)
+}
+
+async fn create(State(s): State<Scheduler>, body: Bytes) -> Result<Response, ApiError> {
+    let (view, created) = s.create_reminder(&json_body(&body)?).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(view)).into_response())
+}
+
+async fn list(State(s): State<Scheduler>, q: Params) -> Result<Response, ApiError> {
+    let q = params(q)?;
+    if let Some(external) = q.get("external_id") {
+        let data: Vec<Value> = s.reminder_by_external_id(external).await?.into_iter().collect();
+        return Ok(Json(serde_json::json!({"data": data, "next_cursor": null})).into_response());
+    }
+    let status = match q.get("status").map(String::as_str) {
+        None => None,
+        Some(st @ ("scheduled" | "completed" | "cancelled")) => Some(st),
+        Some(_) => {
+            return Err(InvalidInput {
+                field: "status",
+                reason: "must be scheduled, completed or cancelled".into(),
+            }
+            .into());
+        }
+    };
+    let page = page_of(&q, "schedules")?;
+    Ok(Json(s.reminders(status, &page).await?).into_response())
+}
+
+async fn show(State(s): State<Scheduler>, id: One) -> Result<Response, ApiError> {
+    let view = s
+        .reminder(&id_of(id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("reminder"))?;
+    Ok(Json(view).into_response())
+}
+
+async fn reschedule(State(s): State<Scheduler>, id: One, body: Bytes) -> Result<Response, ApiError> {
+    Ok(Json(s.reschedule_reminder(&id_of(id)?, &json_body(&body)?).await?).into_response())
+}
+
+async fn cancel(State(s): State<Scheduler>, id: One) -> Result<Response, ApiError> {
+    Ok(Json(s.cancel_reminder(&id_of(id)?).await?).into_response())
+}
