@@ -129,6 +129,10 @@ impl Pipeline {
                 .merge(api::query_router(
                     app.query_state(backend.store.clone(), backend.store.clone(), backend.blobs.clone()),
                     ApiKeys::new(vec![SecretString::from(API_KEY)]),
+                ))
+                .merge(api::contacts_router(
+                    app.contacts(backend.store.clone()),
+                    ApiKeys::new(vec![SecretString::from(API_KEY)]),
                 )),
         );
         let processor = app.processor(store.clone(), store, backend.blobs.clone());

@@ -221,7 +221,7 @@ async fn lambda_routers() -> Vec<(&'static str, Router)> {
         ),
         (
             "schedule-api",
-            api::finish(api::reminders_router(
+            api::finish(api::schedule_router(
                 app.scheduler(store.clone(), None, &wabridge::app::Numbers::default()),
                 keys,
             )),

@@ -1,5 +1,5 @@
-//! `/v1/reminders`: appointment reminders to create, read, move and cancel; the scheduler
-//! function sends them. Refuses to start without API keys.
+//! `/v1/reminders` and `/v1/sequences`: appointment reminders and follow-up sequences to create,
+//! read, move and cancel; the scheduler function sends them. Refuses to start without API keys.
 
 use wabridge::adapters::aws::Aws;
 use wabridge::api::{self, ApiKeys};
@@ -14,5 +14,5 @@ async fn main() -> Result<(), Error> {
     let config = aws.config().await?;
     let keys = ApiKeys::new(config.require_api_keys()?);
     let scheduler = App::deployed(&config).scheduler(aws.store()?, None, &Numbers::default());
-    lambda::serve_http(api::finish(api::reminders_router(scheduler, keys))).await
+    lambda::serve_http(api::finish(api::schedule_router(scheduler, keys))).await
 }

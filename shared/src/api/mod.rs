@@ -7,7 +7,7 @@
 //! - [`send_router`]: `POST /v1/messages` and read receipts (API key).
 //! - [`templates_router`]: `/v1/templates` (API key).
 //! - [`contacts_router`]: `/v1/contacts` (API key).
-//! - [`reminders_router`]: `/v1/reminders` (API key).
+//! - [`schedule_router`]: `/v1/reminders` and `/v1/sequences` (API key).
 //!
 //! Compose with [`finish`], which adds the JSON 404/405 answers and the body limit.
 
@@ -18,7 +18,7 @@ pub mod error;
 pub mod idempotency;
 mod media;
 mod query;
-mod reminders;
+mod schedule;
 mod send;
 mod templates;
 mod webhook;
@@ -34,7 +34,7 @@ pub use contacts::contacts_router;
 pub use error::ApiError;
 pub use media::{local_media_router, upload_router};
 pub use query::{QueryState, query_router};
-pub use reminders::reminders_router;
+pub use schedule::schedule_router;
 pub use send::{SendApi, send_router};
 pub use templates::templates_router;
 pub use webhook::{webhook_ingest_router, webhook_verify_router};

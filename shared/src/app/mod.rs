@@ -203,7 +203,7 @@ impl App {
         Sweeper::new(outbox, outbound, self.clock.clone(), self.settings.sweep)
     }
 
-    /// Reminders (and the scheduled work to come) over the store. With the outbound queue it
+    /// Reminders and follow-up sequences over the store. With the outbound queue it
     /// also ticks: its sends are queued as `POST /v1/messages` queues them, template sends
     /// checked against the templates copy when the WABA is known.
     pub fn scheduler(&self, store: Arc<dyn Store>, outbound: Option<Arc<dyn Queue>>, numbers: &Numbers) -> Scheduler {
@@ -216,7 +216,8 @@ impl App {
                 None => e,
             }
         });
-        Scheduler::new(store, enqueuer, self.clock.clone(), self.settings.schedule)
+        Scheduler::new(store.clone(), enqueuer, self.clock.clone(), self.settings.schedule)
+            .reading(store, numbers.phone_number_id.clone())
     }
 
     /// The enqueue use case every sender of messages shares.
@@ -306,7 +307,7 @@ impl App {
                 ))
                 .merge(templates)
                 .merge(api::contacts_router(self.contacts(s.clone()), keys.clone()))
-                .merge(api::reminders_router(
+                .merge(api::schedule_router(
                     self.scheduler(s.clone(), None, numbers),
                     keys.clone(),
                 ))

@@ -10,6 +10,7 @@
 //! refuses to store twice. So each send goes out exactly once, whatever the overlaps and crashes.
 
 pub mod reminder;
+pub mod sequence;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,14 +20,19 @@ use serde_json::Value;
 use ulid::Ulid;
 
 use self::reminder::{Reminder, SendStatus};
+use self::sequence::Sequence;
 use crate::domain::{MessageId, Recorded};
 use crate::outbound::enqueue::{Enqueuer, SendError};
 use crate::outbound::request::FieldError;
-use crate::ports::{Clock, PortError, Schedule, Schedules};
+use crate::ports::{Clock, PortError, ReadModel, Schedule, Schedules};
 use crate::read::{Page, PageRequest};
 
 /// The kind of a reminder's schedule.
 pub const REMINDER: &str = "reminder";
+/// The kind of a follow-up sequence's schedule.
+pub const SEQUENCE: &str = "sequence";
+/// The reason of a free-form send skipped because the customer's window was closed.
+pub const WINDOW_CLOSED: &str = "window_closed";
 /// Times a change re-reads a schedule after losing a race before giving up for this tick.
 const MAX_RACES: u32 = 10;
 
@@ -60,6 +66,8 @@ pub struct TickReport {
     pub queued: u32,
     /// Sends refused for good.
     pub failed: u32,
+    /// Sends passed over (a free-form step outside the window).
+    pub skipped: u32,
     /// Sends left claimed for a later tick (the queue or store was down).
     pub retry: u32,
 }
@@ -68,10 +76,10 @@ pub struct TickReport {
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
     /// The request's fields are wrong.
-    #[error("the reminder is not valid")]
+    #[error("the schedule is not valid")]
     Invalid(Vec<FieldError>),
-    /// No such reminder.
-    #[error("reminder not found")]
+    /// No such reminder or sequence.
+    #[error("not found")]
     NotFound,
     /// Too many concurrent changes to one schedule.
     #[error("the reminder is being changed by others; retry")]
@@ -86,15 +94,65 @@ pub fn send_id(schedule: &str, send: &str) -> MessageId {
     MessageId::scheduled(&format!("{schedule}:{send}"))
 }
 
-/// The id of a reminder created with `external_id`: the same every time, so creating it twice
-/// finds the first.
-fn id_for_external(external_id: &str) -> String {
-    let id = MessageId::scheduled(&format!("reminder-external:{external_id}"));
-    format!("rem_{id}")
+/// How a claimed send went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Queued as this message.
+    Queued(MessageId),
+    /// Not sent, and never will be: why.
+    Failed(String),
+    /// Passed over (a free-form step outside the customer's window): why.
+    Skipped(String),
+}
+
+/// A kind of schedule the tick runs: a reminder, a sequence. Each keeps its sends in its own
+/// document; the tick claims, queues and settles them the same way for every kind.
+pub trait Plan: Serialize + serde::de::DeserializeOwned + Send {
+    /// The schedule kind (`reminder`, `sequence`).
+    const KIND: &'static str;
+
+    /// Claims every send due at `now` (and every claim older than `lease_ms`), returning their
+    /// keys.
+    fn claim(&mut self, now: i64, lease_ms: i64) -> Vec<String>;
+
+    /// The send `key` stands for.
+    fn command(&self, key: &str) -> Result<crate::outbound::request::SendCommand, String>;
+
+    /// Records how the claimed send `key` went, at `now`; nothing if it is no longer claimed.
+    fn settle(&mut self, key: &str, outcome: &Outcome, now: i64);
+
+    /// The earliest time the tick has work here.
+    fn next_due(&self, lease_ms: i64) -> Option<i64>;
+
+    /// Its status, as lists filter on it.
+    fn status(&self) -> &'static str;
+
+    /// The customer whose message stops what is left (a sequence with `stop_on_reply`), and
+    /// since when a message counts.
+    fn stops_on_reply(&self) -> Option<(&str, Option<&str>, i64)> {
+        None
+    }
+
+    /// Stops what is left: the customer wrote.
+    fn stop(&mut self, _now: i64) {}
+
+    /// How the API shows it.
+    fn view(&self, id: &str, created_at_ms: i64) -> Value;
+}
+
+/// The id of a schedule of `kind` created with `external_id`: the same every time, so creating
+/// it twice finds the first.
+fn id_for_external(kind: &str, prefix: &str, external_id: &str) -> String {
+    let id = MessageId::scheduled(&format!("{kind}-external:{external_id}"));
+    format!("{prefix}_{id}")
+}
+
+fn plan_of<P: Plan>(s: &Schedule) -> Result<P, PortError> {
+    serde_json::from_value(s.doc.clone()).map_err(|e| PortError::invalid("read schedule", e.to_string()))
 }
 
 fn reminder_of(s: &Schedule) -> Result<Reminder, PortError> {
-    serde_json::from_value(s.doc.clone()).map_err(|e| PortError::invalid("read reminder", e.to_string()))
+    plan_of(s)
 }
 
 /// The reminders API and the scheduler's tick over the schedules store.
@@ -102,6 +160,9 @@ fn reminder_of(s: &Schedule) -> Result<Reminder, PortError> {
 pub struct Scheduler {
     store: Arc<dyn Schedules>,
     enqueuer: Option<Enqueuer>,
+    /// Reads whether a customer wrote (sequences that stop on a reply).
+    read: Option<Arc<dyn ReadModel>>,
+    default_phone_number_id: Option<String>,
     clock: Arc<dyn Clock>,
     config: TickConfig,
 }
@@ -115,7 +176,7 @@ impl std::fmt::Debug for Scheduler {
 }
 
 impl Scheduler {
-    /// Reminders over `store`; with an [`Enqueuer`] it also ticks.
+    /// Reminders and sequences over `store`; with an [`Enqueuer`] it also ticks.
     pub fn new(
         store: Arc<dyn Schedules>,
         enqueuer: Option<Enqueuer>,
@@ -125,9 +186,19 @@ impl Scheduler {
         Self {
             store,
             enqueuer,
+            read: None,
+            default_phone_number_id: None,
             clock,
             config,
         }
+    }
+
+    /// Reads customers' windows through `read` (from the default number when a schedule names
+    /// none), so a sequence stops when its customer writes.
+    pub fn reading(mut self, read: Arc<dyn ReadModel>, default_phone_number_id: Option<String>) -> Self {
+        self.read = Some(read);
+        self.default_phone_number_id = default_phone_number_id;
+        self
     }
 
     /// How often the local stack ticks.
@@ -139,45 +210,72 @@ impl Scheduler {
         i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX)
     }
 
-    fn stored(&self, id: String, r: &Reminder, created_at_ms: i64, rev: i64) -> Result<Schedule, PortError> {
+    fn stored<P: Plan>(&self, id: String, p: &P, created_at_ms: i64, rev: i64) -> Result<Schedule, PortError> {
         Ok(Schedule {
             id,
-            kind: REMINDER.into(),
+            kind: P::KIND.into(),
             rev,
-            status: r.status().into(),
-            next_due_ms: r.next_due(self.lease_ms()),
+            status: p.status().into(),
+            next_due_ms: p.next_due(self.lease_ms()),
             created_at_ms,
-            doc: serde_json::to_value(r).map_err(|e| PortError::invalid("encode reminder", e.to_string()))?,
+            doc: serde_json::to_value(p).map_err(|e| PortError::invalid("encode schedule", e.to_string()))?,
         })
+    }
+
+    /// Stores a new plan: its view and whether it was created (false: the same external id was
+    /// created before, and that one is returned).
+    async fn create<P: Plan>(
+        &self,
+        p: &P,
+        external_id: Option<&str>,
+        prefix: &str,
+    ) -> Result<(Value, bool), ScheduleError> {
+        let now = self.clock.now_ms();
+        let id = match external_id {
+            Some(e) => id_for_external(P::KIND, prefix, e),
+            None => format!("{prefix}_{}", Ulid::new()),
+        };
+        let s = self.stored(id.clone(), p, now, 1)?;
+        match self.store.insert_schedule(&s).await? {
+            Recorded::New => Ok((p.view(&id, now), true)),
+            Recorded::Duplicate => Ok((self.get::<P>(&id).await?.ok_or(ScheduleError::NotFound)?, false)),
+        }
+    }
+
+    /// One plan's view.
+    async fn get<P: Plan>(&self, id: &str) -> Result<Option<Value>, PortError> {
+        let Some(s) = self.store.schedule(id).await?.filter(|s| s.kind == P::KIND) else {
+            return Ok(None);
+        };
+        Ok(Some(plan_of::<P>(&s)?.view(&s.id, s.created_at_ms)))
     }
 
     /// `POST /v1/reminders`: the reminder's view and whether it was created (false: the same
     /// `external_id` was created before, and that one is returned).
     pub async fn create_reminder(&self, body: &Value) -> Result<(Value, bool), ScheduleError> {
-        let now = self.clock.now_ms();
-        let r = reminder::parse(body, now).map_err(ScheduleError::Invalid)?;
-        let id = match &r.external_id {
-            Some(e) => id_for_external(e),
-            None => format!("rem_{}", Ulid::new()),
-        };
-        let s = self.stored(id.clone(), &r, now, 1)?;
-        match self.store.insert_schedule(&s).await? {
-            Recorded::New => Ok((r.view(&id, now), true)),
-            Recorded::Duplicate => Ok((self.reminder(&id).await?.ok_or(ScheduleError::NotFound)?, false)),
-        }
+        let r = reminder::parse(body, self.clock.now_ms()).map_err(ScheduleError::Invalid)?;
+        self.create(&r, r.external_id.as_deref(), "rem").await
+    }
+
+    /// `POST /v1/sequences`, as [`Self::create_reminder`].
+    pub async fn create_sequence(&self, body: &Value) -> Result<(Value, bool), ScheduleError> {
+        let q = sequence::parse(body, self.clock.now_ms()).map_err(ScheduleError::Invalid)?;
+        self.create(&q, q.external_id.as_deref(), "seq").await
     }
 
     /// One reminder's view.
     pub async fn reminder(&self, id: &str) -> Result<Option<Value>, PortError> {
-        let Some(s) = self.store.schedule(id).await?.filter(|s| s.kind == REMINDER) else {
-            return Ok(None);
-        };
-        Ok(Some(reminder_of(&s)?.view(&s.id, s.created_at_ms)))
+        self.get::<Reminder>(id).await
+    }
+
+    /// One sequence's view.
+    pub async fn sequence(&self, id: &str) -> Result<Option<Value>, PortError> {
+        self.get::<Sequence>(id).await
     }
 
     /// The reminder created with `external_id`, if any.
     pub async fn reminder_by_external_id(&self, external_id: &str) -> Result<Option<Value>, PortError> {
-        self.reminder(&id_for_external(external_id)).await
+        self.reminder(&id_for_external(REMINDER, "rem", external_id)).await
     }
 
     /// Reminders, oldest first, of one status if given.
@@ -194,33 +292,43 @@ impl Scheduler {
         })
     }
 
-    /// Changes a reminder by `f`, retrying on a race; its view after.
-    async fn change(
+    /// Changes a plan by `f`, retrying on a race; its view after.
+    async fn change<P: Plan>(
         &self,
         id: &str,
-        f: impl Fn(&mut Reminder, i64) -> Result<(), Vec<FieldError>>,
+        f: impl Fn(&mut P, i64) -> Result<(), Vec<FieldError>>,
     ) -> Result<Value, ScheduleError> {
         for _ in 0..MAX_RACES {
             let s = self
                 .store
                 .schedule(id)
                 .await?
-                .filter(|s| s.kind == REMINDER)
+                .filter(|s| s.kind == P::KIND)
                 .ok_or(ScheduleError::NotFound)?;
-            let mut r = reminder_of(&s)?;
-            f(&mut r, self.clock.now_ms()).map_err(ScheduleError::Invalid)?;
-            let next = self.stored(s.id.clone(), &r, s.created_at_ms, s.rev)?;
+            let mut p: P = plan_of(&s)?;
+            f(&mut p, self.clock.now_ms()).map_err(ScheduleError::Invalid)?;
+            let next = self.stored(s.id.clone(), &p, s.created_at_ms, s.rev)?;
             if self.store.save_schedule(&next).await? {
-                return Ok(r.view(&s.id, s.created_at_ms));
+                return Ok(p.view(&s.id, s.created_at_ms));
             }
         }
         Err(ScheduleError::Busy)
     }
 
+    /// `DELETE /v1/sequences/{id}`: every step not yet claimed is cancelled.
+    pub async fn cancel_sequence(&self, id: &str) -> Result<Value, ScheduleError> {
+        self.change(id, |q: &mut Sequence, now| {
+            q.cancel_pending("cancelled");
+            q.cancelled_at_ms.get_or_insert(now);
+            Ok(())
+        })
+        .await
+    }
+
     /// `DELETE /v1/reminders/{id}`: every send still scheduled is cancelled. A send a scheduler
     /// has claimed is already on its way and goes.
     pub async fn cancel_reminder(&self, id: &str) -> Result<Value, ScheduleError> {
-        self.change(id, |r, now| {
+        self.change(id, |r: &mut Reminder, now| {
             for s in r.sends.iter_mut().filter(|s| s.status == SendStatus::Scheduled) {
                 s.status = SendStatus::Cancelled;
             }
@@ -245,7 +353,7 @@ impl Scheduler {
                     reason: "give the new appointment time as RFC 3339 with its offset".into(),
                 }])
             })?;
-        self.change(id, |r, now| {
+        self.change(id, |r: &mut Reminder, now| {
             if r.cancelled_at_ms.is_some() {
                 return Err(vec![FieldError {
                     field: "at".into(),
@@ -287,95 +395,89 @@ impl Scheduler {
         Ok(report)
     }
 
-    /// Claims the due sends of one schedule, queues them, and records how each went.
+    /// Runs the due sends of one schedule, whatever its kind.
     async fn run(&self, id: &str, enqueuer: &Enqueuer, report: &mut TickReport) -> Result<(), PortError> {
+        let Some(s) = self.store.schedule(id).await? else {
+            return Ok(());
+        };
+        match s.kind.as_str() {
+            REMINDER => self.run_plan::<Reminder>(id, enqueuer, report).await,
+            SEQUENCE => self.run_plan::<Sequence>(id, enqueuer, report).await,
+            other => Err(PortError::invalid("tick", format!("unknown schedule kind {other}"))),
+        }
+    }
+
+    /// Claims the due sends of one schedule, queues them, and records how each went.
+    async fn run_plan<P: Plan>(&self, id: &str, enqueuer: &Enqueuer, report: &mut TickReport) -> Result<(), PortError> {
         let lease = self.lease_ms();
         // Claim: mark every due send (and every claim past its lease) as ours, in one save.
         let mut claimed = Vec::new();
+        let mut plan: Option<P> = None;
         for _ in 0..MAX_RACES {
             let Some(s) = self.store.schedule(id).await? else {
                 return Ok(());
             };
             let now = self.clock.now_ms();
-            let mut r = reminder_of(&s)?;
-            claimed.clear();
-            for send in &mut r.sends {
-                let takeover = send.status == SendStatus::Claimed && send.claimed_at_ms.unwrap_or(0) + lease <= now;
-                if send.status == SendStatus::Scheduled && send.due_at_ms <= now || takeover {
-                    send.status = SendStatus::Claimed;
-                    send.claimed_at_ms = Some(now);
-                    claimed.push(send.offset_s);
-                }
+            let mut p: P = plan_of(&s)?;
+            if self.replied(&p).await? {
+                p.stop(now);
             }
-            let next = self.stored(s.id.clone(), &r, s.created_at_ms, s.rev)?;
+            claimed = p.claim(now, lease);
+            let next = self.stored(s.id.clone(), &p, s.created_at_ms, s.rev)?;
             if claimed.is_empty() {
-                // Nothing due after all (an old index entry): put the index right.
-                if next.next_due_ms != s.next_due_ms {
+                // Nothing due after all (stopped, or an old index entry): put the index right.
+                if next.next_due_ms != s.next_due_ms || next.status != s.status {
                     self.store.save_schedule(&next).await?;
                 }
                 return Ok(());
             }
             if self.store.save_schedule(&next).await? {
+                plan = Some(p);
                 break;
             }
-            claimed.clear();
         }
+        let Some(plan) = plan else {
+            return Err(PortError::unavailable(
+                "tick",
+                "a schedule kept changing under the claim",
+            ));
+        };
         // Queue each claimed send under its derived id.
         let mut outcomes = Vec::new();
-        let s = self
-            .store
-            .schedule(id)
-            .await?
-            .ok_or_else(|| PortError::invalid("tick", "schedule vanished"))?;
-        let r = reminder_of(&s)?;
-        for offset in &claimed {
-            let msg_id = send_id(id, &offset.to_string());
-            let outcome = match r.command() {
-                Err(errors) => Err(crate::contacts::import::reason(&errors)),
-                Ok(cmd) => match enqueuer.enqueue_as(msg_id, &cmd).await {
-                    Ok(m) => Ok(m),
+        for key in &claimed {
+            let outcome = match plan.command(key) {
+                Err(reason) => Outcome::Failed(reason),
+                Ok(cmd) => match enqueuer.enqueue_as(send_id(id, key), &cmd).await {
+                    Ok(m) => Outcome::Queued(m),
                     Err(SendError::QueueUnavailable(_) | SendError::Port(_)) => {
                         report.retry += 1;
                         continue;
                     }
-                    Err(e) => Err(refusal(e)),
+                    Err(SendError::WindowClosed { .. }) => Outcome::Skipped(WINDOW_CLOSED.into()),
+                    Err(e) => Outcome::Failed(refusal(e)),
                 },
             };
-            outcomes.push((*offset, outcome));
+            outcomes.push((key.clone(), outcome));
         }
         // Record the outcomes on the sends still claimed.
         for _ in 0..MAX_RACES {
             let Some(s) = self.store.schedule(id).await? else {
                 return Ok(());
             };
-            let mut r = reminder_of(&s)?;
-            let (mut queued, mut failed) = (0, 0);
-            for (offset, outcome) in &outcomes {
-                // Sends are known by their offset: a reschedule may reorder them meanwhile.
-                let Some(send) = r
-                    .sends
-                    .iter_mut()
-                    .find(|s| s.offset_s == *offset && s.status == SendStatus::Claimed)
-                else {
-                    continue;
-                };
-                match outcome {
-                    Ok(m) => {
-                        send.status = SendStatus::Queued;
-                        send.message_id = Some(m.to_string());
-                        queued += 1;
-                    }
-                    Err(reason) => {
-                        send.status = SendStatus::Failed;
-                        send.reason = Some(reason.clone());
-                        failed += 1;
+            let now = self.clock.now_ms();
+            let mut p: P = plan_of(&s)?;
+            for (key, outcome) in &outcomes {
+                p.settle(key, outcome, now);
+            }
+            let next = self.stored(s.id.clone(), &p, s.created_at_ms, s.rev)?;
+            if self.store.save_schedule(&next).await? {
+                for (_, outcome) in &outcomes {
+                    match outcome {
+                        Outcome::Queued(_) => report.queued += 1,
+                        Outcome::Failed(_) => report.failed += 1,
+                        Outcome::Skipped(_) => report.skipped += 1,
                     }
                 }
-            }
-            let next = self.stored(s.id.clone(), &r, s.created_at_ms, s.rev)?;
-            if self.store.save_schedule(&next).await? {
-                report.queued += queued;
-                report.failed += failed;
                 return Ok(());
             }
         }
@@ -383,6 +485,21 @@ impl Scheduler {
             "tick",
             "a schedule kept changing under the tick",
         ))
+    }
+
+    /// Whether the customer of a plan that stops on a reply has written since it started.
+    async fn replied<P: Plan>(&self, p: &P) -> Result<bool, PortError> {
+        let (Some((to, pni, since)), Some(read)) = (p.stops_on_reply(), &self.read) else {
+            return Ok(false);
+        };
+        let Some(pni) = pni.map(str::to_owned).or_else(|| self.default_phone_number_id.clone()) else {
+            return Ok(false);
+        };
+        let Ok(customer) = crate::domain::CustomerKey::parse(to) else {
+            return Ok(false);
+        };
+        let window = read.window(&pni, &customer).await?;
+        Ok(window.last_inbound_ms.is_some_and(|t| t > since))
     }
 }
 

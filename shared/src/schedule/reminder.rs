@@ -333,6 +333,65 @@ pub fn parse(body: &Value, now_ms: i64) -> Result<Reminder, Vec<FieldError>> {
     Ok(r)
 }
 
+impl super::Plan for Reminder {
+    const KIND: &'static str = super::REMINDER;
+
+    fn claim(&mut self, now: i64, lease_ms: i64) -> Vec<String> {
+        let mut claimed = Vec::new();
+        for send in &mut self.sends {
+            let takeover =
+                send.status == SendStatus::Claimed && send.claimed_at_ms.unwrap_or(0).saturating_add(lease_ms) <= now;
+            if send.status == SendStatus::Scheduled && send.due_at_ms <= now || takeover {
+                send.status = SendStatus::Claimed;
+                send.claimed_at_ms = Some(now);
+                claimed.push(send.offset_s.to_string());
+            }
+        }
+        claimed
+    }
+
+    fn command(&self, _key: &str) -> Result<SendCommand, String> {
+        Reminder::command(self).map_err(|e| crate::contacts::import::reason(&e))
+    }
+
+    fn settle(&mut self, key: &str, outcome: &super::Outcome, _now: i64) {
+        // Sends are known by their offset: a move may reorder them meanwhile.
+        let Some(send) = self
+            .sends
+            .iter_mut()
+            .find(|s| s.offset_s.to_string() == key && s.status == SendStatus::Claimed)
+        else {
+            return;
+        };
+        match outcome {
+            super::Outcome::Queued(m) => {
+                send.status = SendStatus::Queued;
+                send.message_id = Some(m.to_string());
+            }
+            super::Outcome::Failed(reason) => {
+                send.status = SendStatus::Failed;
+                send.reason = Some(reason.clone());
+            }
+            super::Outcome::Skipped(reason) => {
+                send.status = SendStatus::Skipped;
+                send.reason = Some(reason.clone());
+            }
+        }
+    }
+
+    fn next_due(&self, lease_ms: i64) -> Option<i64> {
+        Reminder::next_due(self, lease_ms)
+    }
+
+    fn status(&self) -> &'static str {
+        Reminder::status(self)
+    }
+
+    fn view(&self, id: &str, created_at_ms: i64) -> Value {
+        Reminder::view(self, id, created_at_ms)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

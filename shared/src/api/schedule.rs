@@ -1,11 +1,12 @@
-//! `/v1/reminders`: appointment reminders. Create (idempotent by `external_id`), read, list,
-//! move (`PATCH {"at"}`) and cancel (`DELETE`). The scheduler sends them.
+//! Scheduled work: `/v1/reminders` (appointment reminders: create, idempotent by
+//! `external_id`, read, list, move with `PATCH {"at"}`, cancel with `DELETE`) and
+//! `/v1/sequences` (follow-ups: create, read, cancel). The scheduler sends them.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde_json::Value;
 
@@ -15,11 +16,13 @@ use super::query::{One, Params, page_of, params, segment};
 use crate::domain::InvalidInput;
 use crate::schedule::{ScheduleError, Scheduler};
 
-/// The reminder routes, behind the API key.
-pub fn reminders_router(scheduler: Scheduler, keys: ApiKeys) -> Router {
+/// The reminder and sequence routes, behind the API key.
+pub fn schedule_router(scheduler: Scheduler, keys: ApiKeys) -> Router {
     Router::new()
         .route("/v1/reminders", get(list).post(create))
         .route("/v1/reminders/{id}", get(show).patch(reschedule).delete(cancel))
+        .route("/v1/sequences", post(create_sequence))
+        .route("/v1/sequences/{id}", get(show_sequence).delete(cancel_sequence))
         .route_layer(middleware::from_fn_with_state(keys, require_key))
         .layer(DefaultBodyLimit::max(super::MAX_V1_BODY_BYTES))
         .with_state(scheduler)
@@ -28,8 +31,8 @@ pub fn reminders_router(scheduler: Scheduler, keys: ApiKeys) -> Router {
 impl From<ScheduleError> for ApiError {
     fn from(e: ScheduleError) -> Self {
         match e {
-            ScheduleError::Invalid(details) => ApiError::validation("the reminder is not valid", &details),
-            ScheduleError::NotFound => ApiError::not_found("reminder"),
+            ScheduleError::Invalid(details) => ApiError::validation("the request is not valid", &details),
+            ScheduleError::NotFound => ApiError::not_found("schedule"),
             ScheduleError::Busy => ApiError::new(StatusCode::CONFLICT, "busy", e.to_string()).retry_after(1),
             ScheduleError::Port(p) => p.into(),
         }
@@ -51,7 +54,7 @@ fn id_of(id: One) -> Result<String, ApiError> {
     if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         return Err(InvalidInput {
             field: "id",
-            reason: "not a reminder id".into(),
+            reason: "not a reminder or sequence id".into(),
         }
         .into());
     }
@@ -99,4 +102,22 @@ async fn reschedule(State(s): State<Scheduler>, id: One, body: Bytes) -> Result<
 
 async fn cancel(State(s): State<Scheduler>, id: One) -> Result<Response, ApiError> {
     Ok(Json(s.cancel_reminder(&id_of(id)?).await?).into_response())
+}
+
+async fn create_sequence(State(s): State<Scheduler>, body: Bytes) -> Result<Response, ApiError> {
+    let (view, created) = s.create_sequence(&json_body(&body)?).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(view)).into_response())
+}
+
+async fn show_sequence(State(s): State<Scheduler>, id: One) -> Result<Response, ApiError> {
+    let view = s
+        .sequence(&id_of(id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("sequence"))?;
+    Ok(Json(view).into_response())
+}
+
+async fn cancel_sequence(State(s): State<Scheduler>, id: One) -> Result<Response, ApiError> {
+    Ok(Json(s.cancel_sequence(&id_of(id)?).await?).into_response())
 }

@@ -1,5 +1,7 @@
-//! Appointment reminders on both backends, on a manual clock: each offset's template goes out at
-//! its time and once, whatever the ticks overlapping, a crash mid-tick, a cancel or a move.
+//! Scheduled work on both backends, on a manual clock. Reminders: each offset's template goes out
+//! at its time and once, whatever the ticks overlapping, a crash mid-tick, a cancel or a move.
+//! Sequences: each step after the one before, stopped by the customer's reply, a free-form step
+//! skipped while the window is closed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -77,6 +79,100 @@ impl World {
             .unwrap();
         msgs.iter().map(|m| m.content.value()).collect()
     }
+}
+
+impl World {
+    /// The customer writes at `ts_ms`, which opens the window.
+    async fn customer_writes(&self, wamid: &str, ts_ms: i64) {
+        let body = wabridge_infra::simulate::inbound(
+            "100000000000001",
+            CUSTOMER,
+            "Ayanda",
+            wamid,
+            ts_ms / 1000,
+            "text",
+            json!({"body": "hi"}),
+        );
+        let updates = wabridge::inbound::webhook::split(&serde_json::to_vec(&body).unwrap(), 0).unwrap();
+        let wabridge::inbound::webhook::Update::Message(m) = &updates[0] else {
+            panic!("{updates:?}")
+        };
+        self.backend.store.record_inbound(m).await.unwrap();
+    }
+}
+
+fn sequence_body() -> Value {
+    json!({"to": CUSTOMER, "steps": [
+        {"delay_s": 0, "message": {"type": "text", "text": {"body": "Thanks for your order"}}},
+        {"delay_s": 3600, "message": {"type": "text", "text": {"body": "How did it go?"}}},
+        {"delay_s": 86400, "message": {"type": "template", "template": {"name": "review", "language": {"code": "en"}}}}
+    ]})
+}
+
+fn steps(view: &Value) -> Vec<&str> {
+    view["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect()
+}
+
+/// Each step goes the delay after the one before; the customer's reply stops what is left.
+async fn a_sequence_steps_after_each_send_and_stops_when_the_customer_replies(kind: Kind) {
+    let w = World::new(kind).await;
+    let s = w.scheduler();
+    w.customer_writes("wamid.SEQ0", T0 - HOUR).await;
+    let (view, created) = s.create_sequence(&sequence_body()).await.unwrap();
+    assert!(created);
+    assert_eq!(view["status"], "running");
+    let id = view["id"].as_str().unwrap().to_owned();
+    w.at(T0 + 10_000);
+    assert_eq!(s.tick().await.unwrap().queued, 1);
+    let view = s.sequence(&id).await.unwrap().unwrap();
+    assert_eq!(steps(&view), ["queued", "scheduled", "scheduled"]);
+    assert_eq!(
+        view["steps"][1]["due_at"].as_str(),
+        wabridge::timefmt::rfc3339(T0 + 10_000 + HOUR).as_deref(),
+        "due an hour after the first went out"
+    );
+    w.at(T0 + HOUR);
+    assert_eq!(s.tick().await.unwrap().queued, 0, "not yet");
+    // The customer answers before the second step.
+    w.customer_writes("wamid.SEQ1", T0 + HOUR).await;
+    w.at(T0 + 2 * HOUR);
+    assert_eq!(s.tick().await.unwrap().queued, 0);
+    let view = s.sequence(&id).await.unwrap().unwrap();
+    assert_eq!(view["status"], "stopped");
+    assert_eq!(steps(&view), ["queued", "cancelled", "cancelled"]);
+    assert_eq!(w.sent().await.len(), 1);
+    w.at(T0 + 48 * HOUR);
+    assert_eq!(s.tick().await.unwrap().queued, 0, "nothing after the stop");
+}
+
+/// With the window closed a free-form step is skipped (`window_closed`) and the next, a
+/// template, still goes.
+async fn a_free_form_step_outside_the_window_is_skipped_and_a_template_step_goes(kind: Kind) {
+    let w = World::new(kind).await;
+    let s = w.scheduler();
+    let mut body = sequence_body();
+    body["steps"] = json!([
+        {"delay_s": 0, "message": {"type": "text", "text": {"body": "free form"}}},
+        {"delay_s": 60, "message": {"type": "template", "template": {"name": "review", "language": {"code": "en"}}}}
+    ]);
+    let (view, _) = s.create_sequence(&body).await.unwrap();
+    let id = view["id"].as_str().unwrap().to_owned();
+    let first = s.tick().await.unwrap();
+    assert_eq!((first.queued, first.skipped), (0, 1));
+    let view = s.sequence(&id).await.unwrap().unwrap();
+    assert_eq!(steps(&view), ["skipped", "scheduled"]);
+    assert_eq!(view["steps"][0]["reason"], "window_closed");
+    w.at(T0 + 60_000);
+    assert_eq!(s.tick().await.unwrap().queued, 1);
+    let sent = w.sent().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["name"], "review", "the template went: {}", sent[0]);
+    assert_eq!(s.sequence(&id).await.unwrap().unwrap()["status"], "completed");
 }
 
 fn reminder_body(at_ms: i64) -> Value {
@@ -265,7 +361,7 @@ async fn call(router: &Router, method: Method, uri: &str, body: Option<Value>) -
 /// and every wrong field named.
 async fn the_reminders_api_answers_as_documented(kind: Kind) {
     let w = World::new(kind).await;
-    let router = api::finish(api::reminders_router(
+    let router = api::finish(api::schedule_router(
         w.app.scheduler(w.backend.store.clone(), None, &World::numbers()),
         ApiKeys::new(vec![SecretString::from("k")]),
     ));
@@ -308,7 +404,47 @@ async fn the_reminders_api_answers_as_documented(kind: Kind) {
     assert_eq!(code, StatusCode::BAD_REQUEST);
 }
 
+/// The sequence routes: create (201, then 200 for the same external id), read, cancel, and a
+/// bad step named.
+async fn the_sequences_api_answers_as_documented(kind: Kind) {
+    let w = World::new(kind).await;
+    let router = api::finish(api::schedule_router(
+        w.app.scheduler(w.backend.store.clone(), None, &World::numbers()),
+        ApiKeys::new(vec![SecretString::from("k")]),
+    ));
+    let mut body = sequence_body();
+    body["external_id"] = json!("onboarding-1");
+    let (code, q) = call(&router, Method::POST, "/v1/sequences", Some(body.clone())).await;
+    assert_eq!(code, StatusCode::CREATED, "{q}");
+    let (code, again) = call(&router, Method::POST, "/v1/sequences", Some(body)).await;
+    assert_eq!((code, &again["id"]), (StatusCode::OK, &q["id"]));
+    let id = q["id"].as_str().unwrap();
+    let (code, shown) = call(&router, Method::GET, &format!("/v1/sequences/{id}"), None).await;
+    assert_eq!((code, &shown), (StatusCode::OK, &q));
+    let (code, gone) = call(&router, Method::DELETE, &format!("/v1/sequences/{id}"), None).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        (gone["status"].as_str(), steps(&gone)),
+        (Some("cancelled"), vec!["cancelled"; 3])
+    );
+    let bad = json!({"to": CUSTOMER, "steps": [{"delay_s": -1, "message": {"type": "text"}}]});
+    let (code, e) = call(&router, Method::POST, "/v1/sequences", Some(bad)).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{e}");
+    let fields: Vec<&str> = e["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"steps[0].delay_s"), "{fields:?}");
+    let (code, _) = call(&router, Method::GET, "/v1/sequences/seq_nope", None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
 on_both_kinds!(
+    a_sequence_steps_after_each_send_and_stops_when_the_customer_replies,
+    a_free_form_step_outside_the_window_is_skipped_and_a_template_step_goes,
+    the_sequences_api_answers_as_documented,
     each_offset_sends_its_template_once_at_its_time,
     past_offsets_are_skipped_and_creation_is_idempotent_by_external_id,
     nothing_goes_after_cancel_and_a_move_takes_the_pending_sends_along,
