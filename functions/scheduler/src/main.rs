@@ -1,13 +1,15 @@
-//! Scheduled work, invoked by EventBridge Scheduler every minute: the due sends of reminders,
-//! then the sweep that re-queues outbound messages whose queue record was lost. Invoked with
-//! `{"job":"analytics-rebuild"}` it recomputes the analytics counters from the stored messages
-//! instead.
+//! Scheduled work, invoked by EventBridge Scheduler every minute: the due sends of reminders and
+//! sequences, then the sweep that re-queues outbound messages whose queue record was lost. Every
+//! hour it is invoked with `{"job":"template-sync"}` and pulls the WABA's templates from Meta;
+//! invoked with `{"job":"analytics-rebuild"}` it recomputes the analytics counters from the
+//! stored messages instead.
 
 use std::sync::Arc;
 
 use wabridge::adapters::aws::Aws;
 use wabridge::analytics::rebuild;
 use wabridge::app::{App, Numbers, resources};
+use wabridge::graph::GraphClient;
 use wabridge::ports::Queue;
 use wabridge::runtime::lambda::{self, Error};
 use wabridge::telemetry;
@@ -22,12 +24,27 @@ async fn main() -> Result<(), Error> {
     let outbound: Arc<dyn Queue> = aws.outbound_queue()?;
     let sweeper = app.sweeper(store.clone(), outbound.clone());
     let scheduler = app.scheduler(store.clone(), Some(outbound), &Numbers::from_config(&config));
+    // Without a token or a WABA id there is nothing to sync: the job says so and does nothing.
+    let catalog = GraphClient::from_config(&config, app.settings.graph_timeout)
+        .ok()
+        .zip(config.business_account_id.clone())
+        .map(|managed| app.catalog(store.clone(), Some(managed)));
     lambda::serve_scheduled(move |event| {
         let (sweeper, scheduler, store, clock) = (sweeper.clone(), scheduler.clone(), store.clone(), app.clock.clone());
+        let catalog = catalog.clone();
         async move {
-            if event.get("job").and_then(|j| j.as_str()) == Some("analytics-rebuild") {
-                let done = rebuild::rebuild(store.clone(), store, clock.now_ms()).await?;
-                return Ok(serde_json::to_value(done)?);
+            match event.get("job").and_then(|j| j.as_str()) {
+                Some("analytics-rebuild") => {
+                    let done = rebuild::rebuild(store.clone(), store, clock.now_ms()).await?;
+                    return Ok(serde_json::to_value(done)?);
+                }
+                Some("template-sync") => {
+                    let Some(catalog) = catalog else {
+                        return Ok(serde_json::json!({"skipped": "no access token or WABA id"}));
+                    };
+                    return Ok(serde_json::to_value(catalog.sync().await?)?);
+                }
+                _ => {}
             }
             let ticked = scheduler.tick().await?;
             let swept = sweeper.sweep().await?;

@@ -211,12 +211,18 @@ pub const MEDIA_DOWNLOADER: Function = Function {
     ],
 };
 
-/// Scheduled work (EventBridge Scheduler, every minute): reminders' due sends, and the sweep of
-/// stranded outbound messages.
+/// Scheduled work (EventBridge Scheduler, every minute): reminders' and sequences' due sends, the
+/// sweep of stranded outbound messages; every hour, the template sync.
 pub const SCHEDULER: Function = Function {
     name: "scheduler",
     store: true,
-    env: &[OUTBOUND_QUEUE_URL, PHONE_NUMBER_ID, BUSINESS_ACCOUNT_ID],
+    env: &[
+        OUTBOUND_QUEUE_URL,
+        PHONE_NUMBER_ID,
+        BUSINESS_ACCOUNT_ID,
+        ACCESS_TOKEN_ARN,
+        API_VERSION,
+    ],
 };
 
 /// Every function.

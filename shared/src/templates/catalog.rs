@@ -75,7 +75,7 @@ pub enum SendCheck {
 }
 
 /// What a sync did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Synced {
     /// Templates Meta listed.
     pub synced: usize,
