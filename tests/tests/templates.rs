@@ -624,7 +624,48 @@ async fn without_the_waba_id_the_template_routes_answer_503_naming_it() {
     serving.abort();
 }
 
+/// A contact who opted out gets no marketing template (422 `opted_out`, nothing stored), still
+/// gets utility templates, and gets marketing again once opted back in.
+async fn an_opted_out_contact_gets_no_marketing_template(b: Backend) {
+    let rig = rig(b).await;
+    let promo = json!({"name": "spring_sale", "language": "en_US", "category": "MARKETING",
+                       "components": [{"type": "BODY", "text": "Spring sale: 20% off everything this week."}]});
+    let (code, t) = rig.post("/v1/templates", &promo, None).await;
+    assert_eq!(code, 201, "{t}");
+    rig.post("/v1/templates", &order_update("order_update"), None).await;
+    rig.wait_for("/v1/templates/spring_sale/en_US", |t| t["status"] == "APPROVED", 10)
+        .await;
+    rig.wait_for("/v1/templates/order_update/en_US", |t| t["status"] == "APPROVED", 10)
+        .await;
+    let (code, _) = rig
+        .post(
+            "/v1/contacts",
+            &json!({"wa_id": "27820000031", "opted_out": true}),
+            None,
+        )
+        .await;
+    assert_eq!(code, 201);
+    let sale = send("27820000031", "spring_sale", json!([]));
+    let (code, e) = rig.post("/v1/messages", &sale, None).await;
+    assert_eq!((code, e["error"]["code"].as_str()), (422, Some("opted_out")), "{e}");
+    let (code, sent) = rig
+        .post(
+            "/v1/messages",
+            &send("27820000031", "order_update", good_params()),
+            None,
+        )
+        .await;
+    assert_eq!(code, 202, "utility still goes: {sent}");
+    let (code, _) = rig
+        .patch("/v1/contacts/27820000031", &json!({"opted_out": false}))
+        .await;
+    assert_eq!(code, 200);
+    let (code, sent) = rig.post("/v1/messages", &sale, None).await;
+    assert_eq!(code, 202, "opted back in: {sent}");
+}
+
 on_both_backends!(
+    an_opted_out_contact_gets_no_marketing_template,
     a_created_template_is_reviewed_then_sent_until_read,
     every_create_rule_is_refused_with_its_details_and_duplicates_conflict,
     template_webhooks_twice_and_out_of_order_leave_the_copy_right,

@@ -114,6 +114,11 @@ impl From<SendError> for ApiError {
                 )
             }
             SendError::Template(check) => check.into(),
+            SendError::OptedOut => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "opted_out",
+                "the customer opted out of marketing messages: send a utility or authentication template, or nothing",
+            ),
             SendError::Port(p) => p.into(),
         }
     }

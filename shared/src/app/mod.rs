@@ -212,7 +212,9 @@ impl App {
                 .enqueuer(store.clone(), store.clone(), queue, numbers.phone_number_id.clone())
                 .counting(self.recorder(store.clone()));
             match numbers.waba_id {
-                Some(_) => e.checking_templates(self.catalog(store.clone(), None)),
+                Some(_) => e
+                    .checking_templates(self.catalog(store.clone(), None))
+                    .respecting_opt_outs(store.clone()),
                 None => e,
             }
         });
@@ -250,7 +252,9 @@ impl App {
         // Without the WABA id there is no way to learn the templates: sends go unchecked, as
         // before templates were tracked, and Meta has the last word.
         if let Some(waba) = &numbers.waba_id {
-            enqueuer = enqueuer.checking_templates(self.catalog(store.clone(), Some((graph.clone(), waba.clone()))));
+            enqueuer = enqueuer
+                .checking_templates(self.catalog(store.clone(), Some((graph.clone(), waba.clone()))))
+                .respecting_opt_outs(store.clone());
         }
         SendApi {
             enqueuer,

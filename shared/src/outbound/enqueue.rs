@@ -18,7 +18,7 @@ use crate::analytics::Recorder;
 use crate::domain::{
     CustomerKey, Direction, ErrorInfo, Json, MessageId, MessageRef, Recorded, SendChange, SendState, StoredMessage,
 };
-use crate::ports::{Clock, Outbox, PortError, Queue, ReadModel};
+use crate::ports::{Clock, ContactBook, Outbox, PortError, Queue, ReadModel};
 use crate::templates::catalog::{Catalog, SendCheck};
 
 /// What the outbound queue carries: just our message id; the message itself is in the store.
@@ -34,6 +34,9 @@ impl OutboundRecord {
         serde_json::json!({ "id": id.to_string() }).to_string()
     }
 }
+
+/// The template category that opted-out contacts never get.
+const MARKETING: &str = "MARKETING";
 
 /// Why a message was not enqueued.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +63,9 @@ pub enum SendError {
     /// A template send the templates copy refuses (unknown, not approved, wrong parameters).
     #[error(transparent)]
     Template(SendCheck),
+    /// A marketing template to a contact who opted out.
+    #[error("the customer opted out of marketing messages")]
+    OptedOut,
     /// The store failed.
     #[error(transparent)]
     Port(#[from] PortError),
@@ -102,6 +108,7 @@ pub struct Enqueuer {
     default_phone_number_id: Option<String>,
     templates: Option<Catalog>,
     analytics: Option<Recorder>,
+    contacts: Option<Arc<dyn ContactBook>>,
 }
 
 impl std::fmt::Debug for Enqueuer {
@@ -130,7 +137,15 @@ impl Enqueuer {
             default_phone_number_id,
             templates: None,
             analytics: None,
+            contacts: None,
         }
+    }
+
+    /// Refuses marketing templates (by the templates copy's category) to contacts who opted out.
+    /// Only checked with [`Self::checking_templates`]: without the copy the category is unknown.
+    pub fn respecting_opt_outs(mut self, contacts: Arc<dyn ContactBook>) -> Self {
+        self.contacts = Some(contacts);
+        self
     }
 
     /// Counts each new message in the analytics counters. A count that fails is only logged: the
@@ -211,6 +226,17 @@ impl Enqueuer {
         let mut msg = outbound_message(id, cmd, pni, customer, now);
         if let (Some(catalog), "template") = (&self.templates, cmd.msg_type.as_str()) {
             let used = catalog.check_send(&cmd.content).await?;
+            // A marketing template to an opted-out contact breaks WhatsApp's opt-out rule: refused
+            // before it is stored. Utility and authentication templates still go.
+            if used
+                .category
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(MARKETING))
+                && let Some(contacts) = &self.contacts
+                && contacts.contact(&msg.customer).await?.is_some_and(|c| c.opted_out)
+            {
+                return Err(SendError::OptedOut);
+            }
             let mut extra = msg.extra.as_ref().map(Json::value).unwrap_or_else(|| json!({}));
             extra["template"] = json!({"name": used.name, "language": used.language, "category": used.category});
             msg.extra = Some(Json::from_value(&extra));

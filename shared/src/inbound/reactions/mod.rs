@@ -72,9 +72,10 @@ impl From<SendError> for ReactionError {
         match e {
             SendError::Port(p) => p.into(),
             SendError::QueueUnavailable(_) => Self::Retry(Box::new(e)),
-            SendError::Invalid { .. } | SendError::WindowClosed { .. } | SendError::Template(_) => {
-                Self::Permanent(e.to_string())
-            }
+            SendError::Invalid { .. }
+            | SendError::WindowClosed { .. }
+            | SendError::Template(_)
+            | SendError::OptedOut => Self::Permanent(e.to_string()),
         }
     }
 }
