@@ -441,7 +441,49 @@ async fn the_sequences_api_answers_as_documented(kind: Kind) {
     assert_eq!(code, StatusCode::NOT_FOUND);
 }
 
+/// `{{attr.<name>}}` in a template's parameters takes the contact's attribute when the send
+/// goes; a contact without it gets no message with the placeholder: the send fails naming it.
+async fn contact_attributes_fill_template_parameters(kind: Kind) {
+    let w = World::new(kind).await;
+    let s = w.scheduler();
+    let mut body = reminder_body(T0 + 3 * HOUR);
+    body["offsets_s"] = json!([3600]);
+    body["template"]["components"][0]["parameters"][0]["text"] =
+        json!("Hi {{attr.first_name}}, see you at {{appointment.time}}");
+    let (view, _) = s.create_reminder(&body).await.unwrap();
+    let without = view["id"].as_str().unwrap().to_owned();
+    w.at(T0 + 2 * HOUR);
+    assert_eq!(s.tick().await.unwrap().failed, 1);
+    let failed = s.reminder(&without).await.unwrap().unwrap();
+    assert_eq!(failed["sends"][0]["status"], "failed");
+    assert!(
+        failed["sends"][0]["reason"].as_str().unwrap().contains("first_name"),
+        "{failed}"
+    );
+    assert!(w.sent().await.is_empty(), "no placeholder reaches the customer");
+
+    let set = wabridge::contacts::ContactChange {
+        attributes: vec![("first_name".into(), Some("Thandi".into()))],
+        ..Default::default()
+    };
+    w.backend
+        .store
+        .change_contact(&CustomerKey::parse(CUSTOMER).unwrap(), &set, true, T0)
+        .await
+        .unwrap();
+    body["at"] = json!(wabridge::timefmt::rfc3339(T0 + 4 * HOUR));
+    s.create_reminder(&body).await.unwrap();
+    w.at(T0 + 3 * HOUR);
+    assert_eq!(s.tick().await.unwrap().queued, 1);
+    let sent = w.sent().await;
+    assert_eq!(
+        sent[0]["components"][0]["parameters"][0]["text"],
+        "Hi Thandi, see you at 14:00"
+    );
+}
+
 on_both_kinds!(
+    contact_attributes_fill_template_parameters,
     a_sequence_steps_after_each_send_and_stops_when_the_customer_replies,
     a_free_form_step_outside_the_window_is_skipped_and_a_template_step_goes,
     the_sequences_api_answers_as_documented,

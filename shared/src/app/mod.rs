@@ -219,7 +219,8 @@ impl App {
             }
         });
         Scheduler::new(store.clone(), enqueuer, self.clock.clone(), self.settings.schedule)
-            .reading(store, numbers.phone_number_id.clone())
+            .reading(store.clone(), numbers.phone_number_id.clone())
+            .personalising(store)
     }
 
     /// The enqueue use case every sender of messages shares.

@@ -170,3 +170,60 @@ impl Contacts {
         Ok(report)
     }
 }
+
+/// Writes the contact's attributes into every `{{attr.<name>}}` of the strings in `v` (a
+/// template's parameters). Names the first attribute the contact does not have, rather than
+/// sending the placeholder to the customer.
+pub fn render_attributes(v: &mut Value, attributes: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    const OPEN: &str = "{{attr.";
+    match v {
+        Value::String(s) if s.contains(OPEN) => {
+            let mut out = String::with_capacity(s.len());
+            let mut rest = s.as_str();
+            while let Some(start) = rest.find(OPEN) {
+                out.push_str(&rest[..start]);
+                let after = &rest[start + OPEN.len()..];
+                let Some(end) = after.find("}}") else {
+                    break;
+                };
+                let name = &after[..end];
+                let value = attributes
+                    .get(name)
+                    .ok_or_else(|| format!("the contact has no attribute {name:?} for {{{{attr.{name}}}}}"))?;
+                out.push_str(value);
+                rest = &after[end + 2..];
+            }
+            out.push_str(rest);
+            *s = out;
+            Ok(())
+        }
+        Value::Array(items) => items.iter_mut().try_for_each(|i| render_attributes(i, attributes)),
+        Value::Object(o) => o.values_mut().try_for_each(|i| render_attributes(i, attributes)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn attributes_fill_their_placeholders_and_a_missing_one_is_named() {
+        let attrs = [
+            ("first_name".to_owned(), "Thandi".to_owned()),
+            ("city".to_owned(), "Durban".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let mut v = json!({"components": [{"parameters": [
+            {"type": "text", "text": "Hi {{attr.first_name}} from {{attr.city}}!"}, {"type": "text", "text": "plain"}]}]});
+        render_attributes(&mut v, &attrs).unwrap();
+        assert_eq!(v["components"][0]["parameters"][0]["text"], "Hi Thandi from Durban!");
+        assert_eq!(v["components"][0]["parameters"][1]["text"], "plain");
+        let mut missing = json!(["{{attr.surname}}"]);
+        let e = render_attributes(&mut missing, &attrs).unwrap_err();
+        assert!(e.contains("surname"), "{e}");
+    }
+}

@@ -21,10 +21,12 @@ use ulid::Ulid;
 
 use self::reminder::{Reminder, SendStatus};
 use self::sequence::Sequence;
+use crate::domain::CustomerKey;
 use crate::domain::{MessageId, Recorded};
 use crate::outbound::enqueue::{Enqueuer, SendError};
 use crate::outbound::request::FieldError;
-use crate::ports::{Clock, PortError, ReadModel, Schedule, Schedules};
+use crate::outbound::request::SendCommand;
+use crate::ports::{Clock, ContactBook, PortError, ReadModel, Schedule, Schedules};
 use crate::read::{Page, PageRequest};
 
 /// The kind of a reminder's schedule.
@@ -116,7 +118,7 @@ pub trait Plan: Serialize + serde::de::DeserializeOwned + Send {
     fn claim(&mut self, now: i64, lease_ms: i64) -> Vec<String>;
 
     /// The send `key` stands for.
-    fn command(&self, key: &str) -> Result<crate::outbound::request::SendCommand, String>;
+    fn command(&self, key: &str) -> Result<SendCommand, String>;
 
     /// Records how the claimed send `key` went, at `now`; nothing if it is no longer claimed.
     fn settle(&mut self, key: &str, outcome: &Outcome, now: i64);
@@ -162,6 +164,8 @@ pub struct Scheduler {
     enqueuer: Option<Enqueuer>,
     /// Reads whether a customer wrote (sequences that stop on a reply).
     read: Option<Arc<dyn ReadModel>>,
+    /// The contacts whose attributes fill `{{attr.<name>}}` parameters.
+    contacts: Option<Arc<dyn ContactBook>>,
     default_phone_number_id: Option<String>,
     clock: Arc<dyn Clock>,
     config: TickConfig,
@@ -187,6 +191,7 @@ impl Scheduler {
             store,
             enqueuer,
             read: None,
+            contacts: None,
             default_phone_number_id: None,
             clock,
             config,
@@ -199,6 +204,25 @@ impl Scheduler {
         self.read = Some(read);
         self.default_phone_number_id = default_phone_number_id;
         self
+    }
+
+    /// Fills `{{attr.<name>}}` in a send's template parameters from the contact's attributes.
+    pub fn personalising(mut self, contacts: Arc<dyn ContactBook>) -> Self {
+        self.contacts = Some(contacts);
+        self
+    }
+
+    /// `cmd` with the contact's attributes written into its `{{attr.<name>}}` placeholders, or
+    /// why it cannot be sent.
+    async fn personalise(&self, mut cmd: SendCommand) -> Result<Result<SendCommand, String>, PortError> {
+        if !cmd.content.to_string().contains("{{attr.") {
+            return Ok(Ok(cmd));
+        }
+        let attributes = match (&self.contacts, CustomerKey::parse(cmd.recipient.key())) {
+            (Some(book), Ok(key)) => book.contact(&key).await?.map(|c| c.attributes).unwrap_or_default(),
+            _ => Default::default(),
+        };
+        Ok(crate::contacts::render_attributes(&mut cmd.content, &attributes).map(|()| cmd))
     }
 
     /// How often the local stack ticks.
@@ -445,7 +469,11 @@ impl Scheduler {
         // Queue each claimed send under its derived id.
         let mut outcomes = Vec::new();
         for key in &claimed {
-            let outcome = match plan.command(key) {
+            let cmd = match plan.command(key) {
+                Ok(cmd) => self.personalise(cmd).await?,
+                Err(reason) => Err(reason),
+            };
+            let outcome = match cmd {
                 Err(reason) => Outcome::Failed(reason),
                 Ok(cmd) => match enqueuer.enqueue_as(send_id(id, key), &cmd).await {
                     Ok(m) => Outcome::Queued(m),
@@ -495,7 +523,7 @@ impl Scheduler {
         let Some(pni) = pni.map(str::to_owned).or_else(|| self.default_phone_number_id.clone()) else {
             return Ok(false);
         };
-        let Ok(customer) = crate::domain::CustomerKey::parse(to) else {
+        let Ok(customer) = CustomerKey::parse(to) else {
             return Ok(false);
         };
         let window = read.window(&pni, &customer).await?;
