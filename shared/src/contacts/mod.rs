@@ -6,10 +6,8 @@
 mod change;
 pub mod import;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::StreamExt as _;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -23,9 +21,9 @@ use crate::outbound::request::FieldError;
 use crate::ports::{Changed, Clock, ContactBook, ContactFilter, PortError};
 use crate::read::{Page, PageRequest};
 
-/// Contacts an import changes at once: different customers go in parallel (a DynamoDB write is a
-/// round trip), rows of one customer in file order.
-const IMPORT_CONCURRENCY: usize = 32;
+/// Rows an import hands the store at once: one SQLite transaction, or that many DynamoDB writes
+/// in parallel waves. Bounds the memory of the results, not of the parsed file.
+const IMPORT_CHUNK: usize = 2_000;
 
 /// Why a contacts request failed.
 #[derive(Debug, thiserror::Error)]
@@ -122,39 +120,18 @@ impl Contacts {
     /// then the rows done stay done: importing the same file again repeats nothing.
     pub async fn import(&self, rows: Vec<import::Row>) -> Result<ImportReport, PortError> {
         let mut report = ImportReport::default();
-        let mut groups: Vec<Vec<(u32, ContactChange)>> = Vec::new();
-        let mut group_of: HashMap<CustomerKey, usize> = HashMap::new();
+        let mut valid = Vec::with_capacity(rows.len());
         for (i, row) in rows.into_iter().enumerate() {
             let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
             match row {
-                Ok((key, change)) => {
-                    let g = *group_of.entry(key).or_insert_with(|| {
-                        groups.push(Vec::new());
-                        groups.len() - 1
-                    });
-                    groups[g].push((n, change));
-                }
+                Ok(change) => valid.push((n, change)),
                 Err(reason) => report.invalid.push(InvalidRow { row: n, reason }),
             }
         }
-        let mut keys: Vec<Option<CustomerKey>> = vec![None; groups.len()];
-        for (k, g) in group_of {
-            keys[g] = Some(k);
-        }
-        let work = groups
-            .into_iter()
-            .zip(keys)
-            .filter_map(|(rows, key)| key.map(|k| (k, rows)));
-        let mut done = futures::stream::iter(work.map(|(key, rows)| async move {
-            let mut out = Vec::with_capacity(rows.len());
-            for (n, change) in rows {
-                out.push((n, self.change(&key, &change, true).await?));
-            }
-            Ok::<_, PortError>(out)
-        }))
-        .buffer_unordered(IMPORT_CONCURRENCY);
-        while let Some(group) = done.next().await {
-            for (n, changed) in group? {
+        for chunk in valid.chunks(IMPORT_CHUNK) {
+            let (numbers, changes): (Vec<u32>, Vec<(CustomerKey, ContactChange)>) = chunk.iter().cloned().unzip();
+            let results = self.book.change_contacts(&changes, self.clock.now_ms()).await?;
+            for (n, changed) in numbers.into_iter().zip(results) {
                 match changed {
                     Changed::Created(_) => report.created += 1,
                     Changed::Existing(_) => report.updated += 1,

@@ -1,7 +1,10 @@
 //! The contacts role of the store: the contacts the business keeps, found by tag, opt-out, number
 //! or name, and changed through merges that never lose a concurrent write.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
+use futures::StreamExt as _;
 
 use super::PortError;
 use crate::contacts::ContactChange;
@@ -55,4 +58,44 @@ pub trait ContactBook: Send + Sync + 'static {
         create: bool,
         now_ms: i64,
     ) -> Result<Changed, PortError>;
+
+    /// Many changes (an import), creating contacts as needed; one result per change, in order.
+    /// Changes to one customer apply in the order given. By default different customers change
+    /// in parallel, since each change is a round trip; a store that can do them all in one
+    /// transaction does.
+    async fn change_contacts(
+        &self,
+        changes: &[(CustomerKey, ContactChange)],
+        now_ms: i64,
+    ) -> Result<Vec<Changed>, PortError> {
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut group_of: HashMap<&str, usize> = HashMap::new();
+        for (i, (key, _)) in changes.iter().enumerate() {
+            let g = *group_of.entry(key.as_str()).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[g].push(i);
+        }
+        drop(group_of);
+        let work = groups.into_iter().map(|rows| async move {
+            let mut out = Vec::with_capacity(rows.len());
+            for i in rows {
+                let (key, change) = &changes[i];
+                out.push((i, self.change_contact(key, change, true, now_ms).await?));
+            }
+            Ok::<_, PortError>(out)
+        });
+        let mut results: Vec<Option<Changed>> = vec![None; changes.len()];
+        let mut done = futures::stream::iter(work).buffer_unordered(PARALLEL_CHANGES);
+        while let Some(group) = done.next().await {
+            for (i, changed) in group? {
+                results[i] = Some(changed);
+            }
+        }
+        Ok(results.into_iter().map(|r| r.unwrap_or(Changed::NotFound)).collect())
+    }
 }
+
+/// Contacts [`ContactBook::change_contacts`] changes at once by default.
+const PARALLEL_CHANGES: usize = 64;

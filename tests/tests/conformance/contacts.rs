@@ -228,7 +228,47 @@ async fn lists_filter_by_tag_opt_out_number_and_name_across_pages(b: Backend) {
     assert!(all(&b, &none).await.is_empty());
 }
 
+/// A batch: one result per change in order, a customer's changes applied in the order given,
+/// the first creating and the next merging.
+async fn a_batch_of_changes_answers_each_in_order(b: Backend) {
+    let mut rename = named("Second");
+    rename.add_tags = vec!["b".into()];
+    let changes = vec![
+        (key("27820000021"), tags(&["a"])),
+        (key("27820000022"), named("Other")),
+        (key("27820000021"), rename),
+        (
+            key("27820000021"),
+            tags(
+                &(0..MAX_TAGS)
+                    .map(|i| format!("x{i}"))
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+    ];
+    let got = b.store.change_contacts(&changes, T0).await.unwrap();
+    let kinds: Vec<&str> = got
+        .iter()
+        .map(|c| match c {
+            Changed::Created(_) => "created",
+            Changed::Existing(_) => "existing",
+            Changed::Refused(_) => "refused",
+            Changed::NotFound => "not found",
+        })
+        .collect();
+    assert_eq!(kinds, ["created", "created", "existing", "refused"]);
+    let c = b.store.contact(&key("27820000021")).await.unwrap().unwrap();
+    assert_eq!(
+        (c.name.as_deref(), c.tags.as_slice()),
+        (Some("Second"), &["a".to_owned(), "b".to_owned()][..])
+    );
+}
+
 on_both_backends!(
+    a_batch_of_changes_answers_each_in_order,
     contacts_keep_first_and_last_seen_and_the_latest_name,
     what_the_business_sets_and_what_messages_tell_never_overwrite_each_other,
     a_change_that_may_not_create_finds_nothing_and_writes_nothing,

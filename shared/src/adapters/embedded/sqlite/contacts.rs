@@ -89,6 +89,60 @@ fn like_prefix(s: &str) -> String {
     out
 }
 
+/// Merges `change` into one contact inside `tx`.
+fn change_one(
+    tx: &Transaction<'_>,
+    c: &CustomerKey,
+    change: &ContactChange,
+    create: bool,
+    now_ms: i64,
+) -> Result<Changed, PortError> {
+    let key = c.as_str();
+    let existing = read(tx, key)?;
+    let (mut managed, existed) = match &existing {
+        Some((_, Some(doc))) => (parse::<Managed>(doc)?, true),
+        Some((_, None)) => (Managed::default(), true),
+        None if create => (
+            Managed {
+                created_at: Some(now_ms),
+                ..Managed::default()
+            },
+            false,
+        ),
+        None => return Ok(Changed::NotFound),
+    };
+    match change.apply(&mut managed, now_ms) {
+        Err(e) => return Ok(Changed::Refused(e)),
+        Ok(false) if existed => {
+            let contact = existing.map(|(c, _)| c);
+            return Ok(contact.map_or(Changed::NotFound, Changed::Existing));
+        }
+        Ok(_) => {}
+    }
+    // A new contact is known by its number: the API creates contacts by wa_id only.
+    tx.execute(
+        "INSERT INTO contacts (customer, wa_id, managed, given_fold, opted_out)
+         VALUES (?1, ?1, ?2, ?3, ?4)
+         ON CONFLICT(customer) DO UPDATE SET
+            managed = excluded.managed, given_fold = excluded.given_fold, opted_out = excluded.opted_out",
+        params![
+            key,
+            json(&managed)?,
+            managed.name.as_deref().map(fold_name),
+            managed.opted_out
+        ],
+    )
+    .map_err(sql_err("change contact"))?;
+    let after = read(tx, key)?
+        .map(|(c, _)| c)
+        .ok_or_else(|| PortError::invalid("change contact", "the contact vanished mid-write"))?;
+    Ok(if existed {
+        Changed::Existing(after)
+    } else {
+        Changed::Created(after)
+    })
+}
+
 #[async_trait]
 impl ContactBook for SqliteStore {
     async fn contact(&self, customer: &CustomerKey) -> Result<Option<Contact>, PortError> {
@@ -140,51 +194,22 @@ impl ContactBook for SqliteStore {
         now_ms: i64,
     ) -> Result<Changed, PortError> {
         let (c, change) = (customer.clone(), change.clone());
-        self.write("change contact", move |tx| {
-            let key = c.as_str();
-            let existing = read(tx, key)?;
-            let (mut managed, existed) = match &existing {
-                Some((_, Some(doc))) => (parse::<Managed>(doc)?, true),
-                Some((_, None)) => (Managed::default(), true),
-                None if create => (
-                    Managed {
-                        created_at: Some(now_ms),
-                        ..Managed::default()
-                    },
-                    false,
-                ),
-                None => return Ok(Changed::NotFound),
-            };
-            match change.apply(&mut managed, now_ms) {
-                Err(e) => return Ok(Changed::Refused(e)),
-                Ok(false) if existed => {
-                    let contact = existing.map(|(c, _)| c);
-                    return Ok(contact.map_or(Changed::NotFound, Changed::Existing));
-                }
-                Ok(_) => {}
-            }
-            // A new contact is known by its number: the API creates contacts by wa_id only.
-            tx.execute(
-                "INSERT INTO contacts (customer, wa_id, managed, given_fold, opted_out)
-                 VALUES (?1, ?1, ?2, ?3, ?4)
-                 ON CONFLICT(customer) DO UPDATE SET
-                    managed = excluded.managed, given_fold = excluded.given_fold, opted_out = excluded.opted_out",
-                params![
-                    key,
-                    json(&managed)?,
-                    managed.name.as_deref().map(fold_name),
-                    managed.opted_out
-                ],
-            )
-            .map_err(sql_err("change contact"))?;
-            let after = read(tx, key)?
-                .map(|(c, _)| c)
-                .ok_or_else(|| PortError::invalid("change contact", "the contact vanished mid-write"))?;
-            Ok(if existed {
-                Changed::Existing(after)
-            } else {
-                Changed::Created(after)
-            })
+        self.write("change contact", move |tx| change_one(tx, &c, &change, create, now_ms))
+            .await
+    }
+
+    /// The whole batch in one transaction: one commit for thousands of rows, not one each.
+    async fn change_contacts(
+        &self,
+        changes: &[(CustomerKey, ContactChange)],
+        now_ms: i64,
+    ) -> Result<Vec<Changed>, PortError> {
+        let changes = changes.to_vec();
+        self.write("change contacts", move |tx| {
+            changes
+                .iter()
+                .map(|(c, change)| change_one(tx, c, change, true, now_ms))
+                .collect()
         })
         .await
     }
