@@ -7,10 +7,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
-use serde_json::Value;
 
 use super::auth::{ApiKeys, require_key};
 use super::error::ApiError;
+use super::json_body;
 use super::query::{One, Params, page_of, params, segment};
 use crate::contacts::import::{self, ImportError};
 use crate::contacts::{ContactError, Contacts, tag};
@@ -41,16 +41,6 @@ pub fn contacts_router(contacts: Contacts, keys: ApiKeys) -> Router {
         )
         .route_layer(middleware::from_fn_with_state(keys, require_key))
         .with_state(contacts)
-}
-
-fn json_body(body: &Bytes) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("body is not JSON: {e}"),
-        )
-    })
 }
 
 impl From<ContactError> for ApiError {

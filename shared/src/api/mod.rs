@@ -47,6 +47,17 @@ pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 /// own route and limit.
 pub const MAX_V1_BODY_BYTES: usize = 64 * 1024;
 
+/// A request body as JSON, or 400 `invalid_json` saying why not.
+fn json_body(body: &axum::body::Bytes) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("body is not JSON: {e}"),
+        )
+    })
+}
+
 /// Adds what every deployed router needs: JSON answers for unknown routes and wrong methods, the
 /// body limit, and JSON for every error axum answers before a handler runs (a body over the limit,
 /// an unreadable path). Call once, on the composed router.

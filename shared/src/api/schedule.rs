@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::auth::{ApiKeys, require_key};
 use super::error::ApiError;
+use super::json_body;
 use super::query::{One, Params, page_of, params, segment};
 use crate::domain::InvalidInput;
 use crate::schedule::{ScheduleError, Scheduler};
@@ -37,16 +38,6 @@ impl From<ScheduleError> for ApiError {
             ScheduleError::Port(p) => p.into(),
         }
     }
-}
-
-fn json_body(body: &Bytes) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("body is not JSON: {e}"),
-        )
-    })
 }
 
 fn id_of(id: One) -> Result<String, ApiError> {

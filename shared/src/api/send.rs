@@ -69,13 +69,7 @@ async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let json: Value = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("body is not JSON: {e}"),
-        )
-    })?;
+    let json = super::json_body(&body)?;
     let api = sending(&api)?;
     let key = key_of(&headers)?;
     let work = async {

@@ -3,12 +3,10 @@
 //! tick reads only what is due; `by_kind` lists them. A save is conditional on the revision read.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{DynamoStore, Item, Reads};
 use crate::adapters::aws::expr::{Expr, get_n, get_s, n, s};
-use crate::adapters::aws::sdk_err;
 use crate::domain::Recorded;
 use crate::ports::{PortError, Schedule, Schedules};
 use crate::read::{Page, PageRequest};
@@ -122,21 +120,7 @@ impl Schedules for DynamoStore {
             let (r, v) = (e.name("rev"), e.val(n(sc.rev)));
             format!("{r} = {v}")
         });
-        let call = self
-            .client
-            .update_item()
-            .table_name(&self.t.schedules)
-            .key("id", s(&sc.id));
-        match e.apply(call).send().await {
-            Ok(_) => Ok(true),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(UpdateItemError::is_conditional_check_failed_exception) =>
-            {
-                Ok(false)
-            }
-            Err(err) => Err(sdk_err("save schedule")(err)),
-        }
+        self.update_applied(&self.t.schedules, ("id", &sc.id), e, "save schedule")
+            .await
     }
 }
