@@ -664,7 +664,32 @@ async fn an_opted_out_contact_gets_no_marketing_template(b: Backend) {
     assert_eq!(code, 202, "opted back in: {sent}");
 }
 
+/// A reminder or sequence naming a template the copy does not have (or has with other
+/// parameters) is refused when it is scheduled, not when its first send fails days later.
+async fn schedules_are_checked_against_the_templates_when_created(b: Backend) {
+    let rig = rig(b).await;
+    rig.post("/v1/templates", &order_update("order_update"), None).await;
+    rig.wait_for("/v1/templates/order_update/en_US", |t| t["status"] == "APPROVED", 10)
+        .await;
+    let at = (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339();
+    let reminder = |name: &str, components: Value| {
+        json!({"to": "27820000041", "at": at, "offsets_s": [3600],
+               "template": {"name": name, "language": {"code": "en_US"}, "components": components}})
+    };
+    let (code, e) = rig.post("/v1/reminders", &reminder("no_such", json!([])), None).await;
+    assert_eq!((code, e["error"]["code"].as_str()), (422, Some("template_not_found")), "{e}");
+    let (code, e) = rig.post("/v1/reminders", &reminder("order_update", json!([])), None).await;
+    assert_eq!((code, e["error"]["code"].as_str()), (400, Some("validation_failed")), "{e}");
+    let (code, r) = rig.post("/v1/reminders", &reminder("order_update", good_params()), None).await;
+    assert_eq!(code, 201, "{r}");
+    let seq = json!({"to": "27820000041", "steps": [
+        {"delay_s": 60, "message": {"type": "template", "template": {"name": "no_such", "language": {"code": "en_US"}}}}]});
+    let (code, e) = rig.post("/v1/sequences", &seq, None).await;
+    assert_eq!((code, e["error"]["code"].as_str()), (422, Some("template_not_found")), "{e}");
+}
+
 on_both_backends!(
+    schedules_are_checked_against_the_templates_when_created,
     an_opted_out_contact_gets_no_marketing_template,
     a_created_template_is_reviewed_then_sent_until_read,
     every_create_rule_is_refused_with_its_details_and_duplicates_conflict,

@@ -13,6 +13,6 @@ async fn main() -> Result<(), Error> {
     let aws = Aws::load(resources::SCHEDULE_API).await;
     let config = aws.config().await?;
     let keys = ApiKeys::new(config.require_api_keys()?);
-    let scheduler = App::deployed(&config).scheduler(aws.store()?, None, &Numbers::default());
+    let scheduler = App::deployed(&config).scheduler(aws.store()?, None, &Numbers::from_config(&config));
     lambda::serve_http(api::finish(api::schedule_router(scheduler, keys))).await
 }

@@ -34,6 +34,7 @@ impl From<ScheduleError> for ApiError {
         match e {
             ScheduleError::Invalid(details) => ApiError::validation("the request is not valid", &details),
             ScheduleError::NotFound => ApiError::not_found("schedule"),
+            ScheduleError::Template(check) => check.into(),
             ScheduleError::Busy => ApiError::new(StatusCode::CONFLICT, "busy", e.to_string()).retry_after(1),
             ScheduleError::Port(p) => p.into(),
         }

@@ -218,9 +218,13 @@ impl App {
                 None => e,
             }
         });
-        Scheduler::new(store.clone(), enqueuer, self.clock.clone(), self.settings.schedule)
+        let scheduler = Scheduler::new(store.clone(), enqueuer, self.clock.clone(), self.settings.schedule)
             .reading(store.clone(), numbers.phone_number_id.clone())
-            .personalising(store)
+            .personalising(store.clone());
+        match numbers.waba_id {
+            Some(_) => scheduler.checking_templates(self.catalog(store, None)),
+            None => scheduler,
+        }
     }
 
     /// The enqueue use case every sender of messages shares.

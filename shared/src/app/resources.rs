@@ -179,7 +179,7 @@ pub const CONTACTS_API: Function = Function {
 pub const SCHEDULE_API: Function = Function {
     name: "schedule-api",
     store: true,
-    env: &[API_KEYS_ARN],
+    env: &[API_KEYS_ARN, BUSINESS_ACCOUNT_ID],
 };
 /// The outbound queue consumer that calls Graph.
 pub const OUTBOUND_SENDER: Function = Function {

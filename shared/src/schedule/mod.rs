@@ -28,6 +28,7 @@ use crate::outbound::request::FieldError;
 use crate::outbound::request::SendCommand;
 use crate::ports::{Clock, ContactBook, PortError, ReadModel, Schedule, Schedules};
 use crate::read::{Page, PageRequest};
+use crate::templates::catalog::{Catalog, SendCheck};
 
 /// The kind of a reminder's schedule.
 pub const REMINDER: &str = "reminder";
@@ -83,6 +84,9 @@ pub enum ScheduleError {
     /// No such reminder or sequence.
     #[error("not found")]
     NotFound,
+    /// A template the templates copy refuses (unknown, not approved, wrong parameters).
+    #[error(transparent)]
+    Template(SendCheck),
     /// Too many concurrent changes to one schedule.
     #[error("the reminder is being changed by others; retry")]
     Busy,
@@ -166,6 +170,8 @@ pub struct Scheduler {
     read: Option<Arc<dyn ReadModel>>,
     /// The contacts whose attributes fill `{{attr.<name>}}` parameters.
     contacts: Option<Arc<dyn ContactBook>>,
+    /// The templates copy a new schedule's templates are checked against.
+    templates: Option<Catalog>,
     default_phone_number_id: Option<String>,
     clock: Arc<dyn Clock>,
     config: TickConfig,
@@ -192,6 +198,7 @@ impl Scheduler {
             enqueuer,
             read: None,
             contacts: None,
+            templates: None,
             default_phone_number_id: None,
             clock,
             config,
@@ -204,6 +211,24 @@ impl Scheduler {
         self.read = Some(read);
         self.default_phone_number_id = default_phone_number_id;
         self
+    }
+
+    /// Checks the templates of a new reminder or sequence against the templates copy, so an
+    /// unknown or unapproved template is refused when it is scheduled, not days later.
+    pub fn checking_templates(mut self, catalog: Catalog) -> Self {
+        self.templates = Some(catalog);
+        self
+    }
+
+    /// Refuses a template send the templates copy would refuse.
+    async fn check_template(&self, cmd: &SendCommand) -> Result<(), ScheduleError> {
+        match (&self.templates, cmd.msg_type.as_str()) {
+            (Some(catalog), "template") => catalog.check_send(&cmd.content).await.map(drop).map_err(|e| match e {
+                SendCheck::Port(p) => ScheduleError::Port(p),
+                other => ScheduleError::Template(other),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Fills `{{attr.<name>}}` in a send's template parameters from the contact's attributes.
@@ -278,12 +303,20 @@ impl Scheduler {
     /// `external_id` was created before, and that one is returned).
     pub async fn create_reminder(&self, body: &Value) -> Result<(Value, bool), ScheduleError> {
         let r = reminder::parse(body, self.clock.now_ms()).map_err(ScheduleError::Invalid)?;
+        if let Ok(cmd) = r.command() {
+            self.check_template(&cmd).await?;
+        }
         self.create(&r, r.external_id.as_deref(), "rem").await
     }
 
     /// `POST /v1/sequences`, as [`Self::create_reminder`].
     pub async fn create_sequence(&self, body: &Value) -> Result<(Value, bool), ScheduleError> {
         let q = sequence::parse(body, self.clock.now_ms()).map_err(ScheduleError::Invalid)?;
+        for i in 0..q.steps.len() {
+            if let Ok(cmd) = Plan::command(&q, &i.to_string()) {
+                self.check_template(&cmd).await?;
+            }
+        }
         self.create(&q, q.external_id.as_deref(), "seq").await
     }
 
