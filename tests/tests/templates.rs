@@ -677,15 +677,31 @@ async fn schedules_are_checked_against_the_templates_when_created(b: Backend) {
                "template": {"name": name, "language": {"code": "en_US"}, "components": components}})
     };
     let (code, e) = rig.post("/v1/reminders", &reminder("no_such", json!([])), None).await;
-    assert_eq!((code, e["error"]["code"].as_str()), (422, Some("template_not_found")), "{e}");
-    let (code, e) = rig.post("/v1/reminders", &reminder("order_update", json!([])), None).await;
-    assert_eq!((code, e["error"]["code"].as_str()), (400, Some("validation_failed")), "{e}");
-    let (code, r) = rig.post("/v1/reminders", &reminder("order_update", good_params()), None).await;
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (422, Some("template_not_found")),
+        "{e}"
+    );
+    let (code, e) = rig
+        .post("/v1/reminders", &reminder("order_update", json!([])), None)
+        .await;
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (400, Some("validation_failed")),
+        "{e}"
+    );
+    let (code, r) = rig
+        .post("/v1/reminders", &reminder("order_update", good_params()), None)
+        .await;
     assert_eq!(code, 201, "{r}");
     let seq = json!({"to": "27820000041", "steps": [
         {"delay_s": 60, "message": {"type": "template", "template": {"name": "no_such", "language": {"code": "en_US"}}}}]});
     let (code, e) = rig.post("/v1/sequences", &seq, None).await;
-    assert_eq!((code, e["error"]["code"].as_str()), (422, Some("template_not_found")), "{e}");
+    assert_eq!(
+        (code, e["error"]["code"].as_str()),
+        (422, Some("template_not_found")),
+        "{e}"
+    );
 }
 
 on_both_backends!(
