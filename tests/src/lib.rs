@@ -11,6 +11,7 @@ mod backend;
 mod clock;
 mod faults;
 mod fixtures;
+pub mod permissions;
 mod pipeline;
 mod requests;
 pub mod rig;
@@ -22,7 +23,7 @@ pub use clock::ManualClock;
 pub use faults::{FlakyQueue, FlakyStore};
 pub use fixtures::{api_gateway_request, enc, fixture, meta_samples};
 pub use pipeline::{Pipeline, Reply, settle_one_batch};
-pub use requests::RequestCounter;
+pub use requests::{Access, RequestCounter};
 pub use secrecy;
 
 /// App secret the test pipelines sign with.

@@ -13,6 +13,7 @@ use wabridge::ports::SystemClock;
 use wabridge::read::PageRequest;
 
 use wabridge_infra::simulate;
+use wabridge_tests::permissions::assert_allowed;
 use wabridge_tests::{Backend, Pipeline, RequestCounter, settle_one_batch};
 
 const PNI: &str = "100000000000001";
@@ -71,6 +72,7 @@ async fn an_inbound_text_message_costs_what_the_model_says() {
         assert_eq!(p.settle_one_batch().await, 1);
     }
     assert_eq!(ours(requests.take()), expected(&cost::INBOUND_MESSAGE));
+    assert_allowed("inbound-processor", &requests.take_accesses());
 }
 
 #[tokio::test]
@@ -107,6 +109,7 @@ async fn a_status_webhook_costs_what_the_model_says() {
     assert_eq!(p.post_webhook(&webhook(&body)).await.status, 200);
     assert_eq!(p.settle_one_batch().await, 1);
     assert_eq!(ours(requests.take()), expected(&cost::STATUS_WEBHOOK));
+    assert_allowed("inbound-processor", &requests.take_accesses());
 }
 
 #[tokio::test]
@@ -128,6 +131,7 @@ async fn queueing_a_send_and_reading_a_page_cost_what_the_model_says() {
     requests.take();
     enqueuer.enqueue(&cmd).await.unwrap();
     assert_eq!(requests.take(), expected(&cost::QUEUE_SEND));
+    assert_allowed("send-api", &requests.take_accesses());
 
     let page = PageRequest { limit: 50, after: None };
     let customer = wabridge::domain::CustomerKey::parse("27820000557").unwrap();
@@ -176,9 +180,11 @@ async fn sending_at_graph_costs_what_the_model_says() {
         send(format!("2782000056{i}")).await;
     }
     requests.take();
+    requests.take_accesses();
     assert_eq!(settle_one_batch(b.kind, &sender, b.outbound.as_ref()).await, 10);
     assert_eq!(sandbox.accepted().len(), 11, "every send reached Graph");
     assert_eq!(ours(requests.take()), expected(&cost::SEND_BATCH_AT_GRAPH));
+    assert_allowed("outbound-sender", &requests.take_accesses());
     serving.abort();
 }
 
@@ -210,7 +216,9 @@ async fn a_report_reads_hours_whatever_the_number_of_messages() {
         let (store, q, requests) = (store.clone(), q.clone(), requests.clone());
         async move {
             requests.take();
+            requests.take_accesses();
             let r = report(store.as_ref(), &q).await.unwrap();
+            assert_allowed("analytics-api", &requests.take_accesses());
             (r.totals.inbound, ours(requests.take()))
         }
     };
