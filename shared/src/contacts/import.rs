@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::change::{ContactChange, parse_create};
 use crate::domain::CustomerKey;
-use crate::outbound::request::FieldError;
+use crate::outbound::request::one_line;
 
 /// Rows one import takes at most.
 pub const MAX_ROWS: usize = 100_000;
@@ -25,17 +25,8 @@ pub enum ImportError {
     Unreadable(String),
 }
 
-/// The field errors of a row, as one line.
-pub fn reason(errors: &[FieldError]) -> String {
-    errors
-        .iter()
-        .map(|e| format!("{}: {}", e.field, e.reason))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 fn row_of(body: &Value) -> Row {
-    parse_create(body).map_err(|e| reason(&e))
+    parse_create(body).map_err(|e| one_line(&e))
 }
 
 /// Reads a JSON array of contact objects, as `POST /v1/contacts` takes them.

@@ -17,7 +17,7 @@ pub use change::{
 };
 
 use crate::domain::{Contact, CustomerKey};
-use crate::outbound::request::FieldError;
+use crate::outbound::request::{FieldError, one_line};
 use crate::ports::{Changed, Clock, ContactBook, ContactFilter, PortError};
 use crate::read::{Page, PageRequest};
 
@@ -137,7 +137,7 @@ impl Contacts {
                     Changed::Existing(_) => report.updated += 1,
                     Changed::Refused(e) => report.invalid.push(InvalidRow {
                         row: n,
-                        reason: import::reason(&[e]),
+                        reason: one_line(&[e]),
                     }),
                     Changed::NotFound => {}
                 }

@@ -10,6 +10,7 @@
 //! refuses to store twice. So each send goes out exactly once, whatever the overlaps and crashes.
 
 pub mod reminder;
+pub mod send;
 pub mod sequence;
 
 use std::sync::Arc;
@@ -19,13 +20,12 @@ use serde::Serialize;
 use serde_json::Value;
 use ulid::Ulid;
 
-use self::reminder::{Reminder, SendStatus};
+use self::reminder::Reminder;
 use self::sequence::Sequence;
 use crate::domain::CustomerKey;
 use crate::domain::{MessageId, Recorded};
 use crate::outbound::enqueue::{Enqueuer, SendError};
-use crate::outbound::request::FieldError;
-use crate::outbound::request::SendCommand;
+use crate::outbound::request::{FieldError, SendCommand, one_line};
 use crate::ports::{Clock, ContactBook, PortError, ReadModel, Schedule, Schedules};
 use crate::read::{Page, PageRequest};
 use crate::templates::catalog::{Catalog, SendCheck};
@@ -88,7 +88,7 @@ pub enum ScheduleError {
     #[error(transparent)]
     Template(SendCheck),
     /// Too many concurrent changes to one schedule.
-    #[error("the reminder is being changed by others; retry")]
+    #[error("the schedule is being changed by others; retry")]
     Busy,
     /// The store failed.
     #[error(transparent)]
@@ -142,6 +142,9 @@ pub trait Plan: Serialize + serde::de::DeserializeOwned + Send {
     /// Stops what is left: the customer wrote.
     fn stop(&mut self, _now: i64) {}
 
+    /// Cancels every send not yet claimed (a claimed one is on its way and goes).
+    fn cancel(&mut self, now: i64);
+
     /// How the API shows it.
     fn view(&self, id: &str, created_at_ms: i64) -> Value;
 }
@@ -155,10 +158,6 @@ fn id_for_external(kind: &str, prefix: &str, external_id: &str) -> String {
 
 fn plan_of<P: Plan>(s: &Schedule) -> Result<P, PortError> {
     serde_json::from_value(s.doc.clone()).map_err(|e| PortError::invalid("read schedule", e.to_string()))
-}
-
-fn reminder_of(s: &Schedule) -> Result<Reminder, PortError> {
-    plan_of(s)
 }
 
 /// The reminders API and the scheduler's tick over the schedules store.
@@ -341,7 +340,7 @@ impl Scheduler {
         let data = p
             .data
             .iter()
-            .map(|s| Ok(reminder_of(s)?.view(&s.id, s.created_at_ms)))
+            .map(|s| Ok(plan_of::<Reminder>(s)?.view(&s.id, s.created_at_ms)))
             .collect::<Result<_, PortError>>()?;
         Ok(Page {
             data,
@@ -374,22 +373,18 @@ impl Scheduler {
 
     /// `DELETE /v1/sequences/{id}`: every step not yet claimed is cancelled.
     pub async fn cancel_sequence(&self, id: &str) -> Result<Value, ScheduleError> {
-        self.change(id, |q: &mut Sequence, now| {
-            q.cancel_pending("cancelled");
-            q.cancelled_at_ms.get_or_insert(now);
-            Ok(())
-        })
-        .await
+        self.cancel::<Sequence>(id).await
     }
 
     /// `DELETE /v1/reminders/{id}`: every send still scheduled is cancelled. A send a scheduler
     /// has claimed is already on its way and goes.
     pub async fn cancel_reminder(&self, id: &str) -> Result<Value, ScheduleError> {
-        self.change(id, |r: &mut Reminder, now| {
-            for s in r.sends.iter_mut().filter(|s| s.status == SendStatus::Scheduled) {
-                s.status = SendStatus::Cancelled;
-            }
-            r.cancelled_at_ms.get_or_insert(now);
+        self.cancel::<Reminder>(id).await
+    }
+
+    async fn cancel<P: Plan>(&self, id: &str) -> Result<Value, ScheduleError> {
+        self.change(id, |p: &mut P, now| {
+            p.cancel(now);
             Ok(())
         })
         .await
@@ -440,11 +435,12 @@ impl Scheduler {
                 report.retry += 1;
             }
         }
-        if report.queued + report.failed + report.retry > 0 {
+        if report.queued + report.failed + report.skipped + report.retry > 0 {
             tracing::info!(
                 due = report.due,
                 queued = report.queued,
                 failed = report.failed,
+                skipped = report.skipped,
                 retry = report.retry,
                 "scheduler tick"
             );
@@ -568,7 +564,7 @@ impl Scheduler {
 fn refusal(e: SendError) -> String {
     match e {
         SendError::Invalid { message, details, .. } if !details.is_empty() => {
-            format!("{message}: {}", crate::contacts::import::reason(&details))
+            format!("{message}: {}", one_line(&details))
         }
         other => other.to_string(),
     }

@@ -7,53 +7,14 @@ use chrono::{DateTime, TimeZone as _, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::outbound::phone;
-use crate::outbound::request::{Check, FieldError, SendCommand, validate};
+use super::send::{Common, Progress, SendStatus, common, send_body};
+use crate::outbound::request::{Check, FieldError, SendCommand, one_line, validate};
 use crate::timefmt;
 
 /// Offsets one reminder takes at most.
 pub const MAX_OFFSETS: usize = 10;
 /// Longest offset: a year before the appointment.
 pub const MAX_OFFSET_S: i64 = 366 * 24 * 3600;
-/// Longest external id.
-pub const MAX_EXTERNAL_ID: usize = 256;
-
-/// Where one send of a reminder stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SendStatus {
-    /// Waiting for its time.
-    Scheduled,
-    /// A scheduler took it and is queueing it (shown as `sending`).
-    Claimed,
-    /// Queued for sending: `message_id` follows the message.
-    Queued,
-    /// Its time had passed when the reminder was created or moved.
-    Skipped,
-    /// The reminder was cancelled before its time.
-    Cancelled,
-    /// The send was refused (the template is not sendable, …): `reason` says why.
-    Failed,
-}
-
-impl SendStatus {
-    /// What the API shows.
-    pub fn shown(self) -> &'static str {
-        match self {
-            Self::Scheduled => "scheduled",
-            Self::Claimed => "sending",
-            Self::Queued => "queued",
-            Self::Skipped => "skipped",
-            Self::Cancelled => "cancelled",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// Still to go out.
-    pub fn pending(self) -> bool {
-        matches!(self, Self::Scheduled | Self::Claimed)
-    }
-}
 
 /// One send of a reminder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,16 +24,8 @@ pub struct ReminderSend {
     /// When it is due (Unix ms).
     pub due_at_ms: i64,
     /// Where it stands.
-    pub status: SendStatus,
-    /// When a scheduler claimed it (a claim older than the lease is taken over).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub claimed_at_ms: Option<i64>,
-    /// The message, once queued.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
-    /// Why it failed or was skipped.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub progress: Progress,
 }
 
 /// A reminder: its request and its sends.
@@ -102,7 +55,7 @@ pub struct Reminder {
 impl Reminder {
     /// `scheduled` while a send is still to go, else `cancelled` or `completed`.
     pub fn status(&self) -> &'static str {
-        if self.sends.iter().any(|s| s.status.pending()) {
+        if self.sends.iter().any(|s| s.progress.status.pending()) {
             "scheduled"
         } else if self.cancelled_at_ms.is_some() {
             "cancelled"
@@ -116,11 +69,7 @@ impl Reminder {
     pub fn next_due(&self, lease_ms: i64) -> Option<i64> {
         self.sends
             .iter()
-            .filter_map(|s| match s.status {
-                SendStatus::Scheduled => Some(s.due_at_ms),
-                SendStatus::Claimed => Some(s.claimed_at_ms.unwrap_or(0).saturating_add(lease_ms)),
-                _ => None,
-            })
+            .filter_map(|s| s.progress.next_due(Some(s.due_at_ms), lease_ms))
             .min()
     }
 
@@ -128,16 +77,19 @@ impl Reminder {
     pub fn schedule_at(&mut self, at_ms: i64, now_ms: i64) {
         self.at_ms = at_ms;
         for s in self.sends.iter_mut().filter(|s| {
-            s.status == SendStatus::Scheduled || s.status == SendStatus::Skipped && s.reason.as_deref() == Some(PAST)
+            let p = &s.progress;
+            p.status == SendStatus::Scheduled || p.status == SendStatus::Skipped && p.reason.as_deref() == Some(PAST)
         }) {
             s.due_at_ms = at_ms - s.offset_s * 1000;
-            if s.due_at_ms < now_ms {
-                s.status = SendStatus::Skipped;
-                s.reason = Some(PAST.into());
+            s.progress = if s.due_at_ms < now_ms {
+                Progress {
+                    status: SendStatus::Skipped,
+                    reason: Some(PAST.into()),
+                    ..Progress::scheduled()
+                }
             } else {
-                s.status = SendStatus::Scheduled;
-                s.reason = None;
-            }
+                Progress::scheduled()
+            };
         }
         self.sends.sort_by_key(|s| s.due_at_ms);
     }
@@ -148,11 +100,8 @@ impl Reminder {
         let mut template = self.template.clone();
         let (time, date) = local(self.at_ms, &self.tz);
         render(&mut template, &time, &date);
-        let mut body = json!({"to": self.to, "type": "template", "template": template});
-        if let Some(p) = &self.phone_number_id {
-            body["phone_number_id"] = json!(p);
-        }
-        validate(&body)
+        let message = json!({"type": "template", "template": template});
+        validate(&send_body(&self.to, self.phone_number_id.as_deref(), message))
     }
 
     /// The reminder as the API shows it.
@@ -161,8 +110,8 @@ impl Reminder {
             .sends
             .iter()
             .map(|s| {
-                json!({"offset_s": s.offset_s, "due_at": timefmt::rfc3339(s.due_at_ms), "status": s.status.shown(),
-                       "message_id": s.message_id, "reason": s.reason})
+                json!({"offset_s": s.offset_s, "due_at": timefmt::rfc3339(s.due_at_ms), "status": s.progress.status.shown(),
+                       "message_id": s.progress.message_id, "reason": s.progress.reason})
             })
             .collect();
         json!({"id": id, "status": self.status(), "to": self.to, "at": timefmt::rfc3339(self.at_ms), "tz": self.tz,
@@ -217,22 +166,11 @@ pub fn parse(body: &Value, now_ms: i64) -> Result<Reminder, Vec<FieldError>> {
         "external_id",
         "phone_number_id",
     ];
-    for k in o.keys().filter(|k| !known.contains(&k.as_str())) {
-        c.err(
-            k.clone(),
-            "unknown_field",
-            format!("is not a reminder field (known: {})", known.join(", ")),
-        );
-    }
-    let to = match o.get("to").and_then(Value::as_str) {
-        Some(t) => phone::normalize(t)
-            .map_err(|e| c.err("to", "invalid_phone_number", e.0))
-            .ok(),
-        None => {
-            c.err("to", "required", "the customer's number is required");
-            None
-        }
-    };
+    let Common {
+        to,
+        phone_number_id,
+        external_id,
+    } = common(&mut c, o, "reminder", &known);
     let at_ms = match o.get("at").and_then(Value::as_str) {
         Some(a) => DateTime::parse_from_rfc3339(a)
             .map(|t| t.timestamp_millis())
@@ -283,19 +221,6 @@ pub fn parse(body: &Value, now_ms: i64) -> Result<Reminder, Vec<FieldError>> {
             "UTC".to_owned()
         }
     };
-    let external_id = match o.get("external_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(e)) if !e.is_empty() && e.len() <= MAX_EXTERNAL_ID => Some(e.clone()),
-        Some(_) => {
-            c.err(
-                "external_id",
-                "invalid",
-                format!("must be a string of 1 to {MAX_EXTERNAL_ID} bytes"),
-            );
-            None
-        }
-    };
-    let phone_number_id = o.get("phone_number_id").and_then(Value::as_str).map(str::to_owned);
     let template = o.get("template").cloned().unwrap_or(Value::Null);
     let (Some(to), Some(at_ms)) = (to, at_ms) else {
         return Err(c.errors);
@@ -312,10 +237,7 @@ pub fn parse(body: &Value, now_ms: i64) -> Result<Reminder, Vec<FieldError>> {
             .map(|offset_s| ReminderSend {
                 offset_s,
                 due_at_ms: 0,
-                status: SendStatus::Scheduled,
-                claimed_at_ms: None,
-                message_id: None,
-                reason: None,
+                progress: Progress::scheduled(),
             })
             .collect(),
         cancelled_at_ms: None,
@@ -337,46 +259,32 @@ impl super::Plan for Reminder {
     const KIND: &'static str = super::REMINDER;
 
     fn claim(&mut self, now: i64, lease_ms: i64) -> Vec<String> {
-        let mut claimed = Vec::new();
-        for send in &mut self.sends {
-            let takeover =
-                send.status == SendStatus::Claimed && send.claimed_at_ms.unwrap_or(0).saturating_add(lease_ms) <= now;
-            if send.status == SendStatus::Scheduled && send.due_at_ms <= now || takeover {
-                send.status = SendStatus::Claimed;
-                send.claimed_at_ms = Some(now);
-                claimed.push(send.offset_s.to_string());
-            }
-        }
-        claimed
+        self.sends
+            .iter_mut()
+            .filter_map(|s| {
+                s.progress
+                    .claim(Some(s.due_at_ms), now, lease_ms)
+                    .then(|| s.offset_s.to_string())
+            })
+            .collect()
     }
 
     fn command(&self, _key: &str) -> Result<SendCommand, String> {
-        Reminder::command(self).map_err(|e| crate::contacts::import::reason(&e))
+        Reminder::command(self).map_err(|e| one_line(&e))
     }
 
     fn settle(&mut self, key: &str, outcome: &super::Outcome, _now: i64) {
         // Sends are known by their offset: a move may reorder them meanwhile.
-        let Some(send) = self
-            .sends
-            .iter_mut()
-            .find(|s| s.offset_s.to_string() == key && s.status == SendStatus::Claimed)
-        else {
-            return;
-        };
-        match outcome {
-            super::Outcome::Queued(m) => {
-                send.status = SendStatus::Queued;
-                send.message_id = Some(m.to_string());
-            }
-            super::Outcome::Failed(reason) => {
-                send.status = SendStatus::Failed;
-                send.reason = Some(reason.clone());
-            }
-            super::Outcome::Skipped(reason) => {
-                send.status = SendStatus::Skipped;
-                send.reason = Some(reason.clone());
-            }
+        if let Some(send) = self.sends.iter_mut().find(|s| s.offset_s.to_string() == key) {
+            send.progress.settle(outcome);
         }
+    }
+
+    fn cancel(&mut self, now: i64) {
+        for s in &mut self.sends {
+            s.progress.cancel(None);
+        }
+        self.cancelled_at_ms.get_or_insert(now);
     }
 
     fn next_due(&self, lease_ms: i64) -> Option<i64> {
@@ -409,7 +317,7 @@ mod tests {
         // The appointment is 3 hours after T0: the 24-hour reminder's time has passed.
         let at = timefmt::rfc3339(T0 + 3 * 3600 * 1000).unwrap();
         let r = parse(&body(&at), T0).unwrap();
-        let got: Vec<(i64, SendStatus)> = r.sends.iter().map(|s| (s.offset_s, s.status)).collect();
+        let got: Vec<(i64, SendStatus)> = r.sends.iter().map(|s| (s.offset_s, s.progress.status)).collect();
         assert_eq!(
             got,
             [

@@ -6,10 +6,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::reminder::{MAX_EXTERNAL_ID, MAX_OFFSET_S, SendStatus};
+use super::reminder::MAX_OFFSET_S;
+use super::send::{Common, Progress, SendStatus, common, send_body};
 use super::{Outcome, Plan, SEQUENCE};
-use crate::outbound::phone;
-use crate::outbound::request::{Check, FieldError, SendCommand, validate};
+use crate::outbound::request::{Check, FieldError, SendCommand, one_line, validate};
 use crate::timefmt;
 
 /// Steps one sequence takes at most.
@@ -24,20 +24,12 @@ pub struct Step {
     pub delay_s: i64,
     /// The message object as `POST /v1/messages` takes it, without `to`.
     pub message: Value,
-    /// Where it stands.
-    pub status: SendStatus,
     /// When it is due; unknown until the step before it has gone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at_ms: Option<i64>,
-    /// When a scheduler claimed it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub claimed_at_ms: Option<i64>,
-    /// The message, once queued.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
-    /// Why it was skipped, cancelled or failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    /// Where it stands.
+    #[serde(flatten)]
+    pub progress: Progress,
 }
 
 /// A sequence: its request and its steps.
@@ -68,14 +60,13 @@ pub struct Sequence {
 impl Sequence {
     /// The first step still to go.
     fn current(&self) -> Option<usize> {
-        self.steps.iter().position(|s| s.status.pending())
+        self.steps.iter().position(|s| s.progress.status.pending())
     }
 
     /// Cancels every step not yet claimed, for `reason`.
-    pub fn cancel_pending(&mut self, reason: &str) {
-        for s in self.steps.iter_mut().filter(|s| s.status == SendStatus::Scheduled) {
-            s.status = SendStatus::Cancelled;
-            s.reason = Some(reason.to_owned());
+    fn cancel_pending(&mut self, reason: &str) {
+        for s in &mut self.steps {
+            s.progress.cancel(Some(reason));
         }
     }
 
@@ -85,8 +76,9 @@ impl Sequence {
             .steps
             .iter()
             .map(|s| {
-                json!({"delay_s": s.delay_s, "message": s.message, "status": s.status.shown(),
-                       "due_at": s.due_at_ms.and_then(timefmt::rfc3339), "message_id": s.message_id, "reason": s.reason})
+                json!({"delay_s": s.delay_s, "message": s.message, "status": s.progress.status.shown(),
+                       "due_at": s.due_at_ms.and_then(timefmt::rfc3339), "message_id": s.progress.message_id,
+                       "reason": s.progress.reason})
             })
             .collect();
         json!({"id": id, "status": Plan::status(self), "to": self.to, "stop_on_reply": self.stop_on_reply,
@@ -97,12 +89,7 @@ impl Sequence {
     }
 
     fn body(&self, message: &Value) -> Value {
-        let mut body = message.clone();
-        body["to"] = json!(self.to);
-        if let Some(p) = &self.phone_number_id {
-            body["phone_number_id"] = json!(p);
-        }
-        body
+        send_body(&self.to, self.phone_number_id.as_deref(), message.clone())
     }
 }
 
@@ -115,16 +102,11 @@ impl Plan for Sequence {
             return Vec::new();
         };
         let step = &mut self.steps[i];
-        let due = match step.status {
-            SendStatus::Scheduled => step.due_at_ms.is_some_and(|d| d <= now),
-            _ => step.claimed_at_ms.unwrap_or(0).saturating_add(lease_ms) <= now,
-        };
-        if !due {
-            return Vec::new();
+        if step.progress.claim(step.due_at_ms, now, lease_ms) {
+            vec![i.to_string()]
+        } else {
+            Vec::new()
         }
-        step.status = SendStatus::Claimed;
-        step.claimed_at_ms = Some(now);
-        vec![i.to_string()]
     }
 
     fn command(&self, key: &str) -> Result<SendCommand, String> {
@@ -133,41 +115,33 @@ impl Plan for Sequence {
             .ok()
             .and_then(|i| self.steps.get(i))
             .ok_or_else(|| format!("no step {key}"))?;
-        validate(&self.body(&step.message)).map_err(|e| crate::contacts::import::reason(&e))
+        validate(&self.body(&step.message)).map_err(|e| one_line(&e))
     }
 
     fn settle(&mut self, key: &str, outcome: &Outcome, now: i64) {
         let Some(i) = key.parse::<usize>().ok() else {
             return;
         };
-        let Some(step) = self.steps.get_mut(i).filter(|s| s.status == SendStatus::Claimed) else {
+        if !self.steps.get_mut(i).is_some_and(|s| s.progress.settle(outcome)) {
             return;
-        };
-        match outcome {
-            Outcome::Queued(m) => {
-                step.status = SendStatus::Queued;
-                step.message_id = Some(m.to_string());
-            }
-            Outcome::Failed(reason) => {
-                step.status = SendStatus::Failed;
-                step.reason = Some(reason.clone());
-            }
-            Outcome::Skipped(reason) => {
-                step.status = SendStatus::Skipped;
-                step.reason = Some(reason.clone());
-            }
         }
-        if let Some(next) = self.steps.get_mut(i + 1).filter(|s| s.status == SendStatus::Scheduled) {
+        if let Some(next) = self
+            .steps
+            .get_mut(i + 1)
+            .filter(|s| s.progress.status == SendStatus::Scheduled)
+        {
             next.due_at_ms = Some(now.saturating_add(next.delay_s.saturating_mul(1000)));
         }
     }
 
     fn next_due(&self, lease_ms: i64) -> Option<i64> {
         let step = &self.steps[self.current()?];
-        match step.status {
-            SendStatus::Scheduled => step.due_at_ms,
-            _ => Some(step.claimed_at_ms.unwrap_or(0).saturating_add(lease_ms)),
-        }
+        step.progress.next_due(step.due_at_ms, lease_ms)
+    }
+
+    fn cancel(&mut self, now: i64) {
+        self.cancel_pending("cancelled");
+        self.cancelled_at_ms.get_or_insert(now);
     }
 
     fn status(&self) -> &'static str {
@@ -208,40 +182,17 @@ pub fn parse(body: &Value, now_ms: i64) -> Result<Sequence, Vec<FieldError>> {
         return Err(c.errors);
     };
     let known = ["to", "steps", "stop_on_reply", "external_id", "phone_number_id"];
-    for k in o.keys().filter(|k| !known.contains(&k.as_str())) {
-        c.err(
-            k.clone(),
-            "unknown_field",
-            format!("is not a sequence field (known: {})", known.join(", ")),
-        );
-    }
-    let to = match o.get("to").and_then(Value::as_str) {
-        Some(t) => phone::normalize(t)
-            .map_err(|e| c.err("to", "invalid_phone_number", e.0))
-            .ok(),
-        None => {
-            c.err("to", "required", "the customer's number is required");
-            None
-        }
-    };
+    let Common {
+        to,
+        phone_number_id,
+        external_id,
+    } = common(&mut c, o, "sequence", &known);
     let stop_on_reply = match o.get("stop_on_reply") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
             c.err("stop_on_reply", "invalid_type", "must be true or false");
             true
-        }
-    };
-    let external_id = match o.get("external_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(e)) if !e.is_empty() && e.len() <= MAX_EXTERNAL_ID => Some(e.clone()),
-        Some(_) => {
-            c.err(
-                "external_id",
-                "invalid",
-                format!("must be a string of 1 to {MAX_EXTERNAL_ID} bytes"),
-            );
-            None
         }
     };
     let mut steps = Vec::new();
@@ -270,11 +221,8 @@ pub fn parse(body: &Value, now_ms: i64) -> Result<Sequence, Vec<FieldError>> {
                 steps.push(Step {
                     delay_s: delay.unwrap_or(0),
                     message,
-                    status: SendStatus::Scheduled,
                     due_at_ms: None,
-                    claimed_at_ms: None,
-                    message_id: None,
-                    reason: None,
+                    progress: Progress::scheduled(),
                 });
             }
         }
@@ -285,7 +233,7 @@ pub fn parse(body: &Value, now_ms: i64) -> Result<Sequence, Vec<FieldError>> {
     };
     let mut seq = Sequence {
         to,
-        phone_number_id: o.get("phone_number_id").and_then(Value::as_str).map(str::to_owned),
+        phone_number_id,
         stop_on_reply,
         external_id,
         started_at_ms: now_ms,

@@ -133,6 +133,16 @@ pub struct FieldError {
     pub reason: String,
 }
 
+/// Field errors as one line (`to: …; tags[1]: …`), where there is room for a sentence and not
+/// a list: an import row's reason, a scheduled send's.
+pub fn one_line(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Collects every wrong field of a request (the send API's, and a template's create body).
 #[derive(Default)]
 pub(crate) struct Check {
