@@ -363,8 +363,7 @@ impl Scheduler {
                 .ok_or(ScheduleError::NotFound)?;
             let mut p: P = plan_of(&s)?;
             f(&mut p, self.clock.now_ms()).map_err(ScheduleError::Invalid)?;
-            let next = self.stored(s.id.clone(), &p, s.created_at_ms, s.rev)?;
-            if self.store.save_schedule(&next).await? {
+            if self.save(&s, &p).await?.is_some() {
                 return Ok(p.view(&s.id, s.created_at_ms));
             }
         }
@@ -454,20 +453,37 @@ impl Scheduler {
             return Ok(());
         };
         match s.kind.as_str() {
-            REMINDER => self.run_plan::<Reminder>(id, enqueuer, report).await,
-            SEQUENCE => self.run_plan::<Sequence>(id, enqueuer, report).await,
+            REMINDER => self.run_plan::<Reminder>(s, enqueuer, report).await,
+            SEQUENCE => self.run_plan::<Sequence>(s, enqueuer, report).await,
             other => Err(PortError::invalid("tick", format!("unknown schedule kind {other}"))),
         }
     }
 
-    /// Claims the due sends of one schedule, queues them, and records how each went.
-    async fn run_plan<P: Plan>(&self, id: &str, enqueuer: &Enqueuer, report: &mut TickReport) -> Result<(), PortError> {
+    /// Saves `p` over `s` if `s` is still the stored revision; the schedule as now stored, or
+    /// `None` when another write came first.
+    async fn save<P: Plan>(&self, s: &Schedule, p: &P) -> Result<Option<Schedule>, PortError> {
+        let next = self.stored(s.id.clone(), p, s.created_at_ms, s.rev)?;
+        Ok(self.store.save_schedule(&next).await?.then(|| Schedule {
+            rev: next.rev + 1,
+            ..next
+        }))
+    }
+
+    /// Claims the due sends of schedule `s` (as just read), queues them, and records how each
+    /// went. Reads the schedule again only after losing a race.
+    async fn run_plan<P: Plan>(
+        &self,
+        s: Schedule,
+        enqueuer: &Enqueuer,
+        report: &mut TickReport,
+    ) -> Result<(), PortError> {
         let lease = self.lease_ms();
+        let id = s.id.clone();
         // Claim: mark every due send (and every claim past its lease) as ours, in one save.
-        let mut claimed = Vec::new();
-        let mut plan: Option<P> = None;
+        let mut current = Some(s);
+        let mut claimed = None;
         for _ in 0..MAX_RACES {
-            let Some(s) = self.store.schedule(id).await? else {
+            let Some(s) = current.take() else {
                 return Ok(());
             };
             let now = self.clock.now_ms();
@@ -475,21 +491,23 @@ impl Scheduler {
             if self.replied(&p).await? {
                 p.stop(now);
             }
-            claimed = p.claim(now, lease);
-            let next = self.stored(s.id.clone(), &p, s.created_at_ms, s.rev)?;
-            if claimed.is_empty() {
+            let keys = p.claim(now, lease);
+            if keys.is_empty() {
                 // Nothing due after all (stopped, or an old index entry): put the index right.
-                if next.next_due_ms != s.next_due_ms || next.status != s.status {
-                    self.store.save_schedule(&next).await?;
+                if p.next_due(lease) != s.next_due_ms || p.status() != s.status {
+                    self.save(&s, &p).await?;
                 }
                 return Ok(());
             }
-            if self.store.save_schedule(&next).await? {
-                plan = Some(p);
-                break;
+            match self.save(&s, &p).await? {
+                Some(saved) => {
+                    claimed = Some((saved, p, keys));
+                    break;
+                }
+                None => current = self.store.schedule(&id).await?,
             }
         }
-        let Some(plan) = plan else {
+        let Some((saved, plan, keys)) = claimed else {
             return Err(PortError::unavailable(
                 "tick",
                 "a schedule kept changing under the claim",
@@ -497,14 +515,14 @@ impl Scheduler {
         };
         // Queue each claimed send under its derived id.
         let mut outcomes = Vec::new();
-        for key in &claimed {
+        for key in &keys {
             let cmd = match plan.command(key) {
                 Ok(cmd) => self.personalise(cmd).await?,
                 Err(reason) => Err(reason),
             };
             let outcome = match cmd {
                 Err(reason) => Outcome::Failed(reason),
-                Ok(cmd) => match enqueuer.enqueue_as(send_id(id, key), &cmd).await {
+                Ok(cmd) => match enqueuer.enqueue_as(send_id(&id, key), &cmd).await {
                     Ok(m) => Outcome::Queued(m),
                     Err(SendError::QueueUnavailable(_) | SendError::Port(_)) => {
                         report.retry += 1;
@@ -516,9 +534,10 @@ impl Scheduler {
             };
             outcomes.push((key.clone(), outcome));
         }
-        // Record the outcomes on the sends still claimed.
+        // Record the outcomes on the sends still claimed, starting from the claim as saved.
+        let mut current = Some(saved);
         for _ in 0..MAX_RACES {
-            let Some(s) = self.store.schedule(id).await? else {
+            let Some(s) = current.take() else {
                 return Ok(());
             };
             let now = self.clock.now_ms();
@@ -526,8 +545,7 @@ impl Scheduler {
             for (key, outcome) in &outcomes {
                 p.settle(key, outcome, now);
             }
-            let next = self.stored(s.id.clone(), &p, s.created_at_ms, s.rev)?;
-            if self.store.save_schedule(&next).await? {
+            if self.save(&s, &p).await?.is_some() {
                 for (_, outcome) in &outcomes {
                     match outcome {
                         Outcome::Queued(_) => report.queued += 1,
@@ -537,6 +555,7 @@ impl Scheduler {
                 }
                 return Ok(());
             }
+            current = self.store.schedule(&id).await?;
         }
         Err(PortError::unavailable(
             "tick",
