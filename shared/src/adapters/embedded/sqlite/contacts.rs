@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{SqliteStore, json, parse, sql_err};
+use super::{SqliteStore, json, sql_err};
 use crate::contacts::ContactChange;
 use crate::domain::{Contact, CustomerKey, Managed, Seen, fold_name};
 use crate::ports::{Changed, ContactBook, ContactFilter, PortError};
@@ -53,10 +53,13 @@ pub(super) fn contacts_kept_by_the_business(tx: &Transaction<'_>) -> Result<(), 
     Ok(())
 }
 
-/// A contact row and its list key.
-pub(super) fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Contact, String)> {
-    let managed: Option<String> = r.get("managed")?;
-    let managed: Managed = managed.and_then(|m| serde_json::from_str(&m).ok()).unwrap_or_default();
+/// What messages told, and what the business keeps, of a contact row.
+fn parts(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Seen, Managed)> {
+    let managed = match r.get::<_, Option<String>>("managed")? {
+        Some(doc) => serde_json::from_str(&doc)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))?,
+        None => Managed::default(),
+    };
     let seen = Seen {
         wa_id: r.get("wa_id")?,
         user_id: r.get("user_id")?,
@@ -65,15 +68,19 @@ pub(super) fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Contact, S
         first_seen_at: r.get("first_seen_at")?,
         last_seen_at: r.get("last_seen_at")?,
     };
+    Ok((seen, managed))
+}
+
+/// A contact row and its list key.
+fn contact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Contact, String)> {
+    let (seen, managed) = parts(r)?;
     Ok((Contact::of(seen, managed), r.get("customer")?))
 }
 
-fn read(tx: &rusqlite::Connection, customer: &str) -> Result<Option<(Contact, Option<String>)>, PortError> {
-    tx.query_row("SELECT * FROM contacts WHERE customer = ?1", [customer], |r| {
-        Ok((contact_row(r)?.0, r.get::<_, Option<String>>("managed")?))
-    })
-    .optional()
-    .map_err(sql_err("read contact"))
+fn read(conn: &rusqlite::Connection, customer: &str) -> Result<Option<(Seen, Managed)>, PortError> {
+    conn.query_row("SELECT * FROM contacts WHERE customer = ?1", [customer], parts)
+        .optional()
+        .map_err(sql_err("read contact"))
 }
 
 /// Characters `LIKE` would read as wildcards, escaped so a prefix matches only itself.
@@ -98,11 +105,14 @@ fn change_one(
     now_ms: i64,
 ) -> Result<Changed, PortError> {
     let key = c.as_str();
-    let existing = read(tx, key)?;
-    let (mut managed, existed) = match &existing {
-        Some((_, Some(doc))) => (parse::<Managed>(doc)?, true),
-        Some((_, None)) => (Managed::default(), true),
+    let (seen, mut managed, existed) = match read(tx, key)? {
+        Some((seen, managed)) => (seen, managed, true),
+        // A new contact is known by its number: the API creates contacts by wa_id only.
         None if create => (
+            Seen {
+                wa_id: Some(key.to_owned()),
+                ..Seen::default()
+            },
             Managed {
                 created_at: Some(now_ms),
                 ..Managed::default()
@@ -113,13 +123,9 @@ fn change_one(
     };
     match change.apply(&mut managed, now_ms) {
         Err(e) => return Ok(Changed::Refused(e)),
-        Ok(false) if existed => {
-            let contact = existing.map(|(c, _)| c);
-            return Ok(contact.map_or(Changed::NotFound, Changed::Existing));
-        }
+        Ok(false) if existed => return Ok(Changed::Existing(Contact::of(seen, managed))),
         Ok(_) => {}
     }
-    // A new contact is known by its number: the API creates contacts by wa_id only.
     tx.execute(
         "INSERT INTO contacts (customer, wa_id, managed, given_fold, opted_out)
          VALUES (?1, ?1, ?2, ?3, ?4)
@@ -133,9 +139,8 @@ fn change_one(
         ],
     )
     .map_err(sql_err("change contact"))?;
-    let after = read(tx, key)?
-        .map(|(c, _)| c)
-        .ok_or_else(|| PortError::invalid("change contact", "the contact vanished mid-write"))?;
+    // The write changed only what the business keeps: the contact is what was read, with it.
+    let after = Contact::of(seen, managed);
     Ok(if existed {
         Changed::Existing(after)
     } else {
@@ -147,8 +152,10 @@ fn change_one(
 impl ContactBook for SqliteStore {
     async fn contact(&self, customer: &CustomerKey) -> Result<Option<Contact>, PortError> {
         let c = customer.clone();
-        self.with("read contact", move |conn| Ok(read(conn, c.as_str())?.map(|(c, _)| c)))
-            .await
+        self.with("read contact", move |conn| {
+            Ok(read(conn, c.as_str())?.map(|(seen, managed)| Contact::of(seen, managed)))
+        })
+        .await
     }
 
     async fn find_contacts(&self, filter: &ContactFilter, page: &PageRequest) -> Result<Page<Contact>, PortError> {
