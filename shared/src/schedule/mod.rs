@@ -9,6 +9,7 @@
 //! runs out the next tick takes it over and queues it again under the same id, which the outbox
 //! refuses to store twice. So each send goes out exactly once, whatever the overlaps and crashes.
 
+pub mod placeholders;
 pub mod reminder;
 pub mod send;
 pub mod sequence;
@@ -246,7 +247,7 @@ impl Scheduler {
             (Some(book), Ok(key)) => book.contact(&key).await?.map(|c| c.attributes).unwrap_or_default(),
             _ => Default::default(),
         };
-        Ok(crate::contacts::render_attributes(&mut cmd.content, &attributes).map(|()| cmd))
+        Ok(placeholders::fill_attributes(&mut cmd.content, &attributes).map(|()| cmd))
     }
 
     /// How often the local stack ticks.

@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeZone as _, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::placeholders::fill;
 use super::send::{Common, Progress, SendStatus, common, send_body};
 use crate::outbound::request::{Check, FieldError, SendCommand, one_line, validate};
 use crate::timefmt;
@@ -99,7 +100,20 @@ impl Reminder {
     pub fn command(&self) -> Result<SendCommand, Vec<FieldError>> {
         let mut template = self.template.clone();
         let (time, date) = local(self.at_ms, &self.tz);
-        render(&mut template, &time, &date);
+        let known = |name: &str| match name {
+            "time" => Some(time.clone()),
+            "date" => Some(date.clone()),
+            _ => None,
+        };
+        fill(&mut template, "appointment", &known).map_err(|name| {
+            vec![FieldError {
+                field: "template".into(),
+                code: "unknown_placeholder",
+                reason: format!(
+                    "{{{{appointment.{name}}}}} is not known: use {{{{appointment.time}}}} or {{{{appointment.date}}}}"
+                ),
+            }]
+        })?;
         let message = json!({"type": "template", "template": template});
         validate(&send_body(&self.to, self.phone_number_id.as_deref(), message))
     }
@@ -133,20 +147,6 @@ fn local(at_ms: i64, tz: &str) -> (String, String) {
             (t.format("%H:%M").to_string(), t.format("%Y-%m-%d").to_string())
         }
         Err(_) => (utc.format("%H:%M").to_string(), utc.format("%Y-%m-%d").to_string()),
-    }
-}
-
-/// Replaces the placeholders in every string of `v`.
-fn render(v: &mut Value, time: &str, date: &str) {
-    match v {
-        Value::String(s) if s.contains("{{appointment.") => {
-            *s = s
-                .replace("{{appointment.time}}", time)
-                .replace("{{appointment.date}}", date);
-        }
-        Value::Array(items) => items.iter_mut().for_each(|i| render(i, time, date)),
-        Value::Object(o) => o.values_mut().for_each(|i| render(i, time, date)),
-        _ => {}
     }
 }
 
@@ -336,6 +336,18 @@ mod tests {
         let cmd = r.command().unwrap();
         let text = cmd.content["components"][0]["parameters"][0]["text"].as_str().unwrap();
         assert_eq!(text, "2026-11-24 at 14:30");
+    }
+
+    #[test]
+    fn an_unknown_appointment_placeholder_is_refused_rather_than_sent() {
+        let mut b = body("2026-11-24T12:30:00Z");
+        b["template"]["components"][0]["parameters"][0]["text"] = json!("at {{appointment.place}}");
+        let e = parse(&b, T0).unwrap_err();
+        assert_eq!(
+            (e[0].field.as_str(), e[0].code),
+            ("template", "unknown_placeholder"),
+            "{e:?}"
+        );
     }
 
     #[test]
