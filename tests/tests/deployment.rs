@@ -375,3 +375,30 @@ fn secrets_reach_functions_only_through_secrets_manager_and_only_where_needed() 
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Every schedule in the template invokes its function with a job the scheduler knows: a
+/// misspelt `Input` would otherwise be refused every hour in production.
+#[test]
+fn every_scheduled_invocation_names_a_job_the_scheduler_knows() {
+    let t = template();
+    let mut seen = Vec::new();
+    for (name, p) in resources_of_type(&t, "AWS::Serverless::Function") {
+        for (event, e) in p["Events"].as_mapping().into_iter().flatten() {
+            if e["Type"].as_str() != Some("ScheduleV2") {
+                continue;
+            }
+            let input: serde_json::Value = match e["Properties"].get("Input") {
+                Some(i) => serde_json::from_str(i.as_str().unwrap()).unwrap(),
+                None => serde_json::json!({}),
+            };
+            let job = wabridge::schedule::jobs::Job::of(&input)
+                .unwrap_or_else(|e| panic!("{name} {}: {e}", event.as_str().unwrap_or_default()));
+            seen.push(job);
+        }
+    }
+    use wabridge::schedule::jobs::Job;
+    assert!(
+        seen.contains(&Job::Tick) && seen.contains(&Job::TemplateSync),
+        "{seen:?}"
+    );
+}

@@ -12,6 +12,7 @@ use wabridge::app::{App, Numbers, resources};
 use wabridge::graph::GraphClient;
 use wabridge::ports::Queue;
 use wabridge::runtime::lambda::{self, Error};
+use wabridge::schedule::jobs::Job;
 use wabridge::telemetry;
 
 #[tokio::main]
@@ -33,22 +34,20 @@ async fn main() -> Result<(), Error> {
         let (sweeper, scheduler, store, clock) = (sweeper.clone(), scheduler.clone(), store.clone(), app.clock.clone());
         let catalog = catalog.clone();
         async move {
-            match event.get("job").and_then(|j| j.as_str()) {
-                Some("analytics-rebuild") => {
-                    let done = rebuild::rebuild(store.clone(), store, clock.now_ms()).await?;
-                    return Ok(serde_json::to_value(done)?);
+            Ok(match Job::of(&event)? {
+                Job::AnalyticsRebuild => {
+                    serde_json::to_value(rebuild::rebuild(store.clone(), store, clock.now_ms()).await?)?
                 }
-                Some("template-sync") => {
-                    let Some(catalog) = catalog else {
-                        return Ok(serde_json::json!({"skipped": "no access token or WABA id"}));
-                    };
-                    return Ok(serde_json::to_value(catalog.sync().await?)?);
+                Job::TemplateSync => match catalog {
+                    Some(catalog) => serde_json::to_value(catalog.sync().await?)?,
+                    None => serde_json::json!({"skipped": "no access token or WABA id"}),
+                },
+                Job::Tick => {
+                    let ticked = scheduler.tick().await?;
+                    let swept = sweeper.sweep().await?;
+                    serde_json::json!({"schedule": ticked, "sweep": swept})
                 }
-                _ => {}
-            }
-            let ticked = scheduler.tick().await?;
-            let swept = sweeper.sweep().await?;
-            Ok(serde_json::json!({"schedule": ticked, "sweep": swept}))
+            })
         }
     })
     .await

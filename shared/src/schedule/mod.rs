@@ -9,6 +9,7 @@
 //! runs out the next tick takes it over and queues it again under the same id, which the outbox
 //! refuses to store twice. So each send goes out exactly once, whatever the overlaps and crashes.
 
+pub mod jobs;
 pub mod placeholders;
 pub mod reminder;
 pub mod send;
