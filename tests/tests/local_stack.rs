@@ -275,3 +275,56 @@ async fn a_simulated_file_is_copied_and_served_by_the_local_stack() {
     stop_tx.send(true).unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// `cargo run` ticks the scheduler every second: a reminder due two seconds from now is queued
+/// and sent through the sandbox without anything else running it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_stack_sends_a_due_reminder_on_its_own_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let config = Config::from_lookup(&move |k| (k == "WABRIDGE_DATA_DIR").then(|| data.clone())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stack = LocalStack::open(&config, listener.local_addr().unwrap()).unwrap();
+    let key = stack.secrets.first_api_key().unwrap().to_owned();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(stack.serve(listener, stop_rx));
+    let client = reqwest::Client::new();
+
+    // The stack's first template sync brings the sandbox's hello_world into the copy.
+    wait_for(&client, &format!("{base}/v1/templates/hello_world"), &key, |v| {
+        v["data"].as_array().is_some_and(|d| !d.is_empty())
+    })
+    .await;
+    let at = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let reminder = json!({"to": "27820000021", "at": at.to_rfc3339(), "offsets_s": [0],
+                          "template": {"name": "hello_world", "language": {"code": "en_US"}}});
+    let r: Value = client
+        .post(format!("{base}/v1/reminders"))
+        .bearer_auth(&key)
+        .json(&reminder)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = r["id"].as_str().unwrap_or_else(|| panic!("{r}"));
+    let done = wait_for(&client, &format!("{base}/v1/reminders/{id}"), &key, |v| {
+        v["status"] == "completed"
+    })
+    .await;
+    assert_eq!(done["sends"][0]["status"], "queued", "{done}");
+    let message_id = done["sends"][0]["message_id"].as_str().unwrap();
+    wait_for(&client, &format!("{base}/v1/messages/{message_id}"), &key, |v| {
+        v["status"] == "read"
+    })
+    .await;
+
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("stops promptly")
+        .unwrap()
+        .unwrap();
+}
