@@ -207,23 +207,36 @@ impl App {
     /// also ticks: its sends are queued as `POST /v1/messages` queues them, template sends
     /// checked against the templates copy when the WABA is known.
     pub fn scheduler(&self, store: Arc<dyn Store>, outbound: Option<Arc<dyn Queue>>, numbers: &Numbers) -> Scheduler {
-        let enqueuer = outbound.map(|queue| {
-            let e = self
-                .enqueuer(store.clone(), store.clone(), queue, numbers.phone_number_id.clone())
-                .counting(self.recorder(store.clone()));
-            match numbers.waba_id {
-                Some(_) => e
-                    .checking_templates(self.catalog(store.clone(), None))
-                    .respecting_opt_outs(store.clone()),
-                None => e,
-            }
-        });
+        let enqueuer = outbound.map(|queue| self.checked_enqueuer(store.clone(), queue, numbers, None));
         let scheduler = Scheduler::new(store.clone(), enqueuer, self.clock.clone(), self.settings.schedule)
             .reading(store.clone(), numbers.phone_number_id.clone())
             .personalising(store.clone());
         match numbers.waba_id {
             Some(_) => scheduler.checking_templates(self.catalog(store, None)),
             None => scheduler,
+        }
+    }
+
+    /// The enqueue as callers' sends and scheduled sends go through it: counted in the analytics
+    /// and, when the WABA is known, checked against the templates copy (synced from Meta on an
+    /// unknown template when `graph` is given) and refused to opted-out contacts when marketing.
+    /// Without the WABA id there is no way to learn the templates: sends go unchecked, as before
+    /// templates were tracked, and Meta has the last word.
+    pub fn checked_enqueuer(
+        &self,
+        store: Arc<dyn Store>,
+        queue: Arc<dyn Queue>,
+        numbers: &Numbers,
+        graph: Option<GraphClient>,
+    ) -> Enqueuer {
+        let enqueuer = self
+            .enqueuer(store.clone(), store.clone(), queue, numbers.phone_number_id.clone())
+            .counting(self.recorder(store.clone()));
+        match &numbers.waba_id {
+            Some(waba) => enqueuer
+                .checking_templates(self.catalog(store.clone(), graph.map(|g| (g, waba.clone()))))
+                .respecting_opt_outs(store),
+            None => enqueuer,
         }
     }
 
@@ -251,18 +264,8 @@ impl App {
         numbers: &Numbers,
     ) -> SendApi {
         let pni = numbers.phone_number_id.clone();
-        let mut enqueuer = self
-            .enqueuer(store.clone(), store.clone(), queue, pni.clone())
-            .counting(self.recorder(store.clone()));
-        // Without the WABA id there is no way to learn the templates: sends go unchecked, as
-        // before templates were tracked, and Meta has the last word.
-        if let Some(waba) = &numbers.waba_id {
-            enqueuer = enqueuer
-                .checking_templates(self.catalog(store.clone(), Some((graph.clone(), waba.clone()))))
-                .respecting_opt_outs(store.clone());
-        }
         SendApi {
-            enqueuer,
+            enqueuer: self.checked_enqueuer(store.clone(), queue, numbers, Some(graph.clone())),
             receipts: ReadReceipts::new(store.clone(), store.clone(), graph.clone(), pni.clone()),
             uploads: self.uploader(store.clone(), blobs, graph, pni),
             idempotency: IdempotentRequests::new(store, self.clock.clone(), self.settings.idempotency_lease),
