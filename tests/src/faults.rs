@@ -12,8 +12,8 @@ use wabridge::domain::{
 };
 use wabridge::media::{MediaOutcome, MediaRecord};
 use wabridge::ports::{
-    Changed, ContactBook, ContactFilter, Counters, Delivery, Idempotency, Inbox, MediaStore, Outbox, PortError, Queue,
-    ReadModel, Schedule, Schedules, Store, Sums, Tally, TemplateStore, Walk,
+    CampaignRecipient, Changed, ContactBook, ContactFilter, Counters, Delivery, Idempotency, Inbox, MediaStore, Outbox,
+    PortError, Queue, ReadModel, Recipients, Schedule, Schedules, Store, Sums, Tally, TemplateStore, Walk,
 };
 use wabridge::read::{MessageView, Page, PageRequest};
 use wabridge::templates::{Template, TemplateQuery};
@@ -179,6 +179,23 @@ impl Schedules for FlakyStore {
     async fn save_schedule(&self, s: &Schedule) -> Result<bool, PortError> {
         self.tick()?;
         self.inner.save_schedule(s).await
+    }
+}
+
+/// Writing recipients counts as a write (and fails as injected) like the others.
+#[async_trait::async_trait]
+impl Recipients for FlakyStore {
+    async fn put_recipients(&self, campaign: &str, r: &[CampaignRecipient]) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.put_recipients(campaign, r).await
+    }
+    async fn recipients(
+        &self,
+        campaign: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<CampaignRecipient>, PortError> {
+        self.inner.recipients(campaign, after, limit).await
     }
 }
 

@@ -15,6 +15,7 @@ use wabridge::app::{App, Numbers, Settings};
 use wabridge::contacts::ContactChange;
 use wabridge::domain::CustomerKey;
 use wabridge::outbound::request::validate;
+use wabridge::schedule::Action;
 use wabridge::templates::Template;
 use wabridge_tests::Access;
 use wabridge_tests::permissions::assert_allowed;
@@ -91,9 +92,26 @@ async fn the_scheduler_may_do_what_its_tick_and_sweep_do() {
     api.create_reminder(&reminder).await.unwrap();
     let sequence = json!({"to": "27820000001", "steps": [{"delay_s": 60, "message": {"type": "template", "template": promo("later")}}]});
     api.create_sequence(&sequence).await.unwrap();
+    let tagged = ContactChange {
+        add_tags: vec!["vip".into()],
+        ..ContactChange::default()
+    };
+    w.contact("27820000001", tagged).await;
+    let campaign = json!({"name": "VIP", "audience": {"tags": ["vip"], "wa_ids": ["27820000009"]},
+                          "template": promo("hi")});
+    api.create_campaign(&campaign).await.unwrap();
     w.accesses();
 
     w.clock.set(T0 + 2 * HOUR);
+    let tick = w
+        .app
+        .scheduler(w.backend.store.clone(), Some(w.backend.outbound.clone()), &w.numbers)
+        .tick()
+        .await
+        .unwrap();
+    assert_eq!(tick.queued, 2, "{tick:?}");
+    // The campaign started in that tick; the next sends to its two recipients.
+    w.clock.advance(Duration::from_secs(1));
     let tick = w
         .app
         .scheduler(w.backend.store.clone(), Some(w.backend.outbound.clone()), &w.numbers)
@@ -190,5 +208,29 @@ async fn schedule_api_may_do_what_its_routes_do() {
     let sequence = json!({"to": "27820000006", "steps": [{"delay_s": 60, "message": {"type": "template", "template": promo("x")}}]});
     let (seq, _) = api.create_sequence(&sequence).await.unwrap();
     api.cancel_sequence(seq["id"].as_str().unwrap()).await.unwrap();
+    let campaign = json!({"name": "VIP", "audience": {"wa_ids": ["27820000006", "27820000007"]},
+                          "template": promo("x"), "rate_mps": 0.5});
+    let id = api.create_campaign(&campaign).await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The scheduler starts it and sends to the first recipient; then the API reads and acts.
+    let scheduler = w
+        .app
+        .scheduler(w.backend.store.clone(), Some(w.backend.outbound.clone()), &w.numbers);
+    scheduler.tick().await.unwrap();
+    w.clock.advance(Duration::from_millis(1500));
+    assert_eq!(scheduler.tick().await.unwrap().queued, 1);
+    w.accesses();
+    api.campaign(&id).await.unwrap().unwrap();
+    let all = api.campaign_recipients(&id, None, &page).await.unwrap().unwrap();
+    assert_eq!(all.data.len(), 2);
+    api.campaign_recipients(&id, Some("queued"), &page)
+        .await
+        .unwrap()
+        .unwrap();
+    for action in [Action::Pause, Action::Resume, Action::Cancel] {
+        api.campaign_action(&id, action).await.unwrap();
+    }
     assert_allowed("schedule-api", &w.accesses());
 }

@@ -96,6 +96,7 @@ fn view(m: &StoredMessage, status: &str, timestamps: &[(&str, i64)], error: Opti
         biz_opaque_callback_data: None,
         media: None,
         template,
+        campaign: None,
     }
 }
 

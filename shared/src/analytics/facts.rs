@@ -5,7 +5,7 @@ use crate::domain::{Direction, Json, StoredMessage};
 use crate::ports::{Fact, Point, Tally};
 use crate::read::MessageView;
 
-use super::{SEP, histogram, metric, slot_of};
+use super::{SEP, campaign_metric, campaign_slot, histogram, metric, slot_of};
 
 /// A day, in ms: the reply window and the "within 24 h" bound.
 pub const DAY_MS: i64 = 24 * 3_600_000;
@@ -49,6 +49,26 @@ fn latest(v: &MessageView) -> (&'static str, i64) {
             "failed" => ("failed", 1),
             _ => ("queued", 0),
         }
+    }
+}
+
+/// A campaign recipient's state, from its message's latest status: `queued` until Meta reports
+/// `sent` (accepted included), then `sent`, `delivered`, `read`, or `failed`.
+pub fn campaign_state(v: &MessageView) -> &'static str {
+    match latest(v).0 {
+        "accepted" => "queued",
+        other => other,
+    }
+}
+
+/// A campaign's fact: counted once per message, in the campaign's hour.
+fn campaign_fact(key: String, rank: i64, phone: &str, campaign: &str, what: &str) -> Fact {
+    Fact {
+        key,
+        rank,
+        phone: phone.to_owned(),
+        slot: campaign_slot(campaign),
+        metrics: one(campaign_metric(campaign, what)),
     }
 }
 
@@ -122,6 +142,11 @@ pub fn of_view(v: &MessageView) -> Tally {
                 t.points.push(point(phone, at, c, Point::MESSAGED));
             }
             let (state, rank) = latest(v);
+            if let Some(campaign) = &v.campaign {
+                let key = format!("cst:{id}");
+                t.facts
+                    .push(campaign_fact(key, rank, phone, campaign, campaign_state(v)));
+            }
             t.facts.push(fact(
                 format!("state:{id}"),
                 rank,
@@ -186,13 +211,17 @@ pub fn replied(sent: &StoredMessage, customer: &str) -> Tally {
     let at = sent.timestamp_ms;
     let extra = sent.extra.as_ref().map(Json::value);
     let recorded = extra.as_ref().and_then(|e| e.get("template"));
-    let facts = template_parts(recorded, &sent.msg_type, &sent.content)
+    let mut facts: Vec<Fact> = template_parts(recorded, &sent.msg_type, &sent.content)
         .map(|(name, language, _)| {
             let m = one(template_metric(&name, &language, "replied"));
             fact(format!("rep:{}", sent.id), 0, &sent.phone_number_id, at, m)
         })
         .into_iter()
         .collect();
+    if let Some(campaign) = extra.as_ref().and_then(|e| e.get("campaign")).and_then(|c| c.as_str()) {
+        let key = format!("crep:{}", sent.id);
+        facts.push(campaign_fact(key, 0, &sent.phone_number_id, campaign, "replied"));
+    }
     Tally {
         facts,
         points: vec![point(&sent.phone_number_id, at, customer, Point::REPLIED)],

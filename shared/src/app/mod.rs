@@ -203,14 +203,20 @@ impl App {
         Sweeper::new(outbox, outbound, self.clock.clone(), self.settings.sweep)
     }
 
-    /// Reminders and follow-up sequences over the store. With the outbound queue it
+    /// Reminders, follow-up sequences and campaigns over the store. With the outbound queue it
     /// also ticks: its sends are queued as `POST /v1/messages` queues them, template sends
     /// checked against the templates copy when the WABA is known.
     pub fn scheduler(&self, store: Arc<dyn Store>, outbound: Option<Arc<dyn Queue>>, numbers: &Numbers) -> Scheduler {
         let enqueuer = outbound.map(|queue| self.checked_enqueuer(store.clone(), queue, numbers, None));
         let scheduler = Scheduler::new(store.clone(), enqueuer, self.clock.clone(), self.settings.schedule)
             .reading(store.clone(), numbers.phone_number_id.clone())
-            .personalising(store.clone());
+            .personalising(store.clone())
+            .running_campaigns(
+                store.clone(),
+                store.clone(),
+                self.settings.sender.throughput_mps,
+                self.settings.campaign_share,
+            );
         match numbers.waba_id {
             Some(_) => scheduler.checking_templates(self.catalog(store, None)),
             None => scheduler,

@@ -38,6 +38,9 @@ pub struct Settings {
     pub sweep: SweepConfig,
     /// The scheduler's tick: how much it takes, how long a claim holds.
     pub schedule: TickConfig,
+    /// The share of the number's limit a campaign takes when it names no `rate_mps`: the rest
+    /// is left for conversation replies, which share the number's bucket.
+    pub campaign_share: f64,
     /// How the processor reports its progress, and how recent a report the sender trusts.
     pub inbound_lag: LagConfig,
     /// The media downloader: cap, lease, back-off.
@@ -70,7 +73,13 @@ impl Settings {
             inbound_batch: 10,
             idempotency_lease: Duration::from_secs(30),
             sweep: SweepConfig::default(),
-            schedule: TickConfig::default(),
+            // EventBridge Scheduler invokes the scheduler every minute: a campaign's share per
+            // tick covers the minute ahead.
+            schedule: TickConfig {
+                every: Duration::from_secs(60),
+                ..TickConfig::default()
+            },
+            campaign_share: 0.9,
             inbound_lag: LagConfig::default(),
             media: MediaConfig {
                 max_bytes: config.media_max_bytes,
@@ -94,6 +103,11 @@ impl Settings {
                 ..deployed.sender
             },
             inbound_batch: 100,
+            // The local stack ticks every second.
+            schedule: TickConfig {
+                every: Duration::from_secs(1),
+                ..deployed.schedule
+            },
             sweep: SweepConfig {
                 stranded_after: Duration::from_secs(5 * 60),
                 ..deployed.sweep
@@ -121,6 +135,7 @@ impl Settings {
             idempotency_lease: Duration::from_secs(30),
             sweep: SweepConfig::default(),
             schedule: TickConfig::default(),
+            campaign_share: 0.9,
             // A mark after every batch, so what a test sees does not depend on when it started.
             inbound_lag: LagConfig {
                 mark_every: Duration::ZERO,

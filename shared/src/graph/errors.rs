@@ -71,6 +71,11 @@ pub const CATALOGUE: &[Code] = &[
         title: "Rate limit hit",
     },
     Code {
+        code: 131048,
+        meaning: Meaning::ThrottleNumber,
+        title: "Spam rate limit hit",
+    },
+    Code {
         code: 131056,
         meaning: Meaning::ThrottlePair,
         title: "(Business Account, Consumer Account) pair rate limit hit",
@@ -129,6 +134,13 @@ pub const CATALOGUE: &[Code] = &[
         code: 100,
         meaning: Meaning::Refused,
         title: "Invalid parameter",
+    },
+    Code {
+        // Meta's per-customer limit on marketing messages: this customer, not the number; Meta
+        // asks that it not be retried at once.
+        code: 131049,
+        meaning: Meaning::Refused,
+        title: "This message was not delivered to maintain healthy ecosystem engagement",
     },
     Code {
         code: 131026,

@@ -9,6 +9,7 @@
 //! sender claims each Graph attempt with a conditional write and treats a final state as done.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -167,7 +168,8 @@ impl Enqueuer {
     /// Enqueues a new message under a fresh id. If the queue refuses it, the message is marked
     /// failed ("could not be queued"): the caller is told to retry and will do so under a new id.
     pub async fn enqueue(&self, cmd: &SendCommand) -> Result<MessageId, SendError> {
-        self.enqueue_once(MessageId::new(), cmd, Fresh::Yes).await
+        self.enqueue_once(MessageId::new(), cmd, Fresh::Yes, Duration::ZERO)
+            .await
     }
 
     /// Enqueues `cmd` under `id`, at most once per id: repeating the call with the same id stores
@@ -175,10 +177,28 @@ impl Enqueuer {
     /// message stays `queued` and [`SendError::QueueUnavailable`] asks the caller to retry with the
     /// same id, which puts it on the queue then.
     pub async fn enqueue_as(&self, id: MessageId, cmd: &SendCommand) -> Result<MessageId, SendError> {
-        self.enqueue_once(id, cmd, Fresh::No).await
+        self.enqueue_once(id, cmd, Fresh::No, Duration::ZERO).await
     }
 
-    async fn enqueue_once(&self, id: MessageId, cmd: &SendCommand, fresh: Fresh) -> Result<MessageId, SendError> {
+    /// [`Self::enqueue_as`], with the queue record hidden for `delay` (at most
+    /// [`crate::ports::MAX_SEND_DELAY`]): a campaign releases a tick's share of its recipients
+    /// spread over the tick, at its pace, instead of all at once ahead of conversation replies.
+    pub async fn enqueue_as_in(
+        &self,
+        id: MessageId,
+        cmd: &SendCommand,
+        delay: Duration,
+    ) -> Result<MessageId, SendError> {
+        self.enqueue_once(id, cmd, Fresh::No, delay).await
+    }
+
+    async fn enqueue_once(
+        &self,
+        id: MessageId,
+        cmd: &SendCommand,
+        fresh: Fresh,
+        delay: Duration,
+    ) -> Result<MessageId, SendError> {
         let Some(pni) = cmd
             .phone_number_id
             .clone()
@@ -211,7 +231,7 @@ impl Enqueuer {
             && let Some((_, progress)) = self.outbox.outbound(id).await?
         {
             if progress.state == SendState::Queued {
-                self.put_on_queue(id, fresh).await?;
+                self.put_on_queue(id, fresh, delay).await?;
             }
             return Ok(id);
         }
@@ -250,7 +270,7 @@ impl Enqueuer {
         {
             tracing::warn!(id = %id, error = %e, "could not count the message yet");
         }
-        self.put_on_queue(id, fresh).await?;
+        self.put_on_queue(id, fresh, delay).await?;
         Ok(id)
     }
 
@@ -274,8 +294,14 @@ impl Enqueuer {
         Ok(None)
     }
 
-    async fn put_on_queue(&self, id: MessageId, fresh: Fresh) -> Result<(), SendError> {
-        if let Err(e) = self.queue.send(&OutboundRecord::body(id)).await {
+    async fn put_on_queue(&self, id: MessageId, fresh: Fresh, delay: Duration) -> Result<(), SendError> {
+        let body = OutboundRecord::body(id);
+        let queued = if delay.is_zero() {
+            self.queue.send(&body).await
+        } else {
+            self.queue.send_later(&body, delay).await
+        };
+        if let Err(e) = queued {
             if fresh == Fresh::No {
                 return Err(SendError::QueueUnavailable(e));
             }
@@ -291,6 +317,18 @@ impl Enqueuer {
         }
         Ok(())
     }
+}
+
+/// What a new message keeps beyond Meta's fields: the caller's callback data, its campaign.
+fn extra_of(cmd: &SendCommand) -> Option<Json> {
+    let mut extra = serde_json::Map::new();
+    if let Some(d) = &cmd.callback_data {
+        extra.insert("biz_opaque_callback_data".into(), json!(d));
+    }
+    if let Some(c) = &cmd.campaign {
+        extra.insert("campaign".into(), json!(c));
+    }
+    (!extra.is_empty()).then(|| Json::from_value(&serde_json::Value::Object(extra)))
 }
 
 /// Whether an id was made for this call (so no earlier call can have stored it).
@@ -323,9 +361,6 @@ fn outbound_message(id: MessageId, cmd: &SendCommand, pni: String, customer: Cus
         timestamp_ms: now,
         opens_window: false,
         profile_name: None,
-        extra: cmd
-            .callback_data
-            .as_ref()
-            .map(|d| Json::from_value(&json!({"biz_opaque_callback_data": d}))),
+        extra: extra_of(cmd),
     }
 }

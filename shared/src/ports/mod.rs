@@ -16,6 +16,7 @@ mod media;
 mod outbox;
 mod queue;
 mod read_model;
+mod recipients;
 mod schedules;
 mod templates;
 
@@ -31,18 +32,29 @@ pub use media::MediaStore;
 pub use outbox::Outbox;
 pub use queue::{DeadLetter, Delivery, MAX_SEND_DELAY, Queue};
 pub use read_model::{ReadModel, Walk};
+pub use recipients::{CampaignRecipient, Recipients};
 pub use schedules::{Schedule, Schedules};
 pub use templates::TemplateStore;
 
 /// Every store role at once: what one database adapter (SQLite, DynamoDB) provides. Wiring code
 /// holds an `Arc<dyn Store>` and hands each use case the roles it needs (`Arc<dyn Inbox>`, …).
 pub trait Store:
-    Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters + ContactBook + Schedules
+    Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters + ContactBook + Schedules + Recipients
 {
 }
 
 impl<
-    T: Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters + ContactBook + Schedules + ?Sized,
+    T: Inbox
+        + Outbox
+        + Idempotency
+        + ReadModel
+        + MediaStore
+        + TemplateStore
+        + Counters
+        + ContactBook
+        + Schedules
+        + Recipients
+        + ?Sized,
 > Store for T
 {
 }

@@ -58,6 +58,9 @@ pub struct MessageView {
     /// A template send's template: `{"name","language","category"}` (absent for other messages).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<serde_json::Value>,
+    /// The campaign an outbound message was sent for (absent for other messages).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
 }
 
 impl MessageView {
@@ -74,10 +77,14 @@ impl MessageView {
                     (Direction::Outbound, None) => (m.status.clone(), m.error.clone()),
                 };
                 let media = MediaRecord::of_message(&m).map(MediaView::from);
-                let template = m.extra.as_ref().and_then(|e| e.value().get("template").cloned());
+                let extra = m.extra.as_ref().map(Json::value);
+                let kept = |k: &str| extra.as_ref().and_then(|e| e.get(k)).cloned();
+                let template = kept("template");
+                let campaign = kept("campaign").and_then(|c| c.as_str().map(str::to_owned));
                 Some(Self {
                     media,
                     template,
+                    campaign,
                     // Our sends keep the caller's value; the status echoes the same.
                     biz_opaque_callback_data: callback_data::callers(&m),
                     id: Some(m.id.to_string()),
@@ -101,6 +108,7 @@ impl MessageView {
             (None, Some(st)) => Some(Self {
                 media: None,
                 template: None,
+                campaign: None,
                 biz_opaque_callback_data: st
                     .biz_opaque_callback_data
                     .as_deref()

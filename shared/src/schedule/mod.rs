@@ -9,6 +9,8 @@
 //! runs out the next tick takes it over and queues it again under the same id, which the outbox
 //! refuses to store twice. So each send goes out exactly once, whatever the overlaps and crashes.
 
+pub mod campaign;
+mod campaign_run;
 pub mod jobs;
 pub mod placeholders;
 pub mod reminder;
@@ -22,13 +24,15 @@ use serde::Serialize;
 use serde_json::Value;
 use ulid::Ulid;
 
+pub use self::campaign_run::Action;
+use self::campaign_run::CampaignPorts;
 use self::reminder::Reminder;
 use self::sequence::Sequence;
 use crate::domain::CustomerKey;
 use crate::domain::{MessageId, Recorded};
 use crate::outbound::enqueue::{Enqueuer, SendError};
 use crate::outbound::request::{FieldError, SendCommand, one_line};
-use crate::ports::{Clock, ContactBook, PortError, ReadModel, Schedule, Schedules};
+use crate::ports::{Clock, ContactBook, Counters, PortError, ReadModel, Recipients, Schedule, Schedules};
 use crate::read::{Page, PageRequest};
 use crate::templates::catalog::{Catalog, SendCheck};
 
@@ -89,6 +93,9 @@ pub enum ScheduleError {
     /// A template the templates copy refuses (unknown, not approved, wrong parameters).
     #[error(transparent)]
     Template(SendCheck),
+    /// The change does not apply to the schedule as it stands (pausing a completed campaign).
+    #[error("{0}")]
+    Conflict(String),
     /// Too many concurrent changes to one schedule.
     #[error("the schedule is being changed by others; retry")]
     Busy,
@@ -174,6 +181,8 @@ pub struct Scheduler {
     /// The templates copy a new schedule's templates are checked against.
     templates: Option<Catalog>,
     default_phone_number_id: Option<String>,
+    /// Recipients and counts, for campaigns.
+    campaigns: Option<CampaignPorts>,
     clock: Arc<dyn Clock>,
     config: TickConfig,
 }
@@ -201,6 +210,7 @@ impl Scheduler {
             contacts: None,
             templates: None,
             default_phone_number_id: None,
+            campaigns: None,
             clock,
             config,
         }
@@ -230,6 +240,25 @@ impl Scheduler {
             }),
             _ => Ok(()),
         }
+    }
+
+    /// Runs campaigns: audiences in `recipients`, counts from `counters`, never faster than
+    /// `number_mps` (the number's limit), by default at `default_share` of it so conversation
+    /// replies keep the rest.
+    pub fn running_campaigns(
+        mut self,
+        recipients: Arc<dyn Recipients>,
+        counters: Arc<dyn Counters>,
+        number_mps: f64,
+        default_share: f64,
+    ) -> Self {
+        self.campaigns = Some(CampaignPorts {
+            recipients,
+            counters,
+            number_mps,
+            default_share,
+        });
+        self
     }
 
     /// Fills `{{attr.<name>}}` in a send's template parameters from the contact's attributes.
@@ -457,6 +486,7 @@ impl Scheduler {
         match s.kind.as_str() {
             REMINDER => self.run_plan::<Reminder>(s, enqueuer, report).await,
             SEQUENCE => self.run_plan::<Sequence>(s, enqueuer, report).await,
+            campaign::CAMPAIGN => self.run_campaign(s, enqueuer, report).await,
             other => Err(PortError::invalid("tick", format!("unknown schedule kind {other}"))),
         }
     }

@@ -13,6 +13,7 @@ mod media;
 mod outbox;
 mod queue;
 mod read_model;
+mod recipients;
 mod templates;
 
 use std::collections::BTreeSet;

@@ -45,6 +45,8 @@ pub struct TableNames {
     pub counters: String,
     /// `WABRIDGE_SCHEDULES_TABLE`.
     pub schedules: String,
+    /// `WABRIDGE_RECIPIENTS_TABLE`.
+    pub recipients: String,
     /// `WABRIDGE_RATE_LIMITS_TABLE`, for the functions that send (the others have no access).
     pub rate_limits: Option<String>,
 }
@@ -63,6 +65,7 @@ impl TableNames {
             templates: function.var(res::TEMPLATES_TABLE)?,
             counters: function.var(res::COUNTERS_TABLE)?,
             schedules: function.var(res::SCHEDULES_TABLE)?,
+            recipients: function.var(res::RECIPIENTS_TABLE)?,
             rate_limits: function
                 .reads_var(res::RATE_LIMITS_TABLE)
                 .then(|| function.var(res::RATE_LIMITS_TABLE))
@@ -83,6 +86,7 @@ impl TableNames {
             templates: format!("{prefix}-templates"),
             counters: format!("{prefix}-counters"),
             schedules: format!("{prefix}-schedules"),
+            recipients: format!("{prefix}-recipients"),
             rate_limits: Some(format!("{prefix}-rate-limits")),
         }
     }

@@ -81,6 +81,9 @@ pub struct SendCommand {
     pub callback_data: Option<String>,
     /// Body, caption or interactive body text, for previews.
     pub text: Option<String>,
+    /// The campaign it is part of (set by the scheduler, never by a request): kept on the message
+    /// so its statuses and replies count for the campaign.
+    pub campaign: Option<String>,
 }
 
 impl SendCommand {
@@ -369,6 +372,7 @@ pub fn validate(body: &Value) -> Result<SendCommand, Vec<FieldError>> {
             content,
             context,
             callback_data,
+            campaign: None,
             text,
         }),
         _ => Err(c.errors),

@@ -11,6 +11,7 @@ mod inbox;
 mod media;
 mod outbox;
 mod read_model;
+mod recipients;
 mod schedules;
 mod templates;
 

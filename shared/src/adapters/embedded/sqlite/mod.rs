@@ -9,6 +9,7 @@ mod inbox;
 mod media;
 mod outbox;
 mod read_model;
+mod recipients;
 mod schedules;
 mod templates;
 
@@ -189,6 +190,8 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Rust(contacts::contacts_kept_by_the_business),
     // 15: scheduled work (reminders), found by when its next piece is due.
     Migration::Sql(schedules::SCHEMA),
+    // 16: campaign audiences, one row per recipient, resolved when the campaign starts.
+    Migration::Sql(recipients::SCHEMA),
 ];
 
 /// A conversation row with the window of its latest business number.
