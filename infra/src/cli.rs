@@ -126,6 +126,39 @@ pub enum Command {
         #[arg(long, default_value = "target/reports/load.md")]
         report: std::path::PathBuf,
     },
+    /// Campaigns on a running stack.
+    Campaign {
+        #[command(subcommand)]
+        what: Campaign,
+    },
+    /// Run a campaign to tagged contacts against the sandbox at the number's limit, and write a
+    /// report: achieved rate, the most in any second, time to the last message, tick cost.
+    BenchCampaign {
+        /// Contacts in the audience.
+        #[arg(long, default_value_t = 20_000)]
+        recipients: usize,
+        /// The number's limit, which the campaign asks for in full.
+        #[arg(long, default_value_t = 1_000.0)]
+        mps: f64,
+        /// Where to write the Markdown report.
+        #[arg(long, default_value = "target/reports/campaign.md")]
+        report: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum Campaign {
+    /// A campaign's status and counts as a progress bar.
+    Status {
+        /// The campaign's id (`cmp_…`).
+        id: String,
+        /// Redraw every second until the campaign completes or is cancelled.
+        #[arg(long)]
+        watch: bool,
+        /// The stack's base URL (default: http://$WABRIDGE_LISTEN).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

@@ -44,6 +44,14 @@ async fn main() -> anyhow::Result<()> {
             document_mb,
             report,
         } => commands::bench_media::run(images, image_kb, document_mb, &report).await,
+        Command::Campaign {
+            what: cli::Campaign::Status { id, watch, url },
+        } => commands::campaign::status(&config, &id, watch, url).await,
+        Command::BenchCampaign {
+            recipients,
+            mps,
+            report,
+        } => commands::bench_campaign::run(recipients, mps, &report).await,
         Command::Load {
             count,
             concurrency,

@@ -328,3 +328,66 @@ async fn the_local_stack_sends_a_due_reminder_on_its_own_tick() {
         .unwrap()
         .unwrap();
 }
+
+/// A campaign created on the running stack goes out on the stack's own tick, its counts follow the
+/// sandbox's statuses, and `wabridge campaign status --watch` returns once it has completed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_stack_runs_a_campaign_that_status_watch_follows_to_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let config = Config::from_lookup(&move |k| (k == "WABRIDGE_DATA_DIR").then(|| data.clone())).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stack = LocalStack::open(&config, listener.local_addr().unwrap()).unwrap();
+    let key = stack.secrets.first_api_key().unwrap().to_owned();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(stack.serve(listener, stop_rx));
+    let client = reqwest::Client::new();
+    wait_for(&client, &format!("{base}/v1/templates/hello_world"), &key, |v| {
+        v["data"].as_array().is_some_and(|d| !d.is_empty())
+    })
+    .await;
+    for wa in ["27820000031", "27820000032", "27820000033"] {
+        let res = client
+            .post(format!("{base}/v1/contacts"))
+            .bearer_auth(&key)
+            .json(&json!({"wa_id": wa, "tags": ["launch"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    let created: Value = client
+        .post(format!("{base}/v1/campaigns"))
+        .bearer_auth(&key)
+        .json(&json!({"name": "Launch", "audience": {"tags": ["launch"]},
+                      "template": {"name": "hello_world", "language": {"code": "en_US"}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap_or_else(|| panic!("{created}"));
+    let secret = secrecy::SecretString::from(key.clone());
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        wabridge_infra::campaign_status::run(&base, &secret, id, true, Duration::from_millis(100)),
+    )
+    .await
+    .expect("the campaign completes on the stack's tick")
+    .unwrap();
+    let done = wait_for(&client, &format!("{base}/v1/campaigns/{id}"), &key, |v| {
+        v["counts"]["read"] == 3
+    })
+    .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert!(wabridge_infra::campaign_status::line(&done).contains("100% 3/3"));
+
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("stops promptly")
+        .unwrap()
+        .unwrap();
+}

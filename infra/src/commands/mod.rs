@@ -2,8 +2,10 @@
 
 pub mod analytics;
 pub mod bench_analytics;
+pub mod bench_campaign;
 pub mod bench_media;
 pub mod bench_send;
+pub mod campaign;
 pub mod cost;
 pub mod load;
 pub mod send;

@@ -57,7 +57,10 @@ async fn writing_a_recipient_again_replaces_it(b: Backend) {
         failed: Some("missing attribute first_name".into()),
         ..r("27820000002")
     };
-    b.store.put_recipients("cmp_c", std::slice::from_ref(&refused)).await.unwrap();
+    b.store
+        .put_recipients("cmp_c", std::slice::from_ref(&refused))
+        .await
+        .unwrap();
     assert_eq!(all(&b, "cmp_c", 10).await, vec![r("27820000001"), refused]);
     // Resolving again (a crash before the campaign said it started) leaves one entry each.
     b.store
