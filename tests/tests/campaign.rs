@@ -27,6 +27,7 @@ const T0: i64 = 1_763_798_400_000;
 const PNI: &str = "100000000000001";
 
 struct World {
+    app: App,
     clock: Arc<ManualClock>,
     backend: Backend,
     scheduler: Scheduler,
@@ -75,6 +76,7 @@ impl World {
         let scheduler = app.scheduler(backend.store.clone(), Some(backend.outbound.clone()), &numbers);
         let sender = app.sender(backend.store.clone(), backend.limiter.clone(), graph);
         Self {
+            app,
             clock,
             backend,
             scheduler,
@@ -396,7 +398,118 @@ async fn attributes_fill_each_recipients_parameters(kind: Kind) {
     counts_add_up(&view);
 }
 
+/// A campaign whose template is not sendable when its start comes does not start: it stays
+/// scheduled, saying why, and starts once the template is approved again.
+async fn a_campaign_waits_for_its_template_to_be_sendable(kind: Kind) {
+    let w = World::new(kind, 1_000.0).await;
+    let numbers = Numbers {
+        phone_number_id: Some(PNI.into()),
+        waba_id: Some("200000000000001".into()),
+    };
+    let scheduler = w
+        .app
+        .scheduler(w.backend.store.clone(), Some(w.backend.outbound.clone()), &numbers);
+    let mut t = wabridge::templates::Template::new("spring_sale", "en");
+    t.category = Some("MARKETING".into());
+    t.status = "APPROVED".into();
+    t.components = json!([{"type": "BODY", "text": "Hi {{1}}"}]);
+    assert!(w.backend.store.save_template(&t).await.unwrap());
+    let set_status = |status: &'static str| {
+        let store = w.backend.store.clone();
+        async move {
+            let mut t = store.template("spring_sale", "en").await.unwrap().unwrap();
+            t.status = status.into();
+            assert!(store.save_template(&t).await.unwrap());
+        }
+    };
+    w.contacts(27_880_000_000, 3, &["vip"], 0).await;
+    let mut body = campaign(&["vip"], 10.0);
+    body["start_at"] = json!(wabridge::timefmt::rfc3339(T0 + 3_600_000));
+    let view = scheduler.create_campaign(&body).await.unwrap();
+    assert_eq!(view["status"], "scheduled");
+    let id = view["id"].as_str().unwrap().to_owned();
+
+    set_status("PAUSED").await;
+    w.clock.set(T0 + 3_600_000);
+    scheduler.tick().await.unwrap();
+    let view = scheduler.campaign(&id).await.unwrap().unwrap();
+    assert_eq!(view["status"], "scheduled", "{view}");
+    assert!(view["blocked"].as_str().unwrap().contains("PAUSED"), "{view}");
+    assert_eq!(view["counts"]["total"], 0, "not started: no audience yet");
+
+    set_status("APPROVED").await;
+    w.clock.advance(Duration::from_secs(30));
+    scheduler.tick().await.unwrap();
+    assert_eq!(
+        scheduler.campaign(&id).await.unwrap().unwrap()["status"],
+        "scheduled",
+        "retried each minute"
+    );
+    w.clock.advance(Duration::from_secs(31));
+    scheduler.tick().await.unwrap();
+    let view = scheduler.campaign(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (view["status"].as_str(), view["blocked"].as_str()),
+        (Some("running"), None),
+        "{view}"
+    );
+    assert_eq!(view["counts"]["total"], 3);
+}
+
+/// A tick a minute ahead (as on AWS) queues the whole share in chunks, each message hidden on the
+/// queue until its turn by the pace: the sender sees them at the campaign's rate, not at once.
+async fn a_tick_far_ahead_queues_chunk_by_chunk_each_message_hidden_until_its_turn(kind: Kind) {
+    // A number limit far above the pace: the sender's bucket (whose burst is a tenth of it) never
+    // holds a message back when the clock jumps.
+    let w = World::new(kind, 10_000.0).await;
+    let settings = Settings {
+        schedule: TickConfig {
+            every: Duration::from_secs(60),
+            campaign_chunk: 50,
+            ..TickConfig::default()
+        },
+        ..Settings::for_tests()
+    };
+    let app = App::new(settings, w.clock.clone());
+    let numbers = Numbers {
+        phone_number_id: Some(PNI.into()),
+        waba_id: None,
+    };
+    let scheduler = app.scheduler(w.backend.store.clone(), Some(w.backend.outbound.clone()), &numbers);
+    w.contacts(27_890_000_000, 120, &["vip"], 0).await;
+    let id = scheduler.create_campaign(&campaign(&["vip"], 20.0)).await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    scheduler.tick().await.unwrap(); // starts it
+    let tick = scheduler.tick().await.unwrap();
+    assert_eq!(tick.queued, 120, "the whole minute's share, in three claims: {tick:?}");
+    let view = scheduler.campaign(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (view["counts"]["pending"].as_u64(), view["status"].as_str()),
+        (Some(0), Some("completed"))
+    );
+    w.drain().await;
+    let early = w.sandbox.accepted().len();
+    // (On moto, queueing the 120 takes longer in real seconds than the pace's six.)
+    if kind == Kind::Embedded {
+        assert!(early <= 21, "{early} visible before their turn (20 mps)");
+    }
+    // Six seconds of pace later (on AWS, real seconds: SQS delays are whole seconds).
+    w.clock.advance(Duration::from_secs(7));
+    if kind == Kind::Aws {
+        tokio::time::sleep(Duration::from_secs(7)).await;
+    }
+    w.drain().await;
+    let accepted = w.sandbox.accepted();
+    assert_eq!(accepted.len(), 120);
+    let to: HashSet<&str> = accepted.iter().map(|r| r["to"].as_str().unwrap()).collect();
+    assert_eq!(to.len(), 120, "each once");
+}
+
 on_both_kinds!(
+    a_tick_far_ahead_queues_chunk_by_chunk_each_message_hidden_until_its_turn,
+    a_campaign_waits_for_its_template_to_be_sendable,
     a_campaign_sends_once_to_each_tagged_contact_at_its_pace,
     pause_resume_and_cancel_act_from_the_next_tick,
     a_share_claimed_by_a_crashed_tick_goes_once_after_the_lease,

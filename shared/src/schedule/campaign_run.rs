@@ -312,7 +312,18 @@ impl Scheduler {
         let c = read(&s)?;
         match c.state {
             State::Scheduled => self.start_campaign(s, c).await,
-            State::Running => self.release(s, c, enqueuer, report).await,
+            State::Running => {
+                // Chunk by chunk, each claimed and settled on its own, so a tick a minute ahead
+                // of a fast campaign never holds one claim longer than its lease.
+                let id = s.id.clone();
+                let mut next = Some((s, c));
+                while let Some((s, c)) = next.take() {
+                    if self.release(s, c, enqueuer, report).await? {
+                        next = self.reread(&id).await?;
+                    }
+                }
+                Ok(())
+            }
             // Paused, completed, cancelled: nothing due; put the index right.
             _ => self.save_campaign(&s, &c).await.map(drop),
         }
@@ -434,25 +445,27 @@ impl Scheduler {
     }
 
     /// Claims the next share of a running campaign's recipients (what its pace allows up to one
-    /// tick ahead), queues them, each hidden until its turn, and moves the cursor past them.
+    /// tick ahead, at most [`TickConfig::campaign_chunk`]), queues them, each hidden until its turn, and moves the
+    /// cursor past them. `true` when a whole chunk went and the pace may allow more.
     async fn release(
         &self,
         s: Schedule,
         c: Campaign,
         enqueuer: &Enqueuer,
         report: &mut TickReport,
-    ) -> Result<(), PortError> {
+    ) -> Result<bool, PortError> {
         let ports = self.ports()?.clone();
         let (lease, pace) = (self.lease_ms(), self.pace(&c));
+        let chunk = u64::from(self.config.campaign_chunk.max(1));
         let mut current = Some((s, c));
         let mut claimed = None;
         for _ in 0..MAX_RACES {
             let Some((s, mut c)) = current.take() else {
-                return Ok(());
+                return Ok(false);
             };
             let now = self.clock.now_ms();
             if c.state != State::Running || c.claim.as_ref().is_some_and(|cl| cl.at_ms + lease > now) {
-                return Ok(());
+                return Ok(false);
             }
             let want = c
                 .allowed_by(now + self.horizon_ms(), pace)
@@ -467,7 +480,7 @@ impl Scheduler {
                     c.claim = None;
                 }
                 match self.save_campaign(&s, &c).await? {
-                    Some(_) => return Ok(()),
+                    Some(_) => return Ok(false),
                     None => {
                         current = self.reread(&s.id).await?;
                         continue;
@@ -494,7 +507,6 @@ impl Scheduler {
         };
         let first_index = c.released;
         let claim_at = c.claim.as_ref().map_or(i64::MIN, |cl| cl.at_ms);
-        let now = self.clock.now_ms();
         let mut sends = Vec::with_capacity(share.len());
         let mut index = first_index;
         for r in &share {
@@ -502,8 +514,7 @@ impl Scheduler {
             if sendable(r) {
                 index += 1;
             }
-            let delay = Duration::from_millis(u64::try_from(due - now).unwrap_or(0));
-            sends.push(self.send_one(&saved.id, &c, r, enqueuer, delay));
+            sends.push(self.send_one(&saved.id, &c, r, enqueuer, due));
         }
         let outcomes: Vec<Sent> = futures::stream::iter(sends)
             .buffered(PARALLEL)
@@ -535,11 +546,11 @@ impl Scheduler {
         let mut current = Some((saved.clone(), c));
         for _ in 0..MAX_RACES {
             let Some((s, mut c)) = current.take() else {
-                return Ok(());
+                return Ok(false);
             };
             // Settle only our own claim: a lease taken over means another tick settles it.
             if c.claim.as_ref().is_none_or(|cl| cl.at_ms != claim_at) {
-                return Ok(());
+                return Ok(false);
             }
             c.claim = None;
             if let Some(cursor) = &cursor {
@@ -556,7 +567,7 @@ impl Scheduler {
                 report.queued += u32::try_from(queued).unwrap_or(u32::MAX);
                 report.failed += u32::try_from(refused.len()).unwrap_or(u32::MAX);
                 report.retry += u32::try_from(share.len() - done).unwrap_or(u32::MAX);
-                return Ok(());
+                return Ok(done == share.len() && released == chunk);
             }
             current = self.reread(&s.id).await?;
         }
@@ -606,14 +617,15 @@ impl Scheduler {
         }
     }
 
-    /// Queues one recipient's message (nothing for one skipped when resolved).
+    /// Queues one recipient's message, hidden on the queue until `due_ms` (nothing for one
+    /// skipped when resolved).
     async fn send_one(
         &self,
         id: &str,
         c: &Campaign,
         r: &CampaignRecipient,
         enqueuer: &Enqueuer,
-        delay: Duration,
+        due_ms: i64,
     ) -> Result<Sent, PortError> {
         if r.skipped.is_some() || r.failed.is_some() {
             return Ok(Sent::Passed);
@@ -626,6 +638,8 @@ impl Scheduler {
             Ok(cmd) => cmd,
             Err(why) => return Ok(Sent::Refused(why)),
         };
+        // Hidden until its turn, counted from now: queueing a large share takes a while.
+        let delay = Duration::from_millis(u64::try_from(due_ms - self.clock.now_ms()).unwrap_or(0));
         Ok(match enqueuer.enqueue_as_in(send_id(id, &r.wa_id), &cmd, delay).await {
             Ok(_) => Sent::Queued,
             Err(SendError::QueueUnavailable(_) | SendError::Port(_)) => Sent::Retry,

@@ -52,14 +52,19 @@ pub struct TickConfig {
     pub batch: u32,
     /// How long a claim holds before another tick may take the send over.
     pub lease: Duration,
-    /// How often the local stack ticks (on AWS, the EventBridge rate).
+    /// How often the local stack ticks (on AWS, the EventBridge rate): how far ahead a tick
+    /// queues a campaign's share.
     pub every: Duration,
+    /// Recipients of a campaign one claim covers at most; a tick claims chunk after chunk while
+    /// the pace allows, so a minute's share of a fast campaign never outlives one claim's lease.
+    pub campaign_chunk: u32,
 }
 
 impl Default for TickConfig {
     fn default() -> Self {
         Self {
             batch: 200,
+            campaign_chunk: 2_000,
             lease: Duration::from_secs(120),
             every: Duration::from_secs(1),
         }
