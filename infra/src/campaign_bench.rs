@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::json;
 
+use crate::load::{SendBench, max_in_any_second};
 use crate::simulate::DEFAULT_PHONE_NUMBER_ID;
-use wabridge::adapters::embedded::{MemoryRateLimiter, SqliteQueue, SqliteStore};
+use wabridge::adapters::embedded::MemoryRateLimiter;
 use wabridge::app::{App, Numbers, Settings};
-use wabridge::graph::GraphClient;
 use wabridge::outbound::sender::SenderConfig;
 use wabridge::ports::{Clock, ContactBook, SystemClock};
 use wabridge::runtime::consume::{self, Handler};
@@ -72,7 +72,6 @@ impl CampaignReport {
 
 /// Runs one campaign of `recipients` at `mps` with its data in `data_dir`.
 pub async fn run(recipients: usize, mps: f64, data_dir: &Path) -> anyhow::Result<CampaignReport> {
-    std::fs::create_dir_all(data_dir)?;
     let config = wabridge::Config::from_env()?;
     let deployed = Settings::local(&config);
     let settings = Settings {
@@ -86,27 +85,13 @@ pub async fn run(recipients: usize, mps: f64, data_dir: &Path) -> anyhow::Result
         },
         ..deployed
     };
-    let store = Arc::new(SqliteStore::open(&data_dir.join("store.db"))?);
-    let outbound = Arc::new(SqliteQueue::open(
-        &data_dir.join("queue.db"),
-        "outbound",
-        settings.queue_visibility,
-    )?);
-    let sandbox = crate::sandbox::Sandbox::new(crate::sandbox::SandboxConfig {
-        webhook_url: None,
-        app_secret: secrecy::SecretString::from("unused"),
-        status_delays: [Duration::ZERO; 3],
-        api_keys: vec![secrecy::SecretString::from("bench")],
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let server = sandbox.serve(listener);
-    let graph = GraphClient::new(
-        &base,
-        &config.api_version,
-        secrecy::SecretString::from("bench"),
-        settings.graph_timeout,
-    )?;
+    let SendBench {
+        store,
+        outbound,
+        sandbox,
+        server,
+        graph,
+    } = SendBench::open(data_dir, &config, &settings).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let app = App::new(settings, clock.clone());
 
@@ -179,15 +164,7 @@ pub async fn run(recipients: usize, mps: f64, data_dir: &Path) -> anyhow::Result
         }
         _ => 0.0,
     };
-    let max_in_any_second = (0..times.len())
-        .map(|i| {
-            times[i..]
-                .iter()
-                .take_while(|t| **t - times[i] < Duration::from_secs(1))
-                .count()
-        })
-        .max()
-        .unwrap_or(0);
+    let max_in_any_second = max_in_any_second(&times);
     Ok(CampaignReport {
         recipients,
         mps,

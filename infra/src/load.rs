@@ -222,15 +222,13 @@ impl SendReport {
 /// queued, then the local stack's sender workers deliver them under a `limit_mps` limit. Status
 /// webhooks are off so only the sender is measured.
 pub async fn send_run(limit_mps: f64, count: usize, data_dir: &Path) -> anyhow::Result<SendReport> {
-    use wabridge::adapters::embedded::{MemoryRateLimiter, SqliteQueue, SqliteStore};
+    use wabridge::adapters::embedded::MemoryRateLimiter;
     use wabridge::app::{App, Settings};
-    use wabridge::graph::GraphClient;
     use wabridge::outbound::request::validate;
     use wabridge::outbound::sender::SenderConfig;
     use wabridge::ports::{Clock, SystemClock};
     use wabridge::runtime::consume::{self, Handler};
 
-    std::fs::create_dir_all(data_dir)?;
     let config = wabridge::Config::from_env()?;
     let deployed = Settings::from_config(&config);
     let settings = Settings {
@@ -240,27 +238,13 @@ pub async fn send_run(limit_mps: f64, count: usize, data_dir: &Path) -> anyhow::
         },
         ..deployed
     };
-    let store = Arc::new(SqliteStore::open(&data_dir.join("store.db"))?);
-    let outbound = Arc::new(SqliteQueue::open(
-        &data_dir.join("queue.db"),
-        "outbound",
-        settings.queue_visibility,
-    )?);
-    let sandbox = crate::sandbox::Sandbox::new(crate::sandbox::SandboxConfig {
-        webhook_url: None,
-        app_secret: secrecy::SecretString::from("unused"),
-        status_delays: [Duration::ZERO; 3],
-        api_keys: vec![secrecy::SecretString::from("bench")],
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let server = sandbox.serve(listener);
-    let graph = GraphClient::new(
-        &base,
-        &config.api_version,
-        secrecy::SecretString::from("bench"),
-        settings.graph_timeout,
-    )?;
+    let SendBench {
+        store,
+        outbound,
+        sandbox,
+        server,
+        graph,
+    } = SendBench::open(data_dir, &config, &settings).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let app = App::new(settings, clock);
     let enqueuer = app.enqueuer(
@@ -301,15 +285,7 @@ pub async fn send_run(limit_mps: f64, count: usize, data_dir: &Path) -> anyhow::
         (Some(first), Some(last)) if last > first => (times.len() - burst - 1) as f64 / (*last - *first).as_secs_f64(),
         _ => 0.0,
     };
-    let max_in_any_second = (0..times.len())
-        .map(|i| {
-            times[i..]
-                .iter()
-                .take_while(|t| **t - times[i] < Duration::from_secs(1))
-                .count()
-        })
-        .max()
-        .unwrap_or(0);
+    let max_in_any_second = max_in_any_second(&times);
     Ok(SendReport {
         limit_mps,
         count,
@@ -317,4 +293,63 @@ pub async fn send_run(limit_mps: f64, count: usize, data_dir: &Path) -> anyhow::
         achieved_mps,
         max_in_any_second,
     })
+}
+
+/// What a sender benchmark runs on: the embedded store and outbound queue in a data dir, and the
+/// sandbox on loopback (no status webhooks) with a Graph client for it.
+pub(crate) struct SendBench {
+    pub store: Arc<wabridge::adapters::embedded::SqliteStore>,
+    pub outbound: Arc<wabridge::adapters::embedded::SqliteQueue>,
+    pub sandbox: crate::sandbox::Sandbox,
+    pub server: tokio::task::JoinHandle<()>,
+    pub graph: wabridge::graph::GraphClient,
+}
+
+impl SendBench {
+    /// Opens the store and queue in `data_dir` and starts the sandbox.
+    pub async fn open(data_dir: &Path, config: &Config, settings: &wabridge::app::Settings) -> anyhow::Result<Self> {
+        use wabridge::adapters::embedded::{SqliteQueue, SqliteStore};
+        std::fs::create_dir_all(data_dir)?;
+        let store = Arc::new(SqliteStore::open(&data_dir.join("store.db"))?);
+        let outbound = Arc::new(SqliteQueue::open(
+            &data_dir.join("queue.db"),
+            "outbound",
+            settings.queue_visibility,
+        )?);
+        let sandbox = crate::sandbox::Sandbox::new(crate::sandbox::SandboxConfig {
+            webhook_url: None,
+            app_secret: secrecy::SecretString::from("unused"),
+            status_delays: [Duration::ZERO; 3],
+            api_keys: vec![secrecy::SecretString::from("bench")],
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let server = sandbox.serve(listener);
+        let graph = wabridge::graph::GraphClient::new(
+            &base,
+            &config.api_version,
+            secrecy::SecretString::from("bench"),
+            settings.graph_timeout,
+        )?;
+        Ok(Self {
+            store,
+            outbound,
+            sandbox,
+            server,
+            graph,
+        })
+    }
+}
+
+/// The most arrivals (in order) within any one-second window.
+pub(crate) fn max_in_any_second(times: &[Instant]) -> usize {
+    (0..times.len())
+        .map(|i| {
+            times[i..]
+                .iter()
+                .take_while(|t| **t - times[i] < Duration::from_secs(1))
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
 }

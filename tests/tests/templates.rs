@@ -301,7 +301,14 @@ async fn template_webhooks_twice_and_out_of_order_leave_the_copy_right(b: Backen
     let t = rig
         .wait_for(
             "/v1/templates/flow_tpl/en_US",
-            |t| t["quality"] == "RED" && t["components"][0]["text"] == "New {{1}}",
+            // Every aspect at its newest: waiting on some of them let a loaded machine see the
+            // copy before the last webhook was applied.
+            |t| {
+                t["quality"] == "RED"
+                    && t["components"][0]["text"] == "New {{1}}"
+                    && t["category"] == "UTILITY"
+                    && t["status"] == "PAUSED"
+            },
             10,
         )
         .await;
