@@ -159,7 +159,7 @@ impl LocalStack {
         let media = Arc::new(SqliteQueue::open(&queue_db, "media", visibility).context("opening the media queue")?);
         let media_urls = UrlSigner::derived_from(&secrets.app_secret);
         let blobs = Arc::new(FolderBlobs::new(dir.join("blobs")).with_urls(media_urls.clone(), Arc::new(SystemClock)));
-        let app = App::new(settings, Arc::new(SystemClock));
+        let app = App::new(settings, Arc::new(SystemClock)).with_keywords(config.keywords.clone());
 
         let (graph, sandbox) = match SendMode::of(config)? {
             SendMode::Meta => {
@@ -268,9 +268,12 @@ impl LocalStack {
     /// reachable, as the workers run them.
     pub fn consumers(&self) -> (Processor, Option<(Sender, Downloader)>) {
         let p = &self.ports;
-        let processor = self
-            .app
-            .full_processor(p.store.clone(), p.blobs.clone(), p.media.clone());
+        let processor = self.app.full_processor(
+            p.store.clone(),
+            p.blobs.clone(),
+            p.media.clone(),
+            Some(p.outbound.clone()),
+        );
         let graphed = self.graph.clone().map(|graph| {
             let watch = self.app.lag_watch(p.store.clone(), p.inbound.clone());
             let sender = self

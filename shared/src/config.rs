@@ -67,6 +67,10 @@ pub struct Config {
     /// app secret, `0` turns it off; unset, it plays Meta only while the app secret is a generated
     /// local one.
     pub sandbox: Option<bool>,
+    /// `WABRIDGE_OPT_OUT_KEYWORDS` (comma-separated, default `STOP,UNSUBSCRIBE`) and
+    /// `WABRIDGE_OPT_IN_KEYWORDS` (default `START`): whole messages that opt a customer out of
+    /// marketing or back in.
+    pub keywords: crate::inbound::reactions::opt_out::Keywords,
     /// `WABRIDGE_MEDIA_MAX_BYTES`: a cap on stored media below WhatsApp's per-kind limits.
     pub media_max_bytes: Option<u64>,
     /// `WABRIDGE_MEDIA_URL_TTL_S`, default 300: how long a media URL handed out stays valid.
@@ -199,6 +203,10 @@ impl Config {
             sandbox,
             media_max_bytes,
             media_url_ttl,
+            keywords: crate::inbound::reactions::opt_out::Keywords::from_lists(
+                var(res::OPT_OUT_KEYWORDS).as_deref(),
+                var(res::OPT_IN_KEYWORDS).as_deref(),
+            ),
         })
     }
 

@@ -89,7 +89,12 @@ impl Pipeline {
         let mut p = Self::with_settings(backend, settings);
         let app = App::new(settings, Arc::new(SystemClock));
         let b = &p.backend;
-        p.processor = app.full_processor(b.store.clone(), b.blobs.clone(), b.media.clone());
+        p.processor = app.full_processor(
+            b.store.clone(),
+            b.blobs.clone(),
+            b.media.clone(),
+            Some(b.outbound.clone()),
+        );
         p
     }
 

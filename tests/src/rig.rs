@@ -142,8 +142,12 @@ impl Rig {
         tasks.push(tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         }));
-        let processor: Arc<dyn Handler> =
-            Arc::new(app.full_processor(backend.store.clone(), backend.blobs.clone(), backend.media.clone()));
+        let processor: Arc<dyn Handler> = Arc::new(app.full_processor(
+            backend.store.clone(),
+            backend.blobs.clone(),
+            backend.media.clone(),
+            Some(backend.outbound.clone()),
+        ));
         let downloader: Arc<dyn Handler> =
             Arc::new(app.downloader(store.clone(), backend.blobs.clone(), graph.clone()));
         // The sender writes through `store`, which may inject faults.

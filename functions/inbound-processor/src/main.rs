@@ -12,6 +12,11 @@ async fn main() -> Result<(), Error> {
     telemetry::init_json();
     let aws = Aws::load(resources::INBOUND_PROCESSOR).await;
     let app = App::deployed(&aws.config().await?);
-    let processor = app.full_processor(aws.store()?, aws.blobs()?, aws.media_queue()?);
+    let processor = app.full_processor(
+        aws.store()?,
+        aws.blobs()?,
+        aws.media_queue()?,
+        Some(aws.outbound_queue()?),
+    );
     lambda::serve_sqs(processor, aws.inbound_queue()?).await
 }

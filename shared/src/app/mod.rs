@@ -22,7 +22,8 @@ use crate::graph::GraphClient;
 use crate::inbound::ingest::Ingestor;
 use crate::inbound::lag::{LagMarker, LagWatch};
 use crate::inbound::process::Processor;
-use crate::inbound::reactions::{CountAnalytics, Reaction, TrackTemplates};
+use crate::inbound::reactions::opt_out::Keywords;
+use crate::inbound::reactions::{CountAnalytics, OptOut, Reaction, TrackTemplates};
 use crate::media::download::Downloader;
 use crate::media::upload::Uploader;
 use crate::media::url::UrlSigner;
@@ -64,6 +65,7 @@ pub struct App {
     /// The time: the system clock, or a test's manual one.
     pub clock: Arc<dyn Clock>,
     reactions: Vec<Arc<dyn Reaction>>,
+    keywords: Keywords,
 }
 
 impl std::fmt::Debug for App {
@@ -118,12 +120,20 @@ impl App {
             settings,
             clock,
             reactions: Vec::new(),
+            keywords: Keywords::default(),
         }
     }
 
     /// What Lambda runs: [`Settings::from_config`] and the system clock.
     pub fn deployed(config: &crate::Config) -> Self {
         Self::new(Settings::from_config(config), Arc::new(crate::ports::SystemClock))
+            .with_keywords(config.keywords.clone())
+    }
+
+    /// The opt-out and opt-in keywords the processor answers.
+    pub fn with_keywords(mut self, keywords: Keywords) -> Self {
+        self.keywords = keywords;
+        self
     }
 
     /// Registers a reaction every processor built from now on runs after the built-in ones.
@@ -150,14 +160,27 @@ impl App {
     }
 
     /// The inbound processor as deployed: every registered reaction, media messages queue their
-    /// download on `media`, and template webhooks update the templates copy.
-    pub fn full_processor(&self, store: Arc<dyn Store>, blobs: Arc<dyn Blobs>, media: Arc<dyn Queue>) -> Processor {
+    /// download on `media`, template webhooks update the templates copy, and opt-out keywords and
+    /// Meta's `user_preferences` mark contacts (confirmed on `outbound` when given).
+    pub fn full_processor(
+        &self,
+        store: Arc<dyn Store>,
+        blobs: Arc<dyn Blobs>,
+        media: Arc<dyn Queue>,
+        outbound: Option<Arc<dyn Queue>>,
+    ) -> Processor {
         let templates = TrackTemplates::new(self.catalog(store.clone(), None), self.clock.clone());
         let counts = CountAnalytics::new(self.recorder(store.clone()));
+        let confirm = outbound.map(|q| {
+            self.enqueuer(store.clone(), store.clone(), q, None)
+                .counting(self.recorder(store.clone()))
+        });
+        let opt_out = OptOut::new(store.clone(), self.keywords.clone(), confirm);
         self.processor(store.clone(), store.clone(), blobs)
             .fetching_media(store, media)
             .with_reaction(Arc::new(templates))
             .with_reaction(Arc::new(counts))
+            .with_reaction(Arc::new(opt_out))
     }
 
     /// What counts messages in the analytics counters (it reads each message and its timeline).
@@ -340,7 +363,12 @@ impl App {
     pub fn consumers(&self, ports: &Ports, graph: GraphClient) -> (Processor, Sender, Downloader) {
         let s = &ports.store;
         (
-            self.full_processor(s.clone(), ports.blobs.clone(), ports.media.clone()),
+            self.full_processor(
+                s.clone(),
+                ports.blobs.clone(),
+                ports.media.clone(),
+                Some(ports.outbound.clone()),
+            ),
             self.sender(s.clone(), ports.limiter.clone(), graph.clone())
                 .watching(self.lag_watch(s.clone(), ports.inbound.clone()))
                 .counting(self.recorder(s.clone())),

@@ -22,6 +22,10 @@ pub const MAX_RECEIVES: &str = "WABRIDGE_MAX_RECEIVES";
 pub const RECHECK_SECONDS: &str = "WABRIDGE_RECHECK_SECONDS";
 /// `WABRIDGE_THROUGHPUT_MPS`.
 pub const THROUGHPUT_MPS: &str = "WABRIDGE_THROUGHPUT_MPS";
+/// `WABRIDGE_OPT_OUT_KEYWORDS`.
+pub const OPT_OUT_KEYWORDS: &str = "WABRIDGE_OPT_OUT_KEYWORDS";
+/// `WABRIDGE_OPT_IN_KEYWORDS`.
+pub const OPT_IN_KEYWORDS: &str = "WABRIDGE_OPT_IN_KEYWORDS";
 /// `WABRIDGE_MEDIA_MAX_BYTES`.
 pub const MEDIA_MAX_BYTES: &str = "WABRIDGE_MEDIA_MAX_BYTES";
 /// `WABRIDGE_MEDIA_URL_TTL_S`.
@@ -138,6 +142,9 @@ pub const INBOUND_PROCESSOR: Function = Function {
         INBOUND_DLQ_URL,
         BUCKET,
         MEDIA_QUEUE_URL,
+        OUTBOUND_QUEUE_URL,
+        OPT_OUT_KEYWORDS,
+        OPT_IN_KEYWORDS,
     ],
 };
 /// `/v1/...` reads (media URLs among them) and `/health`.

@@ -34,6 +34,10 @@ pub struct ContactChange {
     pub attributes: Vec<(String, Option<String>)>,
     /// Opt the contact out of marketing, or back in.
     pub opted_out: Option<bool>,
+    /// When the customer made that choice (a keyword's or Meta's timestamp): it applies only if
+    /// no later choice has been applied, so choices redelivered out of order end as the newest
+    /// says. `None` (the API) is a choice made now.
+    pub opt_as_of: Option<i64>,
 }
 
 impl ContactChange {
@@ -74,14 +78,18 @@ impl ContactChange {
                 ),
             });
         }
-        if let Some(out) = self.opted_out {
+        let as_of = self.opt_as_of.unwrap_or(now_ms);
+        if let Some(out) = self.opted_out
+            && m.opt_changed_at.is_none_or(|last| last < as_of)
+        {
             if out && !next.opted_out {
-                next.opted_out_at = Some(now_ms);
+                next.opted_out_at = Some(as_of);
             }
             if !out {
                 next.opted_out_at = None;
             }
             next.opted_out = out;
+            next.opt_changed_at = Some(as_of);
         }
         if next == *m {
             return Ok(false);
@@ -271,6 +279,40 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn opt(out: bool, as_of: Option<i64>) -> ContactChange {
+        ContactChange {
+            opted_out: Some(out),
+            opt_as_of: as_of,
+            ..ContactChange::default()
+        }
+    }
+
+    #[test]
+    fn opt_choices_apply_in_the_order_they_were_made() {
+        let mut m = Managed::default();
+        assert!(opt(false, Some(200)).apply(&mut m, 1_000).unwrap(), "START at 200");
+        assert!(
+            !opt(true, Some(100)).apply(&mut m, 1_000).unwrap(),
+            "a STOP from 100 arrives late"
+        );
+        assert!(!m.opted_out);
+        assert!(opt(true, Some(300)).apply(&mut m, 1_000).unwrap());
+        assert_eq!(
+            (m.opted_out, m.opted_out_at, m.opt_changed_at),
+            (true, Some(300), Some(300))
+        );
+        // The API's change is made now, after every keyword so far.
+        assert!(opt(false, None).apply(&mut m, 1_000).unwrap());
+        assert_eq!(
+            (m.opted_out, m.opted_out_at, m.opt_changed_at),
+            (false, None, Some(1_000))
+        );
+        assert!(
+            !opt(true, Some(900)).apply(&mut m, 2_000).unwrap(),
+            "older than the API's change"
+        );
+    }
 
     fn fields_of(e: &[FieldError]) -> Vec<(&str, &str)> {
         e.iter().map(|e| (e.field.as_str(), e.code)).collect()

@@ -27,6 +27,9 @@ pub struct Managed {
     /// When `opted_out` last changed to true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opted_out_at: Option<i64>,
+    /// When the latest opt-out choice applied was made: an older one arriving later is ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opt_changed_at: Option<i64>,
     /// When the API created the contact (absent when a message created it first).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<i64>,

@@ -11,6 +11,7 @@
 mod count_analytics;
 mod fetch_media;
 mod link_outbound;
+pub mod opt_out;
 mod track_templates;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use async_trait::async_trait;
 pub use count_analytics::CountAnalytics;
 pub use fetch_media::FetchMedia;
 pub use link_outbound::LinkOutbound;
+pub use opt_out::OptOut;
 pub use track_templates::TrackTemplates;
 
 use crate::domain::{RawEvent, Recorded, StatusUpdate, StoredMessage};
