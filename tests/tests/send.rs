@@ -339,7 +339,10 @@ async fn a_first_send_follows_the_number_whatsapp_resolves(b: Backend) {
     let (code, a) = rig.post("/v1/messages", &hello_world("+55 11 98765-4321"), None).await;
     assert_eq!(code, 202, "{a}");
     let first = a["id"].as_str().unwrap().to_owned();
-    let m = rig.wait(&first, |m| m["status"] == "read", 20).await;
+    // The statuses and the move to the resolved form land independently: wait for both.
+    let m = rig
+        .wait(&first, |m| m["status"] == "read" && m["wa_id"] == known, 20)
+        .await;
     assert_eq!(m["wa_id"], known, "the message follows the resolved form: {m}");
     let (_, left) = rig.get(&format!("/v1/conversations/{written}/messages")).await;
     assert!(

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::timefmt;
 
-/// What the business keeps about a contact, set only through the contacts API (and, later, the
-/// opt-out keywords). Stored as one document beside what messages tell, so a message never
+/// What the business keeps about a contact, set only through the contacts API and, for the
+/// opt-out, the customer's keywords and Meta's `user_preferences`. Stored as one document beside what messages tell, so a message never
 /// overwrites it and an API write never moves first/last seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Managed {
