@@ -4,8 +4,7 @@
 use std::io::Write as _;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::Value;
 
 /// Width of the bar, in characters.
@@ -49,28 +48,11 @@ pub fn ended(c: &Value) -> bool {
     matches!(c["status"].as_str(), Some("completed" | "cancelled"))
 }
 
-async fn fetch(client: &reqwest::Client, base: &str, key: &SecretString, id: &str) -> anyhow::Result<Value> {
-    let path = format!("/v1/campaigns/{id}");
-    let res = client
-        .get(format!("{}{path}", base.trim_end_matches('/')))
-        .bearer_auth(key.expose_secret())
-        .send()
-        .await
-        .with_context(|| format!("GET {path}: is the stack running at {base}?"))?;
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        let why = body["error"]["message"].as_str().unwrap_or("");
-        bail!("GET {path} answered {status} {why}");
-    }
-    Ok(body)
-}
-
 /// Prints the campaign's line; with `watch`, redraws it every `every` until the campaign ends.
 pub async fn run(base: &str, key: &SecretString, id: &str, watch: bool, every: Duration) -> anyhow::Result<()> {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     loop {
-        let c = fetch(&client, base, key, id).await?;
+        let c = crate::tail::get(&client, base, key, &format!("/v1/campaigns/{id}")).await?;
         if !watch {
             println!("{}", line(&c));
             return Ok(());

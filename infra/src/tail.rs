@@ -8,15 +8,22 @@ use anyhow::{Context, bail};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-async fn get(client: &reqwest::Client, base: &str, key: &SecretString, path: &str) -> anyhow::Result<Value> {
+/// `GET path` on the stack at `base` with the API key: the JSON answer, or an error naming the
+/// status and the API's message.
+pub(crate) async fn get(client: &reqwest::Client, base: &str, key: &SecretString, path: &str) -> anyhow::Result<Value> {
     let res = client
         .get(format!("{}{path}", base.trim_end_matches('/')))
         .bearer_auth(key.expose_secret())
         .send()
         .await
         .with_context(|| format!("GET {path}: is the stack running at {base}?"))?;
-    if !res.status().is_success() {
-        bail!("GET {path} answered {}", res.status());
+    let status = res.status();
+    if !status.is_success() {
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        bail!(
+            "GET {path} answered {status} {}",
+            body["error"]["message"].as_str().unwrap_or("")
+        );
     }
     Ok(res.json().await?)
 }

@@ -29,6 +29,8 @@ pub const MAX_AUDIENCE_LIST: usize = 100;
 pub const MAX_NAME: usize = 200;
 /// The reason of a recipient skipped because the contact opted out.
 pub const OPTED_OUT: &str = "opted_out";
+/// The number a campaign's send is checked against before any recipient is known.
+pub const CHECK_NUMBER: &str = "15550000000";
 /// How long a campaign that could not start waits before trying again.
 pub const BLOCKED_RETRY_MS: i64 = 60_000;
 
@@ -265,14 +267,15 @@ impl Campaign {
         // Queued by the tick but not yet counted (the count is written just after the message):
         // shown as queued, so the counts always add up.
         let sent_for = self.released.saturating_sub(self.refused);
-        let (sent, delivered, read, failed) = (of("sent"), of("delivered"), of("read"), of("failed"));
-        let counted = of("queued") + sent + delivered + read + failed;
+        let (queued, sent, delivered, read, failed) =
+            (of("queued"), of("sent"), of("delivered"), of("read"), of("failed"));
+        let counted = queued + sent + delivered + read + failed;
         Counts {
             total: self.total,
             skipped: self.skipped,
             pending,
             cancelled,
-            queued: of("queued") + sent_for.saturating_sub(counted),
+            queued: queued + sent_for.saturating_sub(counted),
             sent,
             delivered,
             read,
@@ -281,11 +284,20 @@ impl Campaign {
         }
     }
 
-    /// How the API shows it.
-    pub fn view(&self, id: &str, created_at_ms: i64, pace: f64, counts: Counts) -> Value {
+    /// Its status as shown at `now_ms`: a campaign whose time has come shows as running while
+    /// the next tick starts it (unless it is blocked).
+    pub fn shown(&self, now_ms: i64) -> &'static str {
+        match self.state {
+            State::Scheduled if self.blocked.is_none() && self.start_at_ms <= now_ms => "running",
+            other => other.shown(),
+        }
+    }
+
+    /// How the API shows it at `now_ms`.
+    pub fn view(&self, id: &str, created_at_ms: i64, now_ms: i64, pace: f64, counts: Counts) -> Value {
         let t = |ms: Option<i64>| ms.and_then(timefmt::rfc3339);
         json!({
-            "id": id, "name": self.name, "status": self.state.shown(), "template": self.template,
+            "id": id, "name": self.name, "status": self.shown(now_ms), "template": self.template,
             "audience": self.audience, "rate_mps": pace, "phone_number_id": self.phone_number_id,
             "start_at": t(Some(self.start_at_ms)), "created_at": t(Some(created_at_ms)),
             "started_at": t(self.started_at_ms), "completed_at": t(self.completed_at_ms),
@@ -392,7 +404,7 @@ pub fn parse(body: &Value, now_ms: i64) -> Result<Campaign, Vec<FieldError>> {
         cancelled_at_ms: None,
     };
     // The template is checked as a send of it to a placeholder number would be.
-    if let Err(errors) = campaign.command("15550000000", "check") {
+    if let Err(errors) = campaign.command(CHECK_NUMBER, "check") {
         c.errors.extend(errors.into_iter().filter(|e| e.field != "to"));
     }
     if c.errors.is_empty() {

@@ -75,19 +75,11 @@ impl Scheduler {
 
     fn campaign_schedule(&self, s: &Schedule, c: &Campaign) -> Result<Schedule, PortError> {
         Ok(Schedule {
-            status: self.shown_state(c).into(),
+            status: c.shown(self.clock.now_ms()).into(),
             next_due_ms: c.next_due(self.lease_ms(), self.horizon_ms(), self.pace(c)),
             doc: serde_json::to_value(c).map_err(|e| PortError::invalid("encode campaign", e.to_string()))?,
             ..s.clone()
         })
-    }
-
-    /// A campaign whose time has come shows as running while the next tick starts it.
-    fn shown_state(&self, c: &Campaign) -> &'static str {
-        match c.state {
-            State::Scheduled if c.blocked.is_none() && c.start_at_ms <= self.clock.now_ms() => "running",
-            other => other.shown(),
-        }
     }
 
     /// Saves `c` over `s` if `s` is still the stored revision; the schedule as now stored.
@@ -105,7 +97,7 @@ impl Scheduler {
         self.ports()?;
         let now = self.clock.now_ms();
         let c = campaign::parse(body, now).map_err(ScheduleError::Invalid)?;
-        if let Ok(cmd) = c.command("15550000000", "check") {
+        if let Ok(cmd) = c.command(campaign::CHECK_NUMBER, "check") {
             self.check_template(&cmd).await?;
         }
         let id = format!("cmp_{}", Ulid::new());
@@ -136,9 +128,7 @@ impl Scheduler {
 
     async fn campaign_view(&self, s: &Schedule, c: &Campaign) -> Result<Value, PortError> {
         let counts = self.counts(&s.id, c).await?;
-        let mut view = c.view(&s.id, s.created_at_ms, self.pace(c), counts);
-        view["status"] = self.shown_state(c).into();
-        Ok(view)
+        Ok(c.view(&s.id, s.created_at_ms, self.clock.now_ms(), self.pace(c), counts))
     }
 
     /// The counts: the campaign's own progress, and the counters its messages keep in the
@@ -199,7 +189,7 @@ impl Scheduler {
                     };
                     return Err(conflict(format!(
                         "a {} campaign cannot be {verb}",
-                        self.shown_state(&Campaign { state, ..c })
+                        Campaign { state, ..c }.shown(now)
                     )));
                 }
             }
@@ -337,7 +327,7 @@ impl Scheduler {
         if c.start_at_ms > now {
             return self.save_campaign(&s, &c).await.map(drop);
         }
-        let blocked = match c.command("15550000000", &s.id) {
+        let blocked = match c.command(campaign::CHECK_NUMBER, &s.id) {
             Err(e) => Some(one_line(&e)),
             Ok(cmd) => match self.check_template(&cmd).await {
                 Ok(()) => None,
