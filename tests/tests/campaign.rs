@@ -507,7 +507,50 @@ async fn a_tick_far_ahead_queues_chunk_by_chunk_each_message_hidden_until_its_tu
     assert_eq!(to.len(), 120, "each once");
 }
 
+/// `any_tags` and `wa_ids` together: every contact with one of the tags, plus the numbers
+/// listed, each once (a listed number that is also tagged is not sent to twice); a listed
+/// number that opted out is skipped like a tagged one.
+async fn an_audience_of_any_tags_and_numbers_is_each_customer_once(kind: Kind) {
+    let w = World::new(kind, 1_000.0).await;
+    let shoes = w.contacts(27_891_000_000, 3, &["shoes"], 0).await;
+    let bags = w.contacts(27_892_000_000, 2, &["bags", "shoes"], 0).await;
+    let out = w.contacts(27_893_000_000, 1, &["other"], 1).await;
+    w.contacts(27_894_000_000, 2, &["other"], 0).await;
+    let body = json!({"name": "Mix", "rate_mps": 1000,
+                      "audience": {"any_tags": ["shoes", "bags"], "wa_ids": [shoes[0], "27895000000", out[0]]},
+                      "template": {"name": "spring_sale", "language": {"code": "en"},
+                                   "components": [{"type": "body", "parameters": [{"type": "text", "text": "friend"}]}]}});
+    let id = w.scheduler.create_campaign(&body).await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..3 {
+        w.scheduler.tick().await.unwrap();
+        w.clock.advance(Duration::from_secs(1));
+    }
+    w.drain().await;
+    let to: Vec<String> = w
+        .sandbox
+        .accepted()
+        .iter()
+        .map(|r| r["to"].as_str().unwrap().to_owned())
+        .collect();
+    let mut expected: Vec<String> = shoes.iter().chain(&bags).cloned().collect();
+    expected.push("27895000000".into());
+    let mut got = to.clone();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "each once: {to:?}");
+    let view = w.view(&id).await;
+    assert_eq!(
+        (view["counts"]["total"].as_u64(), view["counts"]["skipped"].as_u64()),
+        (Some(7), Some(1)),
+        "{view}"
+    );
+}
+
 on_both_kinds!(
+    an_audience_of_any_tags_and_numbers_is_each_customer_once,
     a_tick_far_ahead_queues_chunk_by_chunk_each_message_hidden_until_its_turn,
     a_campaign_waits_for_its_template_to_be_sendable,
     a_campaign_sends_once_to_each_tagged_contact_at_its_pace,

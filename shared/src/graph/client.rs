@@ -485,14 +485,19 @@ mod tests {
             title: String::new(),
             details: None,
         };
-        for code in [4, 80007, 130429, 131000, 131016, 131056, 131057] {
+        for code in [4, 80007, 130429, 131000, 131016, 131048, 131056, 131057] {
             assert_eq!(api(code).disposition(), Disposition::Retry, "{code}");
         }
         for code in [
-            100, 131026, 131030, 131047, 131051, 132000, 132001, 132012, 132015, 132016, 190, 368,
+            100, 131026, 131030, 131047, 131049, 131051, 132000, 132001, 132012, 132015, 132016, 190, 368,
         ] {
             assert_eq!(api(code).disposition(), Disposition::Fail, "{code}");
         }
+        // Meta's spam rate limit slows the whole number, as its throughput limit does.
+        assert_eq!(
+            crate::graph::errors::meaning(131048),
+            crate::graph::errors::meaning(130429)
+        );
         assert_eq!(GraphError::Http { status: 503 }.disposition(), Disposition::Ambiguous);
         assert_eq!(GraphError::Http { status: 429 }.disposition(), Disposition::Retry);
         assert_eq!(GraphError::Http { status: 404 }.disposition(), Disposition::Fail);
