@@ -18,6 +18,8 @@ struct Stored {
     app_secret: Option<String>,
     verify_token: Option<String>,
     api_key: Option<String>,
+    #[serde(default)]
+    callback_secret: Option<String>,
 }
 
 /// The secrets the local stack runs with.
@@ -29,6 +31,9 @@ pub struct LocalSecrets {
     pub verify_token: SecretString,
     /// Bearer keys for the HTTP API.
     pub api_keys: Vec<SecretString>,
+    /// Signs event callbacks. Generated only when `WABRIDGE_CALLBACK_URL` is set and the secret
+    /// is not; otherwise unused.
+    pub callback_secret: SecretString,
     /// Which of them were generated in this start, as (name, value) for the start-up banner.
     pub generated: Vec<(&'static str, String)>,
     /// Which of them came from the data dir.
@@ -94,6 +99,11 @@ impl LocalSecrets {
         } else {
             config.api_keys.clone()
         };
+        let callback_secret = match (&config.callback_secret, &config.callback_url) {
+            (Some(s), _) => s.clone(),
+            (None, Some(_)) => pick(None, &mut stored.callback_secret, "WABRIDGE_CALLBACK_SECRET"),
+            (None, None) => SecretString::from(String::new()),
+        };
         if !generated.is_empty() {
             write(dir, &stored)?;
         }
@@ -101,6 +111,7 @@ impl LocalSecrets {
             app_secret,
             verify_token,
             api_keys,
+            callback_secret,
             generated,
             from_file,
         })

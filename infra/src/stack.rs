@@ -21,6 +21,7 @@ use crate::simulate::{DEFAULT_PHONE_NUMBER_ID, DEFAULT_WABA_ID};
 use wabridge::Config;
 use wabridge::adapters::embedded::{FolderBlobs, MemoryRateLimiter, SqliteQueue, SqliteStore};
 use wabridge::app::{App, Numbers, Ports, Secrets, Settings};
+use wabridge::callbacks::{CallbackConfig, Events};
 use wabridge::graph::GraphClient;
 use wabridge::inbound::process::Processor;
 use wabridge::media::download::Downloader;
@@ -114,6 +115,10 @@ pub struct LocalStack {
     pub outbound: Arc<SqliteQueue>,
     /// The media download queue.
     pub media: Arc<SqliteQueue>,
+    /// Event callbacks waiting to be posted.
+    pub callbacks: Arc<SqliteQueue>,
+    /// Where callbacks go, when `WABRIDGE_CALLBACK_URL` is set.
+    pub receiver: Option<CallbackConfig>,
     /// Blob storage.
     pub blobs: Arc<FolderBlobs>,
     /// The secrets in force.
@@ -157,6 +162,12 @@ impl LocalStack {
         let outbound =
             Arc::new(SqliteQueue::open(&queue_db, "outbound", visibility).context("opening the outbound queue")?);
         let media = Arc::new(SqliteQueue::open(&queue_db, "media", visibility).context("opening the media queue")?);
+        let callbacks =
+            Arc::new(SqliteQueue::open(&queue_db, "callbacks", visibility).context("opening the callbacks queue")?);
+        let receiver = config.callback_url.clone().map(|url| CallbackConfig {
+            url,
+            secret: secrets.callback_secret.clone(),
+        });
         let media_urls = UrlSigner::derived_from(&secrets.app_secret);
         let blobs = Arc::new(FolderBlobs::new(dir.join("blobs")).with_urls(media_urls.clone(), Arc::new(SystemClock)));
         let app = App::new(settings, Arc::new(SystemClock)).with_keywords(config.keywords.clone());
@@ -203,6 +214,7 @@ impl LocalStack {
             inbound: queue.clone(),
             outbound: outbound.clone(),
             media: media.clone(),
+            callbacks: callbacks.clone(),
             blobs: blobs.clone(),
             limiter: Arc::new(MemoryRateLimiter::default()),
             media_urls: Some(media_urls),
@@ -212,6 +224,8 @@ impl LocalStack {
             queue,
             outbound,
             media,
+            callbacks,
+            receiver,
             blobs,
             secrets,
             sandbox,
@@ -273,6 +287,7 @@ impl LocalStack {
             p.blobs.clone(),
             p.media.clone(),
             Some(p.outbound.clone()),
+            self.receiver.as_ref().map(|_| Events::new(p.callbacks.clone())),
         );
         let graphed = self.graph.clone().map(|graph| {
             let watch = self.app.lag_watch(p.store.clone(), p.inbound.clone());
@@ -293,6 +308,19 @@ impl LocalStack {
         let processor: Arc<dyn Handler> = Arc::new(processor);
         let inbound_batch = self.app.settings.inbound_batch;
         let mut workers = spawn_consumers(processor, self.queue.clone(), n, inbound_batch, stop.clone());
+        if let Some(receiver) = &self.receiver {
+            match self.app.deliverer(receiver.clone()) {
+                Ok(deliverer) => workers.extend(spawn_consumers(
+                    Arc::new(deliverer),
+                    self.callbacks.clone(),
+                    n,
+                    10,
+                    stop.clone(),
+                )),
+                // Events stay queued for a start that can post them.
+                Err(e) => tracing::error!(error = %e, "callbacks are not posted"),
+            }
+        }
         if let Some((sender, downloader)) = graphed {
             workers.extend(spawn_consumers(
                 Arc::new(downloader),

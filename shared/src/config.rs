@@ -75,6 +75,10 @@ pub struct Config {
     pub media_max_bytes: Option<u64>,
     /// `WABRIDGE_MEDIA_URL_TTL_S`, default 300: how long a media URL handed out stays valid.
     pub media_url_ttl: std::time::Duration,
+    /// `WABRIDGE_CALLBACK_URL`: where signed event callbacks are posted; unset, none are raised.
+    pub callback_url: Option<String>,
+    /// `WABRIDGE_CALLBACK_SECRET`: signs every callback body.
+    pub callback_secret: Option<SecretString>,
 }
 
 /// Reads variables; a closure so tests need not touch the process environment.
@@ -177,6 +181,15 @@ impl Config {
                     reason: "must be a whole number of seconds from 1 to 604800".into(),
                 })?,
         };
+        let callback_url = var(res::CALLBACK_URL);
+        if let Some(u) = &callback_url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            return Err(ConfigError {
+                var: res::CALLBACK_URL,
+                reason: "must be an http(s) URL".into(),
+            });
+        }
         let api_keys = var(res::API_KEYS)
             .map(|s| {
                 s.split(',')
@@ -207,7 +220,26 @@ impl Config {
                 var(res::OPT_OUT_KEYWORDS).as_deref(),
                 var(res::OPT_IN_KEYWORDS).as_deref(),
             ),
+            callback_url,
+            callback_secret: secret(res::CALLBACK_SECRET),
         })
+    }
+
+    /// Where callbacks go and how they are signed, when `WABRIDGE_CALLBACK_URL` is set; an error
+    /// naming the secret when the URL is set without it (an unsigned callback would be worthless
+    /// to a receiver that checks).
+    pub fn callbacks(&self) -> Result<Option<crate::callbacks::CallbackConfig>, ConfigError> {
+        let Some(url) = &self.callback_url else {
+            return Ok(None);
+        };
+        let secret = self
+            .callback_secret
+            .clone()
+            .ok_or_else(|| ConfigError::missing(res::CALLBACK_SECRET))?;
+        Ok(Some(crate::callbacks::CallbackConfig {
+            url: url.clone(),
+            secret,
+        }))
     }
 
     /// The app secret, or the error that stops ingestion from starting (fail closed).

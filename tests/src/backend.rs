@@ -36,6 +36,8 @@ pub struct Backend {
     pub outbound: Arc<dyn Queue>,
     /// The media download queue.
     pub media: Arc<dyn Queue>,
+    /// Event callbacks waiting to be posted.
+    pub callbacks: Arc<dyn Queue>,
     /// Signs the URLs of the embedded folder storage (`None` on AWS, where S3 presigns).
     pub media_urls: Option<UrlSigner>,
     /// Shared rate-limit buckets.
@@ -73,6 +75,9 @@ impl Backend {
             .with_clock(clock.clone());
         let media = SqliteQueue::open(&dir.path().join("queue.db"), "media", VISIBILITY)
             .unwrap()
+            .with_clock(clock.clone());
+        let callbacks = SqliteQueue::open(&dir.path().join("queue.db"), "callbacks", VISIBILITY)
+            .unwrap()
             .with_clock(clock);
         Self {
             kind: Kind::Embedded,
@@ -81,6 +86,7 @@ impl Backend {
             blobs: Arc::new(blobs),
             outbound: Arc::new(outbound),
             media: Arc::new(media),
+            callbacks: Arc::new(callbacks),
             media_urls: Some(signer),
             limiter: Arc::new(MemoryRateLimiter::default()),
             requests: None,
@@ -135,7 +141,7 @@ impl Backend {
             }
         };
         let (inbound, outbound) = (queue_pair("inbound").await, queue_pair("outbound").await);
-        let media = queue_pair("media").await;
+        let (media, callbacks) = (queue_pair("media").await, queue_pair("callbacks").await);
         let s3 = aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&sdk)
                 .force_path_style(true)
@@ -154,6 +160,7 @@ impl Backend {
             blobs: Arc::new(S3Blobs::new(s3, prefix)),
             outbound: Arc::new(outbound),
             media: Arc::new(media),
+            callbacks: Arc::new(callbacks),
             media_urls: None,
             limiter: Arc::new(limiter),
             requests: Some(requests),

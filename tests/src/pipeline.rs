@@ -13,6 +13,7 @@ use tower::ServiceExt;
 
 use wabridge::api::{self, ApiKeys};
 use wabridge::app::{App, Settings};
+use wabridge::callbacks::Events;
 use wabridge::inbound::process::Processor;
 use wabridge::inbound::webhook::sign;
 use wabridge::ports::{Delivery, Queue, Store, SystemClock};
@@ -94,6 +95,7 @@ impl Pipeline {
             b.blobs.clone(),
             b.media.clone(),
             Some(b.outbound.clone()),
+            Some(Events::new(b.callbacks.clone())),
         );
         p
     }

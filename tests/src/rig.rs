@@ -125,6 +125,7 @@ impl Rig {
             inbound: backend.queue.clone(),
             outbound: backend.outbound.clone(),
             media: backend.media.clone(),
+            callbacks: backend.callbacks.clone(),
             blobs: backend.blobs.clone(),
             limiter: backend.limiter.clone(),
             media_urls: backend.media_urls.clone(),
@@ -147,6 +148,7 @@ impl Rig {
             backend.blobs.clone(),
             backend.media.clone(),
             Some(backend.outbound.clone()),
+            None,
         ));
         let downloader: Arc<dyn Handler> =
             Arc::new(app.downloader(store.clone(), backend.blobs.clone(), graph.clone()));

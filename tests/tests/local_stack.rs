@@ -391,3 +391,85 @@ async fn the_local_stack_runs_a_campaign_that_status_watch_follows_to_the_end() 
         .unwrap()
         .unwrap();
 }
+
+/// `WABRIDGE_CALLBACK_URL` set and no secret: the stack generates one, saves it with the others,
+/// and posts a customer's message to the receiver signed with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_stack_posts_signed_callbacks_with_its_generated_secret() {
+    use std::sync::{Arc, Mutex};
+    /// Each post's signature header and body.
+    type Posts = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+    let seen: Posts = Arc::default();
+    let record = seen.clone();
+    let receiver = axum::Router::new().route(
+        "/events",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+            let record = record.clone();
+            async move {
+                let sig = headers
+                    .get("x-wabridge-signature-256")
+                    .and_then(|h| h.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                record.lock().unwrap().push((sig, body.to_vec()));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let receiver_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/events", receiver_listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(receiver_listener, receiver).await;
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let config = Config::from_lookup(&move |k| match k {
+        "WABRIDGE_DATA_DIR" => Some(data.clone()),
+        "WABRIDGE_CALLBACK_URL" => Some(url.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stack = LocalStack::open(&config, listener.local_addr().unwrap()).unwrap();
+    let generated: Vec<&str> = stack.secrets.generated.iter().map(|(n, _)| *n).collect();
+    assert!(generated.contains(&"WABRIDGE_CALLBACK_SECRET"), "{generated:?}");
+    let saved: Value = serde_json::from_slice(&std::fs::read(dir.path().join("secrets.json")).unwrap()).unwrap();
+    let callback_secret = saved["callback_secret"].as_str().unwrap().to_owned();
+    let secret = stack.secrets.app_secret.clone();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(stack.serve(listener, stop_rx));
+
+    let now = chrono::Utc::now().timestamp();
+    let body = simulate::inbound(
+        DEFAULT_PHONE_NUMBER_ID,
+        "27820000010",
+        "Zodwa",
+        "wamid.LOCAL-CB",
+        now,
+        "text",
+        json!({"body": "is my order ready?"}),
+    );
+    let client = reqwest::Client::new();
+    let code = simulate::post(&client, &base, &secret, &serde_json::to_vec(&body).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(code, 200);
+    let mut event = None;
+    for _ in 0..400 {
+        if let Some(e) = seen.lock().unwrap().first().cloned() {
+            event = Some(e);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (sig, raw) = event.expect("the receiver got the event");
+    let expected = wabridge::callbacks::sign(&secrecy::SecretString::from(callback_secret), &raw);
+    assert_eq!(sig, expected, "signed with the saved secret");
+    let v: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(v["type"], "message.received");
+    assert_eq!(v["data"]["message"]["text"], "is my order ready?");
+    stop_tx.send(true).unwrap();
+    server.await.unwrap().unwrap();
+}

@@ -42,6 +42,7 @@ fn secret_of(config: &wabridge::Config, setting: &str) -> Option<String> {
         res::APP_SECRET => one(&config.app_secret),
         res::VERIFY_TOKEN => one(&config.verify_token),
         res::ACCESS_TOKEN => one(&config.access_token),
+        res::CALLBACK_SECRET => one(&config.callback_secret),
         res::API_KEYS => Some(
             config
                 .api_keys

@@ -4,6 +4,7 @@
 
 use wabridge::adapters::aws::Aws;
 use wabridge::app::{App, resources};
+use wabridge::callbacks::Events;
 use wabridge::runtime::lambda::{self, Error};
 use wabridge::telemetry;
 
@@ -11,12 +12,19 @@ use wabridge::telemetry;
 async fn main() -> Result<(), Error> {
     telemetry::init_json();
     let aws = Aws::load(resources::INBOUND_PROCESSOR).await;
-    let app = App::deployed(&aws.config().await?);
+    let config = aws.config().await?;
+    let app = App::deployed(&config);
+    // Callbacks are raised only where someone receives them.
+    let events = match config.callback_url {
+        Some(_) => Some(Events::new(aws.callback_queue()?)),
+        None => None,
+    };
     let processor = app.full_processor(
         aws.store()?,
         aws.blobs()?,
         aws.media_queue()?,
         Some(aws.outbound_queue()?),
+        events,
     );
     lambda::serve_sqs(processor, aws.inbound_queue()?).await
 }

@@ -17,13 +17,15 @@ pub use settings::Settings;
 use crate::analytics::Recorder;
 use crate::api::idempotency::IdempotentRequests;
 use crate::api::{self, ApiKeys, QueryState, SendApi};
+use crate::callbacks::deliver::{ClientError, Deliverer};
+use crate::callbacks::{CallbackConfig, Events};
 use crate::contacts::Contacts;
 use crate::graph::GraphClient;
 use crate::inbound::ingest::Ingestor;
 use crate::inbound::lag::{LagMarker, LagWatch};
 use crate::inbound::process::Processor;
 use crate::inbound::reactions::opt_out::Keywords;
-use crate::inbound::reactions::{CountAnalytics, OptOut, Reaction, TrackTemplates};
+use crate::inbound::reactions::{CountAnalytics, OptOut, RaiseEvents, Reaction, TrackTemplates};
 use crate::media::download::Downloader;
 use crate::media::upload::Uploader;
 use crate::media::url::UrlSigner;
@@ -87,6 +89,8 @@ pub struct Ports {
     pub outbound: Arc<dyn Queue>,
     /// Media downloads waiting to run.
     pub media: Arc<dyn Queue>,
+    /// Event callbacks waiting to be posted.
+    pub callbacks: Arc<dyn Queue>,
     /// Large webhook bodies, and media.
     pub blobs: Arc<dyn Blobs>,
     /// Shared rate-limit buckets.
@@ -160,14 +164,16 @@ impl App {
     }
 
     /// The inbound processor as deployed: every registered reaction, media messages queue their
-    /// download on `media`, template webhooks update the templates copy, and opt-out keywords and
-    /// Meta's `user_preferences` mark contacts (confirmed on `outbound` when given).
+    /// download on `media`, template webhooks update the templates copy, opt-out keywords and
+    /// Meta's `user_preferences` mark contacts (confirmed on `outbound` when given), and, with
+    /// `events`, messages, statuses and opt-outs raise callbacks.
     pub fn full_processor(
         &self,
         store: Arc<dyn Store>,
         blobs: Arc<dyn Blobs>,
         media: Arc<dyn Queue>,
         outbound: Option<Arc<dyn Queue>>,
+        events: Option<Events>,
     ) -> Processor {
         let templates = TrackTemplates::new(self.catalog(store.clone(), None), self.clock.clone());
         let counts = CountAnalytics::new(self.recorder(store.clone()));
@@ -175,12 +181,22 @@ impl App {
             self.enqueuer(store.clone(), store.clone(), q, None)
                 .counting(self.recorder(store.clone()))
         });
-        let opt_out = OptOut::new(store.clone(), self.keywords.clone(), confirm);
-        self.processor(store.clone(), store.clone(), blobs)
+        let opt_out = OptOut::new(store.clone(), self.keywords.clone(), confirm).raising(events.clone());
+        let p = self
+            .processor(store.clone(), store.clone(), blobs)
             .fetching_media(store, media)
             .with_reaction(Arc::new(templates))
             .with_reaction(Arc::new(counts))
-            .with_reaction(Arc::new(opt_out))
+            .with_reaction(Arc::new(opt_out));
+        match events {
+            Some(events) => p.with_reaction(Arc::new(RaiseEvents::new(events))),
+            None => p,
+        }
+    }
+
+    /// The callbacks queue's consumer, posting to the receiver `config` names.
+    pub fn deliverer(&self, config: CallbackConfig) -> Result<Deliverer, ClientError> {
+        Deliverer::new(config, self.settings.callback_retry, self.settings.callback_timeout)
     }
 
     /// What counts messages in the analytics counters (it reads each message and its timeline).
@@ -358,9 +374,10 @@ impl App {
         )
     }
 
-    /// The queue consumers over every port: the inbound processor (queueing media downloads), the
-    /// outbound sender and the media downloader.
-    pub fn consumers(&self, ports: &Ports, graph: GraphClient) -> (Processor, Sender, Downloader) {
+    /// The queue consumers over every port: the inbound processor (queueing media downloads, and
+    /// raising callbacks on `ports.callbacks` when `callbacks` is true), the outbound sender and the
+    /// media downloader.
+    pub fn consumers(&self, ports: &Ports, graph: GraphClient, callbacks: bool) -> (Processor, Sender, Downloader) {
         let s = &ports.store;
         (
             self.full_processor(
@@ -368,6 +385,7 @@ impl App {
                 ports.blobs.clone(),
                 ports.media.clone(),
                 Some(ports.outbound.clone()),
+                callbacks.then(|| Events::new(ports.callbacks.clone())),
             ),
             self.sender(s.clone(), ports.limiter.clone(), graph.clone())
                 .watching(self.lag_watch(s.clone(), ports.inbound.clone()))

@@ -30,6 +30,10 @@ pub const OPT_IN_KEYWORDS: &str = "WABRIDGE_OPT_IN_KEYWORDS";
 pub const MEDIA_MAX_BYTES: &str = "WABRIDGE_MEDIA_MAX_BYTES";
 /// `WABRIDGE_MEDIA_URL_TTL_S`.
 pub const MEDIA_URL_TTL_S: &str = "WABRIDGE_MEDIA_URL_TTL_S";
+/// `WABRIDGE_CALLBACK_URL`: where signed event callbacks go.
+pub const CALLBACK_URL: &str = "WABRIDGE_CALLBACK_URL";
+/// `WABRIDGE_CALLBACK_SECRET`: signs them.
+pub const CALLBACK_SECRET: &str = "WABRIDGE_CALLBACK_SECRET";
 /// `WABRIDGE_SANDBOX`: the local stack only; no Lambda function reads it.
 pub const SANDBOX: &str = "WABRIDGE_SANDBOX";
 /// `WHATSAPP_APP_SECRET_ARN` (Lambda): the Secrets Manager secret holding [`APP_SECRET`].
@@ -40,6 +44,8 @@ pub const VERIFY_TOKEN_ARN: &str = "WHATSAPP_WEBHOOK_VERIFY_TOKEN_ARN";
 pub const ACCESS_TOKEN_ARN: &str = "WHATSAPP_ACCESS_TOKEN_ARN";
 /// `WABRIDGE_API_KEYS_ARN` (Lambda): the secret holding [`API_KEYS`].
 pub const API_KEYS_ARN: &str = "WABRIDGE_API_KEYS_ARN";
+/// `WABRIDGE_CALLBACK_SECRET_ARN` (Lambda): the secret holding [`CALLBACK_SECRET`].
+pub const CALLBACK_SECRET_ARN: &str = "WABRIDGE_CALLBACK_SECRET_ARN";
 
 /// Each secret setting and the variable that names its Secrets Manager secret. On Lambda the value
 /// never sits in the function's environment (readable by anyone who may read the function's
@@ -50,6 +56,7 @@ pub const SECRETS: &[(&str, &str)] = &[
     (VERIFY_TOKEN, VERIFY_TOKEN_ARN),
     (ACCESS_TOKEN, ACCESS_TOKEN_ARN),
     (API_KEYS, API_KEYS_ARN),
+    (CALLBACK_SECRET, CALLBACK_SECRET_ARN),
 ];
 
 /// `RUST_LOG`: every function's log filter.
@@ -91,6 +98,10 @@ pub const OUTBOUND_DLQ_URL: &str = "WABRIDGE_OUTBOUND_DLQ_URL";
 pub const MEDIA_QUEUE_URL: &str = "WABRIDGE_MEDIA_QUEUE_URL";
 /// `WABRIDGE_MEDIA_DLQ_URL`.
 pub const MEDIA_DLQ_URL: &str = "WABRIDGE_MEDIA_DLQ_URL";
+/// `WABRIDGE_CALLBACK_QUEUE_URL`.
+pub const CALLBACK_QUEUE_URL: &str = "WABRIDGE_CALLBACK_QUEUE_URL";
+/// `WABRIDGE_CALLBACK_DLQ_URL`.
+pub const CALLBACK_DLQ_URL: &str = "WABRIDGE_CALLBACK_DLQ_URL";
 /// `WABRIDGE_BUCKET`.
 pub const BUCKET: &str = "WABRIDGE_BUCKET";
 
@@ -145,6 +156,8 @@ pub const INBOUND_PROCESSOR: Function = Function {
         OUTBOUND_QUEUE_URL,
         OPT_OUT_KEYWORDS,
         OPT_IN_KEYWORDS,
+        CALLBACK_URL,
+        CALLBACK_QUEUE_URL,
     ],
 };
 /// `/v1/...` reads (media URLs among them) and `/health`.
@@ -221,6 +234,13 @@ pub const MEDIA_DOWNLOADER: Function = Function {
     ],
 };
 
+/// The callbacks queue consumer: posts signed events to the integration.
+pub const CALLBACK_SENDER: Function = Function {
+    name: "callback-sender",
+    store: false,
+    env: &[CALLBACK_URL, CALLBACK_SECRET_ARN, CALLBACK_QUEUE_URL, CALLBACK_DLQ_URL],
+};
+
 /// Scheduled work (EventBridge Scheduler, every minute): reminders' and sequences' due sends, the
 /// sweep of stranded outbound messages; every hour, the template sync.
 pub const SCHEDULER: Function = Function {
@@ -248,6 +268,7 @@ pub const FUNCTIONS: &[Function] = &[
     SCHEDULE_API,
     OUTBOUND_SENDER,
     MEDIA_DOWNLOADER,
+    CALLBACK_SENDER,
     SCHEDULER,
 ];
 

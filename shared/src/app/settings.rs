@@ -47,6 +47,10 @@ pub struct Settings {
     pub media: MediaConfig,
     /// How long a media URL handed out stays valid.
     pub media_url_ttl: Duration,
+    /// Attempts and back-off of event callbacks before one is dead-lettered.
+    pub callback_retry: RetryPolicy,
+    /// How long a callback receiver may take to answer.
+    pub callback_timeout: Duration,
 }
 
 impl Settings {
@@ -86,6 +90,8 @@ impl Settings {
                 ..MediaConfig::default()
             },
             media_url_ttl: config.media_url_ttl,
+            callback_retry: crate::callbacks::deliver::DEFAULT_RETRY,
+            callback_timeout: crate::callbacks::deliver::DEFAULT_TIMEOUT,
         }
     }
 
@@ -103,6 +109,11 @@ impl Settings {
                 ..deployed.sender
             },
             inbound_batch: 100,
+            callback_retry: RetryPolicy {
+                base_delay: Duration::from_secs(1),
+                max_delay: Duration::from_secs(60),
+                ..deployed.callback_retry
+            },
             // The local stack ticks every second.
             schedule: TickConfig {
                 every: Duration::from_secs(1),
@@ -150,6 +161,8 @@ impl Settings {
                 ..MediaConfig::default()
             },
             media_url_ttl: Duration::from_secs(300),
+            callback_retry: zero,
+            callback_timeout: Duration::from_secs(1),
         }
     }
 }

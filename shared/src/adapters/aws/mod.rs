@@ -162,6 +162,11 @@ impl Aws {
         self.queue(res::MEDIA_QUEUE_URL, res::MEDIA_DLQ_URL)
     }
 
+    /// The callbacks queue; with its dead-letter queue when the function consumes it.
+    pub fn callback_queue(&self) -> Result<Arc<SqsQueue>, ConfigError> {
+        self.queue(res::CALLBACK_QUEUE_URL, res::CALLBACK_DLQ_URL)
+    }
+
     fn queue(&self, url: &'static str, dlq: &'static str) -> Result<Arc<SqsQueue>, ConfigError> {
         let sqs = self.sqs.get_or_init(|| sqs_client(&self.sdk)).clone();
         let mut queue = SqsQueue::new(sqs, self.function.var(url)?);

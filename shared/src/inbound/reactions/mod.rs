@@ -12,6 +12,7 @@ mod count_analytics;
 mod fetch_media;
 mod link_outbound;
 pub mod opt_out;
+pub mod raise_events;
 mod track_templates;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use count_analytics::CountAnalytics;
 pub use fetch_media::FetchMedia;
 pub use link_outbound::LinkOutbound;
 pub use opt_out::OptOut;
+pub use raise_events::RaiseEvents;
 pub use track_templates::TrackTemplates;
 
 use crate::domain::{RawEvent, Recorded, StatusUpdate, StoredMessage};

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{Applied, Reaction, ReactionError};
+use crate::callbacks::{CONTACT_OPTED_OUT, Event, Events};
 use crate::contacts::ContactChange;
 use crate::domain::{CustomerKey, Direction, MessageId, StoredMessage};
 use crate::outbound::enqueue::Enqueuer;
@@ -83,6 +84,8 @@ pub struct OptOut {
     keywords: Keywords,
     /// Sends the confirmation; without it (a processor with no outbound queue) none is sent.
     confirm: Option<Enqueuer>,
+    /// Raises `contact.opted_out`, when callbacks are configured.
+    events: Option<Events>,
 }
 
 impl std::fmt::Debug for OptOut {
@@ -100,16 +103,39 @@ impl OptOut {
             contacts,
             keywords,
             confirm,
+            events: None,
         }
     }
 
-    async fn set(&self, customer: &CustomerKey, out: bool, at_ms: i64) -> Result<(), ReactionError> {
+    /// Raises `contact.opted_out` on `events` for every change applied.
+    pub fn raising(mut self, events: Option<Events>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Marks the contact, then tells the integration. `source` names what asked (`keyword`,
+    /// `user_preferences`) and `key` the request, so every copy of the event has one id.
+    async fn set(
+        &self,
+        customer: &CustomerKey,
+        out: bool,
+        at_ms: i64,
+        source: &str,
+        key: &str,
+    ) -> Result<(), ReactionError> {
         let change = ContactChange {
             opted_out: Some(out),
             opt_as_of: Some(at_ms),
             ..ContactChange::default()
         };
         self.contacts.change_contact(customer, &change, true, at_ms).await?;
+        if let Some(events) = &self.events {
+            let data = json!({"customer": customer.as_str(), "opted_out": out, "source": source,
+                              "at": crate::timefmt::rfc3339(at_ms)});
+            let state = if out { "out" } else { "in" };
+            let event = Event::new(CONTACT_OPTED_OUT, &[source, key, state], at_ms, data);
+            events.raise(&event).await?;
+        }
         Ok(())
     }
 
@@ -125,9 +151,13 @@ impl OptOut {
         else {
             return Ok(());
         };
-        self.set(&m.customer, out, m.timestamp_ms).await?;
+        let Some(wamid) = &m.wamid else {
+            return Ok(());
+        };
+        self.set(&m.customer, out, m.timestamp_ms, "keyword", wamid.as_str())
+            .await?;
         tracing::info!(opted_out = out, "opt-out keyword");
-        let (Some(enqueuer), Some(wamid)) = (&self.confirm, &m.wamid) else {
+        let Some(enqueuer) = &self.confirm else {
             return Ok(());
         };
         let text = if out { OPTED_OUT_REPLY } else { OPTED_IN_REPLY };
@@ -171,7 +201,9 @@ impl OptOut {
             let Ok(customer) = CustomerKey::parse(who) else {
                 continue;
             };
-            self.set(&customer, out, ts.saturating_mul(1000)).await?;
+            let key = format!("{}:{ts}", customer.as_str());
+            self.set(&customer, out, ts.saturating_mul(1000), "user_preferences", &key)
+                .await?;
         }
         Ok(())
     }
