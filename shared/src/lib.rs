@@ -11,6 +11,7 @@ pub mod adapters;
 pub mod analytics;
 pub mod api;
 pub mod app;
+pub mod automation;
 pub mod callbacks;
 pub mod config;
 pub mod contacts;
