@@ -88,6 +88,55 @@ impl Inbox for FlakyStore {
     async fn mark_inbound(&self, m: wabridge::domain::InboundMark) -> Result<(), PortError> {
         self.inner.mark_inbound(m).await
     }
+    async fn set_automation(
+        &self,
+        id: wabridge::domain::MessageId,
+        o: &wabridge::domain::Json,
+    ) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.set_automation(id, o).await
+    }
+    async fn label_conversation(&self, c: &CustomerKey, label: &str, at_ms: i64) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.label_conversation(c, label, at_ms).await
+    }
+}
+
+/// Rule writes and cooldown claims count as writes (and fail as injected) like the others.
+#[async_trait::async_trait]
+impl wabridge::ports::Automation for FlakyStore {
+    async fn create_rule(&self, r: &wabridge::automation::rules::Rule) -> Result<bool, PortError> {
+        self.tick()?;
+        self.inner.create_rule(r).await
+    }
+    async fn put_rule(&self, r: &wabridge::automation::rules::Rule) -> Result<wabridge::ports::RuleWrite, PortError> {
+        self.tick()?;
+        self.inner.put_rule(r).await
+    }
+    async fn delete_rule(&self, id: &str) -> Result<bool, PortError> {
+        self.tick()?;
+        self.inner.delete_rule(id).await
+    }
+    async fn rule(&self, id: &str) -> Result<Option<wabridge::automation::rules::Rule>, PortError> {
+        self.inner.rule(id).await
+    }
+    async fn rules(&self) -> Result<Vec<wabridge::automation::rules::Rule>, PortError> {
+        self.inner.rules().await
+    }
+    async fn rules_version(&self) -> Result<u64, PortError> {
+        self.inner.rules_version().await
+    }
+    async fn claim_firing(
+        &self,
+        rule: &str,
+        c: &CustomerKey,
+        w: &wabridge::domain::Wamid,
+        at_ms: i64,
+        cooldown_ms: i64,
+    ) -> Result<bool, PortError> {
+        self.tick()?;
+        self.inner.claim_firing(rule, c, w, at_ms, cooldown_ms).await
+    }
 }
 
 #[async_trait::async_trait]

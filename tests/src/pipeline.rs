@@ -140,6 +140,10 @@ impl Pipeline {
                 .merge(api::contacts_router(
                     app.contacts(backend.store.clone()),
                     ApiKeys::new(vec![SecretString::from(API_KEY)]),
+                ))
+                .merge(api::rules_router(
+                    backend.store.clone(),
+                    ApiKeys::new(vec![SecretString::from(API_KEY)]),
                 )),
         );
         let processor = app.processor(store.clone(), store, backend.blobs.clone());

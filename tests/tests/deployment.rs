@@ -217,7 +217,12 @@ fn plain(v: &Value) -> String {
 /// AWS::NoValue]` for a secret that Secrets Manager generates when `P` is left empty.
 fn secret_source(v: &Value) -> String {
     match v {
-        Value::Tagged(t) if t.tag == "!If" => t.value.as_sequence().and_then(|s| s.get(1)).map(plain).unwrap_or_default(),
+        Value::Tagged(t) if t.tag == "!If" => t
+            .value
+            .as_sequence()
+            .and_then(|s| s.get(1))
+            .map(plain)
+            .unwrap_or_default(),
         other => plain(other),
     }
 }

@@ -220,6 +220,10 @@ async fn lambda_routers() -> Vec<(&'static str, Router)> {
             api::finish(api::contacts_router(app.contacts(store.clone()), keys.clone())),
         ),
         (
+            "automation-api",
+            api::finish(api::rules_router(store.clone(), keys.clone())),
+        ),
+        (
             "schedule-api",
             api::finish(api::schedule_router(
                 app.scheduler(store.clone(), None, &wabridge::app::Numbers::default()),

@@ -77,6 +77,7 @@ fn view(m: &StoredMessage, status: &str, timestamps: &[(&str, i64)], error: Opti
     let template =
         (m.msg_type == "template").then(|| json!({"name": "order_update", "language": "en_US", "category": "UTILITY"}));
     MessageView {
+        automation: None,
         id: Some(m.id.to_string()),
         wamid: (m.direction == Direction::Outbound).then(|| format!("wamid.{}", m.id)),
         phone_number_id: Some(PNI.into()),

@@ -8,6 +8,7 @@
 //! - [`templates_router`]: `/v1/templates` (API key).
 //! - [`contacts_router`]: `/v1/contacts` (API key).
 //! - [`schedule_router`]: `/v1/reminders` and `/v1/sequences` (API key).
+//! - [`rules_router`]: `/v1/rules`, keyword rules (API key).
 //!
 //! Compose with [`finish`], which adds the JSON 404/405 answers and the body limit.
 
@@ -18,6 +19,7 @@ pub mod error;
 pub mod idempotency;
 mod media;
 mod query;
+mod rules;
 mod schedule;
 mod send;
 mod templates;
@@ -34,6 +36,7 @@ pub use contacts::contacts_router;
 pub use error::ApiError;
 pub use media::{local_media_router, upload_router};
 pub use query::{QueryState, query_router};
+pub use rules::rules_router;
 pub use schedule::schedule_router;
 pub use send::{SendApi, send_router};
 pub use templates::templates_router;

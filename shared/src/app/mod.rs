@@ -25,7 +25,7 @@ use crate::inbound::ingest::Ingestor;
 use crate::inbound::lag::{LagMarker, LagWatch};
 use crate::inbound::process::Processor;
 use crate::inbound::reactions::opt_out::Keywords;
-use crate::inbound::reactions::{CountAnalytics, OptOut, RaiseEvents, Reaction, TrackTemplates};
+use crate::inbound::reactions::{CountAnalytics, KeywordRules, OptOut, RaiseEvents, Reaction, TrackTemplates};
 use crate::media::download::Downloader;
 use crate::media::upload::Uploader;
 use crate::media::url::UrlSigner;
@@ -165,8 +165,9 @@ impl App {
 
     /// The inbound processor as deployed: every registered reaction, media messages queue their
     /// download on `media`, template webhooks update the templates copy, opt-out keywords and
-    /// Meta's `user_preferences` mark contacts (confirmed on `outbound` when given), and, with
-    /// `events`, messages, statuses and opt-outs raise callbacks.
+    /// Meta's `user_preferences` mark contacts (confirmed on `outbound` when given), keyword
+    /// rules reply and escalate (on `outbound`), and, with `events`, messages, statuses, opt-outs
+    /// and escalations raise callbacks.
     pub fn full_processor(
         &self,
         store: Arc<dyn Store>,
@@ -177,17 +178,23 @@ impl App {
     ) -> Processor {
         let templates = TrackTemplates::new(self.catalog(store.clone(), None), self.clock.clone());
         let counts = CountAnalytics::new(self.recorder(store.clone()));
-        let confirm = outbound.map(|q| {
+        let replies = outbound.map(|q| {
             self.enqueuer(store.clone(), store.clone(), q, None)
                 .counting(self.recorder(store.clone()))
         });
-        let opt_out = OptOut::new(store.clone(), self.keywords.clone(), confirm).raising(events.clone());
-        let p = self
+        let opt_out = OptOut::new(store.clone(), self.keywords.clone(), replies.clone()).raising(events.clone());
+        let mut p = self
             .processor(store.clone(), store.clone(), blobs)
-            .fetching_media(store, media)
+            .fetching_media(store.clone(), media)
             .with_reaction(Arc::new(templates))
             .with_reaction(Arc::new(counts))
             .with_reaction(Arc::new(opt_out));
+        // Rules answer through the outbound queue; a processor without one (tests of the
+        // processor alone) runs none.
+        if let Some(enqueuer) = replies {
+            let rules = KeywordRules::new(store.clone(), store, enqueuer, events.clone(), self.keywords.clone());
+            p = p.with_reaction(Arc::new(rules));
+        }
         match events {
             Some(events) => p.with_reaction(Arc::new(RaiseEvents::new(events))),
             None => p,
@@ -369,6 +376,7 @@ impl App {
                     keys.clone(),
                 ))
                 .merge(api::analytics_router(s.clone(), keys.clone()))
+                .merge(api::rules_router(s.clone(), keys.clone()))
                 .merge(api::upload_router(uploader, keys.clone()))
                 .merge(api::send_router(send, keys)),
         )

@@ -84,6 +84,8 @@ pub const COUNTERS_TABLE: &str = "WABRIDGE_COUNTERS_TABLE";
 pub const SCHEDULES_TABLE: &str = "WABRIDGE_SCHEDULES_TABLE";
 /// `WABRIDGE_RECIPIENTS_TABLE`.
 pub const RECIPIENTS_TABLE: &str = "WABRIDGE_RECIPIENTS_TABLE";
+/// `WABRIDGE_RULES_TABLE`.
+pub const RULES_TABLE: &str = "WABRIDGE_RULES_TABLE";
 /// `WABRIDGE_RATE_LIMITS_TABLE`.
 pub const RATE_LIMITS_TABLE: &str = "WABRIDGE_RATE_LIMITS_TABLE";
 /// `WABRIDGE_INBOUND_QUEUE_URL`.
@@ -118,6 +120,7 @@ pub const STORE_TABLES: &[&str] = &[
     COUNTERS_TABLE,
     SCHEDULES_TABLE,
     RECIPIENTS_TABLE,
+    RULES_TABLE,
 ];
 
 /// One Lambda function and the variables it reads.
@@ -198,6 +201,12 @@ pub const CONTACTS_API: Function = Function {
     store: true,
     env: &[API_KEYS_ARN],
 };
+/// `/v1/rules`: keyword rules.
+pub const AUTOMATION_API: Function = Function {
+    name: "automation-api",
+    store: true,
+    env: &[API_KEYS_ARN],
+};
 /// `/v1/reminders`: scheduled work to create, read, move and cancel.
 pub const SCHEDULE_API: Function = Function {
     name: "schedule-api",
@@ -265,6 +274,7 @@ pub const FUNCTIONS: &[Function] = &[
     TEMPLATES_API,
     ANALYTICS_API,
     CONTACTS_API,
+    AUTOMATION_API,
     SCHEDULE_API,
     OUTBOUND_SENDER,
     MEDIA_DOWNLOADER,

@@ -53,6 +53,11 @@ pub struct Conversation {
     /// window was closed.
     #[serde(skip)]
     pub window_closed_ms: Option<i64>,
+    /// Labels escalation rules gave it (`"support"`, `"billing"`), each once, in name order.
+    pub labels: Vec<String>,
+    /// When a rule last handed it to people.
+    #[serde(serialize_with = "timefmt::ser_opt_ms")]
+    pub escalated_at: Option<i64>,
 }
 
 /// The most unread messages a conversation counts exactly; past it, `unread_more` says so. The

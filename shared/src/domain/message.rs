@@ -73,6 +73,20 @@ impl StoredMessage {
     pub fn seq(&self) -> String {
         seq_key(self.timestamp_ms, &self.id.to_string())
     }
+
+    /// Shows what automation did with the message (kept beside it by the store) under
+    /// `extra.automation`, where the message view reads it.
+    pub fn show_automation(&mut self, outcome: &str) {
+        let Ok(outcome) = serde_json::from_str::<serde_json::Value>(outcome) else {
+            return;
+        };
+        let mut extra = match self.extra.as_ref().map(Json::value) {
+            Some(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        extra.insert("automation".into(), outcome);
+        self.extra = Some(Json::from_value(&serde_json::Value::Object(extra)));
+    }
 }
 
 /// Builds a sortable key from a time and a tiebreaker (zero-padded so text order is time order).

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 
 use super::PortError;
-use crate::domain::{InboundMark, RawEvent, Recorded, StatusUpdate, StoredMessage, Wamid};
+use crate::domain::{
+    CustomerKey, InboundMark, Json, MessageId, RawEvent, Recorded, StatusUpdate, StoredMessage, Wamid,
+};
 
 /// What the inbound processor writes: customers' messages, delivery statuses and raw webhook
 /// events. Every write is idempotent, so a redelivered webhook changes nothing the first did.
@@ -33,6 +35,16 @@ pub trait Inbox: Send + Sync + 'static {
 
     /// Raw events of one webhook field, oldest first, at most `limit`.
     async fn events(&self, field: &str, limit: u32) -> Result<Vec<RawEvent>, PortError>;
+
+    /// Records what automation did with the customer's message `id` (`{"rule_id","outcome"}`),
+    /// once: the first outcome recorded stays, so a redelivery that decides differently (a later
+    /// message has since started a cooldown) does not rewrite history. No-op when the message is
+    /// not stored.
+    async fn set_automation(&self, id: MessageId, outcome: &Json) -> Result<(), PortError>;
+
+    /// Adds `label` to the customer's conversation (kept once) and moves its `escalated_at` up to
+    /// `at_ms` (never back). No-op when there is no conversation.
+    async fn label_conversation(&self, customer: &CustomerKey, label: &str, at_ms: i64) -> Result<(), PortError>;
 
     /// Keeps the processor's latest [`InboundMark`]; an older mark than the one kept is ignored,
     /// so processors writing at once leave the newest.

@@ -4,6 +4,7 @@
 //! embedded one in [`crate::adapters`], in files of the same name, and one conformance suite (in
 //! `tests/`) runs against both.
 
+mod automation;
 mod blobs;
 mod clock;
 mod contacts;
@@ -20,6 +21,7 @@ mod recipients;
 mod schedules;
 mod templates;
 
+pub use automation::{Automation, MAX_RULES, RuleWrite};
 pub use blobs::{BlobStream, BlobWriter, Blobs};
 pub use clock::{Clock, SystemClock, later};
 pub use contacts::{Changed, ContactBook, ContactFilter};
@@ -39,7 +41,17 @@ pub use templates::TemplateStore;
 /// Every store role at once: what one database adapter (SQLite, DynamoDB) provides. Wiring code
 /// holds an `Arc<dyn Store>` and hands each use case the roles it needs (`Arc<dyn Inbox>`, …).
 pub trait Store:
-    Inbox + Outbox + Idempotency + ReadModel + MediaStore + TemplateStore + Counters + ContactBook + Schedules + Recipients
+    Inbox
+    + Outbox
+    + Idempotency
+    + ReadModel
+    + MediaStore
+    + TemplateStore
+    + Counters
+    + ContactBook
+    + Schedules
+    + Recipients
+    + Automation
 {
 }
 
@@ -54,6 +66,7 @@ impl<
         + ContactBook
         + Schedules
         + Recipients
+        + Automation
         + ?Sized,
 > Store for T
 {

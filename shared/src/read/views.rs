@@ -61,6 +61,9 @@ pub struct MessageView {
     /// The campaign an outbound message was sent for (absent for other messages).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub campaign: Option<String>,
+    /// What a keyword rule did with a customer's message: `{"rule_id","outcome"}` (`replied`,
+    /// `escalated`, `suppressed`, `window_closed`), or null.
+    pub automation: Option<serde_json::Value>,
 }
 
 impl MessageView {
@@ -82,6 +85,7 @@ impl MessageView {
                 let template = kept("template");
                 let campaign = kept("campaign").and_then(|c| c.as_str().map(str::to_owned));
                 Some(Self {
+                    automation: kept("automation"),
                     media,
                     template,
                     campaign,
@@ -106,6 +110,7 @@ impl MessageView {
                 })
             }
             (None, Some(st)) => Some(Self {
+                automation: None,
                 media: None,
                 template: None,
                 campaign: None,

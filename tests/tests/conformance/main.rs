@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod automation;
 mod blobs;
 mod contacts;
 mod counters;

@@ -10,6 +10,7 @@
 
 mod count_analytics;
 mod fetch_media;
+pub mod keyword_rules;
 mod link_outbound;
 pub mod opt_out;
 pub mod raise_events;
@@ -21,10 +22,13 @@ use async_trait::async_trait;
 
 pub use count_analytics::CountAnalytics;
 pub use fetch_media::FetchMedia;
+pub use keyword_rules::KeywordRules;
 pub use link_outbound::LinkOutbound;
 pub use opt_out::OptOut;
 pub use raise_events::RaiseEvents;
 pub use track_templates::TrackTemplates;
+
+use serde_json::{Value, json};
 
 use crate::domain::{RawEvent, Recorded, StatusUpdate, StoredMessage};
 use crate::outbound::enqueue::SendError;
@@ -82,6 +86,24 @@ impl From<SendError> for ReactionError {
             | SendError::OptedOut => Self::Permanent(e.to_string()),
         }
     }
+}
+
+/// A send body answering customer message `m` with `message` (a message object without `to`):
+/// to whoever wrote, from the number they wrote to, as a reply to their message. `None` when the
+/// message has neither a wa_id nor a user id to answer.
+pub(crate) fn reply_body(m: &StoredMessage, message: &Value) -> Option<Value> {
+    let mut body = message.clone();
+    let obj = body.as_object_mut()?;
+    obj.insert("phone_number_id".into(), json!(m.phone_number_id));
+    if let Some(wamid) = &m.wamid {
+        obj.insert("context".into(), json!({"message_id": wamid.as_str()}));
+    }
+    match (&m.wa_id, &m.user_id) {
+        (Some(wa), _) => obj.insert("to".into(), json!(wa)),
+        (None, Some(user)) => obj.insert("recipient".into(), json!(user)),
+        (None, None) => return None,
+    };
+    Some(body)
 }
 
 /// Something that happens because an update was applied.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::{Applied, Reaction, ReactionError};
+use super::{Applied, Reaction, ReactionError, reply_body};
 use crate::callbacks::{CONTACT_OPTED_OUT, Event, Events};
 use crate::contacts::ContactChange;
 use crate::domain::{CustomerKey, Direction, MessageId, StoredMessage};
@@ -161,13 +161,9 @@ impl OptOut {
             return Ok(());
         };
         let text = if out { OPTED_OUT_REPLY } else { OPTED_IN_REPLY };
-        let mut body = json!({"type": "text", "text": {"body": text}, "phone_number_id": m.phone_number_id,
-                              "context": {"message_id": wamid.as_str()}});
-        match (&m.wa_id, &m.user_id) {
-            (Some(wa), _) => body["to"] = json!(wa),
-            (None, Some(user)) => body["recipient"] = json!(user),
-            (None, None) => return Ok(()),
-        }
+        let Some(body) = reply_body(m, &json!({"type": "text", "text": {"body": text}})) else {
+            return Ok(());
+        };
         let cmd = validate(&body).map_err(|e| ReactionError::Permanent(format!("confirmation: {e:?}")))?;
         enqueuer
             .enqueue_as(MessageId::derived(wamid, "opt-out-confirmation"), &cmd)

@@ -3,12 +3,12 @@
 use crate::adapters::aws::expr::{Expr, get_n, get_s, n, s};
 use crate::adapters::aws::sdk_err;
 use crate::domain::{
-    DeliveryStatus, Direction, InboundMark, MessageId, RawEvent, Recorded, StatusUpdate, StoredMessage, UNREAD_SHOWN,
-    Wamid, seq_key,
+    CustomerKey, DeliveryStatus, Direction, InboundMark, Json, MessageId, RawEvent, Recorded, StatusUpdate,
+    StoredMessage, UNREAD_SHOWN, Wamid, seq_key,
 };
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, Select, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, Select, TransactWriteItem, Update};
 
 use super::{DynamoStore, EVENT_TTL_SECS, INBOUND_MARK_ID, Item, from_json, inbound_attr, to_json};
 use crate::ports::{Inbox, PortError};
@@ -86,6 +86,30 @@ impl Inbox for DynamoStore {
 
     /// One update for the usual status, newer than what the record shows: its facts and its rank
     /// together. An older one (a reordered webhook) takes a second update that keeps its facts only.
+    async fn set_automation(&self, id: MessageId, outcome: &Json) -> Result<(), PortError> {
+        let first = Expr::default().set("automation", s(outcome.text())).when(|e| {
+            let a = e.name("automation");
+            format!("attribute_exists(id) AND attribute_not_exists({a})")
+        });
+        self.update(&self.t.messages, ("id", &id.to_string()), first, "set automation")
+            .await
+    }
+
+    async fn label_conversation(&self, customer: &CustomerKey, label: &str, at_ms: i64) -> Result<(), PortError> {
+        let key = ("customer", customer.as_str());
+        let label = Expr::default()
+            .add("labels", AttributeValue::Ss(vec![label.to_owned()]))
+            .when(|_| "attribute_exists(customer)".to_owned());
+        self.update(&self.t.conversations, key, label, "label conversation")
+            .await?;
+        let later = Expr::default().set("escalated_at", n(at_ms)).when(|e| {
+            let (a, t) = (e.name("escalated_at"), e.val(n(at_ms)));
+            format!("attribute_exists(customer) AND (attribute_not_exists({a}) OR {a} < {t})")
+        });
+        self.update(&self.t.conversations, key, later, "label conversation")
+            .await
+    }
+
     async fn apply_status(&self, u: &StatusUpdate) -> Result<(), PortError> {
         let key = ("wamid", u.wamid.as_str());
         let error = match (u.status, &u.error) {

@@ -4,6 +4,7 @@
 //! conditional update that is a no-op when repeated. So every step can be re-run after a crash or a
 //! redelivery, and nothing is double-counted or goes backwards.
 
+mod automation;
 mod contacts;
 mod counters;
 mod idempotency;
@@ -496,6 +497,9 @@ fn message_of(item: &Item) -> Result<Option<StoredMessage>, PortError> {
     if let Some(p) = progress_of(item)? {
         p.overlay(&mut m);
     }
+    if let Some(a) = get_s(item, "automation") {
+        m.show_automation(&a);
+    }
     Ok(Some(m))
 }
 
@@ -571,6 +575,16 @@ fn conversation_of(item: &Item) -> Result<Conversation, PortError> {
         window_open: false,
         last_inbound_ms: window.last_inbound_ms,
         window_closed_ms: window.closed_ms,
+        labels: {
+            let mut labels = item
+                .get("labels")
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default();
+            labels.sort();
+            labels
+        },
+        escalated_at: get_n(item, "escalated_at"),
     }
     .with_unread(unread_of(item)))
 }

@@ -1,7 +1,9 @@
 //! Inbox on SqliteStore: what the inbound processor writes: messages, statuses and raw events.
 
 use crate::adapters::embedded::{exec, sql_err};
-use crate::domain::{InboundMark, RawEvent, Recorded, StatusUpdate, StoredMessage, UNREAD_SHOWN, Wamid};
+use crate::domain::{
+    CustomerKey, InboundMark, Json, MessageId, RawEvent, Recorded, StatusUpdate, StoredMessage, UNREAD_SHOWN, Wamid,
+};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 
@@ -49,6 +51,52 @@ impl Inbox for SqliteStore {
             )
             .map_err(&op)?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn set_automation(&self, id: MessageId, outcome: &Json) -> Result<(), PortError> {
+        let (id, outcome) = (id.to_string(), outcome.text().to_owned());
+        self.write("set automation", move |tx| {
+            exec(
+                tx,
+                "UPDATE messages SET automation = ?2 WHERE id = ?1 AND automation IS NULL",
+                params![id, outcome],
+            )
+            .map_err(sql_err("set automation"))
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn label_conversation(&self, customer: &CustomerKey, label: &str, at_ms: i64) -> Result<(), PortError> {
+        let (customer, label) = (customer.as_str().to_owned(), label.to_owned());
+        self.write("label conversation", move |tx| {
+            let op = sql_err("label conversation");
+            let Some(labels) = tx
+                .query_row(
+                    "SELECT labels FROM conversations WHERE customer = ?1",
+                    [&customer],
+                    |r| r.get::<_, Option<String>>(0),
+                )
+                .optional()
+                .map_err(&op)?
+            else {
+                return Ok(());
+            };
+            let mut labels: Vec<String> = labels.and_then(|l| serde_json::from_str(&l).ok()).unwrap_or_default();
+            if !labels.contains(&label) {
+                labels.push(label);
+                labels.sort();
+            }
+            exec(
+                tx,
+                "UPDATE conversations SET labels = ?2, escalated_at = MAX(COALESCE(escalated_at, ?3), ?3)
+                 WHERE customer = ?1",
+                params![customer, json(&labels)?, at_ms],
+            )
+            .map_err(&op)
+            .map(drop)
         })
         .await
     }

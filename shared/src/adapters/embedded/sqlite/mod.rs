@@ -2,6 +2,7 @@
 //! and the counters it bumps commit together or not at all; concurrent writes share one commit
 //! ([`super::group`]).
 
+mod automation;
 mod contacts;
 mod counters;
 mod idempotency;
@@ -192,6 +193,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(schedules::SCHEMA),
     // 16: campaign audiences, one row per recipient, resolved when the campaign starts.
     Migration::Sql(recipients::SCHEMA),
+    // 17: keyword rules, their version and cooldowns; what automation did with each message;
+    // conversations' escalation labels.
+    Migration::Sql(automation::SCHEMA),
 ];
 
 /// A conversation row with the window of its latest business number.
@@ -412,10 +416,11 @@ fn status_of(conn: &Connection, wamid: &str) -> Result<Option<StatusRecord>, Por
 }
 
 /// The columns every message read selects: the document plus the sender's progress.
-const MESSAGE_COLUMNS: &str = "doc, state, attempts, last_attempt, wamid, error, requeues";
+const MESSAGE_COLUMNS: &str = "doc, state, attempts, last_attempt, wamid, error, requeues, automation";
 
-/// A message row as read: the document and, for outbound messages, the send progress.
-type MessageRow = (String, Option<SendProgress>);
+/// A message row as read: the document, for outbound messages the send progress, and what
+/// automation did with it.
+type MessageRow = (String, Option<SendProgress>, Option<String>);
 
 /// Reads [`MESSAGE_COLUMNS`] by name, so queries may select more columns around them.
 fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
@@ -432,13 +437,16 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
             requeues: r.get("requeues").unwrap_or(0),
         }
     });
-    Ok((r.get("doc")?, progress))
+    Ok((r.get("doc")?, progress, r.get("automation").ok().flatten()))
 }
 
 pub(super) fn stored(row: &MessageRow) -> Result<StoredMessage, PortError> {
     let mut m: StoredMessage = parse(&row.0)?;
     if let Some(p) = &row.1 {
         p.overlay(&mut m);
+    }
+    if let Some(a) = &row.2 {
+        m.show_automation(a);
     }
     Ok(m)
 }
@@ -480,6 +488,11 @@ fn conversation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Conversation, St
             window_open: false,
             last_inbound_ms: r.get("win_inbound")?,
             window_closed_ms: r.get("win_closed")?,
+            labels: r
+                .get::<_, Option<String>>("labels")?
+                .and_then(|l| serde_json::from_str(&l).ok())
+                .unwrap_or_default(),
+            escalated_at: r.get("escalated_at")?,
         },
         r.get::<_, Option<String>>("activity")?.unwrap_or_default(),
     ))
