@@ -19,11 +19,13 @@ pub struct PathCost {
 /// `inbound-processor`: the message, its unread count, the conversation's last message and its
 /// window in one transaction; the contact in one update. Analytics: the markers of its facts in
 /// one batch read, our messages around it in one query, its new count (marker and hour counter)
-/// in one transaction, its activity point in one update.
+/// in one transaction, its activity point in one update. Automation: the version of the rules
+/// and flows in one read (they are reloaded only when it moves).
 pub const INBOUND_MESSAGE: PathCost = PathCost {
     name: "inbound text message",
     requests: &[
         ("DynamoDB.BatchGetItem", 1),
+        ("DynamoDB.GetItem", 1),
         ("DynamoDB.Query", 1),
         ("DynamoDB.TransactWriteItems", 2),
         ("DynamoDB.UpdateItem", 2),

@@ -17,6 +17,7 @@ pub mod config;
 pub mod contacts;
 pub mod cost;
 pub mod domain;
+pub mod flows;
 pub mod graph;
 pub mod inbound;
 pub mod media;

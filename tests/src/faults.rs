@@ -126,6 +126,48 @@ impl wabridge::ports::Automation for FlakyStore {
     async fn rules_version(&self) -> Result<u64, PortError> {
         self.inner.rules_version().await
     }
+    async fn put_flow(&self, f: &wabridge::flows::definition::Flow) -> Result<wabridge::ports::RuleWrite, PortError> {
+        self.tick()?;
+        self.inner.put_flow(f).await
+    }
+    async fn delete_flow(&self, id: &str) -> Result<bool, PortError> {
+        self.tick()?;
+        self.inner.delete_flow(id).await
+    }
+    async fn flow(&self, id: &str) -> Result<Option<wabridge::flows::definition::Flow>, PortError> {
+        self.inner.flow(id).await
+    }
+    async fn flows(&self) -> Result<Vec<wabridge::flows::definition::Flow>, PortError> {
+        self.inner.flows().await
+    }
+    async fn session(&self, c: &str, pni: &str) -> Result<Option<wabridge::flows::session::Session>, PortError> {
+        self.inner.session(c, pni).await
+    }
+    async fn sessions_of(&self, c: &str) -> Result<Vec<wabridge::flows::session::Session>, PortError> {
+        self.inner.sessions_of(c).await
+    }
+    async fn put_session(&self, s: &wabridge::flows::session::Session, read: Option<u64>) -> Result<bool, PortError> {
+        self.tick()?;
+        self.inner.put_session(s, read).await
+    }
+    async fn sessions(
+        &self,
+        f: &wabridge::ports::SessionFilter,
+        p: &PageRequest,
+    ) -> Result<Page<wabridge::flows::session::Session>, PortError> {
+        self.inner.sessions(f, p).await
+    }
+    async fn record_interaction(&self, i: &wabridge::flows::session::Interaction) -> Result<(), PortError> {
+        self.tick()?;
+        self.inner.record_interaction(i).await
+    }
+    async fn interactions(
+        &self,
+        f: &wabridge::ports::InteractionFilter,
+        p: &PageRequest,
+    ) -> Result<Page<wabridge::flows::session::Interaction>, PortError> {
+        self.inner.interactions(f, p).await
+    }
     async fn claim_firing(
         &self,
         rule: &str,

@@ -16,7 +16,7 @@ use wabridge::app::{App, Settings};
 use wabridge::callbacks::Events;
 use wabridge::inbound::process::Processor;
 use wabridge::inbound::webhook::sign;
-use wabridge::ports::{Delivery, Queue, Store, SystemClock};
+use wabridge::ports::{Clock, Delivery, Queue, Store, SystemClock};
 use wabridge::runtime::consume::{self, RetryPolicy};
 
 use crate::{API_KEY, Backend, Kind, SECRET, VERIFY_TOKEN};
@@ -84,18 +84,30 @@ impl Pipeline {
         Self::wire(backend.store.clone(), backend, settings, |app| app)
     }
 
-    /// Wires the processor as deployed (every built-in reaction: media, templates, analytics)
-    /// with `settings`.
+    /// Wires the processor as deployed by default (every built-in reaction: media, templates,
+    /// analytics, opt-out, automation; no callbacks) with `settings`.
     pub fn deployed(backend: Backend, settings: Settings) -> Self {
-        let mut p = Self::with_settings(backend, settings);
-        let app = App::new(settings, Arc::new(SystemClock));
+        Self::deployed_on(backend, settings, Arc::new(SystemClock), false)
+    }
+
+    /// [`Pipeline::deployed`] raising callbacks onto the backend's callbacks queue, as with
+    /// `WABRIDGE_CALLBACK_URL` set.
+    pub fn deployed_with_callbacks(backend: Backend, settings: Settings) -> Self {
+        Self::deployed_on(backend, settings, Arc::new(SystemClock), true)
+    }
+
+    /// [`Pipeline::deployed`] on `clock` (a [`crate::ManualClock`] in tests that move time), with
+    /// callbacks when `callbacks`.
+    pub fn deployed_on(backend: Backend, settings: Settings, clock: Arc<dyn Clock>, callbacks: bool) -> Self {
+        let mut p = Self::wire_on(backend.store.clone(), backend, settings, clock.clone(), |app| app);
+        let app = App::new(settings, clock);
         let b = &p.backend;
         p.processor = app.full_processor(
             b.store.clone(),
             b.blobs.clone(),
             b.media.clone(),
             Some(b.outbound.clone()),
-            Some(Events::new(b.callbacks.clone())),
+            callbacks.then(|| Events::new(b.callbacks.clone())),
         );
         p
     }
@@ -128,7 +140,17 @@ impl Pipeline {
     }
 
     fn wire(store: Arc<dyn Store>, backend: Backend, settings: Settings, register: impl FnOnce(App) -> App) -> Self {
-        let app = register(App::new(settings, Arc::new(SystemClock)));
+        Self::wire_on(store, backend, settings, Arc::new(SystemClock), register)
+    }
+
+    fn wire_on(
+        store: Arc<dyn Store>,
+        backend: Backend,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        register: impl FnOnce(App) -> App,
+    ) -> Self {
+        let app = register(App::new(settings, clock));
         let ingestor = app.ingestor(SecretString::from(SECRET), backend.queue.clone(), backend.blobs.clone());
         let router = api::finish(
             api::webhook_verify_router(SecretString::from(VERIFY_TOKEN))
@@ -143,6 +165,10 @@ impl Pipeline {
                 ))
                 .merge(api::rules_router(
                     backend.store.clone(),
+                    ApiKeys::new(vec![SecretString::from(API_KEY)]),
+                ))
+                .merge(api::flows_router(
+                    app.flows_state(backend.store.clone()),
                     ApiKeys::new(vec![SecretString::from(API_KEY)]),
                 )),
         );

@@ -135,7 +135,7 @@ fn now() -> i64 {
 }
 
 async fn events_arrive_signed_once_per_id_after_the_receivers_500(b: Backend) {
-    let p = Pipeline::deployed(b, Settings::for_tests());
+    let p = Pipeline::deployed_with_callbacks(b, Settings::for_tests());
     let (url, attempts) = receiver(1).await;
     let t = now();
     let hello = simulate::inbound(
@@ -228,7 +228,7 @@ async fn events_arrive_signed_once_per_id_after_the_receivers_500(b: Backend) {
 }
 
 async fn an_event_the_receiver_keeps_refusing_is_dead_lettered_with_its_answer(b: Backend) {
-    let p = Pipeline::deployed(b, Settings::for_tests());
+    let p = Pipeline::deployed_with_callbacks(b, Settings::for_tests());
     let (url, attempts) = receiver(usize::MAX).await;
     let hello = simulate::inbound(
         PNI,
@@ -261,7 +261,7 @@ async fn an_event_the_receiver_keeps_refusing_is_dead_lettered_with_its_answer(b
 }
 
 async fn an_unreachable_receiver_is_retried_like_a_refusal(b: Backend) {
-    let p = Pipeline::deployed(b, Settings::for_tests());
+    let p = Pipeline::deployed_with_callbacks(b, Settings::for_tests());
     // A port that was just free: nothing listens there.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hooks", listener.local_addr().unwrap());

@@ -201,7 +201,7 @@ async fn a_cooldown_suppresses_the_same_rule_for_the_same_customer(b: Backend) {
 }
 
 async fn escalation_labels_the_conversation_replies_and_raises_a_callback(b: Backend) {
-    let p = Pipeline::deployed(b, Settings::for_tests());
+    let p = Pipeline::deployed_with_callbacks(b, Settings::for_tests());
     add_rule(
         &p,
         json!({"id": "agent", "match": {"keywords": ["talk to a person", "agent"]},

@@ -221,7 +221,10 @@ async fn lambda_routers() -> Vec<(&'static str, Router)> {
         ),
         (
             "automation-api",
-            api::finish(api::rules_router(store.clone(), keys.clone())),
+            api::finish(
+                api::rules_router(store.clone(), keys.clone())
+                    .merge(api::flows_router(app.flows_state(store.clone()), keys.clone())),
+            ),
         ),
         (
             "schedule-api",

@@ -72,7 +72,7 @@ fn field(field: &str, code: &'static str, reason: impl Into<String>) -> FieldErr
 }
 
 /// A date (midnight in `tz`) or an RFC 3339 time.
-fn instant(name: &str, s: &str, tz: Tz) -> Result<i64, FieldError> {
+pub(crate) fn instant(name: &str, s: &str, tz: Tz) -> Result<i64, FieldError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_millis());
     }

@@ -9,6 +9,7 @@
 //! - [`contacts_router`]: `/v1/contacts` (API key).
 //! - [`schedule_router`]: `/v1/reminders` and `/v1/sequences` (API key).
 //! - [`rules_router`]: `/v1/rules`, keyword rules (API key).
+//! - [`flows_router`]: `/v1/flows`, menu-bot flows, their sessions and interactions (API key).
 //!
 //! Compose with [`finish`], which adds the JSON 404/405 answers and the body limit.
 
@@ -16,6 +17,7 @@ mod analytics;
 pub mod auth;
 mod contacts;
 pub mod error;
+mod flows;
 pub mod idempotency;
 mod media;
 mod query;
@@ -34,6 +36,7 @@ pub use analytics::analytics_router;
 pub use auth::ApiKeys;
 pub use contacts::contacts_router;
 pub use error::ApiError;
+pub use flows::{FlowsState, flows_router};
 pub use media::{local_media_router, upload_router};
 pub use query::{QueryState, query_router};
 pub use rules::rules_router;

@@ -16,7 +16,7 @@ pub use settings::Settings;
 
 use crate::analytics::Recorder;
 use crate::api::idempotency::IdempotentRequests;
-use crate::api::{self, ApiKeys, QueryState, SendApi};
+use crate::api::{self, ApiKeys, FlowsState, QueryState, SendApi};
 use crate::callbacks::deliver::{ClientError, Deliverer};
 use crate::callbacks::{CallbackConfig, Events};
 use crate::contacts::Contacts;
@@ -25,7 +25,7 @@ use crate::inbound::ingest::Ingestor;
 use crate::inbound::lag::{LagMarker, LagWatch};
 use crate::inbound::process::Processor;
 use crate::inbound::reactions::opt_out::Keywords;
-use crate::inbound::reactions::{CountAnalytics, KeywordRules, OptOut, RaiseEvents, Reaction, TrackTemplates};
+use crate::inbound::reactions::{Automate, CountAnalytics, OptOut, RaiseEvents, Reaction, TrackTemplates};
 use crate::media::download::Downloader;
 use crate::media::upload::Uploader;
 use crate::media::url::UrlSigner;
@@ -34,7 +34,8 @@ use crate::outbound::read_receipt::ReadReceipts;
 use crate::outbound::sender::Sender;
 use crate::outbound::sweep::Sweeper;
 use crate::ports::{
-    Blobs, Clock, ContactBook, Inbox, MediaStore, Outbox, Queue, RateLimiter, ReadModel, Store, TemplateStore,
+    Automation, Blobs, Clock, ContactBook, Inbox, MediaStore, Outbox, Queue, RateLimiter, ReadModel, Store,
+    TemplateStore,
 };
 use crate::schedule::Scheduler;
 use crate::templates::catalog::Catalog;
@@ -165,9 +166,9 @@ impl App {
 
     /// The inbound processor as deployed: every registered reaction, media messages queue their
     /// download on `media`, template webhooks update the templates copy, opt-out keywords and
-    /// Meta's `user_preferences` mark contacts (confirmed on `outbound` when given), keyword
-    /// rules reply and escalate (on `outbound`), and, with `events`, messages, statuses, opt-outs
-    /// and escalations raise callbacks.
+    /// Meta's `user_preferences` mark contacts (confirmed on `outbound` when given), flows and
+    /// keyword rules answer (on `outbound`), and, with `events`, messages, statuses, opt-outs,
+    /// escalations and completed flows raise callbacks.
     pub fn full_processor(
         &self,
         store: Arc<dyn Store>,
@@ -192,8 +193,15 @@ impl App {
         // Rules answer through the outbound queue; a processor without one (tests of the
         // processor alone) runs none.
         if let Some(enqueuer) = replies {
-            let rules = KeywordRules::new(store.clone(), store, enqueuer, events.clone(), self.keywords.clone());
-            p = p.with_reaction(Arc::new(rules));
+            let automate = Automate::new(
+                store.clone(),
+                store,
+                enqueuer,
+                events.clone(),
+                self.keywords.clone(),
+                self.clock.clone(),
+            );
+            p = p.with_reaction(Arc::new(automate));
         }
         match events {
             Some(events) => p.with_reaction(Arc::new(RaiseEvents::new(events))),
@@ -324,6 +332,14 @@ impl App {
         }
     }
 
+    /// What the flow routes need (`/v1/flows`).
+    pub fn flows_state(&self, store: Arc<dyn Automation>) -> FlowsState {
+        FlowsState {
+            store,
+            clock: self.clock.clone(),
+        }
+    }
+
     /// The contacts the business keeps (`/v1/contacts`).
     pub fn contacts(&self, book: Arc<dyn ContactBook>) -> Contacts {
         Contacts::new(book, self.clock.clone())
@@ -377,6 +393,7 @@ impl App {
                 ))
                 .merge(api::analytics_router(s.clone(), keys.clone()))
                 .merge(api::rules_router(s.clone(), keys.clone()))
+                .merge(api::flows_router(self.flows_state(s.clone()), keys.clone()))
                 .merge(api::upload_router(uploader, keys.clone()))
                 .merge(api::send_router(send, keys)),
         )

@@ -31,6 +31,8 @@ pub const MESSAGE_STATUS: &str = "message.status";
 pub const CONTACT_OPTED_OUT: &str = "contact.opted_out";
 /// A conversation was escalated to people by a rule.
 pub const CONVERSATION_ESCALATED: &str = "conversation.escalated";
+/// A flow session reached its end: the data is the interaction's audit record.
+pub const FLOW_COMPLETED: &str = "flow.completed";
 
 /// The header carrying the body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Wabridge-Signature-256";

@@ -21,7 +21,10 @@ mod recipients;
 mod schedules;
 mod templates;
 
-pub use automation::{Automation, MAX_RULES, RuleWrite};
+pub use automation::{
+    Automation, InteractionFilter, MAX_FLOWS, MAX_RULES, RuleWrite, SessionFilter, interaction_key, session_key,
+    session_sort_key,
+};
 pub use blobs::{BlobStream, BlobWriter, Blobs};
 pub use clock::{Clock, SystemClock, later};
 pub use contacts::{Changed, ContactBook, ContactFilter};

@@ -6,7 +6,9 @@
 use super::*;
 use wabridge::automation::rules::Rule;
 use wabridge::domain::Json;
-use wabridge::ports::RuleWrite;
+use wabridge::flows::definition::Flow;
+use wabridge::flows::session::{Decision, Incoming, Interaction, Session, Status, decide};
+use wabridge::ports::{InteractionFilter, RuleWrite, SessionFilter};
 
 fn rule(id: &str, keyword: &str) -> Rule {
     Rule::parse(
@@ -128,7 +130,169 @@ async fn an_outcome_is_kept_once_on_its_message_and_labels_add_up(b: Backend) {
     );
 }
 
+fn flow() -> Flow {
+    Flow::parse(
+        &json!({"triggers": ["hi"], "start": "q", "steps": {
+            "q": {"ask": "Name?", "save": "name", "next": "done"},
+            "done": {"end": {"type": "text", "text": {"body": "bye"}}, "record": "signup"}}}),
+        "f1",
+    )
+    .unwrap()
+}
+
+/// A session for `customer`, started by "hi" at `at_ms`.
+fn session(customer: &str, pni: &str, at_ms: i64) -> Session {
+    let seq = format!("{at_ms:015}");
+    let wamid = format!("wamid.S{customer}{pni}");
+    let m = Incoming {
+        wamid: &wamid,
+        seq: &seq,
+        customer,
+        wa_id: Some(customer),
+        phone_number_id: pni,
+        text: Some("hi"),
+        reply_id: None,
+        at_ms,
+    };
+    match decide(&[flow()], None, &m, at_ms) {
+        Decision::Apply(s) => *s,
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn flows_are_kept_and_sessions_move_only_over_the_version_read(b: Backend) {
+    let s = &b.store;
+    let v0 = s.rules_version().await.unwrap();
+    assert_eq!(s.put_flow(&flow()).await.unwrap(), RuleWrite::Created);
+    assert_eq!(s.put_flow(&flow()).await.unwrap(), RuleWrite::Replaced);
+    assert!(s.rules_version().await.unwrap() > v0, "a flow write moves the version");
+    assert_eq!(s.flows().await.unwrap(), [flow()]);
+    assert_eq!(s.flow("f1").await.unwrap(), Some(flow()));
+
+    let first = session("27820000601", PNI, T0);
+    assert!(s.put_session(&first, None).await.unwrap());
+    assert!(!s.put_session(&first, None).await.unwrap(), "created once");
+    let stored = s.session("27820000601", PNI).await.unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+    let mut moved = stored.clone();
+    moved.step = "done".into();
+    assert!(s.put_session(&moved, Some(1)).await.unwrap());
+    assert!(
+        !s.put_session(&moved, Some(1)).await.unwrap(),
+        "a write over a stale read is refused"
+    );
+    let now = s.session("27820000601", PNI).await.unwrap().unwrap();
+    assert_eq!((now.version, now.step.as_str()), (2, "done"));
+
+    // The same customer with another number, and other customers, for the lists.
+    assert!(
+        s.put_session(&session("27820000601", "100000000000002", T0 + 5), None)
+            .await
+            .unwrap()
+    );
+    for i in 0..5 {
+        assert!(
+            s.put_session(&session(&format!("2782000070{i}"), PNI, T0), None)
+                .await
+                .unwrap()
+        );
+    }
+    let of = s.sessions_of("27820000601").await.unwrap();
+    assert_eq!(of.len(), 2);
+    assert_eq!(of[0].phone_number_id, "100000000000002", "most recently updated first");
+
+    let mut seen = Vec::new();
+    let mut page = PageRequest { limit: 3, after: None };
+    let all = SessionFilter {
+        now_ms: T0,
+        ..SessionFilter::default()
+    };
+    loop {
+        let got = s.sessions(&all, &page).await.unwrap();
+        seen.extend(got.data.iter().map(|x| (x.customer.clone(), x.phone_number_id.clone())));
+        let Some(c) = got.next_cursor else { break };
+        page = PageRequest::parse(Some("3"), Some(&c), "sessions").unwrap();
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "by customer, then number");
+    assert_eq!(seen.len(), 7);
+    let expired = SessionFilter {
+        status: Some(Status::Expired),
+        now_ms: T0 + 86_400_000 + 10,
+        ..SessionFilter::default()
+    };
+    let page = PageRequest { limit: 50, after: None };
+    assert_eq!(s.sessions(&expired, &page).await.unwrap().data.len(), 7);
+    let of_flow = SessionFilter {
+        flow: Some("other".into()),
+        now_ms: T0,
+        ..SessionFilter::default()
+    };
+    assert!(s.sessions(&of_flow, &page).await.unwrap().data.is_empty());
+}
+
+async fn interactions_are_kept_once_and_listed_newest_first_by_kind_and_time(b: Backend) {
+    let s = &b.store;
+    let record = |id: &str, kind: &str, at: i64| Interaction {
+        id: id.into(),
+        flow: "f1".into(),
+        kind: Some(kind.into()),
+        wa_id: Some("27820000801".into()),
+        session_id: id.into(),
+        fields: [("name".to_owned(), id.to_owned())].into(),
+        steps: Vec::new(),
+        completed_at: wabridge::timefmt::rfc3339(at).unwrap(),
+        completed_ms: at,
+    };
+    for i in 0..6 {
+        let kind = if i % 2 == 0 { "reject" } else { "return" };
+        s.record_interaction(&record(&format!("ses_{i}"), kind, T0 + i * 1000))
+            .await
+            .unwrap();
+    }
+    let mut changed = record("ses_0", "reject", T0);
+    changed.fields.insert("name".into(), "rewritten".into());
+    s.record_interaction(&changed).await.unwrap();
+    let everything = InteractionFilter::default();
+    let page = PageRequest { limit: 50, after: None };
+    let all = s.interactions(&everything, &page).await.unwrap().data;
+    let ids: Vec<&str> = all.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["ses_5", "ses_4", "ses_3", "ses_2", "ses_1", "ses_0"]);
+    assert_eq!(all[5].fields["name"], "ses_0", "immutable once written");
+    let rejects = InteractionFilter {
+        kind: Some("reject".into()),
+        from_ms: Some(T0 + 1000),
+        to_ms: Some(T0 + 4000),
+    };
+    let got: Vec<String> = s
+        .interactions(&rejects, &page)
+        .await
+        .unwrap()
+        .data
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(got, ["ses_2"], "kind, from inclusive, to exclusive");
+    let first = s
+        .interactions(&everything, &PageRequest { limit: 4, after: None })
+        .await
+        .unwrap();
+    let cursor = first.next_cursor.unwrap();
+    let rest = s
+        .interactions(
+            &everything,
+            &PageRequest::parse(Some("4"), Some(&cursor), "interactions").unwrap(),
+        )
+        .await
+        .unwrap();
+    let rest: Vec<&str> = rest.data.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(rest, ["ses_1", "ses_0"]);
+}
+
 on_both_backends!(
+    flows_are_kept_and_sessions_move_only_over_the_version_read,
+    interactions_are_kept_once_and_listed_newest_first_by_kind_and_time,
     rules_are_written_once_replaced_listed_and_deleted_each_moving_the_version,
     a_cooldown_admits_the_same_message_again_and_another_only_after_it,
     an_outcome_is_kept_once_on_its_message_and_labels_add_up,

@@ -47,8 +47,8 @@ pub struct TableNames {
     pub schedules: String,
     /// `WABRIDGE_RECIPIENTS_TABLE`.
     pub recipients: String,
-    /// `WABRIDGE_RULES_TABLE`.
-    pub rules: String,
+    /// `WABRIDGE_AUTOMATION_TABLE`.
+    pub automation: String,
     /// `WABRIDGE_RATE_LIMITS_TABLE`, for the functions that send (the others have no access).
     pub rate_limits: Option<String>,
 }
@@ -68,7 +68,7 @@ impl TableNames {
             counters: function.var(res::COUNTERS_TABLE)?,
             schedules: function.var(res::SCHEDULES_TABLE)?,
             recipients: function.var(res::RECIPIENTS_TABLE)?,
-            rules: function.var(res::RULES_TABLE)?,
+            automation: function.var(res::AUTOMATION_TABLE)?,
             rate_limits: function
                 .reads_var(res::RATE_LIMITS_TABLE)
                 .then(|| function.var(res::RATE_LIMITS_TABLE))
@@ -90,7 +90,7 @@ impl TableNames {
             counters: format!("{prefix}-counters"),
             schedules: format!("{prefix}-schedules"),
             recipients: format!("{prefix}-recipients"),
-            rules: format!("{prefix}-rules"),
+            automation: format!("{prefix}-automation"),
             rate_limits: Some(format!("{prefix}-rate-limits")),
         }
     }

@@ -14,7 +14,7 @@
 //! | counters | `pk`, `sk` (see `dynamo/counters.rs`) | |
 //! | schedules | `id` | `by_due` (`due_shard`, `due_key`; sparse: schedules with work left), `by_kind` (`kind`, `id`) |
 //! | recipients | `campaign`, `wa_id` | |
-//! | rules | `pk`, `sk` (see `dynamo/automation.rs`) | |
+//! | automation | `pk`, `sk` (see `dynamo/automation.rs`) | |
 //! | rate_limits | `key` | |
 
 use aws_sdk_dynamodb::Client;
@@ -150,7 +150,7 @@ pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), Po
         .map_err(|e| PortError::unavailable("create table", e))?;
     client
         .create_table()
-        .table_name(&names.rules)
+        .table_name(&names.automation)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)

@@ -8,9 +8,9 @@
 //! copy, and the sender treats a final state as done. That is what makes side effects exactly once
 //! over at-least-once webhooks.
 
+pub mod automate;
 mod count_analytics;
 mod fetch_media;
-pub mod keyword_rules;
 mod link_outbound;
 pub mod opt_out;
 pub mod raise_events;
@@ -20,9 +20,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use automate::Automate;
 pub use count_analytics::CountAnalytics;
 pub use fetch_media::FetchMedia;
-pub use keyword_rules::KeywordRules;
 pub use link_outbound::LinkOutbound;
 pub use opt_out::OptOut;
 pub use raise_events::RaiseEvents;

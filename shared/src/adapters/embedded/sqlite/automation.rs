@@ -8,7 +8,35 @@ use super::{SqliteStore, json, parse};
 use crate::adapters::embedded::sql_err;
 use crate::automation::rules::Rule;
 use crate::domain::{CustomerKey, Wamid};
-use crate::ports::{Automation, PortError, RuleWrite};
+use crate::flows::definition::Flow;
+use crate::flows::session::{Interaction, Session};
+use crate::ports::{Automation, InteractionFilter, PortError, RuleWrite, SessionFilter, interaction_key, session_key};
+use crate::read::{Page, PageRequest};
+
+/// Migration 18.
+pub(super) const FLOWS_SCHEMA: &str = "CREATE TABLE flows (
+    id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE flow_sessions (
+    customer TEXT NOT NULL,
+    phone_number_id TEXT NOT NULL,
+    sort_key TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (customer, phone_number_id)
+);
+CREATE INDEX flow_sessions_by_key ON flow_sessions(sort_key);
+CREATE TABLE interactions (
+    id TEXT PRIMARY KEY,
+    sort_key TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX interactions_by_key ON interactions(sort_key);";
+
+/// Rows read past the cursor per round while filling a filtered page.
+const SCAN: u32 = 500;
 
 /// Migration 17.
 pub(super) const SCHEMA: &str = "CREATE TABLE rules (
@@ -128,6 +156,225 @@ impl Automation for SqliteStore {
             .optional()
             .map_err(sql_err("read rules version"))
             .map(|v| v.map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+        })
+        .await
+    }
+
+    async fn put_flow(&self, flow: &Flow) -> Result<RuleWrite, PortError> {
+        let (id, doc) = (flow.id.clone(), json(flow)?);
+        self.write("put flow", move |tx| {
+            let op = sql_err("put flow");
+            let existed = tx
+                .query_row("SELECT 1 FROM flows WHERE id = ?1", [&id], |_| Ok(()))
+                .optional()
+                .map_err(&op)?
+                .is_some();
+            tx.execute(
+                "INSERT INTO flows (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                params![id, doc],
+            )
+            .map_err(&op)?;
+            bump(tx, "put flow")?;
+            Ok(if existed {
+                RuleWrite::Replaced
+            } else {
+                RuleWrite::Created
+            })
+        })
+        .await
+    }
+
+    async fn delete_flow(&self, id: &str) -> Result<bool, PortError> {
+        let id = id.to_owned();
+        self.write("delete flow", move |tx| {
+            let n = tx
+                .execute("DELETE FROM flows WHERE id = ?1", [&id])
+                .map_err(sql_err("delete flow"))?;
+            if n == 1 {
+                bump(tx, "delete flow")?;
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn flow(&self, id: &str) -> Result<Option<Flow>, PortError> {
+        let id = id.to_owned();
+        self.with("read flow", move |conn| {
+            let doc: Option<String> = conn
+                .query_row("SELECT doc FROM flows WHERE id = ?1", [&id], |r| r.get(0))
+                .optional()
+                .map_err(sql_err("read flow"))?;
+            doc.map(|d| parse(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn flows(&self) -> Result<Vec<Flow>, PortError> {
+        self.with("list flows", move |conn| {
+            let op = sql_err("list flows");
+            let mut stmt = conn.prepare_cached("SELECT doc FROM flows ORDER BY id").map_err(&op)?;
+            let docs: Vec<String> = stmt
+                .query_map([], |r| r.get(0))
+                .map_err(&op)?
+                .collect::<Result<_, _>>()
+                .map_err(&op)?;
+            docs.iter().map(|d| parse(d)).collect()
+        })
+        .await
+    }
+
+    async fn session(&self, customer: &str, phone_number_id: &str) -> Result<Option<Session>, PortError> {
+        let (c, p) = (customer.to_owned(), phone_number_id.to_owned());
+        self.with("read session", move |conn| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT doc FROM flow_sessions WHERE customer = ?1 AND phone_number_id = ?2",
+                    params![c, p],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(sql_err("read session"))?;
+            doc.map(|d| parse(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn sessions_of(&self, customer: &str) -> Result<Vec<Session>, PortError> {
+        let c = customer.to_owned();
+        self.with("read sessions", move |conn| {
+            let op = sql_err("read sessions");
+            let mut stmt = conn
+                .prepare_cached("SELECT doc FROM flow_sessions WHERE customer = ?1 ORDER BY updated_ms DESC")
+                .map_err(&op)?;
+            let docs: Vec<String> = stmt
+                .query_map([&c], |r| r.get(0))
+                .map_err(&op)?
+                .collect::<Result<_, _>>()
+                .map_err(&op)?;
+            docs.iter().map(|d| parse(d)).collect()
+        })
+        .await
+    }
+
+    async fn put_session(&self, session: &Session, read: Option<u64>) -> Result<bool, PortError> {
+        let mut s = session.clone();
+        s.version = read.map_or(1, |v| v + 1);
+        let (key, doc) = (session_key(&s), json(&s)?);
+        self.write("put session", move |tx| {
+            let op = sql_err("put session");
+            let version = i64::try_from(s.version).unwrap_or(i64::MAX);
+            let n = match read {
+                None => tx.execute(
+                    "INSERT INTO flow_sessions (customer, phone_number_id, sort_key, version, updated_ms, doc)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(customer, phone_number_id) DO NOTHING",
+                    params![s.customer, s.phone_number_id, key, version, s.updated_ms, doc],
+                ),
+                Some(v) => tx.execute(
+                    "UPDATE flow_sessions SET version = ?4, updated_ms = ?5, doc = ?6
+                     WHERE customer = ?1 AND phone_number_id = ?2 AND version = ?3",
+                    params![
+                        s.customer,
+                        s.phone_number_id,
+                        i64::try_from(v).unwrap_or(i64::MAX),
+                        version,
+                        s.updated_ms,
+                        doc
+                    ],
+                ),
+            }
+            .map_err(&op)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn sessions(&self, filter: &SessionFilter, page: &PageRequest) -> Result<Page<Session>, PortError> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.with("list sessions", move |conn| {
+            let op = sql_err("list sessions");
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT doc, sort_key FROM flow_sessions WHERE sort_key > ?1 ORDER BY sort_key LIMIT ?2",
+                )
+                .map_err(&op)?;
+            let mut rows: Vec<(Session, String)> = Vec::new();
+            let mut after = page.after.clone().unwrap_or_default();
+            loop {
+                let batch: Vec<(String, String)> = stmt
+                    .query_map(params![after, SCAN], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(&op)?
+                    .collect::<Result<_, _>>()
+                    .map_err(&op)?;
+                let done = (batch.len() as u32) < SCAN;
+                for (doc, key) in batch {
+                    after.clone_from(&key);
+                    let s: Session = parse(&doc)?;
+                    if filter.admits(&s) {
+                        rows.push((s, key));
+                    }
+                }
+                if done || rows.len() > page.limit as usize {
+                    return Ok(Page::from_rows(rows, page.limit, "sessions"));
+                }
+            }
+        })
+        .await
+    }
+
+    async fn record_interaction(&self, interaction: &Interaction) -> Result<(), PortError> {
+        let (id, key, doc) = (interaction.id.clone(), interaction_key(interaction), json(interaction)?);
+        self.write("put interaction", move |tx| {
+            tx.execute(
+                "INSERT INTO interactions (id, sort_key, doc) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO NOTHING",
+                params![id, key, doc],
+            )
+            .map_err(sql_err("put interaction"))
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn interactions(
+        &self,
+        filter: &InteractionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Interaction>, PortError> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.with("list interactions", move |conn| {
+            let op = sql_err("list interactions");
+            let hi = match (&page.after, filter.to_ms) {
+                (Some(a), _) => a.clone(),
+                (None, Some(to)) => format!("{:015}", to.max(0)),
+                (None, None) => crate::read::AFTER_ALL_KEYS.to_owned(),
+            };
+            let lo = filter.from_ms.map_or(String::new(), |f| format!("{:015}", f.max(0)));
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT doc, sort_key FROM interactions WHERE sort_key < ?1 AND sort_key >= ?2
+                     ORDER BY sort_key DESC LIMIT ?3",
+                )
+                .map_err(&op)?;
+            let mut rows: Vec<(Interaction, String)> = Vec::new();
+            let mut before = hi;
+            loop {
+                let batch: Vec<(String, String)> = stmt
+                    .query_map(params![before, lo, SCAN], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(&op)?
+                    .collect::<Result<_, _>>()
+                    .map_err(&op)?;
+                let done = (batch.len() as u32) < SCAN;
+                for (doc, key) in batch {
+                    before.clone_from(&key);
+                    let i: Interaction = parse(&doc)?;
+                    if filter.admits(&i) {
+                        rows.push((i, key));
+                    }
+                }
+                if done || rows.len() > page.limit as usize {
+                    return Ok(Page::from_rows(rows, page.limit, "interactions"));
+                }
+            }
         })
         .await
     }

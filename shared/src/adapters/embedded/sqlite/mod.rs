@@ -196,6 +196,9 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // 17: keyword rules, their version and cooldowns; what automation did with each message;
     // conversations' escalation labels.
     Migration::Sql(automation::SCHEMA),
+    // 18: flow definitions, sessions (one per customer and business number, written over the
+    // version read) and the audit records of completed flows.
+    Migration::Sql(automation::FLOWS_SCHEMA),
 ];
 
 /// A conversation row with the window of its latest business number.

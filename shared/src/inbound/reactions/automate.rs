@@ -1,11 +1,16 @@
-//! Keyword rules: on each customer message the highest-priority enabled rule that matches fires
-//! once, replying, escalating or both, and the message records what happened.
+//! Automation of a customer's message: a flow first (a trigger word, or the answer to the step a
+//! running session waits on), else keyword rules: the highest-priority enabled rule that matches
+//! fires once, replying, escalating or both, and the message records what happened. Opt-out and
+//! opt-in keywords are left to opt-out.
 //!
-//! Exactly once over at-least-once webhooks: the reply's id is derived from the wamid and the rule,
-//! so a redelivery (or a retry after a crash between storing and replying) finds it queued; the
+//! Exactly once over at-least-once webhooks: every message sent has an id derived from the wamid
+//! and its purpose (the rule, or the session step's output), so a redelivery (or a retry after a
+//! crash between storing and replying) finds it queued. A flow session moves only by a write
+//! conditional on the version read, so two deliveries racing apply one step once; the session
+//! keeps what its last message sent, to send again on that message's redelivery. A rule's
 //! cooldown mark names the message that set it, so that message may claim it again; the outcome
-//! recorded on the message is the first one. Rules are compiled once per version of the rule set:
-//! each message costs one read of the version, not of the rules.
+//! recorded on the message is the first one. Rules and flows are loaded and compiled once per
+//! version of them: each message costs one read of the version.
 
 use std::sync::Arc;
 
@@ -17,11 +22,23 @@ use super::opt_out::Keywords;
 use super::{Applied, Reaction, ReactionError, reply_body};
 use crate::automation::matcher::{RuleSet, Subject};
 use crate::automation::rules::Rule;
-use crate::callbacks::{CONVERSATION_ESCALATED, Event, Events};
+use crate::callbacks::{CONVERSATION_ESCALATED, Event, Events, FLOW_COMPLETED};
 use crate::domain::{Direction, Json, MessageId, StoredMessage, Wamid};
+use crate::flows::definition::Flow;
+use crate::flows::session::{Decision, Incoming, Session, Status, decide};
 use crate::outbound::enqueue::{Enqueuer, SendError};
 use crate::outbound::request::validate;
-use crate::ports::{Automation, Inbox};
+use crate::ports::{Automation, Clock, Inbox};
+
+/// Times a session write may lose a race before the webhook is retried.
+const MAX_RACES: usize = 5;
+
+/// The rules and flows in force, as of one version.
+#[derive(Debug, Default)]
+struct Compiled {
+    rules: RuleSet,
+    flows: Vec<Flow>,
+}
 
 /// What a rule did with a message, as the message view shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,30 +66,33 @@ impl Outcome {
 }
 
 /// The reaction.
-pub struct KeywordRules {
+pub struct Automate {
     rules: Arc<dyn Automation>,
     inbox: Arc<dyn Inbox>,
     enqueuer: Enqueuer,
     events: Option<Events>,
     keywords: Keywords,
-    compiled: Mutex<Option<(u64, Arc<RuleSet>)>>,
+    clock: Arc<dyn Clock>,
+    compiled: Mutex<Option<(u64, Arc<Compiled>)>>,
 }
 
-impl std::fmt::Debug for KeywordRules {
+impl std::fmt::Debug for Automate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeywordRules").finish_non_exhaustive()
+        f.debug_struct("Automate").finish_non_exhaustive()
     }
 }
 
-impl KeywordRules {
-    /// Rules from `rules`, replies through `enqueuer`, outcomes and labels written to `inbox`,
-    /// escalations raised on `events`. Messages that are opt-out `keywords` are left to opt-out.
+impl Automate {
+    /// Rules, flows and sessions from `rules`, replies through `enqueuer`, outcomes and labels
+    /// written to `inbox`, escalations and completed flows raised on `events`, sessions expiring
+    /// by `clock`. Messages that are opt-out `keywords` are left to opt-out.
     pub fn new(
         rules: Arc<dyn Automation>,
         inbox: Arc<dyn Inbox>,
         enqueuer: Enqueuer,
         events: Option<Events>,
         keywords: Keywords,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             rules,
@@ -80,12 +100,13 @@ impl KeywordRules {
             enqueuer,
             events,
             keywords,
+            clock,
             compiled: Mutex::new(None),
         }
     }
 
-    /// The compiled rules, rebuilt when the store's version moved.
-    async fn rule_set(&self) -> Result<Arc<RuleSet>, ReactionError> {
+    /// The rules and flows, reloaded when the store's version moved.
+    async fn compiled(&self) -> Result<Arc<Compiled>, ReactionError> {
         let version = self.rules.rules_version().await?;
         let mut compiled = self.compiled.lock().await;
         if let Some((v, set)) = compiled.as_ref()
@@ -93,9 +114,76 @@ impl KeywordRules {
         {
             return Ok(set.clone());
         }
-        let set = Arc::new(RuleSet::new(self.rules.rules().await?));
+        let set = Arc::new(Compiled {
+            rules: RuleSet::new(self.rules.rules().await?),
+            flows: self.rules.flows().await?,
+        });
         *compiled = Some((version, set.clone()));
         Ok(set)
+    }
+
+    /// Gives the message to the flows; whether they took it.
+    async fn flow_step(&self, flows: &[Flow], m: &StoredMessage, wamid: &Wamid) -> Result<bool, ReactionError> {
+        let content = m.content.value();
+        let reply_id = ["/button_reply/id", "/list_reply/id", "/payload"]
+            .iter()
+            .find_map(|p| content.pointer(p).and_then(serde_json::Value::as_str));
+        let seq = m.seq();
+        let incoming = Incoming {
+            wamid: wamid.as_str(),
+            seq: &seq,
+            customer: m.customer.as_str(),
+            wa_id: m.wa_id.as_deref(),
+            phone_number_id: &m.phone_number_id,
+            text: m.text.as_deref(),
+            reply_id,
+            at_ms: m.timestamp_ms,
+        };
+        for _ in 0..MAX_RACES {
+            let stored = self.rules.session(m.customer.as_str(), &m.phone_number_id).await?;
+            match decide(flows, stored.as_ref(), &incoming, self.clock.now_ms()) {
+                Decision::Pass => return Ok(false),
+                Decision::Ignore => return Ok(true),
+                Decision::Redo(_) => {
+                    if let Some(s) = &stored {
+                        self.session_effects(m, wamid, s).await?;
+                    }
+                    return Ok(true);
+                }
+                Decision::Apply(next) => {
+                    if self
+                        .rules
+                        .put_session(&next, stored.as_ref().map(|s| s.version))
+                        .await?
+                    {
+                        tracing::info!(flow = %next.flow, step = %next.step, status = next.status.as_str(), "flow step");
+                        self.session_effects(m, wamid, &next).await?;
+                        return Ok(true);
+                    }
+                    // Another delivery moved the session first: decide again on what it wrote.
+                }
+            }
+        }
+        Err(ReactionError::Retry(
+            "the flow session kept changing under this message".into(),
+        ))
+    }
+
+    /// What applying a message to a session sends and records; safe to repeat.
+    async fn session_effects(&self, m: &StoredMessage, wamid: &Wamid, s: &Session) -> Result<(), ReactionError> {
+        for out in &s.outputs {
+            if self.reply(m, wamid, &out.message, &out.purpose).await? == Some(Outcome::WindowClosed) {
+                tracing::warn!(session = %s.id, "flow message not sent: the window is closed");
+            }
+        }
+        if let (Status::Completed, Some(record)) = (s.status, &s.interaction) {
+            self.rules.record_interaction(record).await?;
+            if let Some(events) = &self.events {
+                let event = Event::new(FLOW_COMPLETED, &[&record.id], record.completed_ms, record.view());
+                events.raise(&event).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends `message` (a rule's reply) to the customer as a reply to `m`, under an id derived
@@ -176,7 +264,11 @@ impl KeywordRules {
         if texts.is_empty() {
             return Ok(());
         }
-        let set = self.rule_set().await?;
+        let compiled = self.compiled().await?;
+        if !compiled.flows.is_empty() && self.flow_step(&compiled.flows, m, wamid).await? {
+            return Ok(()); // a flow's message goes to the flow, not to rules
+        }
+        let set = &compiled.rules;
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
         let subject = Subject {
             phone_number_id: &m.phone_number_id,
@@ -207,9 +299,9 @@ fn texts_of(m: &StoredMessage) -> Vec<String> {
 }
 
 #[async_trait]
-impl Reaction for KeywordRules {
+impl Reaction for Automate {
     fn name(&self) -> &str {
-        "keyword-rules"
+        "automate"
     }
 
     async fn react(&self, applied: Applied<'_>) -> Result<(), ReactionError> {
