@@ -122,6 +122,11 @@ pub enum Command {
         /// Distinct customers.
         #[arg(long, default_value_t = 100)]
         customers: usize,
+        /// With automation on: the PMS example flow and 1,000 keyword rules installed, so every
+        /// message is checked against a session and the rules (none of them matches the load's
+        /// messages, so no reply is sent).
+        #[arg(long)]
+        automation: bool,
         /// Where to write the Markdown report.
         #[arg(long, default_value = "target/reports/load.md")]
         report: std::path::PathBuf,

@@ -23,6 +23,33 @@ pub struct LoadSpec {
     pub concurrency: usize,
     /// Distinct customers the messages come from.
     pub customers: usize,
+    /// The PMS example flow and [`AUTOMATION_RULES`] keyword rules installed first.
+    pub automation: bool,
+}
+
+/// Keyword rules a run with automation installs.
+pub const AUTOMATION_RULES: usize = 1000;
+
+/// Installs the PMS example flow and [`AUTOMATION_RULES`] rules of every mode, none of which
+/// matches the load's messages: what automation costs a message it does not answer.
+async fn install_automation(store: &dyn wabridge::ports::Automation) -> anyhow::Result<()> {
+    let pms: serde_json::Value = serde_json::from_str(include_str!("../../examples/flows/pms.json"))?;
+    let flow = wabridge::flows::definition::Flow::parse(&pms, "pms").map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    store.put_flow(&flow).await?;
+    for i in 0..AUTOMATION_RULES {
+        let (mode, keyword) = match i % 4 {
+            0 => ("word", format!("product {i}")),
+            1 => ("contains", format!("ticket-{i}")),
+            2 => ("exact", format!("option {i}")),
+            _ => ("regex", format!(r"^order\s+#?{i}\d+$")),
+        };
+        let body = json!({"priority": i % 7, "match": {"keywords": [keyword], "mode": mode},
+                          "reply": {"type": "text", "text": {"body": format!("rule {i}")}}});
+        let rule = wabridge::automation::rules::Rule::parse(&body, &format!("rule-{i:04}"))
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        store.create_rule(&rule).await?;
+    }
+    Ok(())
 }
 
 /// What a run measured.
@@ -49,7 +76,8 @@ impl LoadReport {
         format!(
             "# wabridge local stack load run\n\n\
              - machine: {cores} cores; build: {profile}\n\
-             - webhooks: {count} (one text message each, {customers} customers), concurrency {conc}\n\n\
+             - webhooks: {count} (one text message each, {customers} customers), concurrency {conc}\n\
+             - automation: {automation}\n\n\
              | figure | value |\n|---|---|\n\
              | accepted (200) | {acc} / {count} |\n\
              | stored and readable | {stored} / {count} |\n\
@@ -66,6 +94,11 @@ impl LoadReport {
             count = s.count,
             customers = s.customers,
             conc = s.concurrency,
+            automation = if s.automation {
+                "on (the PMS flow and 1,000 keyword rules; no message matches)"
+            } else {
+                "off"
+            },
             acc = self.accepted,
             stored = self.stored,
             ir = self.accepted as f64 / self.ingest_secs.max(1e-9),
@@ -96,6 +129,9 @@ pub async fn run(spec: LoadSpec, data_dir: &Path) -> anyhow::Result<LoadReport> 
     })?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let stack = LocalStack::open(&config, listener.local_addr()?)?;
+    if spec.automation {
+        install_automation(stack.store.as_ref()).await?;
+    }
     let secret = stack.secrets.app_secret.clone();
     let key = stack.secrets.first_api_key().context("no API key")?.to_owned();
     let base = format!("http://{}", listener.local_addr()?);

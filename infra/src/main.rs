@@ -56,7 +56,8 @@ async fn main() -> anyhow::Result<()> {
             count,
             concurrency,
             customers,
+            automation,
             report,
-        } => commands::load::run(count, concurrency, customers, &report).await,
+        } => commands::load::run(count, concurrency, customers, automation, &report).await,
     }
 }

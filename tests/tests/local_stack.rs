@@ -473,3 +473,19 @@ async fn the_local_stack_posts_signed_callbacks_with_its_generated_secret() {
     stop_tx.send(true).unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// `wabridge load --automation`: with the PMS flow and 1,000 rules installed, every webhook of a
+/// concurrent run is still stored and readable (the figures themselves are the release run's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_run_with_automation_on_stores_every_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = wabridge_infra::load::LoadSpec {
+        count: 200,
+        concurrency: 16,
+        customers: 20,
+        automation: true,
+    };
+    let report = wabridge_infra::load::run(spec, dir.path()).await.unwrap();
+    assert_eq!((report.accepted, report.stored), (200, 200));
+    assert!(report.markdown().contains("automation: on"));
+}

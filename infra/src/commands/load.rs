@@ -7,12 +7,19 @@ use anyhow::Context;
 use wabridge_infra::load;
 
 /// Runs the load and writes the report.
-pub async fn run(count: usize, concurrency: usize, customers: usize, report: &Path) -> anyhow::Result<()> {
+pub async fn run(
+    count: usize,
+    concurrency: usize,
+    customers: usize,
+    automation: bool,
+    report: &Path,
+) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("wabridge-load-{}", ulid::Ulid::new()));
     let spec = load::LoadSpec {
         count,
         concurrency: concurrency.max(1),
         customers,
+        automation,
     };
     let result = load::run(spec, &dir).await;
     let _ = std::fs::remove_dir_all(&dir);
