@@ -213,6 +213,17 @@ impl Pipeline {
             .await
     }
 
+    /// `method path` with the API key and `body` as JSON.
+    pub async fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {API_KEY}"))
+            .header("content-type", "application/json");
+        let body = body.map_or_else(Body::empty, |b| Body::from(serde_json::to_vec(b).unwrap_or_default()));
+        self.request(req.body(body).unwrap()).await
+    }
+
     /// `GET path` with the API key.
     pub async fn get(&self, path: &str) -> Reply {
         let req = http::Request::get(path).header("authorization", format!("Bearer {API_KEY}"));

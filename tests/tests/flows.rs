@@ -18,7 +18,7 @@ use wabridge::ports::{Clock, Walk};
 use wabridge::runtime::consume::{Handler, Outcome};
 use wabridge_infra::simulate;
 use wabridge_tests::permissions::assert_allowed;
-use wabridge_tests::{API_KEY, Backend, Kind, ManualClock, Pipeline, Reply, on_both_backends, on_both_kinds};
+use wabridge_tests::{Backend, Kind, ManualClock, Pipeline, Reply, on_both_backends, on_both_kinds};
 
 const PNI: &str = "100000000000001";
 const CUSTOMER: &str = "27820000321";
@@ -28,12 +28,7 @@ fn pms() -> Value {
 }
 
 async fn call(p: &Pipeline, method: &str, path: &str, body: Option<Value>) -> Reply {
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {API_KEY}"));
-    let body = body.map_or_else(Body::empty, |b| Body::from(serde_json::to_vec(&b).unwrap()));
-    p.request(req.body(body).unwrap()).await
+    p.call(method, path, body.as_ref()).await
 }
 
 fn text(wamid: &str, ts: i64, body: &str) -> Value {

@@ -18,19 +18,13 @@ use wabridge::domain::{CustomerKey, Direction, MessageId, Wamid};
 use wabridge::ports::{SystemClock, Walk};
 use wabridge_infra::simulate;
 use wabridge_tests::permissions::assert_allowed;
-use wabridge_tests::{API_KEY, Backend, FlakyQueue, Pipeline, Reply, on_both_backends};
+use wabridge_tests::{Backend, FlakyQueue, Pipeline, Reply, on_both_backends};
 
 const PNI: &str = "100000000000001";
 const CUSTOMER: &str = "27820000444";
 
 async fn call(p: &Pipeline, method: &str, path: &str, body: Option<Value>) -> Reply {
-    let req = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {API_KEY}"))
-        .header("content-type", "application/json");
-    let body = body.map_or_else(Body::empty, |b| Body::from(serde_json::to_vec(&b).unwrap()));
-    p.request(req.body(body).unwrap()).await
+    p.call(method, path, body.as_ref()).await
 }
 
 async fn add_rule(p: &Pipeline, rule: Value) {

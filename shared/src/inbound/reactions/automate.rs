@@ -125,9 +125,7 @@ impl Automate {
     /// Gives the message to the flows; whether they took it.
     async fn flow_step(&self, flows: &[Flow], m: &StoredMessage, wamid: &Wamid) -> Result<bool, ReactionError> {
         let content = m.content.value();
-        let reply_id = ["/button_reply/id", "/list_reply/id", "/payload"]
-            .iter()
-            .find_map(|p| content.pointer(p).and_then(serde_json::Value::as_str));
+        let reply_id = reply_id(&content);
         let seq = m.seq();
         let incoming = Incoming {
             wamid: wamid.as_str(),
@@ -285,16 +283,18 @@ impl Automate {
     }
 }
 
+/// The id of an interactive button or list reply, or a template button's payload.
+fn reply_id(content: &Value) -> Option<&str> {
+    ["/button_reply/id", "/list_reply/id", "/payload"]
+        .iter()
+        .find_map(|p| content.pointer(p).and_then(Value::as_str))
+}
+
 /// What a message offers to match: its text (body, caption, reply title) and the id or payload of
 /// a button or list reply.
 fn texts_of(m: &StoredMessage) -> Vec<String> {
     let mut out: Vec<String> = m.text.iter().cloned().collect();
-    let content = m.content.value();
-    for pointer in ["/button_reply/id", "/list_reply/id", "/payload"] {
-        if let Some(id) = content.pointer(pointer).and_then(Value::as_str) {
-            out.push(id.to_owned());
-        }
-    }
+    out.extend(reply_id(&m.content.value()).map(str::to_owned));
     out
 }
 

@@ -59,6 +59,13 @@ fn key(pk: &str, sk: &str) -> Item {
     Item::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
+/// A rule's or flow's item: its document under its id.
+fn config_item<T: serde::Serialize>(pk: &str, id: &str, doc: &T) -> Result<Item, PortError> {
+    let mut item = key(pk, id);
+    item.insert("doc".into(), to_json(doc)?);
+    Ok(item)
+}
+
 /// What a rule write is, besides the version bump it shares a transaction with.
 enum Write {
     Put { item: Item, only_new: bool },
@@ -194,10 +201,47 @@ impl DynamoStore {
         Ok(all)
     }
 
-    fn rule_item(rule: &Rule) -> Result<Item, PortError> {
-        let mut item = key(RULE, &rule.id);
-        item.insert("doc".into(), to_json(rule)?);
-        Ok(item)
+    /// Writes a rule or flow over any of its id (bumping the version); whether it created it.
+    async fn put_config<T: serde::Serialize>(
+        &self,
+        pk: &str,
+        id: &str,
+        doc: &T,
+        op: &'static str,
+    ) -> Result<RuleWrite, PortError> {
+        let existed = self.get_rule_item(pk, id, op).await?.is_some();
+        let item = config_item(pk, id, doc)?;
+        self.write_rule(Write::Put { item, only_new: false }, op).await?;
+        Ok(if existed {
+            RuleWrite::Replaced
+        } else {
+            RuleWrite::Created
+        })
+    }
+
+    async fn config<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        id: &str,
+        op: &'static str,
+    ) -> Result<Option<T>, PortError> {
+        match self.get_rule_item(pk, id, op).await? {
+            Some(item) => from_json(&item, "doc"),
+            None => Ok(None),
+        }
+    }
+
+    /// Every rule or every flow: one partition, in id order.
+    async fn configs<T: serde::de::DeserializeOwned>(&self, pk: &str, op: &'static str) -> Result<Vec<T>, PortError> {
+        let range = Range {
+            lo: BEFORE_ALL_KEYS,
+            hi: AFTER_ALL_KEYS,
+            newest_first: false,
+        };
+        let all = self
+            .partition(pk.to_owned(), &range, usize::MAX, |i| from_json::<T>(i, "doc"), op)
+            .await?;
+        Ok(all.into_iter().map(|(t, _)| t).collect())
     }
 
     async fn get_rule_item(&self, pk: &str, sk: &str, op: &'static str) -> Result<Option<Item>, PortError> {
@@ -217,66 +261,29 @@ impl DynamoStore {
 #[async_trait]
 impl Automation for DynamoStore {
     async fn create_rule(&self, rule: &Rule) -> Result<bool, PortError> {
-        let item = Self::rule_item(rule)?;
+        let item = config_item(RULE, &rule.id, rule)?;
         self.write_rule(Write::Put { item, only_new: true }, "create rule")
             .await
     }
 
     async fn put_rule(&self, rule: &Rule) -> Result<RuleWrite, PortError> {
-        let existed = self.get_rule_item(RULE, &rule.id, "put rule").await?.is_some();
-        let item = Self::rule_item(rule)?;
-        self.write_rule(Write::Put { item, only_new: false }, "put rule")
-            .await?;
-        Ok(if existed {
-            RuleWrite::Replaced
-        } else {
-            RuleWrite::Created
-        })
+        self.put_config(RULE, &rule.id, rule, "put rule").await
     }
 
     async fn delete_rule(&self, id: &str) -> Result<bool, PortError> {
-        self.write_rule(
-            Write::Delete {
-                pk: RULE,
-                id: id.to_owned(),
-            },
-            "delete rule",
-        )
-        .await
+        let delete = Write::Delete {
+            pk: RULE,
+            id: id.to_owned(),
+        };
+        self.write_rule(delete, "delete rule").await
     }
 
     async fn rule(&self, id: &str) -> Result<Option<Rule>, PortError> {
-        match self.get_rule_item(RULE, id, "read rule").await? {
-            Some(item) => from_json(&item, "doc"),
-            None => Ok(None),
-        }
+        self.config(RULE, id, "read rule").await
     }
 
     async fn rules(&self) -> Result<Vec<Rule>, PortError> {
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.t.automation)
-                .key_condition_expression("pk = :p")
-                .expression_attribute_values(":p", s(RULE))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(sdk_err("list rules"))?;
-            for item in page.items.unwrap_or_default() {
-                if let Some(rule) = from_json::<Rule>(&item, "doc")? {
-                    out.push(rule);
-                }
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        self.configs(RULE, "list rules").await
     }
 
     async fn rules_version(&self) -> Result<u64, PortError> {
@@ -287,52 +294,23 @@ impl Automation for DynamoStore {
     }
 
     async fn put_flow(&self, flow: &Flow) -> Result<RuleWrite, PortError> {
-        let existed = self.get_rule_item(FLOW, &flow.id, "put flow").await?.is_some();
-        let mut item = key(FLOW, &flow.id);
-        item.insert("doc".into(), to_json(flow)?);
-        self.write_rule(Write::Put { item, only_new: false }, "put flow")
-            .await?;
-        Ok(if existed {
-            RuleWrite::Replaced
-        } else {
-            RuleWrite::Created
-        })
+        self.put_config(FLOW, &flow.id, flow, "put flow").await
     }
 
     async fn delete_flow(&self, id: &str) -> Result<bool, PortError> {
-        self.write_rule(
-            Write::Delete {
-                pk: FLOW,
-                id: id.to_owned(),
-            },
-            "delete flow",
-        )
-        .await
+        let delete = Write::Delete {
+            pk: FLOW,
+            id: id.to_owned(),
+        };
+        self.write_rule(delete, "delete flow").await
     }
 
     async fn flow(&self, id: &str) -> Result<Option<Flow>, PortError> {
-        match self.get_rule_item(FLOW, id, "read flow").await? {
-            Some(item) => from_json(&item, "doc"),
-            None => Ok(None),
-        }
+        self.config(FLOW, id, "read flow").await
     }
 
     async fn flows(&self) -> Result<Vec<Flow>, PortError> {
-        let range = Range {
-            lo: BEFORE_ALL_KEYS,
-            hi: AFTER_ALL_KEYS,
-            newest_first: false,
-        };
-        let all = self
-            .partition(
-                FLOW.to_owned(),
-                &range,
-                usize::MAX,
-                |i| from_json::<Flow>(i, "doc"),
-                "list flows",
-            )
-            .await?;
-        Ok(all.into_iter().map(|(f, _)| f).collect())
+        self.configs(FLOW, "list flows").await
     }
 
     async fn session(&self, customer: &str, phone_number_id: &str) -> Result<Option<Session>, PortError> {

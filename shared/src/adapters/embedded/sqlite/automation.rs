@@ -65,79 +65,100 @@ fn bump(tx: &rusqlite::Transaction<'_>, op: &'static str) -> Result<(), PortErro
         .map(drop)
 }
 
-#[async_trait]
-impl Automation for SqliteStore {
-    async fn create_rule(&self, rule: &Rule) -> Result<bool, PortError> {
-        let (id, doc) = (rule.id.clone(), json(rule)?);
-        self.write("create rule", move |tx| {
-            let n = tx
-                .execute(
-                    "INSERT INTO rules (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
-                    params![id, doc],
-                )
-                .map_err(sql_err("create rule"))?;
-            if n == 1 {
-                bump(tx, "create rule")?;
-            }
-            Ok(n == 1)
-        })
-        .await
-    }
+/// The two tables of configuration documents, which every write versions.
+#[derive(Debug, Clone, Copy)]
+enum Config {
+    Rules,
+    Flows,
+}
 
-    async fn put_rule(&self, rule: &Rule) -> Result<RuleWrite, PortError> {
-        let (id, doc) = (rule.id.clone(), json(rule)?);
-        self.write("put rule", move |tx| {
-            let op = sql_err("put rule");
+impl Config {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Rules => "rules",
+            Self::Flows => "flows",
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Writes a document and bumps the version in one transaction. With `only_new`, nothing is
+    /// written over an existing id (`None`); otherwise whether it created or replaced.
+    async fn put_config(
+        &self,
+        c: Config,
+        id: &str,
+        doc: String,
+        only_new: bool,
+    ) -> Result<Option<RuleWrite>, PortError> {
+        let id = id.to_owned();
+        self.write("put rule or flow", move |tx| {
+            let op = sql_err("put rule or flow");
+            let table = c.table();
             let existed = tx
-                .query_row("SELECT 1 FROM rules WHERE id = ?1", [&id], |_| Ok(()))
+                .query_row(&format!("SELECT 1 FROM {table} WHERE id = ?1"), [&id], |_| Ok(()))
                 .optional()
                 .map_err(&op)?
                 .is_some();
+            if existed && only_new {
+                return Ok(None);
+            }
             tx.execute(
-                "INSERT INTO rules (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
+                &format!(
+                    "INSERT INTO {table} (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc"
+                ),
                 params![id, doc],
             )
             .map_err(&op)?;
-            bump(tx, "put rule")?;
-            Ok(if existed {
+            bump(tx, "put rule or flow")?;
+            Ok(Some(if existed {
                 RuleWrite::Replaced
             } else {
                 RuleWrite::Created
-            })
+            }))
         })
         .await
     }
 
-    async fn delete_rule(&self, id: &str) -> Result<bool, PortError> {
+    /// Deletes a document (bumping the version); false when there was none.
+    async fn delete_config(&self, c: Config, id: &str) -> Result<bool, PortError> {
         let id = id.to_owned();
-        self.write("delete rule", move |tx| {
+        self.write("delete rule or flow", move |tx| {
             let n = tx
-                .execute("DELETE FROM rules WHERE id = ?1", [&id])
-                .map_err(sql_err("delete rule"))?;
+                .execute(&format!("DELETE FROM {} WHERE id = ?1", c.table()), [&id])
+                .map_err(sql_err("delete rule or flow"))?;
             if n == 1 {
-                bump(tx, "delete rule")?;
+                bump(tx, "delete rule or flow")?;
             }
             Ok(n == 1)
         })
         .await
     }
 
-    async fn rule(&self, id: &str) -> Result<Option<Rule>, PortError> {
+    async fn config<T: serde::de::DeserializeOwned + Send + 'static>(
+        &self,
+        c: Config,
+        id: &str,
+    ) -> Result<Option<T>, PortError> {
         let id = id.to_owned();
-        self.with("read rule", move |conn| {
+        self.with("read rule or flow", move |conn| {
             let doc: Option<String> = conn
-                .query_row("SELECT doc FROM rules WHERE id = ?1", [&id], |r| r.get(0))
+                .query_row(&format!("SELECT doc FROM {} WHERE id = ?1", c.table()), [&id], |r| {
+                    r.get(0)
+                })
                 .optional()
-                .map_err(sql_err("read rule"))?;
+                .map_err(sql_err("read rule or flow"))?;
             doc.map(|d| parse(&d)).transpose()
         })
         .await
     }
 
-    async fn rules(&self) -> Result<Vec<Rule>, PortError> {
-        self.with("list rules", move |conn| {
-            let op = sql_err("list rules");
-            let mut stmt = conn.prepare_cached("SELECT doc FROM rules ORDER BY id").map_err(&op)?;
+    async fn configs<T: serde::de::DeserializeOwned + Send + 'static>(&self, c: Config) -> Result<Vec<T>, PortError> {
+        self.with("list rules or flows", move |conn| {
+            let op = sql_err("list rules or flows");
+            let mut stmt = conn
+                .prepare_cached(&format!("SELECT doc FROM {} ORDER BY id", c.table()))
+                .map_err(&op)?;
             let docs: Vec<String> = stmt
                 .query_map([], |r| r.get(0))
                 .map_err(&op)?
@@ -146,6 +167,32 @@ impl Automation for SqliteStore {
             docs.iter().map(|d| parse(d)).collect()
         })
         .await
+    }
+}
+
+#[async_trait]
+impl Automation for SqliteStore {
+    async fn create_rule(&self, rule: &Rule) -> Result<bool, PortError> {
+        self.put_config(Config::Rules, &rule.id, json(rule)?, true)
+            .await
+            .map(|w| w == Some(RuleWrite::Created))
+    }
+
+    async fn put_rule(&self, rule: &Rule) -> Result<RuleWrite, PortError> {
+        let written = self.put_config(Config::Rules, &rule.id, json(rule)?, false).await?;
+        Ok(written.unwrap_or(RuleWrite::Replaced))
+    }
+
+    async fn delete_rule(&self, id: &str) -> Result<bool, PortError> {
+        self.delete_config(Config::Rules, id).await
+    }
+
+    async fn rule(&self, id: &str) -> Result<Option<Rule>, PortError> {
+        self.config(Config::Rules, id).await
+    }
+
+    async fn rules(&self) -> Result<Vec<Rule>, PortError> {
+        self.configs(Config::Rules).await
     }
 
     async fn rules_version(&self) -> Result<u64, PortError> {
@@ -161,67 +208,20 @@ impl Automation for SqliteStore {
     }
 
     async fn put_flow(&self, flow: &Flow) -> Result<RuleWrite, PortError> {
-        let (id, doc) = (flow.id.clone(), json(flow)?);
-        self.write("put flow", move |tx| {
-            let op = sql_err("put flow");
-            let existed = tx
-                .query_row("SELECT 1 FROM flows WHERE id = ?1", [&id], |_| Ok(()))
-                .optional()
-                .map_err(&op)?
-                .is_some();
-            tx.execute(
-                "INSERT INTO flows (id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc = excluded.doc",
-                params![id, doc],
-            )
-            .map_err(&op)?;
-            bump(tx, "put flow")?;
-            Ok(if existed {
-                RuleWrite::Replaced
-            } else {
-                RuleWrite::Created
-            })
-        })
-        .await
+        let written = self.put_config(Config::Flows, &flow.id, json(flow)?, false).await?;
+        Ok(written.unwrap_or(RuleWrite::Replaced))
     }
 
     async fn delete_flow(&self, id: &str) -> Result<bool, PortError> {
-        let id = id.to_owned();
-        self.write("delete flow", move |tx| {
-            let n = tx
-                .execute("DELETE FROM flows WHERE id = ?1", [&id])
-                .map_err(sql_err("delete flow"))?;
-            if n == 1 {
-                bump(tx, "delete flow")?;
-            }
-            Ok(n == 1)
-        })
-        .await
+        self.delete_config(Config::Flows, id).await
     }
 
     async fn flow(&self, id: &str) -> Result<Option<Flow>, PortError> {
-        let id = id.to_owned();
-        self.with("read flow", move |conn| {
-            let doc: Option<String> = conn
-                .query_row("SELECT doc FROM flows WHERE id = ?1", [&id], |r| r.get(0))
-                .optional()
-                .map_err(sql_err("read flow"))?;
-            doc.map(|d| parse(&d)).transpose()
-        })
-        .await
+        self.config(Config::Flows, id).await
     }
 
     async fn flows(&self) -> Result<Vec<Flow>, PortError> {
-        self.with("list flows", move |conn| {
-            let op = sql_err("list flows");
-            let mut stmt = conn.prepare_cached("SELECT doc FROM flows ORDER BY id").map_err(&op)?;
-            let docs: Vec<String> = stmt
-                .query_map([], |r| r.get(0))
-                .map_err(&op)?
-                .collect::<Result<_, _>>()
-                .map_err(&op)?;
-            docs.iter().map(|d| parse(d)).collect()
-        })
-        .await
+        self.configs(Config::Flows).await
     }
 
     async fn session(&self, customer: &str, phone_number_id: &str) -> Result<Option<Session>, PortError> {
