@@ -288,6 +288,7 @@ impl LocalStack {
             p.media.clone(),
             Some(p.outbound.clone()),
             self.receiver.as_ref().map(|_| Events::new(p.callbacks.clone())),
+            &self.numbers(),
         );
         let graphed = self.graph.clone().map(|graph| {
             let watch = self.app.lag_watch(p.store.clone(), p.inbound.clone());

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use wabridge::api::{self, ApiKeys};
-use wabridge::app::{App, Settings};
+use wabridge::app::{App, Numbers, Settings};
 use wabridge::callbacks::Events;
 use wabridge::inbound::process::Processor;
 use wabridge::inbound::webhook::sign;
@@ -38,6 +38,9 @@ impl Reply {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 }
+
+/// The WABA of the deployed pipelines: template replies are checked against the templates copy.
+pub const WABA: &str = "200000000000001";
 
 /// The inbound pipeline on one backend: the deployed routers, the queue and the processor, with the
 /// queue drained the way the deployment drains it (the local worker's loop for embedded, the Lambda
@@ -108,6 +111,10 @@ impl Pipeline {
             b.media.clone(),
             Some(b.outbound.clone()),
             callbacks.then(|| Events::new(b.callbacks.clone())),
+            &Numbers {
+                phone_number_id: None,
+                waba_id: Some(WABA.into()),
+            },
         );
         p
     }

@@ -149,6 +149,7 @@ impl Rig {
             backend.media.clone(),
             Some(backend.outbound.clone()),
             None,
+            &numbers,
         ));
         let downloader: Arc<dyn Handler> =
             Arc::new(app.downloader(store.clone(), backend.blobs.clone(), graph.clone()));

@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use axum::body::Body;
 use serde_json::{Value, json};
-use wabridge::app::{App, Settings};
+use wabridge::app::{App, Numbers, Settings};
 use wabridge::callbacks::Events;
 use wabridge::domain::{CustomerKey, Direction, MessageId, Wamid};
 use wabridge::ports::{SystemClock, Walk};
+use wabridge::templates::Template;
 use wabridge_infra::simulate;
 use wabridge_tests::permissions::assert_allowed;
 use wabridge_tests::{Backend, FlakyQueue, Pipeline, Reply, on_both_backends};
@@ -89,6 +90,7 @@ async fn a_rule_replies_once_to_a_webhook_delivered_three_times_and_after_a_queu
         bk.media.clone(),
         Some(outbound),
         Some(Events::new(bk.callbacks.clone())),
+        &Numbers::default(),
     );
     add_rule(
         &p,
@@ -367,7 +369,47 @@ async fn rules_are_managed_through_the_api_and_bad_ones_refused_with_every_probl
     }
 }
 
+async fn a_marketing_template_reply_never_reaches_an_opted_out_customer(b: Backend) {
+    let p = Pipeline::deployed(b, Settings::for_tests());
+    let mut promo = Template::new("promo", "en");
+    promo.category = Some("MARKETING".into());
+    promo.status = "APPROVED".into();
+    promo.components = json!([{"type": "BODY", "text": "This week: {{1}}"}]);
+    assert!(p.backend.store.save_template(&promo).await.unwrap());
+    add_rule(
+        &p,
+        json!({"id": "deals", "match": {"keywords": ["deals"]},
+               "reply": {"type": "template", "template": {"name": "promo", "language": {"code": "en"},
+                         "components": [{"type": "body", "parameters": [{"type": "text", "text": "20% off"}]}]}}}),
+    )
+    .await;
+    let t = t();
+    let (opted, other) = (CUSTOMER, "27820000445");
+    deliver(&p, &text("wamid.MKT-STOP", t, "STOP")).await;
+    deliver(&p, &text("wamid.MKT-1", t + 1, "any deals?")).await;
+    let deals = |wa: &str, wamid: &str, ts: i64| {
+        simulate::inbound(PNI, wa, "Pat", wamid, ts, "text", json!({"body": "deals?"}))
+    };
+    deliver(&p, &deals(other, "wamid.MKT-2", t + 2)).await;
+    let templates_to = |wa: &'static str| {
+        let p = &p;
+        async move {
+            let page = p.get(&format!("/v1/conversations/{wa}/messages")).await.json();
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["direction"] == "outbound" && m["type"] == "template")
+                .count()
+        }
+    };
+    assert_eq!(templates_to(opted).await, 0, "opted out: no marketing");
+    assert_eq!(templates_to("27820000445").await, 1, "the others get it");
+    assert_eq!(automation(&p, "wamid.MKT-2").await["outcome"], "replied");
+}
+
 on_both_backends!(
+    a_marketing_template_reply_never_reaches_an_opted_out_customer,
     a_rule_replies_once_to_a_webhook_delivered_three_times_and_after_a_queue_outage,
     the_highest_priority_match_fires_a_reply_id_matches_and_opt_out_keywords_stay_opt_outs,
     a_cooldown_suppresses_the_same_rule_for_the_same_customer,

@@ -3,7 +3,7 @@
 //! dead-lettered with its reason) alone.
 
 use wabridge::adapters::aws::Aws;
-use wabridge::app::{App, resources};
+use wabridge::app::{App, Numbers, resources};
 use wabridge::callbacks::Events;
 use wabridge::runtime::lambda::{self, Error};
 use wabridge::telemetry;
@@ -25,6 +25,7 @@ async fn main() -> Result<(), Error> {
         aws.media_queue()?,
         Some(aws.outbound_queue()?),
         events,
+        &Numbers::from_config(&config),
     );
     lambda::serve_sqs(processor, aws.inbound_queue()?).await
 }

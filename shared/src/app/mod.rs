@@ -168,7 +168,9 @@ impl App {
     /// download on `media`, template webhooks update the templates copy, opt-out keywords and
     /// Meta's `user_preferences` mark contacts (confirmed on `outbound` when given), flows and
     /// keyword rules answer (on `outbound`), and, with `events`, messages, statuses, opt-outs,
-    /// escalations and completed flows raise callbacks.
+    /// escalations and completed flows raise callbacks. Replies go through the checks of a
+    /// caller's send ([`App::checked_enqueuer`]): with the WABA of `numbers`, a template reply is
+    /// checked against the templates copy and a marketing one never reaches an opted-out customer.
     pub fn full_processor(
         &self,
         store: Arc<dyn Store>,
@@ -176,13 +178,11 @@ impl App {
         media: Arc<dyn Queue>,
         outbound: Option<Arc<dyn Queue>>,
         events: Option<Events>,
+        numbers: &Numbers,
     ) -> Processor {
         let templates = TrackTemplates::new(self.catalog(store.clone(), None), self.clock.clone());
         let counts = CountAnalytics::new(self.recorder(store.clone()));
-        let replies = outbound.map(|q| {
-            self.enqueuer(store.clone(), store.clone(), q, None)
-                .counting(self.recorder(store.clone()))
-        });
+        let replies = outbound.map(|q| self.checked_enqueuer(store.clone(), q, numbers, None));
         let opt_out = OptOut::new(store.clone(), self.keywords.clone(), replies.clone()).raising(events.clone());
         let mut p = self
             .processor(store.clone(), store.clone(), blobs)
@@ -402,7 +402,13 @@ impl App {
     /// The queue consumers over every port: the inbound processor (queueing media downloads, and
     /// raising callbacks on `ports.callbacks` when `callbacks` is true), the outbound sender and the
     /// media downloader.
-    pub fn consumers(&self, ports: &Ports, graph: GraphClient, callbacks: bool) -> (Processor, Sender, Downloader) {
+    pub fn consumers(
+        &self,
+        ports: &Ports,
+        graph: GraphClient,
+        callbacks: bool,
+        numbers: &Numbers,
+    ) -> (Processor, Sender, Downloader) {
         let s = &ports.store;
         (
             self.full_processor(
@@ -411,6 +417,7 @@ impl App {
                 ports.media.clone(),
                 Some(ports.outbound.clone()),
                 callbacks.then(|| Events::new(ports.callbacks.clone())),
+                numbers,
             ),
             self.sender(s.clone(), ports.limiter.clone(), graph.clone())
                 .watching(self.lag_watch(s.clone(), ports.inbound.clone()))

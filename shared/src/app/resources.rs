@@ -161,6 +161,7 @@ pub const INBOUND_PROCESSOR: Function = Function {
         OPT_IN_KEYWORDS,
         CALLBACK_URL,
         CALLBACK_QUEUE_URL,
+        BUSINESS_ACCOUNT_ID,
     ],
 };
 /// `/v1/...` reads (media URLs among them) and `/health`.
